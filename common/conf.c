@@ -1,0 +1,358 @@
+/* sk_conf: table-driven INI configuration. See sk_conf.h. */
+#include "sk_conf.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ini.h>
+
+enum conf_type { T_STR, T_PATH, T_U32, T_DUR, T_BOOL, T_LOGLEVEL };
+
+struct conf_key {
+    const char *section;
+    const char *name;
+    enum conf_type type;
+    size_t offset;
+    size_t size;     /* buffer size for strings */
+    uint64_t min, max;
+};
+
+#define STR(s, n, f) { s, n, T_STR, offsetof(sk_conf, f), sizeof(((sk_conf *)0)->f), 0, 0 }
+#define PATH(s, n, f) { s, n, T_PATH, offsetof(sk_conf, f), sizeof(((sk_conf *)0)->f), 0, 0 }
+#define U32(s, n, f, lo, hi) { s, n, T_U32, offsetof(sk_conf, f), 0, lo, hi }
+#define DUR(s, n, f, lo, hi) { s, n, T_DUR, offsetof(sk_conf, f), 0, lo, hi }
+#define BOOL(s, n, f) { s, n, T_BOOL, offsetof(sk_conf, f), 0, 0, 1 }
+
+static const struct conf_key conf_keys[] = {
+    STR("listen", "address", listen_address),
+    PATH("listen", "cert", listen_cert),
+    PATH("listen", "key", listen_key),
+    U32("listen", "max_connections", max_connections, 1, 100000),
+    DUR("listen", "handshake_timeout", handshake_timeout, 1, 300),
+    DUR("listen", "request_timeout", request_timeout, 1, 86400),
+    PATH("tls", "client_ca", tls_client_ca),
+    PATH("tls", "crl", tls_crl),
+    DUR("tls", "session_lifetime", tls_session_lifetime, 0, 86400),
+    STR("upstream", "url", upstream_url),
+    DUR("upstream", "timeout", upstream_timeout, 1, 86400),
+    U32("upstream", "keepalive", upstream_keepalive, 0, 10000),
+    PATH("state", "dir", state_dir),
+    U32("policy", "lockout_threshold", lockout_threshold, 1, 100),
+    DUR("policy", "lockout_duration", lockout_duration, 1, 366 * 86400),
+    DUR("policy", "idle_timeout", idle_timeout, 60, 86400),
+    DUR("policy", "absolute_timeout", absolute_timeout, 60, 30 * 86400),
+    DUR("policy", "dormant_notify_after", dormant_notify_after, 86400, 3660 * 86400),
+    DUR("policy", "dormant_lock_after", dormant_lock_after, 86400, 3660 * 86400),
+    DUR("policy", "dormant_delete_after", dormant_delete_after, 86400, 3660 * 86400),
+    U32("policy", "password_min_length", password_min_length, 8, 1024),
+    U32("policy", "password_max_length", password_max_length, 64, 1024),
+    BOOL("policy", "password_require_upper", password_require_upper),
+    BOOL("policy", "password_require_lower", password_require_lower),
+    BOOL("policy", "password_require_digit", password_require_digit),
+    U32("auth", "workers", auth_workers, 1, 256),
+    U32("auth", "queue", auth_queue, 0, 100000),
+    U32("auth", "argon2_memory_kib", argon2_memory_kib, 1024, 4u * 1024 * 1024),
+    U32("auth", "argon2_iterations", argon2_iterations, 1, 100),
+    U32("auth", "argon2_parallelism", argon2_parallelism, 1, 64),
+    STR("notify", "command", notify_command),
+    PATH("audit", "dir", audit_dir),
+    PATH("audit", "key", audit_key),
+    DUR("audit", "retention", audit_retention, 86400, 100 * 366 * 86400LL),
+    STR("audit", "timezone", audit_timezone),
+    BOOL("audit", "log_requests", audit_log_requests),
+    { "log", "level", T_LOGLEVEL, offsetof(sk_conf, log_level), 0, 0, 0 },
+};
+
+/* Defaults are literals that fit by construction; checked at compile time. */
+#define COPY_LITERAL(dst, lit)                                              \
+    do {                                                                    \
+        _Static_assert(sizeof(lit) <= sizeof(dst), "default fits " #dst);   \
+        memcpy(dst, lit, sizeof(lit));                                      \
+    } while (0)
+
+void sk_conf_defaults(sk_conf *c)
+{
+    memset(c, 0, sizeof *c);
+    COPY_LITERAL(c->listen_address, "127.0.0.1:8443");
+    c->max_connections = 1024;
+    c->handshake_timeout = 10;
+    c->request_timeout = 300;
+    c->tls_session_lifetime = 3600;
+    COPY_LITERAL(c->upstream_url, "http://127.0.0.1:8080");
+    c->upstream_timeout = 60;
+    c->upstream_keepalive = 64;
+    COPY_LITERAL(c->state_dir, "/var/lib/sekisho");
+    c->lockout_threshold = 5;
+    c->lockout_duration = 30 * 60;
+    c->idle_timeout = 60 * 60;
+    c->absolute_timeout = 12 * 3600;
+    c->dormant_notify_after = 180 * 86400;
+    c->dormant_lock_after = 30 * 86400;
+    c->dormant_delete_after = 90 * 86400;
+    c->password_min_length = 8;
+    c->password_max_length = 128;
+    c->password_require_upper = 1;
+    c->password_require_lower = 1;
+    c->password_require_digit = 1;
+    c->auth_workers = 2;
+    c->auth_queue = 64;
+    c->argon2_memory_kib = 65536;
+    c->argon2_iterations = 3;
+    c->argon2_parallelism = 1;
+    COPY_LITERAL(c->notify_command, "/usr/sbin/sendmail -t");
+    c->audit_retention = 365 * 86400;
+    COPY_LITERAL(c->audit_timezone, "Asia/Tokyo");
+    c->audit_log_requests = 1;
+    c->log_level = SK_LOG_INFO;
+}
+
+struct conf_parse {
+    sk_conf *conf;
+    FILE *fp;
+    int line;
+    int line_too_long;
+    char basedir[SK_CONF_PATH_MAX];
+    char err[SK_CONF_PATH_MAX + 256];
+    unsigned char seen[SK_ARRAY_LEN(conf_keys)];
+};
+
+/* Our reader counts lines so that errors can name one, which the stock inih build
+ * on Debian (no INI_HANDLER_LINENO) cannot do, and refuses overlong lines instead of
+ * letting inih split them silently. */
+static char *conf_reader(char *str, int num, void *stream)
+{
+    struct conf_parse *p = stream;
+    char *r = fgets(str, num, p->fp);
+    if (r == NULL)
+        return NULL;
+    p->line++;
+    if (strchr(str, '\n') == NULL && !feof(p->fp))
+        p->line_too_long = 1;
+    return r;
+}
+
+static int set_error(struct conf_parse *p, const char *what, const char *section, const char *name)
+{
+    /* Error text may be cut; it is a message, not data. */
+    (void)snprintf(p->err, sizeof p->err, "%s:%d: %s [%s] %s", p->conf->file, p->line, what,
+                   section, name);
+    return 0;
+}
+
+static int resolve_path(const struct conf_parse *p, const char *value, char *out, size_t cap)
+{
+    if (value[0] == '/' || value[0] == '\0')
+        return sk_strlcpy(out, cap, value);
+    return sk_snprintf(out, cap, "%s/%s", p->basedir, value);
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const struct { const char *word; int value; } words[] = {
+        { "yes", 1 }, { "true", 1 }, { "on", 1 }, { "1", 1 },
+        { "no", 0 }, { "false", 0 }, { "off", 0 }, { "0", 0 },
+    };
+    for (size_t i = 0; i < SK_ARRAY_LEN(words); i++) {
+        if (strcmp(v, words[i].word) == 0) {
+            *out = words[i].value;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_loglevel(const char *v, int *out)
+{
+    static const char *const names[] = { "error", "warn", "info", "debug" };
+    for (size_t i = 0; i < SK_ARRAY_LEN(names); i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *value)
+{
+    char *field = (char *)p->conf + k->offset;
+    uint64_t u;
+    int64_t d;
+
+    switch (k->type) {
+    case T_STR:
+        return sk_strlcpy(field, k->size, value);
+    case T_PATH:
+        return resolve_path(p, value, field, k->size);
+    case T_U32:
+        if (sk_parse_u64(value, k->min, k->max, &u) != 0)
+            return -1;
+        *(uint32_t *)(void *)field = (uint32_t)u;
+        return 0;
+    case T_DUR:
+        if (sk_parse_duration(value, &d) != 0 || (uint64_t)d < k->min || (uint64_t)d > k->max)
+            return -1;
+        *(int64_t *)(void *)field = d;
+        return 0;
+    case T_BOOL:
+        return parse_bool(value, (int *)(void *)field);
+    case T_LOGLEVEL:
+        return parse_loglevel(value, (int *)(void *)field);
+    }
+    return -1;
+}
+
+static int conf_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct conf_parse *p = user;
+
+    if (p->line_too_long)
+        return set_error(p, "line too long in", section, name);
+    for (size_t i = 0; i < SK_ARRAY_LEN(conf_keys); i++) {
+        const struct conf_key *k = &conf_keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
+            continue;
+        if (p->seen[i])
+            return set_error(p, "duplicate key", section, name);
+        p->seen[i] = 1;
+        if (conf_set(p, k, value) != 0)
+            return set_error(p, "invalid or too long value for", section, name);
+        return 1;
+    }
+    return set_error(p, "unknown key", section, name);
+}
+
+/* http://host[:port][/prefix]: only plain HTTP to a local or private upstream for now;
+ * the parse is strict so a typo cannot silently point the proxy elsewhere. */
+static int parse_upstream(sk_conf *c)
+{
+    const char *u = c->upstream_url, *host, *end, *colon, *slash;
+    size_t hostlen;
+
+    if (strncmp(u, "http://", 7) != 0)
+        return -1;
+    host = u + 7;
+    slash = strchr(host, '/');
+    end = slash ? slash : host + strlen(host);
+    if (*host == '[') {
+        const char *rb = memchr(host, ']', (size_t)(end - host));
+        if (rb == NULL)
+            return -1;
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+        if (colon == NULL && rb + 1 != end)
+            return -1;
+        hostlen = (size_t)(rb - host - 1);
+        host++;
+    } else {
+        colon = memchr(host, ':', (size_t)(end - host));
+        hostlen = (size_t)((colon ? colon : end) - host);
+    }
+    if (hostlen == 0 || hostlen >= sizeof c->upstream_host)
+        return -1;
+    memcpy(c->upstream_host, host, hostlen);
+    c->upstream_host[hostlen] = '\0';
+    if (colon) {
+        char port[8];
+        uint64_t v;
+        size_t plen = (size_t)(end - colon - 1);
+        if (plen == 0 || plen >= sizeof port)
+            return -1;
+        memcpy(port, colon + 1, plen);
+        port[plen] = '\0';
+        if (sk_parse_u64(port, 1, 65535, &v) != 0)
+            return -1;
+        memcpy(c->upstream_port, port, plen + 1);
+    } else if (sk_strlcpy(c->upstream_port, sizeof c->upstream_port, "80") != 0) {
+        return -1;
+    }
+    if (sk_strlcpy(c->upstream_prefix, sizeof c->upstream_prefix, slash ? slash : "") != 0)
+        return -1;
+    {
+        size_t n = strlen(c->upstream_prefix);
+        while (n > 0 && c->upstream_prefix[n - 1] == '/')
+            c->upstream_prefix[--n] = '\0';
+    }
+    for (const char *q = c->upstream_prefix; *q; q++)
+        if (*q <= ' ' || *q == '?' || *q == '#' || *q == 0x7f)
+            return -1;
+    return 0;
+}
+
+static int conf_finish(const struct conf_parse *p, sk_conf *c, char *err, size_t errlen)
+{
+    const char *what = NULL;
+
+    if (parse_upstream(c) != 0)
+        what = "[upstream] url must be http://host[:port][/prefix]";
+    else if (c->listen_cert[0] == '\0' || c->listen_key[0] == '\0')
+        what = "[listen] cert and key are required";
+    else if (c->tls_client_ca[0] == '\0')
+        what = "[tls] client_ca is required";
+    else if (c->password_max_length < c->password_min_length)
+        what = "[policy] password_max_length is below password_min_length";
+    else if (c->idle_timeout > c->absolute_timeout)
+        what = "[policy] idle_timeout exceeds absolute_timeout";
+    if (what != NULL) {
+        (void)snprintf(err, errlen, "%s: %s", c->file, what);
+        return -1;
+    }
+    if (c->audit_dir[0] == '\0' &&
+        sk_snprintf(c->audit_dir, sizeof c->audit_dir, "%s/audit", c->state_dir) != 0)
+        goto toolong;
+    if (c->audit_key[0] == '\0' &&
+        sk_snprintf(c->audit_key, sizeof c->audit_key, "%s/audit.key", c->state_dir) != 0)
+        goto toolong;
+    (void)p;
+    return 0;
+toolong:
+    (void)snprintf(err, errlen, "%s: [state] dir is too long", c->file);
+    return -1;
+}
+
+int sk_conf_load(const char *path, sk_conf *out, char *err, size_t errlen)
+{
+    struct conf_parse p;
+    char *slash;
+    int rc = -1, r;
+
+    memset(&p, 0, sizeof p);
+    sk_conf_defaults(out);
+    p.conf = out;
+    if (sk_strlcpy(out->file, sizeof out->file, path) != 0 ||
+        sk_strlcpy(p.basedir, sizeof p.basedir, path) != 0) {
+        (void)snprintf(err, errlen, "configuration path too long");
+        goto out;
+    }
+    slash = strrchr(p.basedir, '/');
+    if (slash == NULL)
+        COPY_LITERAL(p.basedir, ".");
+    else if (slash == p.basedir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    p.fp = fopen(path, "re");
+    if (p.fp == NULL) {
+        (void)snprintf(err, errlen, "%s: cannot open: %m", path);
+        goto out;
+    }
+    r = ini_parse_stream(conf_reader, &p, conf_handler, &p);
+    fclose(p.fp);
+    if (p.err[0] != '\0') {
+        (void)snprintf(err, errlen, "%s", p.err);
+        goto out;
+    }
+    if (p.line_too_long || r != 0) {
+        (void)snprintf(err, errlen, "%s:%d: syntax error", path, r > 0 ? r : p.line);
+        goto out;
+    }
+    rc = conf_finish(&p, out, err, errlen);
+out:
+    if (rc != 0) {
+        char file[SK_CONF_PATH_MAX];
+        memcpy(file, out->file, sizeof file);
+        sk_conf_defaults(out);
+        memcpy(out->file, file, sizeof file);
+    }
+    return rc;
+}

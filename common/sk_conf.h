@@ -1,0 +1,90 @@
+/*
+ * sk_conf.h — the one configuration file of a Sekisho installation.
+ *
+ * INI syntax, parsed with inih. Contract:
+ *  - Every key has a default; the file only states what differs.
+ *  - Unknown sections and keys, duplicate keys, bad values and values that do not
+ *    fit their buffer are errors reported as "FILE:LINE: message" in err.
+ *  - Durations accept 30s, 30m, 12h, 180d or plain seconds.
+ *  - Relative paths are resolved against the directory holding the config file, so
+ *    a config can be moved together with its certificates.
+ *  - sk_conf_load() never leaves a half-filled struct to the caller: on failure
+ *    *out is reset to defaults.
+ */
+#ifndef SK_CONF_H
+#define SK_CONF_H
+
+#include <limits.h>
+#include <stdint.h>
+#include "sk_util.h"
+
+#define SK_CONF_PATH_MAX 1024
+#define SK_CONF_URL_MAX 1024
+
+typedef struct sk_conf {
+    char file[SK_CONF_PATH_MAX];
+
+    /* [listen] */
+    char listen_address[256];      /* "127.0.0.1:8443", "[::1]:8443", ":8443" */
+    char listen_cert[SK_CONF_PATH_MAX];
+    char listen_key[SK_CONF_PATH_MAX];
+    uint32_t max_connections;      /* concurrent client connections */
+    int64_t handshake_timeout;     /* seconds for the TLS handshake */
+    int64_t request_timeout;       /* seconds of client silence on a connection */
+
+    /* [tls] */
+    char tls_client_ca[SK_CONF_PATH_MAX];
+    char tls_crl[SK_CONF_PATH_MAX];          /* "" = no CRL configured */
+    int64_t tls_session_lifetime;            /* resumption lifetime, seconds */
+
+    /* [upstream] */
+    char upstream_url[SK_CONF_URL_MAX];      /* http://host:port[/prefix] */
+    char upstream_host[256];                 /* parsed from url */
+    char upstream_port[8];
+    char upstream_prefix[512];               /* "" or "/prefix" without trailing slash */
+    int64_t upstream_timeout;                /* seconds waiting for the upstream */
+    uint32_t upstream_keepalive;             /* idle connections kept to the upstream */
+
+    /* [state] */
+    char state_dir[SK_CONF_PATH_MAX];
+
+    /* [policy] */
+    uint32_t lockout_threshold;
+    int64_t lockout_duration;
+    int64_t idle_timeout;
+    int64_t absolute_timeout;
+    int64_t dormant_notify_after;
+    int64_t dormant_lock_after;
+    int64_t dormant_delete_after;
+    uint32_t password_min_length;
+    uint32_t password_max_length;
+    int password_require_upper;
+    int password_require_lower;
+    int password_require_digit;
+
+    /* [auth] */
+    uint32_t auth_workers;          /* argon2 worker threads */
+    uint32_t auth_queue;            /* logins waiting beyond that -> 503 */
+    uint32_t argon2_memory_kib;     /* RFC 9106 second recommendation: 64 MiB */
+    uint32_t argon2_iterations;
+    uint32_t argon2_parallelism;
+
+    /* [notify] */
+    char notify_command[SK_CONF_PATH_MAX];   /* sendmail -t compatible */
+
+    /* [audit] */
+    char audit_dir[SK_CONF_PATH_MAX];        /* default <state>/audit */
+    char audit_key[SK_CONF_PATH_MAX];        /* default <state>/../audit.key, never inside audit_dir */
+    int64_t audit_retention;
+    char audit_timezone[64];
+    int audit_log_requests;
+
+    /* [log] */
+    int log_level;                           /* enum sk_log_level */
+} sk_conf;
+
+void sk_conf_defaults(sk_conf *c);
+/* Load and validate path. err gets "FILE:LINE: message" (or "FILE: message"). */
+int sk_conf_load(const char *path, sk_conf *out, char *err, size_t errlen) SK_MUST_CHECK;
+
+#endif
