@@ -1,0 +1,299 @@
+/*
+ * sekisho-demo-upstream — plain-HTTP "admin portal" behind the gateway (demo, tests, bench).
+ * /  greeting page; /echo  JSON of method, path, query, every header as received ([name,
+ * value] pairs in arrival order, so tests see duplicates and case/underscore variants);
+ * /download?bytes=N  byte i = (i*31+7) & 0xff from a reader callback (flat memory);
+ * /upload  POST/PUT body hashed incrementally -> {"bytes","sha256"}; /status/NNN.
+ * It trusts its headers because only the gateway can reach it (loopback).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sk_util.h"
+#define SK_DEMO_MAX_DOWNLOAD (UINT64_C(1) << 40)
+
+static int sk_demo_log_requests;
+
+/* Per-request state: every body is hashed so /upload (and /echo's body_bytes)
+ * can report exactly what arrived. */
+typedef struct sk_demo_req {
+    EVP_MD_CTX *md;
+    uint64_t body_bytes;
+    int failed;
+} sk_demo_req;
+
+static void sk_demo_req_free(sk_demo_req *r)
+{
+    if (r == NULL)
+        return;
+    EVP_MD_CTX_free(r->md);
+    free(r);
+}
+
+static void sk_demo_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    sk_demo_req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result sk_demo_queue(struct MHD_Connection *c, unsigned int status,
+                                     const char *type, const char *body, size_t len)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL)
+        return MHD_NO;
+    ret = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (ret == MHD_YES)
+        ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result sk_demo_queue_json(struct MHD_Connection *c, unsigned int status, json_t *j)
+{
+    enum MHD_Result ret = MHD_NO;
+    char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    if (s != NULL)
+        ret = sk_demo_queue(c, status, "application/json", s, strlen(s));
+    free(s);
+    json_decref(j);
+    return ret;
+}
+
+static enum MHD_Result sk_demo_collect(void *cls, enum MHD_ValueKind kind, const char *k,
+                                       const char *v)
+{
+    json_t *dst = cls;
+
+    if (json_is_array(dst)) {
+        json_t *pair = json_pack("[ss]", k, v != NULL ? v : "");
+        if (pair == NULL || json_array_append_new(dst, pair) != 0)
+            return MHD_NO;
+    } else if (json_object_set_new(dst, k, json_string(v != NULL ? v : "")) != 0) {
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result sk_demo_echo(struct MHD_Connection *c, const char *method,
+                                    const char *url, const sk_demo_req *r)
+{
+    json_t *hdrs = json_array(), *query = json_object();
+    json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:I}", "method", method, "path", url,
+                          "query", query, "headers", hdrs, "body_bytes",
+                          (json_int_t)r->body_bytes);
+
+    if (j == NULL)
+        return MHD_NO;
+    if (MHD_get_connection_values(c, MHD_HEADER_KIND, sk_demo_collect, hdrs) < 0 ||
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sk_demo_collect, query) < 0) {
+        json_decref(j);
+        return MHD_NO;
+    }
+    return sk_demo_queue_json(c, MHD_HTTP_OK, j);
+}
+
+static enum MHD_Result sk_demo_portal(struct MHD_Connection *c)
+{
+    char page[8192];
+    const char *user = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Sekisho-User");
+    const char *tenant = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Sekisho-Tenant");
+    const char *roles = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Sekisho-Roles");
+    sk_buf b;
+
+    sk_buf_init(&b, page, sizeof(page));
+    sk_buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                    "<title>Demo admin portal</title></head><body>\n"
+                    "<h1>Demo admin portal</h1>\n<p>Welcome, <b>");
+    sk_buf_html(&b, user != NULL ? user : "(no X-Sekisho-User: not behind Sekisho?)");
+    sk_buf_puts(&b, "</b>.</p>\n<ul><li>Tenant: ");
+    sk_buf_html(&b, tenant != NULL ? tenant : "-");
+    sk_buf_puts(&b, "</li><li>Roles: ");
+    sk_buf_html(&b, roles != NULL ? roles : "-");
+    sk_buf_puts(&b, "</li></ul>\n<p><a href=\"/echo\">Request as seen by the portal</a></p>\n"
+                    "<form method=\"get\" action=\"/.sekisho/logout\">"
+                    "<button>Log out</button></form>\n</body></html>\n");
+    if (sk_buf_finish(&b) != 0)
+        return MHD_NO;
+    return sk_demo_queue(c, MHD_HTTP_OK, "text/html; charset=utf-8", b.data, b.len);
+}
+
+static ssize_t sk_demo_pattern(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    uint64_t total = *(const uint64_t *)cls;
+    size_t n, i;
+
+    if (pos >= total)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    n = (total - pos < max) ? (size_t)(total - pos) : max;
+    for (i = 0; i < n; i++)
+        buf[i] = (char)(((pos + i) * 31 + 7) & 0xff);
+    return (ssize_t)n;
+}
+
+static enum MHD_Result sk_demo_download(struct MHD_Connection *c)
+{
+    const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "bytes");
+    struct MHD_Response *resp = NULL;
+    enum MHD_Result ret = MHD_NO;
+    uint64_t *total = NULL, n;
+
+    if (arg == NULL || sk_parse_u64(arg, 0, SK_DEMO_MAX_DOWNLOAD, &n) != 0)
+        return sk_demo_queue(c, MHD_HTTP_BAD_REQUEST, "text/plain", "bad bytes=\n", 11);
+    if ((total = malloc(sizeof(*total))) == NULL)
+        goto out;
+    *total = n;
+    resp = MHD_create_response_from_callback(n, 64 * 1024, sk_demo_pattern, total, free);
+    if (resp == NULL)
+        goto out;
+    total = NULL; /* owned by resp now */
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/octet-stream") == MHD_YES)
+        ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+out:
+    free(total);
+    if (resp != NULL)
+        MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result sk_demo_upload(struct MHD_Connection *c, sk_demo_req *r)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    unsigned int mdlen = 0;
+
+    if (r->failed || EVP_DigestFinal_ex(r->md, md, &mdlen) != 1)
+        return sk_demo_queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "hash\n", 5);
+    sk_hex_encode(md, mdlen, hex);
+    return sk_demo_queue_json(c, MHD_HTTP_OK, json_pack("{s:I, s:s}", "bytes",
+                                                        (json_int_t)r->body_bytes, "sha256", hex));
+}
+
+static enum MHD_Result sk_demo_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                       const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_size,
+                                       void **con_cls)
+{
+    sk_demo_req *r = *con_cls;
+    uint64_t code;
+
+    if (r == NULL) {
+        /* First call: headers only. Answering now would bypass the body. */
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return MHD_NO;
+        r->md = EVP_MD_CTX_new();
+        if (r->md == NULL || EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1) {
+            sk_demo_req_free(r);
+            return MHD_NO;
+        }
+        *con_cls = r;
+        if (sk_demo_log_requests)
+            fprintf(stderr, "demo-upstream: %s %s\n", method, url);
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (EVP_DigestUpdate(r->md, upload_data, *upload_size) != 1)
+            r->failed = 1;
+        r->body_bytes += *upload_size;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/") == 0)
+        return sk_demo_portal(c);
+    if (strcmp(url, "/echo") == 0)
+        return sk_demo_echo(c, method, url, r);
+    if (strcmp(url, "/download") == 0)
+        return sk_demo_download(c);
+    if (strcmp(url, "/upload") == 0) {
+        if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
+            return sk_demo_queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "POST/PUT\n", 9);
+        return sk_demo_upload(c, r);
+    }
+    if (strncmp(url, "/status/", 8) == 0 && sk_parse_u64(url + 8, 200, 599, &code) == 0)
+        return sk_demo_queue(c, (unsigned int)code, "text/plain", "status\n", 7);
+    return sk_demo_queue(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10);
+}
+
+/* "A.B.C.D:PORT": the peer is meant for loopback only, IPv4 keeps it simple. */
+static int sk_demo_parse_listen(const char *spec, struct sockaddr_in *sin)
+{
+    char host[INET_ADDRSTRLEN];
+    const char *colon = strrchr(spec, ':');
+    uint64_t port;
+
+    if (colon == NULL || (size_t)(colon - spec) >= sizeof(host) ||
+        sk_parse_u64(colon + 1, 1, 65535, &port) != 0)
+        return -1;
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    memset(sin, 0, sizeof(*sin));
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_in sin;
+    struct MHD_Daemon *d;
+    sigset_t set;
+    int sig = 0, i;
+    const char *listen_spec = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+            listen_spec = argv[++i];
+        else if (strcmp(argv[i], "--log") == 0)
+            sk_demo_log_requests = 1;
+        else
+            break;
+    }
+    if (listen_spec == NULL || i < argc) {
+        fprintf(stderr, "usage: sekisho-demo-upstream --listen ADDR:PORT [--log]\n");
+        return 2;
+    }
+    if (sk_demo_parse_listen(listen_spec, &sin) != 0) {
+        fprintf(stderr, "sekisho-demo-upstream: bad --listen '%s' (want 127.0.0.1:PORT)\n",
+                listen_spec);
+        return 1;
+    }
+    /* Block the signals in every thread; main collects them with sigwait. */
+    if (sigemptyset(&set) != 0 || sigaddset(&set, SIGINT) != 0 || sigaddset(&set, SIGTERM) != 0 ||
+        sigaddset(&set, SIGPIPE) != 0 || pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return 1;
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                             MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                         0, NULL, NULL, sk_demo_handler, NULL,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+                         MHD_OPTION_NOTIFY_COMPLETED, sk_demo_completed, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
+                         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+                         MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "sekisho-demo-upstream: cannot listen on %s: %s\n", listen_spec,
+                strerror(errno));
+        return 1;
+    }
+    fprintf(stderr, "sekisho-demo-upstream: listening on http://%s\n", listen_spec);
+    sigdelset(&set, SIGPIPE);
+    while (sig != SIGINT && sig != SIGTERM && sigwait(&set, &sig) == 0)
+        ;
+    MHD_stop_daemon(d);
+    return 0;
+}
