@@ -1,0 +1,208 @@
+/*
+ * sk_store.h — Sekisho's persistent state: users and sessions, in LMDB.
+ *
+ * One LMDB environment lives in <state_dir>/db (directory mode 0700, files 0600)
+ * and holds three named databases:
+ *   "users"    key "<tenant>\0<id>"            value: serialized sk_user
+ *   "sessions" key SHA-256(session token), 32 B  value: serialized sk_session
+ *   "meta"     key "schema"                     value: schema version (u32 LE)
+ * The gateway and sekishoctl may have the environment open at the same time
+ * (LMDB's lock file arbitrates); one writer at a time, readers never block.
+ *
+ * Contracts:
+ *  - Every fallible function returns int: SK_STORE_OK (0) on success,
+ *    SK_STORE_NOTFOUND (1) when the key does not exist (only where documented),
+ *    SK_STORE_EXISTS (2) / SK_STORE_VETO (3) where documented, and -1 on any other
+ *    failure. LMDB errors are logged once, with mdb_strerror, by this module; a
+ *    caller only needs to report the operation that failed.
+ *  - The handle is thread-safe: the environment is opened with MDB_NOTLS so read
+ *    transactions are not tied to a thread, and named-database handles are
+ *    opened once in sk_store_open(). Readers use read-only transactions; lookups
+ *    decode into caller-provided structs and allocate nothing themselves.
+ *  - Records are versioned and explicitly serialized (little-endian fixed-width
+ *    integers, length-prefixed strings, never raw struct dumps). A record whose
+ *    version is newer than this code, that is truncated, has trailing bytes or
+ *    holds out-of-range lengths is rejected with -1 and logged; it is never
+ *    half-decoded into the caller's struct.
+ *  - Session tokens are never stored: callers pass SHA-256(token).
+ *  - Secrets inside sk_user (password hash, TOTP blob) never appear in logs.
+ */
+#ifndef SK_STORE_H
+#define SK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sk_util.h"
+
+enum {
+    SK_STORE_OK = 0,
+    SK_STORE_NOTFOUND = 1,
+    SK_STORE_EXISTS = 2,
+    SK_STORE_VETO = 3,
+};
+
+/* Limits. Buffers below include room for the terminating NUL. */
+#define SK_USER_ID_MAX 64          /* [A-Za-z0-9._@-], not starting with '.' or '-' */
+#define SK_TENANT_MAX 63           /* [a-z0-9-] */
+#define SK_DEFAULT_TENANT "default"
+#define SK_EMAIL_MAX 254
+#define SK_PWHASH_MAX 255          /* argon2 encoded string */
+#define SK_TOTP_BLOB_MAX 128       /* opaque, encrypted by the TOTP module */
+#define SK_ALLOW_MAX 16            /* per-user CIDR allowlist entries */
+#define SK_CIDR_MAX 49             /* "ffff:...:255.255.255.255/128" */
+#define SK_CERT_SERIAL_MAX 64      /* hex */
+#define SK_SESSION_HASH_LEN 32     /* SHA-256 */
+#define SK_CSRF_LEN 32
+
+enum sk_role {
+    SK_ROLE_GENERAL = 0,
+    SK_ROLE_ADMIN = 1,
+};
+
+/* sk_user.flags */
+#define SK_USER_F_OPERATOR_LOCKED 0x0001u  /* `sekishoctl user lock`; only an operator unlocks */
+#define SK_USER_F_MUST_CHANGE_PW  0x0002u  /* next login must change the password */
+#define SK_USER_F_TOTP_ENABLED    0x0004u
+#define SK_USER_F_DORMANT_NOTIFIED 0x0008u /* the dormancy reminder was sent */
+#define SK_USER_F_DORMANT_LOCKED  0x0010u  /* locked for dormancy; only an operator unlocks */
+#define SK_USER_F_KNOWN_MASK      0x001fu  /* flags this version understands */
+
+typedef struct sk_user {
+    char id[SK_USER_ID_MAX + 1];
+    char tenant[SK_TENANT_MAX + 1];
+    enum sk_role role;
+    char email[SK_EMAIL_MAX + 1];            /* may be empty */
+    char pw_hash[SK_PWHASH_MAX + 1];         /* argon2id encoded; never printed */
+    int64_t created;                         /* all times: seconds since the epoch, UTC */
+    int64_t last_login;                      /* 0 = never */
+    int64_t password_changed;
+    uint32_t failures;                       /* consecutive failed logins */
+    int64_t locked_until;                    /* lockout after failures; 0 = not locked */
+    uint32_t flags;                          /* SK_USER_F_* (unknown bits are preserved) */
+    int64_t dormant_locked_at;               /* 0 = not dormant-locked */
+    int64_t unlocked_at;                     /* last operator unlock; dormancy restarts here */
+    uint8_t totp_secret[SK_TOTP_BLOB_MAX];   /* opaque encrypted blob */
+    uint32_t totp_secret_len;
+    int64_t totp_last_step;                  /* replay guard: last accepted RFC 6238 step */
+    uint32_t allow_count;
+    char allow[SK_ALLOW_MAX][SK_CIDR_MAX + 1];
+} sk_user;
+
+typedef struct sk_session {
+    uint8_t hash[SK_SESSION_HASH_LEN];       /* key: SHA-256(token) */
+    char user[SK_USER_ID_MAX + 1];
+    char tenant[SK_TENANT_MAX + 1];
+    enum sk_role role;
+    char cert_serial[SK_CERT_SERIAL_MAX + 1];/* hex, as the gateway saw it */
+    int64_t created;
+    int64_t last_seen;
+    uint8_t csrf[SK_CSRF_LEN];               /* per-session CSRF secret */
+} sk_session;
+
+/* Seconds a session's last_seen may lag behind before sk_store_session_touch()
+ * writes it. Idle timeouts are therefore accurate to this granularity. */
+#define SK_SESSION_TOUCH_INTERVAL 60
+
+/* Default LMDB map size (the file grows lazily up to it). */
+#define SK_STORE_MAP_SIZE ((size_t)1 << 30)
+
+typedef struct sk_store sk_store;
+
+/* ---- identifiers ------------------------------------------------------- */
+
+/* 1 if s is a valid user ID / tenant name, else 0. */
+int sk_store_valid_id(const char *s);
+int sk_store_valid_tenant(const char *s);
+/* "admin" / "general". */
+const char *sk_store_role_name(enum sk_role r);
+/* Parse "admin" / "general"; -1 otherwise. */
+int sk_store_role_parse(const char *s, enum sk_role *out) SK_MUST_CHECK;
+/* Fill u with zeroes and the given identity (validated: -1 if invalid). */
+int sk_store_user_init(sk_user *u, const char *tenant, const char *id) SK_MUST_CHECK;
+
+/* ---- environment ------------------------------------------------------- */
+
+/* Open (creating if needed, unless readonly) <state_dir>/db. With readonly set,
+ * a database that does not exist yet gives SK_STORE_NOTFOUND (no files are
+ * created) and every write function fails with -1. */
+int sk_store_open(const char *state_dir, int readonly, sk_store **out) SK_MUST_CHECK;
+/* As sk_store_open with an explicit map size in bytes (tests use small maps). */
+int sk_store_open_ex(const char *state_dir, int readonly, size_t map_size,
+                     sk_store **out) SK_MUST_CHECK;
+/* Close and free; NULL is accepted. No transaction may be in flight. */
+void sk_store_close(sk_store *s);
+
+/* ---- users ------------------------------------------------------------- */
+
+/* Look a user up. SK_STORE_OK and *out filled, SK_STORE_NOTFOUND, or -1. */
+int sk_store_user_get(sk_store *s, const char *tenant, const char *id, sk_user *out) SK_MUST_CHECK;
+/* Insert u (key from u->tenant, u->id). SK_STORE_EXISTS if the user exists. */
+int sk_store_user_put_new(sk_store *s, const sk_user *u) SK_MUST_CHECK;
+/* Delete a user and, in the same transaction, all of that user's sessions.
+ * SK_STORE_NOTFOUND if there was no such user. */
+int sk_store_user_delete(sk_store *s, const char *tenant, const char *id) SK_MUST_CHECK;
+/* Call cb for every user (ordered by tenant, then id) inside one read-only
+ * transaction; cb must not call back into the store for writes. A non-zero
+ * return from cb stops the walk and is returned. Pass tenant = NULL for all
+ * tenants, or a tenant name to list only that tenant. */
+int sk_store_user_list(sk_store *s, const char *tenant,
+                       int (*cb)(const sk_user *u, void *ctx), void *ctx) SK_MUST_CHECK;
+/* Read-modify-write of one user in ONE write transaction. fn receives the current
+ * record and may change it; a non-zero return vetoes the change (nothing is
+ * written, SK_STORE_VETO is returned). fn must not change id or tenant (-1 if it
+ * does) and must not call the store. Returns SK_STORE_OK once committed (the
+ * commit is durable when this returns), SK_STORE_NOTFOUND, SK_STORE_VETO or -1.
+ * fn runs while holding LMDB's writer lock: keep it short (no hashing). */
+int sk_store_user_update(sk_store *s, const char *tenant, const char *id,
+                         int (*fn)(sk_user *u, void *ctx), void *ctx) SK_MUST_CHECK;
+
+/* ---- sessions ---------------------------------------------------------- */
+
+/* Insert or replace the session keyed by sess->hash. */
+int sk_store_session_put(sk_store *s, const sk_session *sess) SK_MUST_CHECK;
+/* SK_STORE_OK with *out filled, SK_STORE_NOTFOUND, or -1. */
+int sk_store_session_get(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN],
+                         sk_session *out) SK_MUST_CHECK;
+/* SK_STORE_OK, SK_STORE_NOTFOUND, or -1. */
+int sk_store_session_delete(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN]) SK_MUST_CHECK;
+/* Record activity at `now`. To keep a proxied request from costing a disk write,
+ * last_seen is only written when it is at least SK_SESSION_TOUCH_INTERVAL seconds
+ * older than now (checked in a read-only transaction first, then re-checked
+ * inside the write transaction). It never moves backwards. Expiry is not
+ * judged here: callers apply the idle/absolute policy before touching.
+ * SK_STORE_OK, SK_STORE_NOTFOUND, or -1. */
+int sk_store_session_touch(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN],
+                           int64_t now) SK_MUST_CHECK;
+/* End every session of one user (logout everywhere, revocation). Returns the
+ * number deleted (>= 0) or -1. This scans the sessions database. */
+int sk_store_session_delete_user(sk_store *s, const char *tenant, const char *id) SK_MUST_CHECK;
+/* Call cb for each session in one read-only transaction; non-zero from cb stops
+ * the walk and is returned. */
+int sk_store_session_list(sk_store *s, int (*cb)(const sk_session *sess, void *ctx),
+                          void *ctx) SK_MUST_CHECK;
+/* Delete every session idle for at least idle_timeout seconds (now - last_seen)
+ * or older than absolute_timeout seconds (now - created). A timeout <= 0
+ * disables that rule. Returns the number deleted (>= 0) or -1. */
+int sk_store_session_sweep(sk_store *s, int64_t idle_timeout, int64_t absolute_timeout,
+                           int64_t now) SK_MUST_CHECK;
+/* Delete every session (`sekishoctl session revoke --all`). Count or -1. */
+int sk_store_session_delete_all(sk_store *s) SK_MUST_CHECK;
+
+/* ---- record codec (exposed for tests and tools) ------------------------ */
+
+#define SK_USER_RECORD_VERSION 1
+#define SK_SESSION_RECORD_VERSION 1
+/* Large enough for any encoded record of the current versions. */
+#define SK_USER_RECORD_MAX 2048
+#define SK_SESSION_RECORD_MAX 512
+
+/* Encode into buf (capacity cap); *len gets the size. -1 if a field is out of
+ * range (e.g. unterminated string, allow_count > SK_ALLOW_MAX) or cap is short. */
+int sk_store_user_encode(const sk_user *u, uint8_t *buf, size_t cap, size_t *len) SK_MUST_CHECK;
+/* Decode; -1 (and *out zeroed) on any malformed input. */
+int sk_store_user_decode(const uint8_t *buf, size_t len, sk_user *out) SK_MUST_CHECK;
+int sk_store_session_encode(const sk_session *s, uint8_t *buf, size_t cap, size_t *len) SK_MUST_CHECK;
+/* The hash is not part of the value; decode leaves out->hash zeroed. */
+int sk_store_session_decode(const uint8_t *buf, size_t len, sk_session *out) SK_MUST_CHECK;
+
+#endif
