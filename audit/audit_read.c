@@ -1,0 +1,560 @@
+/* audit_read.c — entry parser, reader and verifier. Everything here treats the
+ * log as hostile input: bounded lines, strict fields, no crash on garbage. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit_int.h"
+
+struct entry_priv {
+    json_t *root;
+    char *details;
+};
+
+void sk_audit_entry_free(sk_audit_entry *e)
+{
+    struct entry_priv *p;
+    if (!e)
+        return;
+    p = e->priv_;
+    if (p) {
+        json_decref(p->root);
+        free(p->details);
+        free(p);
+    }
+    memset(e, 0, sizeof(*e));
+}
+
+static int is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* A field that must be present and be a string or null. */
+static int opt_string(json_t *root, const char *key, const char **out)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v)
+        return -1;
+    if (json_is_null(v)) {
+        *out = NULL;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int copy_detail(json_t *details, const char *key, char *out, size_t cap)
+{
+    json_t *v = json_object_get(details, key);
+    out[0] = '\0';
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    return sk_strlcpy(out, cap, json_string_value(v));
+}
+
+int sk_audit_parse_line(const char *line, size_t n, sk_audit_entry *e, char *err, size_t errcap)
+{
+    static const char *const allowed[] = {"seq",    "ts",     "ev",      "actor", "tenant", "peer",
+                                          "serial", "details", "prev",   "sig",   "h"};
+    struct entry_priv *p = NULL;
+    json_error_t jerr;
+    json_t *root = NULL, *v, *details;
+    const char *key;
+    char computed[SK_AUDIT_HASH_HEX + 1];
+    size_t hashed_len;
+    int rc = -1;
+
+    sk_audit_entry_free(e);
+    if (!line || n == 0) {
+        audit_err(err, errcap, "empty line");
+        goto out;
+    }
+    if (n > SK_AUDIT_MAX_LINE) {
+        audit_err(err, errcap, "line longer than %d bytes", SK_AUDIT_MAX_LINE);
+        goto out;
+    }
+    if (memchr(line, '\0', n) || memchr(line, '\n', n)) {
+        audit_err(err, errcap, "line contains a NUL or newline byte");
+        goto out;
+    }
+    if (n < AUDIT_H_SUFFIX_LEN + 2 || memcmp(line + n - AUDIT_H_SUFFIX_LEN, ",\"h\":\"", 6) != 0 ||
+        memcmp(line + n - 2, "\"}", 2) != 0 ||
+        !is_lower_hex(line + n - AUDIT_H_SUFFIX_LEN + 6, SK_AUDIT_HASH_HEX)) {
+        audit_err(err, errcap, "line does not end with a hash field");
+        goto out;
+    }
+    hashed_len = n - AUDIT_H_SUFFIX_LEN;
+    root = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root || !json_is_object(root)) {
+        audit_err(err, errcap, "not a JSON object: %s", root ? "wrong type" : jerr.text);
+        goto out;
+    }
+    json_object_foreach(root, key, v) {
+        size_t i;
+        for (i = 0; i < SK_ARRAY_LEN(allowed); i++)
+            if (strcmp(key, allowed[i]) == 0)
+                break;
+        if (i == SK_ARRAY_LEN(allowed)) {
+            audit_err(err, errcap, "unknown field");
+            goto out;
+        }
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        audit_err(err, errcap, "out of memory");
+        goto out;
+    }
+    p->root = root;
+    e->priv_ = p;
+    root = NULL;
+
+    v = json_object_get(p->root, "seq");
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+        audit_err(err, errcap, "bad seq");
+        goto out;
+    }
+    e->seq = (uint64_t)json_integer_value(v);
+    v = json_object_get(p->root, "ts");
+    if (!json_is_string(v) || audit_parse_ts(json_string_value(v), &e->ts_ms) != 0) {
+        audit_err(err, errcap, "bad ts");
+        goto out;
+    }
+    e->ts = json_string_value(v);
+    v = json_object_get(p->root, "ev");
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        audit_err(err, errcap, "bad ev");
+        goto out;
+    }
+    e->event = json_string_value(v);
+    if (opt_string(p->root, "actor", &e->actor) || opt_string(p->root, "tenant", &e->tenant) ||
+        opt_string(p->root, "peer", &e->peer) || opt_string(p->root, "serial", &e->serial)) {
+        audit_err(err, errcap, "bad actor/tenant/peer/serial");
+        goto out;
+    }
+    details = json_object_get(p->root, "details");
+    if (!json_is_object(details)) {
+        audit_err(err, errcap, "bad details");
+        goto out;
+    }
+    p->details = json_dumps(details, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (!p->details) {
+        audit_err(err, errcap, "out of memory");
+        goto out;
+    }
+    e->details = p->details;
+    v = json_object_get(p->root, "prev");
+    if (!json_is_string(v) || json_string_length(v) != SK_AUDIT_HASH_HEX ||
+        !is_lower_hex(json_string_value(v), SK_AUDIT_HASH_HEX)) {
+        audit_err(err, errcap, "bad prev");
+        goto out;
+    }
+    memcpy(e->prev, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
+    v = json_object_get(p->root, "h");
+    if (!json_is_string(v) || json_string_length(v) != SK_AUDIT_HASH_HEX ||
+        memcmp(json_string_value(v), line + hashed_len + 6, SK_AUDIT_HASH_HEX) != 0) {
+        audit_err(err, errcap, "bad h");
+        goto out;
+    }
+    memcpy(e->hash, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
+
+    v = json_object_get(p->root, "sig");
+    if (strcmp(e->event, SK_AUDIT_EV_CHECKPOINT) == 0) {
+        const char *sp;
+        if (!json_is_string(v) || hashed_len < AUDIT_SIG_PART_LEN) {
+            audit_err(err, errcap, "checkpoint without signature");
+            goto out;
+        }
+        sp = line + hashed_len - AUDIT_SIG_PART_LEN;
+        if (memcmp(sp, ",\"sig\":\"", 8) != 0 || sp[AUDIT_SIG_PART_LEN - 1] != '"' ||
+            json_string_length(v) != AUDIT_SIG_B64_LEN ||
+            memcmp(json_string_value(v), sp + 8, AUDIT_SIG_B64_LEN) != 0 ||
+            sk_b64url_decode(sp + 8, AUDIT_SIG_B64_LEN, e->sig, SK_AUDIT_SIG_LEN) != 0) {
+            audit_err(err, errcap, "malformed signature field");
+            goto out;
+        }
+        e->has_sig = 1;
+        e->signed_len = hashed_len - AUDIT_SIG_PART_LEN;
+        v = json_object_get(details, "key");
+        if (!json_is_string(v) || json_string_length(v) != SK_AUDIT_HASH_HEX) {
+            audit_err(err, errcap, "checkpoint without key id");
+            goto out;
+        }
+        memcpy(e->keyid, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
+    } else if (v) {
+        audit_err(err, errcap, "signature on a non-checkpoint entry");
+        goto out;
+    }
+    if (strcmp(e->event, SK_AUDIT_EV_SEGMENT) == 0 &&
+        (copy_detail(details, "segment", e->segment, sizeof(e->segment)) != 0 ||
+         copy_detail(details, "prev_segment", e->prev_segment, sizeof(e->prev_segment)) != 0)) {
+        audit_err(err, errcap, "bad segment header");
+        goto out;
+    }
+    if (strcmp(e->event, SK_AUDIT_EV_PRUNE) == 0 &&
+        copy_detail(details, "oldest_kept", e->oldest_kept, sizeof(e->oldest_kept)) != 0) {
+        audit_err(err, errcap, "bad prune record");
+        goto out;
+    }
+    if (audit_hash_hex(line, hashed_len, computed) != 0) {
+        audit_err(err, errcap, "hash failure");
+        goto out;
+    }
+    e->hash_ok = memcmp(computed, e->hash, SK_AUDIT_HASH_HEX) == 0;
+    rc = 0;
+out:
+    json_decref(root);
+    if (rc != 0)
+        sk_audit_entry_free(e);
+    return rc;
+}
+
+/* ---- line reading ------------------------------------------------------ */
+
+/* Reads one line into buf (without '\n'). 1: line, 0: EOF, -1: too long or
+ * I/O error. *torn = 1 when the line ended at EOF without a newline. */
+static int read_line(FILE *f, char *buf, size_t cap, size_t *len, int *torn)
+{
+    size_t n = 0;
+    int c;
+    *torn = 0;
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (c == '\n') {
+            *len = n;
+            buf[n] = '\0';
+            return 1;
+        }
+        if (n + 1 >= cap)
+            return -1;
+        buf[n++] = (char)c;
+    }
+    if (ferror(f))
+        return -1;
+    if (n == 0)
+        return 0;
+    *torn = 1;
+    *len = n;
+    buf[n] = '\0';
+    return 1;
+}
+
+struct sk_audit_reader {
+    char dir[4096];
+    char **segs;
+    size_t nsegs, cur;
+    FILE *f;
+    char *buf;
+    uint64_t lineno;
+};
+
+int sk_audit_reader_open(const char *dir, sk_audit_reader **out, char *err, size_t errcap)
+{
+    sk_audit_reader *r = calloc(1, sizeof(*r));
+    int rc = -1;
+    *out = NULL;
+    if (!r)
+        goto out;
+    if (sk_strlcpy(r->dir, sizeof(r->dir), dir) != 0) {
+        audit_err(err, errcap, "audit directory path too long");
+        goto out;
+    }
+    r->buf = malloc(SK_AUDIT_MAX_LINE + 2);
+    if (!r->buf)
+        goto out;
+    if (audit_list_segments(dir, &r->segs, &r->nsegs) != 0) {
+        audit_err(err, errcap, "cannot list %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rc = 0;
+out:
+    sk_audit_reader_close(r);
+    return rc;
+}
+
+void sk_audit_reader_close(sk_audit_reader *r)
+{
+    if (!r)
+        return;
+    if (r->f)
+        fclose(r->f);
+    audit_free_list(r->segs, r->nsegs);
+    free(r->buf);
+    free(r);
+}
+
+int sk_audit_reader_next(sk_audit_reader *r, sk_audit_entry *e, const char **line, char *err,
+                         size_t errcap)
+{
+    char perr[160];
+    for (;;) {
+        size_t len;
+        int torn, k;
+        if (!r->f) {
+            char path[4200];
+            if (r->cur >= r->nsegs)
+                return 0;
+            if (sk_snprintf(path, sizeof(path), "%s/%s", r->dir, r->segs[r->cur]) != 0)
+                return -1;
+            r->f = fopen(path, "re");
+            if (!r->f) {
+                audit_err(err, errcap, "cannot open %s: %s", path, strerror(errno));
+                return -1;
+            }
+            r->lineno = 0;
+        }
+        k = read_line(r->f, r->buf, SK_AUDIT_MAX_LINE + 2, &len, &torn);
+        if (k == 0) {
+            fclose(r->f);
+            r->f = NULL;
+            r->cur++;
+            continue;
+        }
+        r->lineno++;
+        if (k < 0) {
+            audit_err(err, errcap, "%s:%llu: line too long or unreadable", r->segs[r->cur],
+                      (unsigned long long)r->lineno);
+            return -1;
+        }
+        if (torn) {
+            /* An unterminated last line was never acknowledged; readers skip it
+             * (verify reports it). */
+            continue;
+        }
+        if (sk_audit_parse_line(r->buf, len, e, perr, sizeof(perr)) != 0) {
+            audit_err(err, errcap, "%s:%llu: %s", r->segs[r->cur], (unsigned long long)r->lineno,
+                      perr);
+            return -1;
+        }
+        *line = r->buf;
+        return 1;
+    }
+}
+
+/* ---- verification ------------------------------------------------------ */
+
+const char *sk_audit_problem_name(enum sk_audit_problem p)
+{
+    switch (p) {
+    case SK_AUDIT_OK: return "ok";
+    case SK_AUDIT_EDITED: return "edited";
+    case SK_AUDIT_DELETED: return "deleted";
+    case SK_AUDIT_REORDERED: return "reordered";
+    case SK_AUDIT_TRUNCATED_TAIL: return "truncated tail";
+    case SK_AUDIT_BAD_SIGNATURE: return "bad signature";
+    case SK_AUDIT_UNKNOWN_KEY: return "unknown key";
+    case SK_AUDIT_IO_ERROR: return "unreadable";
+    }
+    return "unknown";
+}
+
+static void fail(sk_audit_verdict *v, enum sk_audit_problem p, const char *seg, uint64_t line,
+                 uint64_t seq, const char *fmt, ...) SK_PRINTF(6, 7);
+static void fail(sk_audit_verdict *v, enum sk_audit_problem p, const char *seg, uint64_t line,
+                 uint64_t seq, const char *fmt, ...)
+{
+    va_list ap;
+    v->problem = p;
+    if (sk_strlcpy(v->segment, sizeof(v->segment), seg ? seg : "") != 0)
+        v->segment[0] = '\0';
+    v->line = line;
+    v->seq = seq;
+    va_start(ap, fmt);
+    (void)vsnprintf(v->detail, sizeof(v->detail), fmt, ap);
+    va_end(ap);
+}
+
+/* Is there an entry with sequence number seq later in this segment? Used to
+ * tell "reordered" (it is there, just elsewhere) from "deleted". */
+static int seq_later_in(FILE *f, char *buf, uint64_t seq)
+{
+    sk_audit_entry e;
+    size_t len;
+    int torn, k, found = 0;
+    long pos = ftell(f);
+    memset(&e, 0, sizeof(e));
+    while ((k = read_line(f, buf, SK_AUDIT_MAX_LINE + 2, &len, &torn)) == 1) {
+        if (sk_audit_parse_line(buf, len, &e, NULL, 0) == 0 && e.seq == seq) {
+            found = 1;
+            break;
+        }
+    }
+    sk_audit_entry_free(&e);
+    if (pos >= 0)
+        (void)fseek(f, pos, SEEK_SET);
+    return found;
+}
+
+int sk_audit_verify(const char *dir, const uint8_t pub[32], sk_audit_verdict *v)
+{
+    char **segs = NULL;
+    size_t nsegs = 0;
+    char *buf = NULL, *scratch = NULL;
+    char keyid[SK_AUDIT_HASH_HEX + 1], prev_h[SK_AUDIT_HASH_HEX + 1];
+    char last_kept[64] = "";
+    char perr[160];
+    sk_audit_entry e;
+    FILE *f = NULL;
+    int have_prev = 0, rc = -1;
+    uint64_t expected = 0;
+
+    memset(v, 0, sizeof(*v));
+    memset(&e, 0, sizeof(e));
+    if (!dir || !pub || audit_keyid(pub, keyid) != 0)
+        goto out;
+    buf = malloc(SK_AUDIT_MAX_LINE + 2);
+    scratch = malloc(SK_AUDIT_MAX_LINE + 2);
+    if (!buf || !scratch)
+        goto out;
+    if (audit_list_segments(dir, &segs, &nsegs) != 0) {
+        fail(v, SK_AUDIT_IO_ERROR, dir, 0, 0, "cannot list the audit directory: %s",
+             strerror(errno));
+        rc = 0;
+        goto out;
+    }
+    for (size_t si = 0; si < nsegs && v->problem == SK_AUDIT_OK; si++) {
+        char path[4200];
+        uint64_t lineno = 0;
+        size_t len;
+        int torn, k;
+        if (sk_snprintf(path, sizeof(path), "%s/%s", dir, segs[si]) != 0)
+            goto out;
+        f = fopen(path, "re");
+        if (!f) {
+            fail(v, SK_AUDIT_IO_ERROR, segs[si], 0, 0, "cannot open: %s", strerror(errno));
+            break;
+        }
+        while (v->problem == SK_AUDIT_OK &&
+               (k = read_line(f, buf, SK_AUDIT_MAX_LINE + 2, &len, &torn)) != 0) {
+            uint64_t here = have_prev ? expected : 0;
+            lineno++;
+            if (k < 0) {
+                fail(v, SK_AUDIT_EDITED, segs[si], lineno, here, "line too long or unreadable");
+                break;
+            }
+            if (torn) {
+                if (si + 1 == nsegs)
+                    fail(v, SK_AUDIT_TRUNCATED_TAIL, segs[si], lineno, here,
+                         "last line is incomplete (never acknowledged, or cut)");
+                else
+                    fail(v, SK_AUDIT_EDITED, segs[si], lineno, here,
+                         "incomplete line at the end of a closed segment");
+                break;
+            }
+            if (sk_audit_parse_line(buf, len, &e, perr, sizeof(perr)) != 0) {
+                fail(v, SK_AUDIT_EDITED, segs[si], lineno, here, "malformed entry: %s", perr);
+                break;
+            }
+            if (e.has_sig) {
+                if (strcmp(e.keyid, keyid) != 0) {
+                    fail(v, SK_AUDIT_UNKNOWN_KEY, segs[si], lineno, e.seq,
+                         "checkpoint signed by key %.16s..., not by the given public key",
+                         e.keyid);
+                    break;
+                }
+                if (!sk_audit_check_sig(buf, &e, pub)) {
+                    fail(v, SK_AUDIT_BAD_SIGNATURE, segs[si], lineno, e.seq,
+                         "checkpoint signature does not verify");
+                    break;
+                }
+            }
+            if (!e.hash_ok) {
+                fail(v, SK_AUDIT_EDITED, segs[si], lineno, e.seq,
+                     "entry content does not match its hash");
+                break;
+            }
+            if (have_prev && e.seq != expected) {
+                if (e.seq < expected)
+                    fail(v, SK_AUDIT_REORDERED, segs[si], lineno, e.seq,
+                         "sequence %llu appears after %llu", (unsigned long long)e.seq,
+                         (unsigned long long)(expected - 1));
+                else if (seq_later_in(f, scratch, expected))
+                    fail(v, SK_AUDIT_REORDERED, segs[si], lineno, e.seq,
+                         "expected sequence %llu here, it appears later",
+                         (unsigned long long)expected);
+                else
+                    fail(v, SK_AUDIT_DELETED, segs[si], lineno, e.seq,
+                         "entries %llu..%llu are missing", (unsigned long long)expected,
+                         (unsigned long long)(e.seq - 1));
+                break;
+            }
+            if (lineno == 1) {
+                if (strcmp(e.event, SK_AUDIT_EV_SEGMENT) != 0) {
+                    fail(v, SK_AUDIT_DELETED, segs[si], lineno, e.seq,
+                         "segment does not start with its audit.segment header");
+                    break;
+                }
+                if (strcmp(e.segment, segs[si]) != 0) {
+                    fail(v, SK_AUDIT_REORDERED, segs[si], lineno, e.seq,
+                         "segment header names %s", e.segment);
+                    break;
+                }
+                if (si > 0 && strcmp(e.prev_segment, segs[si - 1]) != 0) {
+                    fail(v, SK_AUDIT_DELETED, segs[si], lineno, e.seq,
+                         "previous segment %s is missing", e.prev_segment);
+                    break;
+                }
+            }
+            if (have_prev && memcmp(e.prev, prev_h, SK_AUDIT_HASH_HEX) != 0) {
+                fail(v, SK_AUDIT_EDITED, segs[si], lineno, e.seq,
+                     "does not chain to entry %llu (one of them was rewritten)",
+                     (unsigned long long)(e.seq - 1));
+                break;
+            }
+            if (!have_prev) {
+                v->first_seq = e.seq;
+                if (e.seq == 1 && strcmp(e.prev, AUDIT_ZERO_HASH) != 0) {
+                    fail(v, SK_AUDIT_EDITED, segs[si], lineno, e.seq,
+                         "first entry does not start a chain");
+                    break;
+                }
+            }
+            if (e.has_sig) {
+                v->checkpoints++;
+                v->last_signed_seq = e.seq;
+                v->last_signed_ms = e.ts_ms;
+            }
+            if (strcmp(e.event, SK_AUDIT_EV_PRUNE) == 0 && e.oldest_kept[0])
+                memcpy(last_kept, e.oldest_kept, sizeof(last_kept));
+            memcpy(prev_h, e.hash, sizeof(prev_h));
+            have_prev = 1;
+            expected = e.seq + 1;
+            v->last_seq = e.seq;
+            v->entries++;
+        }
+        fclose(f);
+        f = NULL;
+    }
+    /* A log that does not start at 1 must have been pruned, and the prune
+     * record (in a later, retained segment) says what was kept. */
+    if (v->problem == SK_AUDIT_OK && have_prev && v->first_seq > 1) {
+        if (!last_kept[0])
+            fail(v, SK_AUDIT_DELETED, segs[0], 1, v->first_seq,
+                 "entries 1..%llu are missing and no audit.prune record explains it",
+                 (unsigned long long)(v->first_seq - 1));
+        else if (strcmp(segs[0], last_kept) > 0)
+            fail(v, SK_AUDIT_DELETED, segs[0], 1, v->first_seq,
+                 "segments before %s are missing (the last prune kept %s)", segs[0], last_kept);
+    }
+    rc = 0;
+out:
+    if (f)
+        fclose(f);
+    sk_audit_entry_free(&e);
+    audit_free_list(segs, nsegs);
+    free(buf);
+    free(scratch);
+    return rc;
+}

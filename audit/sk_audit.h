@@ -1,0 +1,305 @@
+/*
+ * sk_audit.h — Sekisho's tamper-evident access log.
+ *
+ * On-disk format
+ * --------------
+ * The log is a directory of segment files, one per UTC day, named
+ * "audit-YYYYMMDD.jsonl" so that a lexical sort is a chronological sort. Every
+ * other file in the directory (".lock") is ignored by readers. Each segment is
+ * JSON Lines: one entry per line, pure ASCII (non-ASCII is \u-escaped, invalid
+ * UTF-8 from clients becomes U+FFFD, control characters are escaped), so no
+ * client-controlled string can start a new line or forge another entry.
+ *
+ * An entry is written with its keys in this fixed order:
+ *
+ *   {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","ev":E,"actor":A,"tenant":T,
+ *    "peer":P,"serial":S,"details":{...},"prev":"<hex>"[,"sig":"<b64url>"],"h":"<hex>"}
+ *
+ * actor/tenant/peer/serial are strings or null. Let L be the line without its
+ * trailing newline and without the final `,"h":"<64 hex>"}` (72 bytes). Then
+ *   h = SHA-256("sekisho-audit-v1\n" || L)      (lowercase hex)
+ * and "prev" is the h of the previous entry (64 zeros for the very first entry
+ * of a fresh log). The hash covers the exact stored bytes, so no
+ * canonicalisation is needed to verify: a byte changed anywhere breaks h.
+ *
+ * Entries written by this module itself:
+ *   audit.segment     first entry of every segment; restates the running state
+ *                     (segment name, previous segment name, signing key id,
+ *                     last checkpoint seq). Its prev is the last h of the
+ *                     previous segment, so segments chain.
+ *   audit.checkpoint  every checkpoint_every entries, every checkpoint_secs, at
+ *                     rotation and at close. Before "h" it carries "sig": the
+ *                     Ed25519 signature (base64url, 64 bytes) over
+ *                     "sekisho-audit-checkpoint-v1\n" || B, where B is the line
+ *                     up to (excluding) `,"sig":`. B contains prev, so one
+ *                     signature covers the whole chain before it. details.key
+ *                     is the key id: hex SHA-256 of the raw 32-byte public key.
+ *   audit.recover     written on open when a torn (unterminated) last line left
+ *                     by a crash was cut off; records how many bytes.
+ *   audit.prune       retention removed whole segments; written (and fsync'd)
+ *                     BEFORE the files are unlinked; records oldest_kept.
+ *   tls.refused.summary  the aggregated handshake refusals (sk_audit_refused).
+ *
+ * Durability and crash semantics
+ * ------------------------------
+ * Every entry is written with a single write(2) of the complete line while the
+ * writer holds both its mutex and an flock on "<dir>/.lock" (sekishoctl and
+ * sekisho-ca append to the same log as the running gateway; each writer re-reads
+ * the chain head when another process appended). An append with durable != 0
+ * returns only after fdatasync(2) of the segment; callers answer their client
+ * after that, so an acknowledged security event is on stable storage. Request
+ * lines (durable == 0) are group-committed: fsync'd at most every 100 ms by a
+ * later append, by sk_audit_flush, by the next durable append or at close.
+ *
+ * A torn last line (no trailing newline) can only be produced by a crash or
+ * power loss in the middle of that single write — i.e. before its append
+ * returned, so the entry was never acknowledged. sk_audit_open cuts it off and
+ * logs audit.recover. Until a writer has reopened the log, verify reports it
+ * as "truncated tail" (exit 1): verify cannot distinguish a torn write from
+ * someone cutting bytes, so it refuses to call it OK, but the writer may repair
+ * it because nothing acknowledged is lost by doing so. kill -9 alone never
+ * tears a line (the kernel completes the write), so such a log verifies as is.
+ * Whole lines removed from the end after the last checkpoint cannot be detected
+ * without an external anchor; verify reports how many trailing entries are not
+ * covered by a signature.
+ *
+ * Retention: segments whose whole UTC day is older than `retention` are removed
+ * at open and by sk_audit_prune (call it daily); the newest segment is never
+ * removed. What remains verifies from the first retained segment on: its
+ * audit.segment entry is the anchor, and every later checkpoint signs the chain.
+ *
+ * Thread safety: every sk_audit_* function taking an sk_audit* is thread-safe.
+ */
+#ifndef SK_AUDIT_H
+#define SK_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sk_util.h"
+
+/* ---- event names (use these; readers filter on them) ------------------- */
+#define SK_AUDIT_EV_LOGIN_OK        "login.success"
+#define SK_AUDIT_EV_LOGIN_FAIL      "login.failure"   /* details.reason: see below */
+#define SK_AUDIT_EV_LOCKOUT         "account.locked"
+#define SK_AUDIT_EV_UNLOCK          "account.unlocked"
+#define SK_AUDIT_EV_LOGOUT          "session.logout"
+#define SK_AUDIT_EV_IDLE            "session.idle_logoff"
+#define SK_AUDIT_EV_EXPIRED         "session.expired"
+#define SK_AUDIT_EV_REVOKED         "session.revoked"
+#define SK_AUDIT_EV_TLS_REFUSED     "tls.refused.summary"
+#define SK_AUDIT_EV_ADMIN           "admin.change"    /* sekishoctl / sekisho-ca */
+#define SK_AUDIT_EV_CONFIG_RELOAD   "config.reload"
+#define SK_AUDIT_EV_CRL_RELOAD      "crl.reload"
+#define SK_AUDIT_EV_START           "gateway.start"
+#define SK_AUDIT_EV_STOP            "gateway.stop"
+#define SK_AUDIT_EV_REQUEST         "http.request"
+#define SK_AUDIT_EV_SEGMENT         "audit.segment"
+#define SK_AUDIT_EV_CHECKPOINT      "audit.checkpoint"
+#define SK_AUDIT_EV_RECOVER         "audit.recover"
+#define SK_AUDIT_EV_PRUNE           "audit.prune"
+
+/* Internal login failure reasons (details.reason). Never shown to the client. */
+#define SK_AUDIT_REASON_UNKNOWN_USER  "unknown_user"
+#define SK_AUDIT_REASON_BAD_PASSWORD  "bad_password"
+#define SK_AUDIT_REASON_BAD_TOTP      "bad_totp"
+#define SK_AUDIT_REASON_CERT_MISMATCH "cert_mismatch"
+#define SK_AUDIT_REASON_LOCKED        "locked"
+#define SK_AUDIT_REASON_DORMANT       "dormant"
+#define SK_AUDIT_REASON_ADDR_REFUSED  "address_refused"
+
+/* Limits. Client strings longer than SK_AUDIT_MAX_FIELD bytes are cut and end
+ * in "...[cut]" (the audit record must not be lost because a path was long). */
+#define SK_AUDIT_MAX_FIELD 2048
+#define SK_AUDIT_MAX_LINE  65536
+#define SK_AUDIT_HASH_HEX  64
+#define SK_AUDIT_SIG_LEN   64
+
+/* ---- signer interface ---------------------------------------------------
+ * The writer never touches the private key itself: it hands the bytes to sign
+ * to this interface, so the key can later live in a separate process (sign()
+ * would then be an IPC round trip). sign() must be thread-safe or be called
+ * under the writer's lock (it is). */
+typedef struct sk_audit_signer {
+    void *ctx;
+    /* Ed25519 signature over msg[0..n) into sig. 0 ok, -1 failure. */
+    int (*sign)(void *ctx, const uint8_t *msg, size_t n, uint8_t sig[SK_AUDIT_SIG_LEN]);
+    /* The raw 32-byte Ed25519 public key (used for the key id). */
+    int (*public_key)(void *ctx, uint8_t pub[32]);
+    /* Release ctx (may be NULL). */
+    void (*destroy)(void *ctx);
+} sk_audit_signer;
+
+/* A signer backed by a PEM PKCS#8 Ed25519 key file. The file must be a
+ * regular file with no group/other permission bits, and must not be inside
+ * audit_dir (pass NULL to skip that check). On success the caller owns *out
+ * and releases it with out->destroy(out->ctx). */
+int sk_audit_signer_from_file(const char *key_path, const char *audit_dir,
+                              sk_audit_signer *out) SK_MUST_CHECK;
+
+/* Create a new Ed25519 key: key_path (PEM PKCS#8, mode 0600) and
+ * key_path + ".pub" (PEM SubjectPublicKeyInfo, mode 0644). Refuses (-1) when
+ * either exists or when key_path is inside audit_dir (NULL: no check). err
+ * (may be NULL) receives a one-line reason. */
+int sk_audit_keygen(const char *key_path, const char *audit_dir,
+                    char *err, size_t errcap) SK_MUST_CHECK;
+
+/* Key id (hex SHA-256 of the raw public key, 64 chars + NUL) of a public key
+ * PEM file, plus the raw key. */
+int sk_audit_pubkey_load(const char *pub_path, uint8_t pub[32],
+                         char keyid[SK_AUDIT_HASH_HEX + 1]) SK_MUST_CHECK;
+
+/* ---- writer ------------------------------------------------------------ */
+typedef struct sk_audit sk_audit;
+
+typedef struct sk_audit_options {
+    const char *dir;                 /* audit directory (created 0700) */
+    const char *key_path;            /* used when signer is NULL */
+    const sk_audit_signer *signer;   /* optional; copied, destroyed at close */
+    int64_t retention_secs;          /* 0: 365 days; < 0: never prune */
+    uint32_t checkpoint_every;       /* 0: 1000 entries */
+    uint32_t checkpoint_secs;        /* 0: 300 s */
+    uint32_t refusal_interval_secs;  /* 0: 60 s (handshake refusal summary) */
+    /* Clock in ms since the epoch (UTC); NULL: CLOCK_REALTIME. For tests. */
+    int64_t (*clock_ms)(void *ctx);
+    void *clock_ctx;
+} sk_audit_options;
+
+typedef struct sk_audit_kv {
+    const char *key;
+    const char *value;               /* stored as a JSON string; NULL -> null */
+} sk_audit_kv;
+
+typedef struct sk_audit_event {
+    const char *event;               /* required, e.g. SK_AUDIT_EV_LOGIN_FAIL */
+    const char *actor;               /* user ID or operator; NULL allowed */
+    const char *tenant;
+    const char *peer;                /* client address text */
+    const char *serial;              /* certificate serial (hex) */
+    const sk_audit_kv *kv;           /* details as key/value pairs, may be NULL */
+    size_t n_kv;
+    const char *details_json;        /* optional JSON object text; kv are added
+                                        to it (kv win). Invalid JSON -> -1. */
+} sk_audit_event;
+
+/* Open (or create) the log. Recovers a torn tail, prunes by retention, and is
+ * ready to append. err (may be NULL) receives a one-line reason on failure. */
+int sk_audit_open(const sk_audit_options *o, sk_audit **out, char *err, size_t errcap) SK_MUST_CHECK;
+
+/* Append one entry. The assigned sequence number goes to *seq_out (may be
+ * NULL). durable != 0: returns after the entry is on stable storage. */
+int sk_audit_append(sk_audit *a, const sk_audit_event *ev, int durable, uint64_t *seq_out) SK_MUST_CHECK;
+
+/* A proxied request line (group-committed). duration in microseconds. */
+int sk_audit_request(sk_audit *a, const char *user, const char *tenant, const char *peer,
+                     const char *serial, const char *method, const char *path,
+                     int status, uint64_t bytes, uint64_t duration_us) SK_MUST_CHECK;
+
+/* Count one certificate refused at the TLS handshake. Refusals are aggregated
+ * per (peer, reason, serial) in a bounded table; one tls.refused.summary entry
+ * per refusal interval carries the counts, so a flood costs at most one entry
+ * per interval. reason is a short fixed word ("revoked", "expired",
+ * "unknown_ca", "no_cert", ...). The summary is emitted by the first call of
+ * sk_audit_refused / sk_audit_flush / sk_audit_close after the interval. */
+int sk_audit_refused(sk_audit *a, const char *peer, const char *reason, const char *serial) SK_MUST_CHECK;
+
+/* Write a signed checkpoint now (durable). */
+int sk_audit_checkpoint(sk_audit *a) SK_MUST_CHECK;
+
+/* Housekeeping: emit a due refusal summary, a due time-based checkpoint, and
+ * fsync group-committed lines. Call about once a second from a timer. */
+int sk_audit_flush(sk_audit *a) SK_MUST_CHECK;
+
+/* Remove segments older than the retention (logged as audit.prune). *removed
+ * (may be NULL) gets the number of files removed. Call once a day. */
+int sk_audit_prune(sk_audit *a, unsigned *removed) SK_MUST_CHECK;
+
+/* Last assigned sequence number (0 for an empty log). */
+uint64_t sk_audit_last_seq(sk_audit *a);
+
+/* Flush refusals, write a final signed checkpoint, fsync, release. NULL ok. */
+void sk_audit_close(sk_audit *a);
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* One parsed entry. String pointers point into the entry's own storage and
+ * stay valid until the next sk_audit_parse_line on the same struct or
+ * sk_audit_entry_free. Absent/null fields are NULL. */
+typedef struct sk_audit_entry {
+    uint64_t seq;
+    int64_t ts_ms;                   /* UTC ms since the epoch */
+    const char *ts;                  /* as stored */
+    const char *event;
+    const char *actor;
+    const char *tenant;
+    const char *peer;
+    const char *serial;
+    const char *details;             /* compact JSON object text */
+    char prev[SK_AUDIT_HASH_HEX + 1];
+    char hash[SK_AUDIT_HASH_HEX + 1];       /* stored h */
+    int hash_ok;                     /* stored h equals the recomputed one */
+    int has_sig;
+    uint8_t sig[SK_AUDIT_SIG_LEN];
+    size_t signed_len;               /* bytes of the line covered by sig */
+    char keyid[SK_AUDIT_HASH_HEX + 1];      /* checkpoints: details.key */
+    char segment[64];                /* audit.segment: details.segment */
+    char prev_segment[64];           /* audit.segment: details.prev_segment */
+    char oldest_kept[64];            /* audit.prune: details.oldest_kept */
+    void *priv_;                     /* owned storage */
+} sk_audit_entry;
+
+/* Parse one line (without its newline). Never crashes on malformed input;
+ * returns -1 with a reason in err. A line whose h does not match still parses
+ * (hash_ok = 0) when its JSON is well-formed, so the caller can tell "edited"
+ * from "garbage". */
+int sk_audit_parse_line(const char *line, size_t n, sk_audit_entry *e,
+                        char *err, size_t errcap) SK_MUST_CHECK;
+void sk_audit_entry_free(sk_audit_entry *e);
+
+/* Verify the Ed25519 signature of a parsed checkpoint line: 1 valid, 0 not. */
+int sk_audit_check_sig(const char *line, const sk_audit_entry *e, const uint8_t pub[32]);
+
+/* Iterate over all entries of a log directory in order. */
+typedef struct sk_audit_reader sk_audit_reader;
+int sk_audit_reader_open(const char *dir, sk_audit_reader **out, char *err, size_t errcap) SK_MUST_CHECK;
+/* 1: *e and *line (valid until the next call) filled; 0: end; -1: error
+ * (malformed line, with err). */
+int sk_audit_reader_next(sk_audit_reader *r, sk_audit_entry *e, const char **line,
+                         char *err, size_t errcap) SK_MUST_CHECK;
+void sk_audit_reader_close(sk_audit_reader *r);
+
+/* Verification verdict. */
+enum sk_audit_problem {
+    SK_AUDIT_OK = 0,
+    SK_AUDIT_EDITED,
+    SK_AUDIT_DELETED,
+    SK_AUDIT_REORDERED,
+    SK_AUDIT_TRUNCATED_TAIL,
+    SK_AUDIT_BAD_SIGNATURE,
+    SK_AUDIT_UNKNOWN_KEY,
+    SK_AUDIT_IO_ERROR,
+};
+const char *sk_audit_problem_name(enum sk_audit_problem p);
+
+typedef struct sk_audit_verdict {
+    enum sk_audit_problem problem;
+    uint64_t first_seq, last_seq;    /* verified range (OK) */
+    uint64_t entries;
+    unsigned checkpoints;
+    uint64_t last_signed_seq;        /* seq of the last valid checkpoint */
+    int64_t last_signed_ms;          /* its ts; 0 when none */
+    /* on failure: where */
+    char segment[64];
+    uint64_t line;                   /* 1-based line within the segment */
+    uint64_t seq;                    /* sequence number at that line (0 unknown) */
+    char detail[256];
+} sk_audit_verdict;
+
+/* Verify the log in dir against the public key pub (raw 32 bytes). Returns 0
+ * when the verdict was produced (check v->problem), -1 on usage errors. */
+int sk_audit_verify(const char *dir, const uint8_t pub[32], sk_audit_verdict *v) SK_MUST_CHECK;
+
+/* Segment-name helpers: 1 if name is "audit-YYYYMMDD.jsonl". */
+int sk_audit_is_segment_name(const char *name);
+
+#endif
