@@ -112,6 +112,12 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return 0;
     }
+    if (strcmp(cmd, "init") != 0 && strcmp(cmd, "issue") != 0 && strcmp(cmd, "reissue") != 0 &&
+        strcmp(cmd, "revoke") != 0 && strcmp(cmd, "crl") != 0 && strcmp(cmd, "list") != 0 &&
+        strcmp(cmd, "server-cert") != 0) {
+        fprintf(stderr, "sekisho-ca: unknown command\n");
+        return usage();
+    }
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", long_opts, NULL)) != -1) {
