@@ -1,0 +1,764 @@
+/* Unit tests for the audit log: escaping, chaining, signing, verification,
+ * recovery, retention, aggregation, key handling and the entry parser. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit_int.h"
+#include "sk_audit.h"
+
+/* ---- fixture ----------------------------------------------------------- */
+
+struct fx {
+    char root[256];
+    char dir[300];
+    char key[300];
+    char pub[310];
+    uint8_t pubraw[32];
+    int64_t clock;
+};
+
+static int64_t fake_clock(void *ctx)
+{
+    return ((struct fx *)ctx)->clock;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char keyid[65];
+    const char *tmp = getenv("TMPDIR");
+    assert_non_null(f);
+    assert_int_equal(snprintf(f->root, sizeof(f->root), "%s/skaudit-XXXXXX", tmp ? tmp : "/tmp") > 0, 1);
+    assert_non_null(mkdtemp(f->root));
+    assert_true(snprintf(f->dir, sizeof(f->dir), "%s/audit", f->root) > 0);
+    assert_true(snprintf(f->key, sizeof(f->key), "%s/audit.key", f->root) > 0);
+    assert_true(snprintf(f->pub, sizeof(f->pub), "%s.pub", f->key) > 0);
+    assert_int_equal(sk_audit_keygen(f->key, f->dir, NULL, 0), 0);
+    assert_int_equal(sk_audit_pubkey_load(f->pub, f->pubraw, keyid), 0);
+    f->clock = 1735689600000LL + 3600 * 1000; /* 2025-01-01T01:00Z */
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char cmd[400];
+    assert_true(snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root) > 0);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static sk_audit *open_log(struct fx *f, uint32_t every)
+{
+    sk_audit_options o;
+    sk_audit *a = NULL;
+    char err[256] = "";
+    memset(&o, 0, sizeof(o));
+    o.dir = f->dir;
+    o.key_path = f->key;
+    o.checkpoint_every = every;
+    o.clock_ms = fake_clock;
+    o.clock_ctx = f;
+    o.retention_secs = 3 * 86400;
+    if (sk_audit_open(&o, &a, err, sizeof(err)) != 0)
+        print_error("open: %s\n", err);
+    assert_non_null(a);
+    return a;
+}
+
+static uint64_t add(sk_audit *a, const char *ev, const char *actor, const char *k, const char *v)
+{
+    sk_audit_kv kv = {k, v};
+    sk_audit_event e = {.event = ev, .actor = actor, .tenant = "acme", .peer = "192.0.2.1",
+                        .serial = "0A1B", .kv = k ? &kv : NULL, .n_kv = k ? 1 : 0};
+    uint64_t seq = 0;
+    assert_int_equal(sk_audit_append(a, &e, 1, &seq), 0);
+    return seq;
+}
+
+static sk_audit_verdict verify(struct fx *f)
+{
+    sk_audit_verdict v;
+    assert_int_equal(sk_audit_verify(f->dir, f->pubraw, &v), 0);
+    return v;
+}
+
+/* The single segment file of the fixture (all tests run on one fake day). */
+static void seg_path(struct fx *f, char *out, size_t cap)
+{
+    assert_true(snprintf(out, cap, "%s/audit-20250101.jsonl", f->dir) > 0);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    char *b;
+    long n;
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    n = ftell(fp);
+    assert_true(n >= 0);
+    rewind(fp);
+    b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
+    b[n] = '\0';
+    fclose(fp);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *path, const char *b, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, n, fp), n);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* Pointer to the start of line `no` (1-based) in b. */
+static char *line_at(char *b, int no)
+{
+    char *p = b;
+    for (int i = 1; i < no; i++) {
+        p = strchr(p, '\n');
+        assert_non_null(p);
+        p++;
+    }
+    return p;
+}
+
+static int count_lines(const char *b)
+{
+    int n = 0;
+    for (; *b; b++)
+        n += *b == '\n';
+    return n;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_chain_and_checkpoints(void **state)
+{
+    struct fx *f = *state;
+    sk_audit *a = open_log(f, 5);
+    sk_audit_reader *r = NULL;
+    sk_audit_entry e;
+    const char *line;
+    char prev[65], err[200];
+    int k, n = 0, cps = 0;
+    uint64_t last = 0;
+
+    for (int i = 0; i < 12; i++)
+        last = add(a, SK_AUDIT_EV_LOGIN_OK, "alice", "i", "x");
+    assert_int_equal(sk_audit_last_seq(a), last);
+    sk_audit_close(a);
+
+    memset(&e, 0, sizeof(e));
+    memcpy(prev, AUDIT_ZERO_HASH, sizeof(prev));
+    assert_int_equal(sk_audit_reader_open(f->dir, &r, err, sizeof(err)), 0);
+    while ((k = sk_audit_reader_next(r, &e, &line, err, sizeof(err))) == 1) {
+        n++;
+        assert_int_equal(e.seq, (uint64_t)n);
+        assert_true(e.hash_ok);
+        assert_string_equal(e.prev, prev);
+        memcpy(prev, e.hash, sizeof(prev));
+        if (e.has_sig) {
+            cps++;
+            assert_true(sk_audit_check_sig(line, &e, f->pubraw));
+        }
+    }
+    assert_int_equal(k, 0);
+    sk_audit_entry_free(&e);
+    sk_audit_reader_close(r);
+    /* header + 12 events; checkpoints after every 5 counted entries and at close */
+    assert_true(cps >= 3);
+    {
+        sk_audit_verdict v = verify(f);
+        assert_int_equal(v.problem, SK_AUDIT_OK);
+        assert_int_equal(v.first_seq, 1);
+        assert_int_equal(v.last_seq, (uint64_t)n);
+        assert_int_equal(v.checkpoints, (unsigned)cps);
+        assert_int_equal(v.last_signed_seq, (uint64_t)n); /* close signs the tail */
+    }
+}
+
+static void test_escaping_cannot_forge(void **state)
+{
+    struct fx *f = *state;
+    const char *evil = "bob\n{\"seq\":99,\"ev\":\"login.success\"}\r\x1b[31m\"\\\xff\xc0\x80 \xe6\x97\xa5";
+    sk_audit *a = open_log(f, 1000);
+    sk_audit_reader *r = NULL;
+    sk_audit_entry e;
+    const char *line;
+    char path[400], err[200];
+    size_t len;
+    char *b;
+    int found = 0, k;
+    sk_audit_kv kv[2] = {{"path", "/a\nb"}, {"x\"y", NULL}};
+    sk_audit_event ev = {.event = SK_AUDIT_EV_LOGIN_FAIL, .actor = evil, .kv = kv, .n_kv = 2,
+                         .details_json = "{\"reason\":\"bad_password\",\"n\":3}"};
+
+    assert_int_equal(sk_audit_append(a, &ev, 1, NULL), 0);
+    assert_int_equal(sk_audit_request(a, "u", "t", "::1", NULL, "GET", "/x\n\"}", 200, 10, 5), 0);
+    sk_audit_close(a);
+    seg_path(f, path, sizeof(path));
+    b = slurp(path, &len);
+    /* header, event, request, close checkpoint: exactly 4 lines, all ASCII */
+    assert_int_equal(count_lines(b), 4);
+    for (size_t i = 0; i < len; i++)
+        assert_true((unsigned char)b[i] < 0x80 && (b[i] == '\n' || (unsigned char)b[i] >= 0x20));
+    free(b);
+
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(sk_audit_reader_open(f->dir, &r, err, sizeof(err)), 0);
+    while ((k = sk_audit_reader_next(r, &e, &line, err, sizeof(err))) == 1) {
+        if (strcmp(e.event, SK_AUDIT_EV_LOGIN_FAIL) == 0) {
+            found = 1;
+            /* invalid UTF-8 became U+FFFD, valid UTF-8 kept */
+            assert_string_equal(e.actor, "bob\n{\"seq\":99,\"ev\":\"login.success\"}\r\x1b[31m\"\\"
+                                         "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xe6\x97\xa5");
+            assert_non_null(strstr(e.details, "\"reason\":\"bad_password\""));
+            assert_non_null(strstr(e.details, "\"path\":\"/a\\nb\""));
+            assert_non_null(strstr(e.details, "\"x\\\"y\":null"));
+        }
+    }
+    assert_int_equal(k, 0);
+    assert_true(found);
+    sk_audit_entry_free(&e);
+    sk_audit_reader_close(r);
+    assert_int_equal(verify(f).problem, SK_AUDIT_OK);
+}
+
+static void test_bad_details_and_args(void **state)
+{
+    struct fx *f = *state;
+    sk_audit *a = open_log(f, 1000);
+    sk_audit_event ev = {.event = "x", .details_json = "[1,2]"};
+    sk_audit_event ev2 = {.event = "x", .details_json = "{\"a\":"};
+    sk_audit_event ev3 = {.event = NULL};
+    assert_int_equal(sk_audit_append(a, &ev, 1, NULL), -1);
+    assert_int_equal(sk_audit_append(a, &ev2, 1, NULL), -1);
+    assert_int_equal(sk_audit_append(a, &ev3, 1, NULL), -1);
+    assert_int_equal(sk_audit_append(NULL, &ev, 1, NULL), -1);
+    sk_audit_close(a);
+    assert_int_equal(verify(f).problem, SK_AUDIT_OK);
+}
+
+static void test_long_field_is_cut(void **state)
+{
+    struct fx *f = *state;
+    sk_audit *a = open_log(f, 1000);
+    char *big = malloc(100000);
+    sk_audit_reader *r = NULL;
+    sk_audit_entry e;
+    const char *line;
+    char err[200];
+    int k, seen = 0;
+    assert_non_null(big);
+    memset(big, 'A', 99999);
+    big[99999] = '\0';
+    add(a, SK_AUDIT_EV_LOGIN_FAIL, big, "path", big);
+    sk_audit_close(a);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(sk_audit_reader_open(f->dir, &r, err, sizeof(err)), 0);
+    while ((k = sk_audit_reader_next(r, &e, &line, err, sizeof(err))) == 1)
+        if (strcmp(e.event, SK_AUDIT_EV_LOGIN_FAIL) == 0) {
+            seen = 1;
+            assert_int_equal(strlen(e.actor), SK_AUDIT_MAX_FIELD + 8);
+            assert_string_equal(e.actor + SK_AUDIT_MAX_FIELD, "...[cut]");
+        }
+    assert_int_equal(k, 0);
+    assert_true(seen);
+    sk_audit_entry_free(&e);
+    sk_audit_reader_close(r);
+    free(big);
+}
+
+/* Write a small log and return its segment content. */
+static char *small_log(struct fx *f, size_t *len, char *path, size_t cap)
+{
+    sk_audit *a = open_log(f, 4);
+    for (int i = 0; i < 10; i++)
+        add(a, SK_AUDIT_EV_LOGIN_OK, "alice", "i", "v");
+    sk_audit_close(a);
+    seg_path(f, path, cap);
+    return slurp(path, len);
+}
+
+static void test_verify_edit(void **state)
+{
+    struct fx *f = *state;
+    char path[400];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    char *l3 = line_at(b, 3), *p = strstr(l3, "alice");
+    sk_audit_verdict v;
+    assert_non_null(p);
+    assert_true(p < line_at(b, 4));
+    p[0] = 'A'; /* same length, different content */
+    spit(path, b, len);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_EDITED);
+    assert_int_equal(v.line, 3);
+    assert_int_equal(v.seq, 3);
+    assert_string_equal(v.segment, "audit-20250101.jsonl");
+    free(b);
+}
+
+static void test_verify_delete(void **state)
+{
+    struct fx *f = *state;
+    char path[400];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    char *l4 = line_at(b, 4), *l5 = line_at(b, 5);
+    sk_audit_verdict v;
+    memmove(l4, l5, len - (size_t)(l5 - b) + 1);
+    spit(path, b, strlen(b));
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_DELETED);
+    assert_int_equal(v.line, 4);
+    assert_int_equal(v.seq, 5);
+    free(b);
+}
+
+static void test_verify_reorder(void **state)
+{
+    struct fx *f = *state;
+    char path[400];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    char *l3 = line_at(b, 3), *l4 = line_at(b, 4), *l5 = line_at(b, 5);
+    size_t n3 = (size_t)(l4 - l3), n4 = (size_t)(l5 - l4);
+    char *tmp = malloc(n3 + n4);
+    sk_audit_verdict v;
+    assert_non_null(tmp);
+    memcpy(tmp, l4, n4);
+    memcpy(tmp + n4, l3, n3);
+    memcpy(l3, tmp, n3 + n4);
+    free(tmp);
+    spit(path, b, len);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_REORDERED);
+    assert_int_equal(v.line, 3);
+    assert_int_equal(v.seq, 4);
+    free(b);
+}
+
+static void test_verify_truncated_tail(void **state)
+{
+    struct fx *f = *state;
+    char path[400];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    int lines = count_lines(b);
+    sk_audit_verdict v;
+    spit(path, b, len - 10);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_TRUNCATED_TAIL);
+    assert_int_equal(v.line, (uint64_t)lines);
+    free(b);
+}
+
+static void test_verify_bad_signature(void **state)
+{
+    struct fx *f = *state;
+    char path[400];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    char *p = strstr(b, "\"sig\":\"");
+    int lineno = 1;
+    sk_audit_verdict v;
+    assert_non_null(p);
+    for (char *q = b; q < p; q++)
+        lineno += *q == '\n';
+    p += 10;
+    *p = *p == 'A' ? 'B' : 'A';
+    spit(path, b, len);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_BAD_SIGNATURE);
+    assert_int_equal(v.line, (uint64_t)lineno);
+    free(b);
+}
+
+static void test_verify_other_key(void **state)
+{
+    struct fx *f = *state;
+    char path[400], k2[400], p2[410], keyid[65];
+    uint8_t pub2[32];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    sk_audit_verdict v;
+    assert_true(snprintf(k2, sizeof(k2), "%s/other.key", f->root) > 0);
+    assert_true(snprintf(p2, sizeof(p2), "%s.pub", k2) > 0);
+    assert_int_equal(sk_audit_keygen(k2, f->dir, NULL, 0), 0);
+    assert_int_equal(sk_audit_pubkey_load(p2, pub2, keyid), 0);
+    assert_int_equal(sk_audit_verify(f->dir, pub2, &v), 0);
+    assert_int_equal(v.problem, SK_AUDIT_UNKNOWN_KEY);
+    free(b);
+}
+
+static void test_verify_rewritten_chain(void **state)
+{
+    /* An attacker who knows the format recomputes h of an edited entry: the
+     * next entry's prev no longer matches. */
+    struct fx *f = *state;
+    char path[400];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    char *l3 = line_at(b, 3), *l4 = line_at(b, 4), *p = strstr(l3, "alice");
+    sk_audit_entry e;
+    sk_audit_verdict v;
+    char h[65];
+    memset(&e, 0, sizeof(e));
+    p[0] = 'A';
+    /* parse to learn the recomputed hash: hash_ok = 0 and we recompute via
+     * another parse after patching h */
+    {
+        char *line = strndup(l3, (size_t)(l4 - l3 - 1));
+        size_t n = strlen(line);
+        assert_int_equal(audit_hash_hex(line, n - 72, h), 0);
+        memcpy(l3 + n - 66, h, 64);
+        free(line);
+    }
+    spit(path, b, len);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_EDITED);
+    assert_int_equal(v.line, 4);
+    free(b);
+}
+
+static void test_torn_tail_recovery(void **state)
+{
+    struct fx *f = *state;
+    char path[400];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    sk_audit *a;
+    sk_audit_verdict v;
+    uint64_t s;
+    int fd;
+    (void)b;
+    seg_path(f, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "{\"seq\":99,\"ts\":", 15), 15);
+    close(fd);
+    assert_int_equal(verify(f).problem, SK_AUDIT_TRUNCATED_TAIL);
+    a = open_log(f, 1000);
+    s = add(a, SK_AUDIT_EV_LOGOUT, "alice", NULL, NULL);
+    sk_audit_close(a);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_OK);
+    assert_true(s > 10);
+    free(b);
+    b = slurp(path, &len);
+    assert_non_null(strstr(b, "\"ev\":\"audit.recover\""));
+    assert_non_null(strstr(b, "\"dropped_bytes\":15"));
+    free(b);
+}
+
+static void test_corrupt_last_entry_refuses_open(void **state)
+{
+    struct fx *f = *state;
+    char path[400], err[256];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    sk_audit_options o;
+    sk_audit *a = NULL;
+    char *last = line_at(b, count_lines(b));
+    last[20] = last[20] == '1' ? '2' : '1';
+    spit(path, b, len);
+    memset(&o, 0, sizeof(o));
+    o.dir = f->dir;
+    o.key_path = f->key;
+    o.clock_ms = fake_clock;
+    o.clock_ctx = f;
+    assert_int_equal(sk_audit_open(&o, &a, err, sizeof(err)), -1);
+    assert_null(a);
+    free(b);
+}
+
+static void test_rotation_and_retention(void **state)
+{
+    struct fx *f = *state;
+    sk_audit *a = open_log(f, 1000);
+    sk_audit_verdict v;
+    unsigned removed = 0;
+    char path[400];
+    for (int day = 0; day < 6; day++) {
+        add(a, SK_AUDIT_EV_LOGIN_OK, "alice", "day", "d");
+        f->clock += 86400 * 1000LL;
+    }
+    /* now on day 6: segments for days 0..5 exist; retention 3 days */
+    add(a, SK_AUDIT_EV_LOGIN_OK, "alice", NULL, NULL);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_OK);
+    assert_int_equal(v.first_seq, 1);
+    assert_int_equal(sk_audit_prune(a, &removed), 0);
+    assert_int_equal(removed, 3);
+    sk_audit_close(a);
+    seg_path(f, path, sizeof(path));
+    assert_int_equal(access(path, F_OK), -1);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_OK);
+    assert_true(v.first_seq > 1);
+    assert_int_equal(v.last_signed_seq, v.last_seq);
+    /* removing the oldest retained segment is not a prune */
+    assert_true(snprintf(path, sizeof(path), "%s/audit-20250104.jsonl", f->dir) > 0);
+    assert_int_equal(unlink(path), 0);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_DELETED);
+}
+
+static void test_deleted_first_segment(void **state)
+{
+    struct fx *f = *state;
+    sk_audit *a = open_log(f, 1000);
+    char path[400];
+    add(a, SK_AUDIT_EV_LOGIN_OK, "alice", NULL, NULL);
+    f->clock += 86400 * 1000LL;
+    add(a, SK_AUDIT_EV_LOGIN_OK, "alice", NULL, NULL);
+    sk_audit_close(a);
+    seg_path(f, path, sizeof(path));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(verify(f).problem, SK_AUDIT_DELETED);
+}
+
+static void test_refusal_aggregation(void **state)
+{
+    struct fx *f = *state;
+    sk_audit_options o;
+    sk_audit *a = NULL;
+    char path[400], err[200];
+    size_t len;
+    char *b;
+    memset(&o, 0, sizeof(o));
+    o.dir = f->dir;
+    o.key_path = f->key;
+    o.clock_ms = fake_clock;
+    o.clock_ctx = f;
+    o.refusal_interval_secs = 60;
+    assert_int_equal(sk_audit_open(&o, &a, err, sizeof(err)), 0);
+    for (int i = 0; i < 20000; i++) {
+        char peer[32];
+        assert_true(snprintf(peer, sizeof(peer), "198.51.100.%d", i % 50) > 0);
+        assert_int_equal(sk_audit_refused(a, peer, i % 2 ? "revoked" : "unknown_ca", "AB"), 0);
+        if (i % 100 == 0)
+            f->clock += 100; /* 20 s over the whole flood */
+    }
+    f->clock += 61 * 1000;
+    assert_int_equal(sk_audit_flush(a), 0);
+    sk_audit_close(a);
+    seg_path(f, path, sizeof(path));
+    b = slurp(path, &len);
+    /* header, one summary, close checkpoint */
+    assert_int_equal(count_lines(b), 3);
+    assert_non_null(strstr(b, "\"total\":20000"));
+    assert_non_null(strstr(b, "\"ev\":\"tls.refused.summary\""));
+    free(b);
+    assert_int_equal(verify(f).problem, SK_AUDIT_OK);
+}
+
+struct thr {
+    sk_audit *a;
+    int n;
+};
+
+static void *thr_main(void *p)
+{
+    struct thr *t = p;
+    for (int i = 0; i < t->n; i++) {
+        if (i % 3 == 0) {
+            sk_audit_event e = {.event = SK_AUDIT_EV_LOGIN_OK, .actor = "t"};
+            if (sk_audit_append(t->a, &e, 1, NULL) != 0)
+                return (void *)1;
+        } else if (sk_audit_request(t->a, "t", "x", "::1", NULL, "GET", "/", 200, 1, 1) != 0) {
+            return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+static void test_threads_and_two_writers(void **state)
+{
+    struct fx *f = *state;
+    sk_audit *a = open_log(f, 50), *b2 = open_log(f, 50);
+    pthread_t th[4];
+    struct thr t[4];
+    sk_audit_verdict v;
+    for (int i = 0; i < 4; i++) {
+        /* two handles on one directory stand in for gateway + sekishoctl */
+        t[i].a = i % 2 ? b2 : a;
+        t[i].n = 300;
+        assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        assert_int_equal(pthread_join(th[i], &r), 0);
+        assert_null(r);
+    }
+    sk_audit_close(a);
+    sk_audit_close(b2);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_OK);
+    assert_true(v.entries >= 1200);
+}
+
+static void test_keys(void **state)
+{
+    struct fx *f = *state;
+    char err[256], inside[400], loose[400];
+    sk_audit_signer s;
+    int fd;
+    /* refuses to overwrite */
+    assert_int_equal(sk_audit_keygen(f->key, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "exists"));
+    /* refuses a key inside the audit directory */
+    assert_int_equal(mkdir(f->dir, 0700) == 0 || errno == EEXIST, 1);
+    assert_true(snprintf(inside, sizeof(inside), "%s/k", f->dir) > 0);
+    assert_int_equal(sk_audit_keygen(inside, f->dir, err, sizeof(err)), -1);
+    assert_int_equal(access(inside, F_OK), -1);
+    /* mode 0600 */
+    {
+        struct stat st;
+        assert_int_equal(stat(f->key, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    /* a group-readable key is refused */
+    assert_int_equal(chmod(f->key, 0640), 0);
+    assert_int_equal(sk_audit_signer_from_file(f->key, f->dir, &s), -1);
+    assert_int_equal(chmod(f->key, 0600), 0);
+    assert_int_equal(sk_audit_signer_from_file(f->key, f->dir, &s), 0);
+    s.destroy(s.ctx);
+    /* garbage key / pubkey */
+    assert_true(snprintf(loose, sizeof(loose), "%s/garbage", f->root) > 0);
+    fd = open(loose, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a key\n", 10), 10);
+    close(fd);
+    assert_int_equal(sk_audit_signer_from_file(loose, NULL, &s), -1);
+    {
+        uint8_t p[32];
+        char id[65];
+        assert_int_equal(sk_audit_pubkey_load(loose, p, id), -1);
+        /* a private key file is not a public key */
+        assert_int_equal(sk_audit_pubkey_load(f->key, p, id), -1);
+    }
+}
+
+static void test_parser_negative(void **state)
+{
+    static const char *bad[] = {
+        "",
+        "{}",
+        "not json at all",
+        "{\"seq\":1}",
+        "{\"seq\":1,\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "[1,\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":0,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-13-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":5,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":[],\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"ev\":\"y\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"00\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"audit.checkpoint\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"sig\":\"AAAA\",\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"extra\":1,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"000000000000000000000000000000000000000000000000000000000000000G\"}",
+    };
+    sk_audit_entry e;
+    char err[200];
+    memset(&e, 0, sizeof(e));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(sk_audit_parse_line(bad[i], strlen(bad[i]), &e, err, sizeof(err)), -1);
+        assert_true(err[0] != '\0');
+    }
+    /* a well-formed entry with a wrong hash parses with hash_ok = 0 */
+    {
+        const char *ok = "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":\"a\\n\",\"tenant\":null,"
+                         "\"peer\":null,\"serial\":null,\"details\":{\"k\":[1,{}]},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                         "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}";
+        assert_int_equal(sk_audit_parse_line(ok, strlen(ok), &e, err, sizeof(err)), 0);
+        assert_int_equal(e.hash_ok, 0);
+        assert_string_equal(e.actor, "a\n");
+        assert_int_equal(e.ts_ms, 1735689600000LL);
+        assert_null(e.tenant);
+    }
+    sk_audit_entry_free(&e);
+    assert_int_equal(sk_audit_parse_line(NULL, 0, &e, NULL, 0), -1);
+}
+
+static void test_segment_names(void **state)
+{
+    (void)state;
+    assert_true(sk_audit_is_segment_name("audit-20250101.jsonl"));
+    assert_false(sk_audit_is_segment_name("audit-20250231.jsonl"));
+    assert_false(sk_audit_is_segment_name("audit-2025010.jsonl"));
+    assert_false(sk_audit_is_segment_name(".lock"));
+    assert_false(sk_audit_is_segment_name("audit-20250101.jsonl.bak"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_chain_and_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escaping_cannot_forge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_details_and_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_field_is_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_edit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_reorder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_truncated_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_bad_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_other_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_rewritten_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_last_entry_refuses_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_and_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_first_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_aggregation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_and_two_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+        cmocka_unit_test(test_parser_negative),
+        cmocka_unit_test(test_segment_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,361 @@
+/* ctl_audit.c — the auditor's side of the audit log: keygen, show, export,
+ * verify. Reading needs only the directory (and the .pub file for verify), so
+ * an auditor can run it on a copy on another machine. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl_audit.h"
+#include "sk_audit.h"
+#include "sk_util.h"
+
+#define DEFAULT_TZ "Asia/Tokyo"
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: sekishoctl audit keygen\n"
+            "       sekishoctl audit show [--since T] [--until T] [--user U] [--event E] [--json]\n"
+            "       sekishoctl audit export [--since T] [--until T] [--user U] [--event E]\n"
+            "       sekishoctl audit verify [--pubkey FILE]\n"
+            "T: epoch seconds, YYYY-MM-DD, or YYYY-MM-DD[T ]HH:MM[:SS] in the display time\n"
+            "zone (append Z for UTC). E: an event name, or a prefix ending in '*'.\n");
+}
+
+static int set_tz(const char *tz)
+{
+    if (!tz || !*tz)
+        tz = DEFAULT_TZ;
+    if (setenv("TZ", tz, 1) != 0)
+        return -1;
+    tzset();
+    return 0;
+}
+
+/* Display a UTC ms time in the configured zone. */
+static void fmt_local(int64_t ms, char *out, size_t cap)
+{
+    struct tm tm;
+    time_t t = (time_t)(ms / 1000);
+    char a[40], z[16];
+    if (!localtime_r(&t, &tm) || strftime(a, sizeof(a), "%Y-%m-%d %H:%M:%S", &tm) == 0 ||
+        strftime(z, sizeof(z), "%Z", &tm) == 0 ||
+        sk_snprintf(out, cap, "%s.%03d %s", a, (int)(ms % 1000), z) != 0) {
+        if (sk_snprintf(out, cap, "@%lld", (long long)(ms / 1000)) != 0 && cap)
+            out[0] = '\0';
+    }
+}
+
+static int parse_time(const char *s, int64_t *ms)
+{
+    struct tm tm;
+    int y, mo, d, h = 0, mi = 0, se = 0, n = 0, utc = 0;
+    size_t len = strlen(s);
+    uint64_t epoch;
+    time_t t;
+    if (sk_parse_u64(s, 0, (uint64_t)INT64_MAX / 1000, &epoch) == 0) {
+        *ms = (int64_t)epoch * 1000;
+        return 0;
+    }
+    if (len > 0 && s[len - 1] == 'Z')
+        utc = 1;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+        return -1;
+    if (s[n] == 'T' || s[n] == ' ') {
+        int m2 = 0;
+        if (sscanf(s + n + 1, "%2d:%2d%n", &h, &mi, &m2) != 2 || m2 != 5)
+            return -1;
+        n += 1 + m2;
+        if (s[n] == ':') {
+            if (sscanf(s + n + 1, "%2d%n", &se, &m2) != 1 || m2 != 2)
+                return -1;
+            n += 3;
+        }
+    }
+    if ((size_t)n + (size_t)utc != len)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || y < 1970 ||
+        h < 0 || mi < 0 || se < 0)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    tm.tm_isdst = -1;
+    t = utc ? timegm(&tm) : mktime(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *ms = (int64_t)t * 1000;
+    return 0;
+}
+
+/* Terminal-safe output of a decoded field: control characters (C0, DEL, C1)
+ * are shown as \xHH so a stored string cannot drive the auditor's terminal. */
+static void put_safe(FILE *f, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (; *u; u++) {
+        if (*u < 0x20 || *u == 0x7f || *u == '\\') {
+            fprintf(f, "\\x%02x", *u);
+        } else if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) {
+            fprintf(f, "\\u%04x", u[1]);
+            u++;
+        } else {
+            fputc(*u, f);
+        }
+    }
+}
+
+struct filter {
+    int64_t since, until;
+    int has_since, has_until;
+    const char *user, *event;
+    int json;
+};
+
+static int match(const struct filter *fl, const sk_audit_entry *e)
+{
+    if (fl->has_since && e->ts_ms < fl->since)
+        return 0;
+    if (fl->has_until && e->ts_ms >= fl->until)
+        return 0;
+    if (fl->user && (!e->actor || strcmp(fl->user, e->actor) != 0))
+        return 0;
+    if (fl->event) {
+        size_t l = strlen(fl->event);
+        if (l > 0 && fl->event[l - 1] == '*') {
+            if (strncmp(e->event, fl->event, l - 1) != 0)
+                return 0;
+        } else if (strcmp(e->event, fl->event) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Returns 0 ok, 2 usage error. */
+static int parse_filter(int argc, char **argv, struct filter *fl, int allow_json)
+{
+    memset(fl, 0, sizeof(*fl));
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (allow_json && strcmp(o, "--json") == 0) {
+            fl->json = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "sekishoctl audit: unknown option or missing value: %s\n", o);
+            return 2;
+        }
+        if (strcmp(o, "--since") == 0) {
+            if (parse_time(argv[++i], &fl->since) != 0) {
+                fprintf(stderr, "sekishoctl audit: bad time for --since\n");
+                return 2;
+            }
+            fl->has_since = 1;
+        } else if (strcmp(o, "--until") == 0) {
+            if (parse_time(argv[++i], &fl->until) != 0) {
+                fprintf(stderr, "sekishoctl audit: bad time for --until\n");
+                return 2;
+            }
+            fl->has_until = 1;
+        } else if (strcmp(o, "--user") == 0) {
+            fl->user = argv[++i];
+        } else if (strcmp(o, "--event") == 0) {
+            fl->event = argv[++i];
+        } else {
+            fprintf(stderr, "sekishoctl audit: unknown option: %s\n", o);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static void print_human(const sk_audit_entry *e)
+{
+    char when[64];
+    fmt_local(e->ts_ms, when, sizeof(when));
+    printf("%s #%llu %s", when, (unsigned long long)e->seq, e->event);
+    if (e->actor) {
+        fputs(" user=", stdout);
+        put_safe(stdout, e->actor);
+    }
+    if (e->tenant) {
+        fputs(" tenant=", stdout);
+        put_safe(stdout, e->tenant);
+    }
+    if (e->peer) {
+        fputs(" peer=", stdout);
+        put_safe(stdout, e->peer);
+    }
+    if (e->serial) {
+        fputs(" serial=", stdout);
+        put_safe(stdout, e->serial);
+    }
+    if (strcmp(e->details, "{}") != 0) {
+        /* Stored JSON is pure ASCII with controls escaped: safe as is. */
+        fputc(' ', stdout);
+        fputs(e->details, stdout);
+    }
+    fputc('\n', stdout);
+}
+
+static int cmd_list(const char *dir, int argc, char **argv, int export_mode)
+{
+    struct filter fl;
+    sk_audit_reader *r = NULL;
+    sk_audit_entry e;
+    const char *line;
+    char err[256];
+    int rc = 1, k;
+
+    memset(&e, 0, sizeof(e));
+    k = parse_filter(argc, argv, &fl, !export_mode);
+    if (k != 0)
+        return k;
+    if (export_mode)
+        fl.json = 1;
+    if (sk_audit_reader_open(dir, &r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sekishoctl audit: %s\n", err);
+        goto out;
+    }
+    while ((k = sk_audit_reader_next(r, &e, &line, err, sizeof(err))) == 1) {
+        if (!match(&fl, &e))
+            continue;
+        if (fl.json) {
+            /* The stored line verbatim: a SIEM can re-verify the chain. */
+            fputs(line, stdout);
+            fputc('\n', stdout);
+        } else {
+            print_human(&e);
+        }
+    }
+    if (k < 0) {
+        fprintf(stderr, "sekishoctl audit: %s\n", err);
+        goto out;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "sekishoctl audit: write error on stdout\n");
+        goto out;
+    }
+    rc = 0;
+out:
+    sk_audit_entry_free(&e);
+    sk_audit_reader_close(r);
+    return rc;
+}
+
+static int cmd_verify(const char *dir, const char *key_path, int argc, char **argv)
+{
+    char pub_default[4200], keyid[SK_AUDIT_HASH_HEX + 1], when[64];
+    const char *pub_path = NULL;
+    uint8_t pub[32];
+    sk_audit_verdict v;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc) {
+            pub_path = argv[++i];
+        } else {
+            fprintf(stderr, "sekishoctl audit verify: unknown option: %s\n", argv[i]);
+            usage();
+            return 2;
+        }
+    }
+    if (!pub_path) {
+        if (!key_path || !*key_path) {
+            fprintf(stderr, "sekishoctl audit verify: no [audit] key configured; use --pubkey\n");
+            return 2;
+        }
+        if (sk_snprintf(pub_default, sizeof(pub_default), "%s.pub", key_path) != 0) {
+            fprintf(stderr, "sekishoctl audit verify: key path too long\n");
+            return 1;
+        }
+        pub_path = pub_default;
+    }
+    if (sk_audit_pubkey_load(pub_path, pub, keyid) != 0) {
+        fprintf(stderr, "sekishoctl audit verify: cannot load Ed25519 public key %s\n", pub_path);
+        return 1;
+    }
+    if (sk_audit_verify(dir, pub, &v) != 0) {
+        fprintf(stderr, "sekishoctl audit verify: verification could not run\n");
+        return 1;
+    }
+    if (v.problem != SK_AUDIT_OK) {
+        printf("FAIL: %s: %s line %llu, seq %llu: %s\n", sk_audit_problem_name(v.problem),
+               v.segment, (unsigned long long)v.line, (unsigned long long)v.seq, v.detail);
+        fprintf(stderr, "sekishoctl audit verify: %s at %s line %llu (seq %llu)\n",
+                sk_audit_problem_name(v.problem), v.segment, (unsigned long long)v.line,
+                (unsigned long long)v.seq);
+        return 1;
+    }
+    if (v.entries == 0) {
+        printf("OK: no entries\n");
+        return 0;
+    }
+    if (v.checkpoints)
+        fmt_local(v.last_signed_ms, when, sizeof(when));
+    else if (sk_strlcpy(when, sizeof(when), "never") != 0)
+        return 1;
+    printf("OK: entries %llu..%llu verified, %u checkpoints, last signed at %s\n",
+           (unsigned long long)v.first_seq, (unsigned long long)v.last_seq, v.checkpoints, when);
+    if (v.last_signed_seq < v.last_seq)
+        printf("note: entries %llu..%llu are not yet covered by a signed checkpoint "
+               "(writer still running or stopped without closing)\n",
+               (unsigned long long)(v.checkpoints ? v.last_signed_seq + 1 : v.first_seq),
+               (unsigned long long)v.last_seq);
+    return 0;
+}
+
+static int cmd_keygen(const char *dir, const char *key_path, int argc)
+{
+    char err[512];
+    if (argc != 1) {
+        usage();
+        return 2;
+    }
+    if (!key_path || !*key_path) {
+        fprintf(stderr, "sekishoctl audit keygen: no [audit] key configured\n");
+        return 2;
+    }
+    if (sk_audit_keygen(key_path, dir, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sekishoctl audit keygen: %s\n", err);
+        return 1;
+    }
+    printf("wrote %s (private, 0600) and %s.pub\n", key_path, key_path);
+    return 0;
+}
+
+int ctl_audit_main(const char *audit_dir, const char *key_path, const char *timezone, int argc,
+                   char **argv)
+{
+    const char *sub;
+    if (argc < 1 || !argv || !argv[0]) {
+        usage();
+        return 2;
+    }
+    sub = argv[0];
+    if (set_tz(timezone) != 0) {
+        fprintf(stderr, "sekishoctl audit: cannot set the time zone\n");
+        return 1;
+    }
+    if (strcmp(sub, "keygen") == 0)
+        return cmd_keygen(audit_dir, key_path, argc);
+    if (!audit_dir || !*audit_dir) {
+        fprintf(stderr, "sekishoctl audit: no audit directory configured\n");
+        return 2;
+    }
+    if (strcmp(sub, "show") == 0)
+        return cmd_list(audit_dir, argc, argv, 0);
+    if (strcmp(sub, "export") == 0)
+        return cmd_list(audit_dir, argc, argv, 1);
+    if (strcmp(sub, "verify") == 0)
+        return cmd_verify(audit_dir, key_path, argc, argv);
+    fprintf(stderr, "sekishoctl audit: unknown subcommand: %s\n", sub);
+    usage();
+    return 2;
+}
