@@ -1,0 +1,1085 @@
+/* sk_http: libmicrohttpd front, router, sessions and proxy glue. See sk_http.h. */
+#include "sk_http.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "sk_page.h"
+#include "sk_policy.h"
+
+#define COOKIE_NAME "__Host-sekisho"
+#define TOKEN_LEN 32
+#define TOKEN_B64 SK_B64URL_LEN(TOKEN_LEN)
+#define FORM_MAX 16384
+#define PAGE_MAX 16384
+#define RETURN_MAX 2048
+#define CSRF_TTL 3600
+#define MHD_STACK (512 * 1024)
+
+enum req_kind { K_NONE, K_PROXY, K_LOGIN_POST, K_LOGOUT_POST };
+
+struct sk_http {
+    sk_http_deps d;
+    struct MHD_Daemon *mhd;
+    sk_policy_config pol;
+    uint8_t csrf_key[32];
+    _Atomic(sk_conn *) *fdmap;
+    size_t fdmap_len;
+    atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy,
+        session_rejected, revoked_refused;
+    atomic_int inflight;
+};
+
+struct req {
+    sk_http *h;
+    char *raw_uri;
+    int started;
+    enum req_kind kind;
+    enum sk_lang lang;
+    /* proxy */
+    sk_proxy_req *px;
+    char *head;
+    int upstream_failed;
+    /* forms */
+    struct MHD_PostProcessor *pp;
+    size_t body_bytes;
+    int too_large, form_error;
+    char f_id[SK_AUTH_LOGIN_ID_MAX + 1];
+    char f_pw[SK_AUTH_PASSWORD_MAX + 1];
+    size_t f_pw_len;
+    char f_totp[SK_AUTH_TOTP_MAX + 1];
+    char f_csrf[128];
+    char f_return[RETURN_MAX];
+    /* session */
+    sk_session sess;
+    uint8_t sess_hash[SK_SESSION_HASH_LEN];
+    int have_sess;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static sk_conn *conn_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static const char *header(struct MHD_Connection *mc, const char *name)
+{
+    return MHD_lookup_connection_value(mc, MHD_HEADER_KIND, name);
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void add_security_headers(struct MHD_Response *r)
+{
+    static const char *const hdrs[][2] = {
+        { "Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; "
+                                     "frame-ancestors 'none'; base-uri 'none'" },
+        { "X-Frame-Options", "DENY" },
+        { "X-Content-Type-Options", "nosniff" },
+        { "Referrer-Policy", "no-referrer" },
+        { "Cache-Control", "no-store" },
+        { "Strict-Transport-Security", "max-age=31536000" },
+    };
+    for (size_t i = 0; i < SK_ARRAY_LEN(hdrs); i++)
+        (void)MHD_add_response_header(r, hdrs[i][0], hdrs[i][1]);
+}
+
+/* Queue a gateway-made response. close_conn for anything after which the rest of the
+ * byte stream cannot be trusted (bad framing, unread bodies). */
+static enum MHD_Result respond(struct MHD_Connection *mc, int status, const char *ctype, const char *body,
+                               size_t len, const char *location, const char *cookie, int close_conn)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret;
+    if (r == NULL)
+        return MHD_NO;
+    add_security_headers(r);
+    if (ctype)
+        (void)MHD_add_response_header(r, "Content-Type", ctype);
+    if (location && MHD_add_response_header(r, "Location", location) != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    if (cookie)
+        (void)MHD_add_response_header(r, "Set-Cookie", cookie);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        (void)MHD_add_response_header(r, "Retry-After", "5");
+    if (close_conn)
+        (void)MHD_add_response_header(r, "Connection", "close");
+    ret = MHD_queue_response(mc, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond_error(struct req *rq, struct MHD_Connection *mc, int status, int close_conn)
+{
+    char page[PAGE_MAX];
+    sk_buf b;
+    sk_buf_init(&b, page, sizeof page);
+    if (sk_page_error(&b, rq->lang, status) != 0)
+        return MHD_NO;
+    return respond(mc, status, "text/html; charset=utf-8", b.data, b.len, NULL, NULL, close_conn);
+}
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+static void buf_urlencode(sk_buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (is_unreserved(*p) || *p == '/')
+            sk_buf_add(b, p, 1);
+        else
+            sk_buf_printf(b, "%%%02X", *p);
+    }
+}
+
+/* Percent-decode a query value (our MHD unescape hook leaves them raw). '+' is a
+ * space in query strings. %00 and malformed escapes are refused. */
+static int pct_decode(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = in; *p; p++) {
+        char c = *p;
+        if (c == '%') {
+            uint8_t v;
+            char hex[3] = { p[1], p[1] ? p[2] : 0, 0 };
+            if (hex[0] == 0 || hex[1] == 0 || sk_hex_decode(hex, &v, 1) != 0 || v == 0)
+                return -1;
+            c = (char)v;
+            p += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* A return path must stay on this site: one leading slash, printable ASCII only, no
+ * backslash (browsers treat "/\evil" like "//evil"), and not one of our own pages. */
+static const char *safe_return(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n >= RETURN_MAX || p[0] != '/' || p[1] == '/' || p[1] == '\\' ||
+        strncmp(p, "/.sekisho/", 10) == 0)
+        return "/";
+    for (const unsigned char *c = (const unsigned char *)p; *c; c++)
+        if (*c <= 0x20 || *c >= 0x7f || *c == '\\')
+            return "/";
+    return p;
+}
+
+/* ---- CSRF tokens for the login form ---------------------------------- */
+
+/* Stateless, bound to the certificate serial and to time: b64url(ts || HMAC[0..16)). */
+static int csrf_mac(const sk_http *h, const char *binding, uint64_t ts, uint8_t mac[32])
+{
+    uint8_t tsb[8];
+    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_END };
+    size_t outl = 0;
+    int rc = -1;
+    for (int i = 0; i < 8; i++)
+        tsb[i] = (uint8_t)(ts >> (56 - 8 * i));
+    if (ctx && EVP_MAC_init(ctx, h->csrf_key, sizeof h->csrf_key, params) == 1 &&
+        EVP_MAC_update(ctx, (const uint8_t *)"login", 6) == 1 &&
+        EVP_MAC_update(ctx, (const uint8_t *)binding, strlen(binding) + 1) == 1 &&
+        EVP_MAC_update(ctx, tsb, sizeof tsb) == 1 && EVP_MAC_final(ctx, mac, &outl, 32) == 1 && outl == 32)
+        rc = 0;
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(m);
+    return rc;
+}
+
+static int csrf_make(const sk_http *h, const char *binding, char *out, size_t cap)
+{
+    uint8_t tok[24], mac[32];
+    uint64_t ts = (uint64_t)now_s();
+    if (cap < SK_B64URL_LEN(sizeof tok) + 1 || csrf_mac(h, binding, ts, mac) != 0)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        tok[i] = (uint8_t)(ts >> (56 - 8 * i));
+    memcpy(tok + 8, mac, 16);
+    sk_b64url_encode(tok, sizeof tok, out);
+    return 0;
+}
+
+static int csrf_valid(const sk_http *h, const char *binding, const char *token)
+{
+    uint8_t tok[24], mac[32];
+    uint64_t ts = 0;
+    int64_t age;
+    if (sk_b64url_decode(token, strlen(token), tok, sizeof tok) != 0)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        ts = ts << 8 | tok[i];
+    age = now_s() - (int64_t)ts;
+    if (age < -60 || age > CSRF_TTL || csrf_mac(h, binding, ts, mac) != 0)
+        return 0;
+    return sk_secret_equal(mac, tok + 8, 16);
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+enum sess_result { SESS_NONE, SESS_OK, SESS_IDLE, SESS_EXPIRED };
+
+static void session_drop(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN])
+{
+    if (sk_store_session_delete(h->d.store, hash) < 0)
+        sk_log(SK_LOG_ERR, "cannot delete a session from the store");
+}
+
+static enum sess_result session_find(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    sk_http *h = rq->h;
+    const char *cookie = MHD_lookup_connection_value(mc, MHD_COOKIE_KIND, COOKIE_NAME);
+    uint8_t token[TOKEN_LEN];
+    int64_t now = now_s();
+    int r;
+
+    if (cookie == NULL || sk_b64url_decode(cookie, strlen(cookie), token, sizeof token) != 0)
+        return SESS_NONE;
+    SHA256(token, sizeof token, rq->sess_hash);
+    sk_wipe(token, sizeof token);
+    r = sk_store_session_get(h->d.store, rq->sess_hash, &rq->sess);
+    if (r != SK_STORE_OK)
+        return SESS_NONE;
+    /* The session belongs to one certificate: another user's certificate, or the same
+     * user's reissued one, does not carry it. */
+    if (strcmp(rq->sess.user, c->user) != 0 || strcmp(rq->sess.tenant, c->tenant) != 0 ||
+        strcmp(rq->sess.cert_serial, c->serial) != 0) {
+        atomic_fetch_add(&h->session_rejected, 1);
+        sk_log(SK_LOG_WARN, "session of %s/%s presented with certificate %s/%s serial %s from %s",
+               rq->sess.tenant, rq->sess.user, c->tenant, c->user, c->serial, c->peer_str);
+        return SESS_NONE;
+    }
+    switch (sk_policy_session_check(&h->pol, rq->sess.created, rq->sess.last_seen, now)) {
+    case SK_POLICY_SESSION_OK:
+        break;
+    case SK_POLICY_SESSION_IDLE_EXPIRED:
+        session_drop(h, rq->sess_hash);
+        sk_log(SK_LOG_INFO, "idle logoff %s/%s", c->tenant, c->user);
+        return SESS_IDLE;
+    default:
+        session_drop(h, rq->sess_hash);
+        sk_log(SK_LOG_INFO, "session lifetime reached %s/%s", c->tenant, c->user);
+        return SESS_EXPIRED;
+    }
+    if (sk_store_session_touch(h->d.store, rq->sess_hash, now) < 0)
+        sk_log(SK_LOG_WARN, "session touch failed");
+    rq->have_sess = 1;
+    return SESS_OK;
+}
+
+static int session_create(sk_http *h, const sk_conn *c, const sk_auth_verdict *v, char cookie[256])
+{
+    uint8_t token[TOKEN_LEN];
+    char tok64[TOKEN_B64 + 1];
+    sk_session s;
+    int rc = -1;
+
+    memset(&s, 0, sizeof s);
+    if (sk_random(token, sizeof token) != 0 || sk_random(s.csrf, sizeof s.csrf) != 0)
+        goto out;
+    SHA256(token, sizeof token, s.hash);
+    if (sk_strlcpy(s.user, sizeof s.user, c->user) != 0 || sk_strlcpy(s.tenant, sizeof s.tenant, c->tenant) != 0 ||
+        sk_strlcpy(s.cert_serial, sizeof s.cert_serial, c->serial) != 0)
+        goto out;
+    s.role = v->role;
+    s.created = s.last_seen = now_s();
+    if (sk_store_session_put(h->d.store, &s) != SK_STORE_OK)
+        goto out;
+    sk_b64url_encode(token, sizeof token, tok64);
+    rc = sk_snprintf(cookie, 256, COOKIE_NAME "=%s; Path=/; Secure; HttpOnly; SameSite=Strict", tok64);
+out:
+    sk_wipe(token, sizeof token);
+    sk_wipe(tok64, sizeof tok64);
+    sk_wipe(&s, sizeof s);
+    return rc;
+}
+
+static const char cookie_clear[] = COOKIE_NAME "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0";
+
+/* ---- login / logout pages ----------------------------------------------- */
+
+static enum MHD_Result send_login_page(struct req *rq, struct MHD_Connection *mc, const sk_conn *c, int status,
+                                       enum sk_msg msg, const char *ret)
+{
+    sk_http *h = rq->h;
+    char page[PAGE_MAX], csrf[64];
+    struct sk_page_login p;
+    sk_user *u = calloc(1, sizeof *u);
+    sk_buf b;
+    enum MHD_Result res;
+
+    if (u == NULL || csrf_make(h, c->serial, csrf, sizeof csrf) != 0) {
+        free(u);
+        return MHD_NO;
+    }
+    memset(&p, 0, sizeof p);
+    p.lang = rq->lang;
+    p.cert_user = c->user;
+    p.cert_tenant = c->tenant;
+    p.csrf = csrf;
+    p.return_path = ret;
+    p.msg = msg;
+    /* Only the certificate holder sees this page, so telling them their own account
+     * wants a one-time code reveals nothing new. */
+    p.ask_totp = sk_store_user_get(h->d.store, c->tenant, c->user, u) == SK_STORE_OK &&
+                 (u->flags & SK_USER_F_TOTP_ENABLED) != 0;
+    sk_wipe(u, sizeof *u);
+    free(u);
+    sk_buf_init(&b, page, sizeof page);
+    if (sk_page_login(&b, &p) != 0)
+        return MHD_NO;
+    res = respond(mc, status, "text/html; charset=utf-8", b.data, b.len, NULL, NULL, 0);
+    return res;
+}
+
+static enum sk_msg msg_from_query(struct MHD_Connection *mc)
+{
+    static const struct { const char *name; enum sk_msg msg; } msgs[] = {
+        { "logged_out", SK_MSG_LOGGED_OUT }, { "idle", SK_MSG_IDLE }, { "expired", SK_MSG_EXPIRED },
+    };
+    const char *m = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "msg");
+    for (size_t i = 0; m && i < SK_ARRAY_LEN(msgs); i++)
+        if (strcmp(m, msgs[i].name) == 0)
+            return msgs[i].msg;
+    return SK_MSG_NONE;
+}
+
+static enum MHD_Result get_login(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    const char *raw = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "return");
+    char ret[RETURN_MAX] = "/";
+    if (raw != NULL && pct_decode(raw, ret, sizeof ret) != 0)
+        memcpy(ret, "/", 2);
+    return send_login_page(rq, mc, c, MHD_HTTP_OK, msg_from_query(mc), safe_return(ret));
+}
+
+static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    sk_http *h = rq->h;
+    const char *ret = safe_return(rq->f_return);
+    sk_auth_request *ar = NULL;
+    sk_auth_verdict v;
+    char cookie[256];
+    enum MHD_Result res;
+    int r;
+
+    if (rq->too_large)
+        return respond_error(rq, mc, MHD_HTTP_CONTENT_TOO_LARGE, 1);
+    if (rq->form_error)
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    if (!csrf_valid(h, c->serial, rq->f_csrf))
+        return send_login_page(rq, mc, c, MHD_HTTP_FORBIDDEN, SK_MSG_FORM_EXPIRED, ret);
+    ar = calloc(1, sizeof *ar);
+    if (ar == NULL)
+        return MHD_NO;
+    if (sk_strlcpy(ar->cert_tenant, sizeof ar->cert_tenant, c->tenant) != 0 ||
+        sk_strlcpy(ar->cert_id, sizeof ar->cert_id, c->user) != 0 ||
+        sk_strlcpy(ar->totp, sizeof ar->totp, rq->f_totp) != 0 ||
+        sk_strlcpy(ar->peer, sizeof ar->peer, c->peer_str) != 0) {
+        free(ar);
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    }
+    if (sk_strlcpy(ar->login_id, sizeof ar->login_id, rq->f_id) != 0)
+        ar->login_id[0] = '\0';
+    memcpy(ar->password, rq->f_pw, rq->f_pw_len);
+    ar->password_len = rq->f_pw_len;
+    ar->now = now_s();
+    sk_wipe(rq->f_pw, sizeof rq->f_pw);
+    r = sk_auth_login(h->d.auth, h->d.store, ar, &v);
+    sk_wipe(ar, sizeof *ar);
+    free(ar);
+    if (r == SK_AUTH_BUSY) {
+        atomic_fetch_add(&h->login_busy, 1);
+        return send_login_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, ret);
+    }
+    if (r != 0 || v.outcome == SK_AUTH_ERROR) {
+        sk_log(SK_LOG_ERR, "login of %s/%s: internal error", c->tenant, c->user);
+        return send_login_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, ret);
+    }
+    if (v.outcome != SK_AUTH_OK) {
+        atomic_fetch_add(&h->login_fail, 1);
+        sk_log(SK_LOG_INFO, "login failed: %s/%s from %s (%s, failures %u%s)", c->tenant, c->user, c->peer_str,
+               sk_auth_reason_name(v.reason), v.failures, v.locked_now ? ", now locked" : "");
+        return send_login_page(rq, mc, c, MHD_HTTP_UNAUTHORIZED, SK_MSG_BAD_CREDENTIALS, ret);
+    }
+    /* A fresh token at every login: an old cookie (fixation) is dropped server-side. */
+    if (session_find(rq, mc, c) == SESS_OK)
+        session_drop(h, rq->sess_hash);
+    if (session_create(h, c, &v, cookie) != 0)
+        return send_login_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, ret);
+    atomic_fetch_add(&h->login_ok, 1);
+    sk_log(SK_LOG_INFO, "login: %s/%s from %s serial %s", c->tenant, c->user, c->peer_str, c->serial);
+    res = respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, ret, cookie, 0);
+    sk_wipe(cookie, sizeof cookie);
+    return res;
+}
+
+static void session_csrf_token(const sk_session *s, char out[SK_B64URL_LEN(SK_CSRF_LEN) + 1])
+{
+    sk_b64url_encode(s->csrf, sizeof s->csrf, out);
+}
+
+static enum MHD_Result get_logout(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    char page[PAGE_MAX], csrf[SK_B64URL_LEN(SK_CSRF_LEN) + 1];
+    struct sk_page_logout p;
+    sk_buf b;
+    if (session_find(rq, mc, c) != SESS_OK)
+        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", NULL, 0);
+    session_csrf_token(&rq->sess, csrf);
+    p.lang = rq->lang;
+    p.user = c->user;
+    p.tenant = c->tenant;
+    p.csrf = csrf;
+    sk_buf_init(&b, page, sizeof page);
+    if (sk_page_logout(&b, &p) != 0)
+        return MHD_NO;
+    return respond(mc, MHD_HTTP_OK, "text/html; charset=utf-8", b.data, b.len, NULL, NULL, 0);
+}
+
+static enum MHD_Result post_logout(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    char csrf[SK_B64URL_LEN(SK_CSRF_LEN) + 1];
+    if (rq->too_large || rq->form_error)
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    if (session_find(rq, mc, c) != SESS_OK)
+        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", cookie_clear, 0);
+    session_csrf_token(&rq->sess, csrf);
+    if (strlen(rq->f_csrf) != strlen(csrf) || !sk_secret_equal(rq->f_csrf, csrf, strlen(csrf)))
+        return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 0);
+    if (sk_store_session_delete(rq->h->d.store, rq->sess_hash) < 0)
+        return respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
+    sk_log(SK_LOG_INFO, "logout: %s/%s from %s", c->tenant, c->user, c->peer_str);
+    return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login?msg=logged_out", cookie_clear, 0);
+}
+
+static enum MHD_Result get_health(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    return respond(mc, MHD_HTTP_OK, "text/plain", "ok\n", 3, NULL, NULL, 0);
+}
+
+static enum MHD_Result get_css(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    return respond(mc, MHD_HTTP_OK, "text/css", sk_page_css, strlen(sk_page_css), NULL, NULL, 0);
+}
+
+static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    sk_http *h = rq->h;
+    struct sk_net_stats ns = { 0 };
+    sk_auth_pool_stats as;
+    char text[4096];
+    sk_buf b;
+
+    if (h->d.net)
+        sk_net_get_stats(h->d.net, &ns);
+    sk_auth_pool_get_stats(h->d.auth, &as);
+    sk_buf_init(&b, text, sizeof text);
+#define METRIC(name, type, help, val)                                                             \
+    sk_buf_printf(&b, "# HELP sekisho_" name " " help "\n# TYPE sekisho_" name " " type "\nsekisho_" name " %llu\n", \
+                  (unsigned long long)(val))
+    METRIC("connections_accepted_total", "counter", "TCP connections accepted.", ns.accepted);
+    METRIC("connections_active", "gauge", "Client connections open.", ns.active);
+    METRIC("connections_refused_busy_total", "counter", "Connections refused at max_connections.", ns.refused_busy);
+    METRIC("tls_handshakes_total", "counter", "Successful mTLS handshakes.", ns.handshakes_ok);
+    METRIC("tls_handshakes_failed_total", "counter", "Refused or failed handshakes.", ns.handshakes_failed);
+    METRIC("tls_resumed_total", "counter", "Resumed TLS sessions.", ns.resumed);
+    METRIC("http_requests_total", "counter", "HTTP requests received.", atomic_load(&h->requests));
+    METRIC("proxied_requests_total", "counter", "Requests sent to the upstream.", atomic_load(&h->proxied));
+    METRIC("upstream_errors_total", "counter", "Upstream connection or protocol errors.", atomic_load(&h->upstream_errors));
+    METRIC("logins_total", "counter", "Successful logins.", atomic_load(&h->login_ok));
+    METRIC("login_failures_total", "counter", "Failed logins.", atomic_load(&h->login_fail));
+    METRIC("login_busy_total", "counter", "Logins refused with 503 (worker pool full).", atomic_load(&h->login_busy));
+    METRIC("session_rejected_total", "counter", "Sessions presented with a different certificate.", atomic_load(&h->session_rejected));
+    METRIC("revoked_refused_total", "counter", "Requests refused because the certificate is revoked.", atomic_load(&h->revoked_refused));
+    METRIC("auth_queue_waiting", "gauge", "Logins waiting for a worker.", as.waiting);
+#undef METRIC
+    if (sk_buf_finish(&b) != 0)
+        return MHD_NO;
+    return respond(mc, MHD_HTTP_OK, "text/plain; version=0.0.4", b.data, b.len, NULL, NULL, 0);
+}
+
+typedef enum MHD_Result (*route_fn)(struct req *, struct MHD_Connection *, const sk_conn *);
+
+static const struct route {
+    const char *method, *path;
+    route_fn fn;
+    enum req_kind post_kind;
+} routes[] = {
+    { "GET", "/.sekisho/login", get_login, K_NONE },
+    { "POST", "/.sekisho/login", NULL, K_LOGIN_POST },
+    { "GET", "/.sekisho/logout", get_logout, K_NONE },
+    { "POST", "/.sekisho/logout", NULL, K_LOGOUT_POST },
+    { "GET", "/.sekisho/health", get_health, K_NONE },
+    { "GET", "/.sekisho/metrics", get_metrics, K_NONE },
+    { "GET", "/.sekisho/style.css", get_css, K_NONE },
+};
+
+/* ---- forms ------------------------------------------------------------ */
+
+static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                  const char *content_type, const char *encoding, const char *data, uint64_t off,
+                                  size_t size)
+{
+    static const struct { const char *name; size_t offset, cap; } fields[] = {
+        { "id", offsetof(struct req, f_id), sizeof(((struct req *)0)->f_id) },
+        { "password", offsetof(struct req, f_pw), sizeof(((struct req *)0)->f_pw) },
+        { "totp", offsetof(struct req, f_totp), sizeof(((struct req *)0)->f_totp) },
+        { "csrf", offsetof(struct req, f_csrf), sizeof(((struct req *)0)->f_csrf) },
+        { "return", offsetof(struct req, f_return), sizeof(((struct req *)0)->f_return) },
+    };
+    struct req *rq = cls;
+    if (filename != NULL)
+        goto bad;
+    for (size_t i = 0; i < SK_ARRAY_LEN(fields); i++) {
+        char *dst;
+        if (strcmp(key, fields[i].name) != 0)
+            continue;
+        dst = (char *)rq + fields[i].offset;
+        /* Values arrive in pieces; each piece lands at its offset. A NUL inside a value
+         * or a value longer than its field is a malformed form. */
+        if (off + size >= fields[i].cap || memchr(data, '\0', size) != NULL)
+            goto bad;
+        memcpy(dst + off, data, size);
+        dst[off + size] = '\0';
+        if (dst == rq->f_pw)
+            rq->f_pw_len = (size_t)(off + size);
+        return MHD_YES;
+    }
+    return MHD_YES; /* unknown fields are ignored */
+bad:
+    rq->form_error = 1;
+    return MHD_NO;
+}
+
+/* ---- proxying ----------------------------------------------------------- */
+
+/* Header names are compared after folding case and '_' to '-', so that every
+ * spelling a downstream framework might treat as the same header is caught. */
+static int fold_name(const char *in, char *out, size_t cap)
+{
+    size_t i;
+    for (i = 0; in[i]; i++) {
+        char c = in[i];
+        if (i + 1 >= cap)
+            return -1;
+        out[i] = c == '_' ? '-' : (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    out[i] = '\0';
+    return 0;
+}
+
+static const char *const request_drop[] = {
+    /* hop-by-hop and framing: the gateway writes its own */
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+    "expect", "content-length", "host", "proxy-authorization", "proxy-authenticate",
+    /* forwarding and identity: only the gateway may assert these */
+    "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+    "x-forwarded-prefix", "x-forwarded-server", "x-forwarded-ssl", "x-forwarded-scheme", "x-real-ip",
+    "x-client-ip", "client-ip", "true-client-ip", "x-cluster-client-ip", "x-original-forwarded-for",
+    "x-url-scheme", "front-end-https", "x-remote-user", "remote-user", "x-ssl-client-cert",
+    "x-client-cert", "ssl-client-cert",
+};
+
+static int name_in(const char *folded, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(folded, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Is name listed in a Connection header value (comma-separated tokens)? */
+static int in_connection_tokens(const char *folded, const char *tokens)
+{
+    size_t n = strlen(folded);
+    const char *p = tokens;
+    while (p && *p) {
+        const char *end;
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        end = p;
+        while (*end && *end != ',' && *end != ' ' && *end != '\t')
+            end++;
+        if ((size_t)(end - p) == n && strncasecmp(p, folded, n) == 0)
+            return 1;
+        p = end;
+    }
+    return 0;
+}
+
+struct head_ctx {
+    sk_buf *b;
+    const char *conn_tokens;
+    int bad;
+};
+
+static void add_cookie_without_ours(sk_buf *b, const char *value)
+{
+    const char *p = value;
+    int first = 1;
+    while (*p) {
+        const char *end = strchr(p, ';');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        if (n > 0 && !(n > sizeof COOKIE_NAME - 1 && strncmp(p, COOKIE_NAME "=", sizeof COOKIE_NAME) == 0) &&
+            !(n == sizeof COOKIE_NAME - 1 && strncmp(p, COOKIE_NAME, n) == 0)) {
+            if (first)
+                sk_buf_puts(b, "Cookie: ");
+            else
+                sk_buf_puts(b, "; ");
+            sk_buf_add(b, p, n);
+            first = 0;
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    if (!first)
+        sk_buf_puts(b, "\r\n");
+}
+
+static enum MHD_Result head_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct head_ctx *hc = cls;
+    char folded[128];
+    if (value == NULL)
+        value = "";
+    if (fold_name(key, folded, sizeof folded) != 0) {
+        hc->bad = 1;
+        return MHD_NO;
+    }
+    if (strncmp(folded, "x-sekisho-", 10) == 0 || name_in(folded, request_drop, SK_ARRAY_LEN(request_drop)) ||
+        (hc->conn_tokens && in_connection_tokens(folded, hc->conn_tokens)))
+        return MHD_YES;
+    if (strcmp(folded, "cookie") == 0) {
+        add_cookie_without_ours(hc->b, value);
+        return MHD_YES;
+    }
+    sk_buf_printf(hc->b, "%s: %s\r\n", key, value);
+    return MHD_YES;
+}
+
+/* Framing the gateway will not guess about: two Content-Length headers, Content-Length
+ * together with Transfer-Encoding, or any transfer coding but plain "chunked". */
+struct framing {
+    int cl_count, te_count, te_chunked;
+    const char *cl;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct framing *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        f->cl_count++;
+        f->cl = value;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->te_count++;
+        f->te_chunked = value && strcasecmp(value, "chunked") == 0;
+    }
+    return MHD_YES;
+}
+
+static int framing_ok(struct MHD_Connection *mc, enum sk_proxy_body *mode, uint64_t *len)
+{
+    struct framing f = { 0 };
+    (void)MHD_get_connection_values(mc, MHD_HEADER_KIND, count_framing, &f);
+    if (f.cl_count > 1 || f.te_count > 1 || (f.cl_count && f.te_count) || (f.te_count && !f.te_chunked))
+        return 0;
+    if (f.cl_count && (f.cl == NULL || sk_parse_u64(f.cl, 0, INT64_MAX, len) != 0))
+        return 0;
+    *mode = f.te_count ? SK_PROXY_BODY_CHUNKED : f.cl_count ? SK_PROXY_BODY_LENGTH : SK_PROXY_BODY_NONE;
+    return 1;
+}
+
+static int build_head(struct req *rq, struct MHD_Connection *mc, const sk_conn *c, const char *method,
+                      enum sk_proxy_body mode, uint64_t len, size_t *head_len)
+{
+    const sk_conf *conf = rq->h->d.conf;
+    const char *host = header(mc, "Host");
+    struct head_ctx hc;
+    sk_buf b;
+
+    rq->head = malloc(SK_PROXY_HEAD_MAX);
+    if (rq->head == NULL)
+        return -1;
+    sk_buf_init(&b, rq->head, SK_PROXY_HEAD_MAX);
+    sk_buf_printf(&b, "%s %s%s HTTP/1.1\r\n", method, conf->upstream_prefix, rq->raw_uri);
+    if (host != NULL)
+        sk_buf_printf(&b, "Host: %s\r\nX-Forwarded-Host: %s\r\n", host, host);
+    else
+        sk_buf_printf(&b, "Host: %s:%s\r\n", conf->upstream_host, conf->upstream_port);
+    hc.b = &b;
+    hc.conn_tokens = header(mc, "Connection");
+    hc.bad = 0;
+    (void)MHD_get_connection_values(mc, MHD_HEADER_KIND, head_header, &hc);
+    sk_buf_printf(&b, "X-Sekisho-User: %s\r\nX-Sekisho-Tenant: %s\r\nX-Sekisho-Roles: %s\r\n"
+                      "X-Sekisho-Cert-Serial: %s\r\nX-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n",
+                  c->user, c->tenant, sk_store_role_name(rq->sess.role), c->serial, c->peer_str);
+    if (mode == SK_PROXY_BODY_LENGTH)
+        sk_buf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)len);
+    else if (mode == SK_PROXY_BODY_CHUNKED)
+        sk_buf_puts(&b, "Transfer-Encoding: chunked\r\n");
+    sk_buf_puts(&b, "Connection: keep-alive\r\n\r\n");
+    if (hc.bad || sk_buf_finish(&b) != 0)
+        return -1;
+    *head_len = b.len;
+    return 0;
+}
+
+static const char *const response_drop[] = {
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+    "content-length", "proxy-authenticate",
+};
+
+static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct req *rq = cls;
+    ssize_t n = sk_proxy_read_body(rq->px, buf, max);
+    if (n > 0)
+        return n;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    atomic_fetch_add(&rq->h->upstream_errors, 1);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static enum MHD_Result proxy_respond(struct req *rq, struct MHD_Connection *mc, const char *method)
+{
+    sk_proxy_req *px = rq->px;
+    struct MHD_Response *r;
+    const char *conn_tokens = NULL;
+    enum MHD_Result ret;
+    int64_t cl;
+
+    if (rq->upstream_failed || sk_proxy_end_body(px) != 0 || sk_proxy_read_head(px) != 0) {
+        atomic_fetch_add(&rq->h->upstream_errors, 1);
+        return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, rq->upstream_failed);
+    }
+    cl = sk_proxy_content_length(px);
+    if (!sk_proxy_has_body(px) && strcmp(method, "HEAD") != 0)
+        r = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
+    else
+        r = MHD_create_response_from_callback(cl >= 0 ? (uint64_t)cl : MHD_SIZE_UNKNOWN, 32 * 1024, body_reader,
+                                              rq, NULL);
+    if (r == NULL)
+        return MHD_NO;
+    for (size_t i = 0; i < sk_proxy_header_count(px); i++)
+        if (strcasecmp(sk_proxy_header_name(px, i), "Connection") == 0)
+            conn_tokens = sk_proxy_header_value(px, i);
+    for (size_t i = 0; i < sk_proxy_header_count(px); i++) {
+        const char *name = sk_proxy_header_name(px, i), *value = sk_proxy_header_value(px, i);
+        char folded[128];
+        if (fold_name(name, folded, sizeof folded) != 0 ||
+            name_in(folded, response_drop, SK_ARRAY_LEN(response_drop)) ||
+            (conn_tokens && in_connection_tokens(folded, conn_tokens)))
+            continue;
+        /* The upstream cannot set or clear the gateway's own cookie. */
+        if (strcmp(folded, "set-cookie") == 0 && strncmp(value, COOKIE_NAME, sizeof COOKIE_NAME - 1) == 0)
+            continue;
+        (void)MHD_add_response_header(r, name, value);
+    }
+    ret = MHD_queue_response(mc, (unsigned)sk_proxy_status(px), r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result unauthenticated(struct req *rq, struct MHD_Connection *mc, const char *method,
+                                       enum sess_result why, int has_body)
+{
+    const char *accept = header(mc, "Accept");
+    char loc[RETURN_MAX * 3 + 64];
+    sk_buf b;
+    if (accept != NULL && strstr(accept, "text/html") != NULL &&
+        (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
+        sk_buf_init(&b, loc, sizeof loc);
+        sk_buf_puts(&b, "/.sekisho/login?return=");
+        buf_urlencode(&b, safe_return(rq->raw_uri));
+        if (why == SESS_IDLE)
+            sk_buf_puts(&b, "&msg=idle");
+        else if (why == SESS_EXPIRED)
+            sk_buf_puts(&b, "&msg=expired");
+        if (sk_buf_finish(&b) != 0)
+            return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, loc, NULL, has_body);
+    }
+    return respond(mc, MHD_HTTP_UNAUTHORIZED, "text/plain; charset=utf-8", "authentication required\n", 24, NULL,
+                   NULL, has_body);
+}
+
+/* ---- request lifecycle ------------------------------------------------- */
+
+static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const char *url, const char *method)
+{
+    sk_http *h = rq->h;
+    sk_conn *c = conn_of(mc);
+    enum sk_proxy_body mode;
+    uint64_t len = 0;
+    size_t head_len;
+    enum sess_result sr;
+
+    atomic_fetch_add(&h->requests, 1);
+    if (c == NULL)
+        return MHD_NO;
+    rq->lang = sk_page_lang(header(mc, "Accept-Language"));
+    /* Revocation is checked on every request, not only at the handshake: a kept-alive
+     * connection or a resumed TLS session of a just-revoked certificate stops here. */
+    if (h->d.net != NULL && sk_net_serial_revoked(h->d.net, c->serial)) {
+        atomic_fetch_add(&h->revoked_refused, 1);
+        return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 1);
+    }
+    if (!framing_ok(mc, &mode, &len))
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    if (rq->raw_uri == NULL || rq->raw_uri[0] != '/')
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    if (strncmp(url, "/.sekisho/", 10) == 0) {
+        for (size_t i = 0; i < SK_ARRAY_LEN(routes); i++) {
+            if (strcmp(url, routes[i].path) != 0 || strcmp(method, routes[i].method) != 0)
+                continue;
+            if (routes[i].fn != NULL)
+                return routes[i].fn(rq, mc, c);
+            rq->kind = routes[i].post_kind;
+            rq->pp = MHD_create_post_processor(mc, 4096, form_field, rq);
+            if (rq->pp == NULL)
+                return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+            return MHD_YES;
+        }
+        return respond_error(rq, mc, MHD_HTTP_NOT_FOUND, mode != SK_PROXY_BODY_NONE);
+    }
+    sr = session_find(rq, mc, c);
+    if (sr != SESS_OK)
+        return unauthenticated(rq, mc, method, sr, mode != SK_PROXY_BODY_NONE);
+    if (build_head(rq, mc, c, method, mode, len, &head_len) != 0)
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    rq->kind = K_PROXY;
+    atomic_fetch_add(&h->proxied, 1);
+    if (sk_proxy_begin(h->d.proxy, rq->head, head_len, mode, strcmp(method, "HEAD") == 0, &rq->px) != 0) {
+        rq->px = NULL;
+        rq->upstream_failed = 1;
+        sk_log(SK_LOG_WARN, "upstream unreachable for %s %s", method, url);
+    }
+    return MHD_YES;
+}
+
+static void consume(struct req *rq, const char *data, size_t n)
+{
+    if (rq->kind == K_PROXY) {
+        if (!rq->upstream_failed && sk_proxy_send_body(rq->px, data, n) != 0)
+            rq->upstream_failed = 1;
+        return;
+    }
+    if (rq->kind == K_LOGIN_POST || rq->kind == K_LOGOUT_POST) {
+        rq->body_bytes += n;
+        if (rq->body_bytes > FORM_MAX)
+            rq->too_large = 1;
+        else if (!rq->form_error && MHD_post_process(rq->pp, data, n) != MHD_YES)
+            rq->form_error = 1;
+    }
+}
+
+static enum MHD_Result finish(struct req *rq, struct MHD_Connection *mc, const char *method)
+{
+    sk_conn *c = conn_of(mc);
+    if (c == NULL)
+        return MHD_NO;
+    switch (rq->kind) {
+    case K_PROXY:
+        if (rq->px == NULL)
+            return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, 0);
+        return proxy_respond(rq, mc, method);
+    case K_LOGIN_POST:
+        return post_login(rq, mc, c);
+    case K_LOGOUT_POST:
+        return post_logout(rq, mc, c);
+    default:
+        return respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 1);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    struct req *rq = *con_cls;
+    if (rq == NULL)
+        return MHD_NO;
+    if (!rq->started) {
+        rq->started = 1;
+        return begin(rq, mc, url, method);
+    }
+    if (*upload_size > 0) {
+        consume(rq, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return finish(rq, mc, method);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+    struct req *rq = calloc(1, sizeof *rq);
+    if (rq == NULL)
+        return NULL;
+    rq->h = cls;
+    rq->raw_uri = strdup(uri);
+    atomic_fetch_add(&rq->h->inflight, 1);
+    return rq;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct req *rq = *con_cls;
+    if (rq == NULL)
+        return;
+    atomic_fetch_sub(&rq->h->inflight, 1);
+    if (rq->pp)
+        (void)MHD_destroy_post_processor(rq->pp);
+    sk_proxy_finish(rq->px);
+    free(rq->head);
+    free(rq->raw_uri);
+    sk_wipe(rq, sizeof *rq);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    sk_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int fd = ci ? ci->connect_fd : -1;
+        *socket_context = (fd >= 0 && (size_t)fd < h->fdmap_len) ? atomic_exchange(&h->fdmap[fd], NULL) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        sk_conn_unref(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Paths and query values are kept exactly as the client sent them, so the upstream
+ * sees the same bytes; our own routes compare raw paths. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)vsnprintf(msg, sizeof msg, fmt, ap);
+    sk_log(SK_LOG_DEBUG, "mhd: %s", msg);
+}
+
+int sk_http_adopt(void *arg, int fd, sk_conn *c)
+{
+    sk_http *h = arg;
+    sk_conn *expected = c;
+    if (fd < 0 || (size_t)fd >= h->fdmap_len) {
+        close(fd);
+        return -1;
+    }
+    sk_conn_ref(c);
+    atomic_store(&h->fdmap[fd], c);
+    if (MHD_add_connection(h->mhd, fd, (const struct sockaddr *)&c->peer, c->peer_len) != MHD_YES) {
+        /* libmicrohttpd closed fd. If it never announced the connection, the
+         * reference is still parked in the map. */
+        if (atomic_compare_exchange_strong(&h->fdmap[fd], &expected, NULL))
+            sk_conn_unref(c);
+        return -1;
+    }
+    return 0;
+}
+
+int sk_http_create(const sk_http_deps *deps, sk_http **out)
+{
+    sk_http *h = calloc(1, sizeof *h);
+    const sk_conf *conf = deps->conf;
+    struct rlimit rl;
+
+    if (h == NULL)
+        return -1;
+    h->d = *deps;
+    sk_policy_defaults(&h->pol);
+    h->pol.idle_timeout = conf->idle_timeout;
+    h->pol.absolute_timeout = conf->absolute_timeout;
+    if (sk_random(h->csrf_key, sizeof h->csrf_key) != 0)
+        goto fail;
+    h->fdmap_len = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20)
+                       ? (size_t)rl.rlim_cur
+                       : (size_t)1 << 20;
+    h->fdmap = calloc(h->fdmap_len, sizeof *h->fdmap);
+    if (h->fdmap == NULL)
+        goto fail;
+    h->mhd = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+            MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
+        h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->request_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)conf->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)MHD_STACK, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+    if (h->mhd == NULL) {
+        sk_log(SK_LOG_ERR, "cannot start the HTTP engine");
+        goto fail;
+    }
+    *out = h;
+    return 0;
+fail:
+    free(h->fdmap);
+    free(h);
+    return -1;
+}
+
+int sk_http_inflight(sk_http *h)
+{
+    return atomic_load(&h->inflight);
+}
+
+void sk_http_set_net(sk_http *h, sk_net *net)
+{
+    h->d.net = net;
+}
+
+void sk_http_destroy(sk_http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->mhd)
+        MHD_stop_daemon(h->mhd);
+    for (size_t i = 0; i < h->fdmap_len; i++)
+        sk_conn_unref(atomic_load(&h->fdmap[i]));
+    free(h->fdmap);
+    sk_wipe(h->csrf_key, sizeof h->csrf_key);
+    free(h);
+}

@@ -1,0 +1,165 @@
+/* sekisho — the gateway executable: configuration, wiring, signals. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sk_auth.h"
+#include "sk_conf.h"
+#include "sk_http.h"
+#include "sk_net.h"
+#include "sk_proxy.h"
+#include "sk_store.h"
+#include "sk_util.h"
+
+#define DRAIN_SECONDS 30
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sekisho -c FILE [-t]\n"
+               "  -c FILE  configuration file (INI)\n"
+               "  -t       check the configuration and exit (0 valid, 1 invalid)\n"
+               "  -V       print the version\n");
+}
+
+struct gateway {
+    sk_conf conf;
+    sk_store *store;
+    sk_auth_pool *auth;
+    sk_proxy *proxy;
+    sk_http *http;
+    sk_net *net;
+};
+
+static int check_only(const sk_conf *conf)
+{
+    char err[1024];
+    if (sk_net_check_conf(conf, err, sizeof err) != 0) {
+        fprintf(stderr, "sekisho: %s: %s\n", conf->file, err);
+        return 1;
+    }
+    printf("sekisho: configuration %s is valid\n", conf->file);
+    return 0;
+}
+
+static int start(struct gateway *g)
+{
+    sk_auth_config ac;
+    sk_http_deps deps;
+
+    if (sk_mkdir_p(g->conf.state_dir, 0700) != 0) {
+        sk_log(SK_LOG_ERR, "cannot create state directory %s: %s", g->conf.state_dir, strerror(errno));
+        return -1;
+    }
+    if (sk_store_open(g->conf.state_dir, 0, &g->store) != SK_STORE_OK) {
+        sk_log(SK_LOG_ERR, "cannot open the store in %s", g->conf.state_dir);
+        return -1;
+    }
+    memset(&ac, 0, sizeof ac);
+    ac.params.memory_kib = g->conf.argon2_memory_kib;
+    ac.params.iterations = g->conf.argon2_iterations;
+    ac.params.parallelism = g->conf.argon2_parallelism;
+    ac.lockout_threshold = g->conf.lockout_threshold;
+    ac.lockout_duration = g->conf.lockout_duration;
+    if (sk_auth_pool_create(g->conf.auth_workers, g->conf.auth_queue > 0 ? g->conf.auth_queue : 1, &ac,
+                            &g->auth) != 0) {
+        sk_log(SK_LOG_ERR, "cannot start the login workers");
+        return -1;
+    }
+    if (sk_proxy_create(&g->conf, &g->proxy) != 0)
+        return -1;
+    memset(&deps, 0, sizeof deps);
+    deps.conf = &g->conf;
+    deps.store = g->store;
+    deps.auth = g->auth;
+    deps.proxy = g->proxy;
+    if (sk_http_create(&deps, &g->http) != 0)
+        return -1;
+    if (sk_net_create(&g->conf, sk_http_adopt, g->http, &g->net) != 0)
+        return -1;
+    sk_http_set_net(g->http, g->net);
+    return sk_net_start(g->net);
+}
+
+static void stop(struct gateway *g)
+{
+    if (g->net != NULL) {
+        sk_net_stop(g->net, 0);
+        /* Drain: let requests in flight finish; idle keep-alive connections do not
+         * hold the shutdown up. */
+        for (int i = 0; i < DRAIN_SECONDS * 10 && g->http && sk_http_inflight(g->http) > 0; i++)
+            usleep(100 * 1000);
+    }
+    sk_http_destroy(g->http);
+    if (g->net != NULL)
+        sk_net_stop(g->net, 2);
+    sk_net_destroy(g->net);
+    sk_auth_pool_destroy(g->auth);
+    sk_proxy_destroy(g->proxy);
+    sk_store_close(g->store);
+}
+
+int main(int argc, char **argv)
+{
+    static struct gateway g;
+    const char *conf_path = NULL;
+    char err[2048];
+    int opt, test = 0, rc = 1;
+    sigset_t sigs;
+
+    while ((opt = getopt(argc, argv, "c:thV")) != -1) {
+        switch (opt) {
+        case 'c': conf_path = optarg; break;
+        case 't': test = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("sekisho 0.1.0\n"); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (conf_path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (sk_conf_load(conf_path, &g.conf, err, sizeof err) != 0) {
+        fprintf(stderr, "sekisho: %s\n", err);
+        return 1;
+    }
+    sk_log_set_level((enum sk_log_level)g.conf.log_level);
+    if (test)
+        return check_only(&g.conf);
+
+    /* Every thread inherits this mask; signals are taken synchronously below. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (start(&g) != 0)
+        goto out;
+    sk_log(SK_LOG_INFO, "sekisho started; upstream %s", g.conf.upstream_url);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            sk_log(SK_LOG_INFO, "SIGHUP: reloading certificates and CRL");
+            if (sk_net_reload(g.net) != 0)
+                sk_log(SK_LOG_WARN, "reload failed; still serving with the previous certificates and CRL");
+            continue;
+        }
+        sk_log(SK_LOG_INFO, "signal %d: draining and stopping", sig);
+        break;
+    }
+    rc = 0;
+out:
+    stop(&g);
+    if (rc == 0)
+        sk_log(SK_LOG_INFO, "stopped");
+    return rc;
+}

@@ -1,0 +1,501 @@
+/* sk_proxy: upstream HTTP/1.1 client. See sk_proxy.h for the contracts. */
+#include "sk_proxy.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#define RAW_BUF 16384
+
+struct sk_proxy {
+    const sk_conf *conf;
+    struct addrinfo *addrs;
+    pthread_mutex_t lock;
+    int *idle;          /* stack of idle keep-alive connections */
+    size_t idle_count, idle_cap;
+};
+
+struct sk_proxy_req {
+    sk_proxy *proxy;
+    int fd;
+    int reused;
+    int is_head;
+    enum sk_proxy_body body_mode;
+    int body_sent;
+    const char *head;
+    size_t head_len;
+
+    http_parser parser;
+    int status;
+    int head_done, msg_done, interim, parse_error, upstream_eof, extra_bytes;
+    int last_was_value;
+    char hdr[SK_PROXY_HEAD_MAX];
+    size_t hdr_len;
+    size_t hdr_count;
+    size_t name_off[SK_PROXY_MAX_HEADERS], value_off[SK_PROXY_MAX_HEADERS];
+
+    char raw[RAW_BUF];
+    char body[RAW_BUF];
+    size_t body_off, body_len;
+};
+
+/* ---- pool -------------------------------------------------------------- */
+
+int sk_proxy_create(const sk_conf *conf, sk_proxy **out)
+{
+    struct addrinfo hints;
+    sk_proxy *p = calloc(1, sizeof *p);
+    int r;
+    if (p == NULL)
+        return -1;
+    p->conf = conf;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    r = getaddrinfo(conf->upstream_host, conf->upstream_port, &hints, &p->addrs);
+    if (r != 0) {
+        sk_log(SK_LOG_ERR, "upstream %s: %s", conf->upstream_host, gai_strerror(r));
+        free(p);
+        return -1;
+    }
+    p->idle_cap = conf->upstream_keepalive;
+    if (p->idle_cap > 0 && (p->idle = calloc(p->idle_cap, sizeof *p->idle)) == NULL) {
+        freeaddrinfo(p->addrs);
+        free(p);
+        return -1;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    *out = p;
+    return 0;
+}
+
+void sk_proxy_destroy(sk_proxy *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->idle_count; i++)
+        close(p->idle[i]);
+    free(p->idle);
+    freeaddrinfo(p->addrs);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+static int connect_fresh(sk_proxy *p)
+{
+    struct timeval tv = { .tv_sec = (time_t)p->conf->upstream_timeout };
+    int one = 1;
+    for (struct addrinfo *ai = p->addrs; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            return fd;
+        close(fd);
+    }
+    return -1;
+}
+
+/* An idle connection the upstream has closed (or that has unexpected bytes waiting)
+ * is readable; a healthy idle one is not. */
+static int idle_conn_alive(int fd)
+{
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static int take_conn(sk_proxy *p, int *reused)
+{
+    for (;;) {
+        int fd = -1;
+        pthread_mutex_lock(&p->lock);
+        if (p->idle_count > 0)
+            fd = p->idle[--p->idle_count];
+        pthread_mutex_unlock(&p->lock);
+        if (fd < 0)
+            break;
+        if (idle_conn_alive(fd)) {
+            *reused = 1;
+            return fd;
+        }
+        close(fd);
+    }
+    *reused = 0;
+    return connect_fresh(p);
+}
+
+static void put_conn(sk_proxy *p, int fd)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->idle_count < p->idle_cap) {
+        p->idle[p->idle_count++] = fd;
+        fd = -1;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* ---- response parsing -------------------------------------------------- */
+
+static sk_proxy_req *req_of(http_parser *hp)
+{
+    return hp->data;
+}
+
+static int hdr_append(sk_proxy_req *r, const char *at, size_t n)
+{
+    if (n >= sizeof r->hdr - r->hdr_len)
+        return -1;
+    memcpy(r->hdr + r->hdr_len, at, n);
+    r->hdr_len += n;
+    r->hdr[r->hdr_len] = '\0';
+    return 0;
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t n)
+{
+    sk_proxy_req *r = req_of(hp);
+    if (r->last_was_value || r->hdr_count == 0) {
+        if (r->hdr_count == SK_PROXY_MAX_HEADERS)
+            return 1;
+        if (r->hdr_count > 0 && hdr_append(r, "", 1) != 0) /* end previous value */
+            return 1;
+        r->name_off[r->hdr_count++] = r->hdr_len;
+        r->last_was_value = 0;
+    }
+    return hdr_append(r, at, n) == 0 ? 0 : 1;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t n)
+{
+    sk_proxy_req *r = req_of(hp);
+    if (r->hdr_count == 0)
+        return 1;
+    if (!r->last_was_value) {
+        if (hdr_append(r, "", 1) != 0) /* end the name */
+            return 1;
+        r->value_off[r->hdr_count - 1] = r->hdr_len;
+        r->last_was_value = 1;
+    }
+    return hdr_append(r, at, n) == 0 ? 0 : 1;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+    sk_proxy_req *r = req_of(hp);
+    if (r->hdr_count > 0 && !r->last_was_value) {
+        /* A name without a value still needs its value slot. */
+        if (hdr_append(r, "", 1) != 0)
+            return -1;
+        r->value_off[r->hdr_count - 1] = r->hdr_len;
+    }
+    if (hdr_append(r, "", 1) != 0)
+        return -1;
+    r->status = (int)hp->status_code;
+    if (r->status >= 100 && r->status < 200) {
+        /* Interim answers are consumed here; 101 is never asked for (Upgrade is
+         * stripped), so treat it as an error rather than switch protocols. */
+        if (r->status == 101)
+            return -1;
+        r->interim = 1;
+        return 0;
+    }
+    r->head_done = 1;
+    return r->is_head ? 1 : 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t n)
+{
+    sk_proxy_req *r = req_of(hp);
+    /* Decoded body bytes never exceed the raw bytes fed, and raw reads happen only
+     * when the body buffer is empty, so this always fits. */
+    if (n > sizeof r->body - r->body_off - r->body_len)
+        return 1;
+    memcpy(r->body + r->body_off + r->body_len, at, n);
+    r->body_len += n;
+    return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+    sk_proxy_req *r = req_of(hp);
+    if (r->interim) {
+        r->interim = 0;
+        r->hdr_len = 0;
+        r->hdr_count = 0;
+        r->last_was_value = 0;
+        return 0;
+    }
+    r->msg_done = 1;
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void req_reset_parser(sk_proxy_req *r)
+{
+    http_parser_init(&r->parser, HTTP_RESPONSE);
+    r->parser.data = r;
+    r->hdr_len = r->hdr_count = 0;
+    r->head_done = r->msg_done = r->interim = r->parse_error = 0;
+    r->last_was_value = 0;
+    r->body_off = r->body_len = 0;
+}
+
+sk_proxy_req *sk_proxy_req_new_detached(int is_head_request)
+{
+    sk_proxy_req *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->fd = -1;
+    r->is_head = is_head_request;
+    req_reset_parser(r);
+    return r;
+}
+
+int sk_proxy_feed(sk_proxy_req *r, const char *data, size_t n)
+{
+    size_t used;
+    if (r->parse_error)
+        return -1;
+    if (r->msg_done)
+        return n == 0 ? 0 : (r->extra_bytes = 1, 0);
+    used = http_parser_execute(&r->parser, &parser_settings, data, n);
+    if (HTTP_PARSER_ERRNO(&r->parser) == HPE_PAUSED) {
+        if (used < n)
+            r->extra_bytes = 1;
+        return 0;
+    }
+    if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || (used != n && n != 0)) {
+        r->parse_error = 1;
+        return -1;
+    }
+    /* HEAD: http-parser completes the message when on_headers_complete skips the body. */
+    return 0;
+}
+
+int sk_proxy_head_complete(const sk_proxy_req *r)
+{
+    return r->head_done;
+}
+
+static int feed_from_socket(sk_proxy_req *r)
+{
+    ssize_t n;
+    do {
+        n = recv(r->fd, r->raw, sizeof r->raw, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    if (n == 0) {
+        r->upstream_eof = 1;
+        /* Tells http-parser the stream ended: completes close-delimited bodies. */
+        return sk_proxy_feed(r, NULL, 0) == 0 && (r->msg_done || r->head_done) ? 0 : -1;
+    }
+    return sk_proxy_feed(r, r->raw, (size_t)n);
+}
+
+/* ---- exchange ---------------------------------------------------------- */
+
+static int send_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int open_and_send_head(sk_proxy_req *r)
+{
+    r->fd = take_conn(r->proxy, &r->reused);
+    if (r->fd < 0)
+        return -1;
+    if (send_all(r->fd, r->head, r->head_len) == 0)
+        return 0;
+    close(r->fd);
+    r->fd = -1;
+    if (!r->reused)
+        return -1;
+    /* The pooled connection died between the liveness probe and the write. */
+    r->fd = connect_fresh(r->proxy);
+    r->reused = 0;
+    if (r->fd < 0 || send_all(r->fd, r->head, r->head_len) != 0)
+        return -1;
+    return 0;
+}
+
+int sk_proxy_begin(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy_body body,
+                   int is_head_request, sk_proxy_req **out)
+{
+    sk_proxy_req *r = sk_proxy_req_new_detached(is_head_request);
+    if (r == NULL)
+        return -1;
+    r->proxy = p;
+    r->head = head;
+    r->head_len = head_len;
+    r->body_mode = body;
+    if (open_and_send_head(r) != 0) {
+        sk_proxy_finish(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+int sk_proxy_send_body(sk_proxy_req *r, const void *data, size_t n)
+{
+    char line[24];
+    if (n == 0)
+        return 0;
+    r->body_sent = 1;
+    if (r->body_mode == SK_PROXY_BODY_CHUNKED) {
+        if (sk_snprintf(line, sizeof line, "%zx\r\n", n) != 0 || send_all(r->fd, line, strlen(line)) != 0 ||
+            send_all(r->fd, data, n) != 0 || send_all(r->fd, "\r\n", 2) != 0)
+            return -1;
+        return 0;
+    }
+    return send_all(r->fd, data, n);
+}
+
+int sk_proxy_end_body(sk_proxy_req *r)
+{
+    if (r->body_mode == SK_PROXY_BODY_CHUNKED)
+        return send_all(r->fd, "0\r\n\r\n", 5);
+    return 0;
+}
+
+int sk_proxy_read_head(sk_proxy_req *r)
+{
+    int retried = 0;
+    while (!r->head_done) {
+        if (feed_from_socket(r) == 0 && !r->upstream_eof)
+            continue;
+        if (r->head_done)
+            break;
+        /* Nothing came back on a reused connection and no body was sent: the
+         * upstream closed it while idle. Resend once on a fresh connection. */
+        if (!retried && r->reused && !r->body_sent && r->hdr_count == 0 && r->status == 0) {
+            retried = 1;
+            close(r->fd);
+            r->fd = -1;
+            req_reset_parser(r);
+            r->upstream_eof = 0;
+            r->fd = connect_fresh(r->proxy);
+            r->reused = 0;
+            if (r->fd >= 0 && send_all(r->fd, r->head, r->head_len) == 0 &&
+                (r->body_mode != SK_PROXY_BODY_CHUNKED || sk_proxy_end_body(r) == 0))
+                continue;
+        }
+        return -1;
+    }
+    r->head = NULL;
+    return 0;
+}
+
+int sk_proxy_status(const sk_proxy_req *r)
+{
+    return r->status;
+}
+
+size_t sk_proxy_header_count(const sk_proxy_req *r)
+{
+    return r->hdr_count;
+}
+
+const char *sk_proxy_header_name(const sk_proxy_req *r, size_t i)
+{
+    return i < r->hdr_count ? r->hdr + r->name_off[i] : NULL;
+}
+
+const char *sk_proxy_header_value(const sk_proxy_req *r, size_t i)
+{
+    return i < r->hdr_count ? r->hdr + r->value_off[i] : NULL;
+}
+
+int64_t sk_proxy_content_length(const sk_proxy_req *r)
+{
+    if ((r->parser.flags & F_CHUNKED) || r->parser.content_length == ULLONG_MAX)
+        return -1;
+    /* http-parser counts content_length down while reading; the head was copied
+     * before any body byte, so report from the header instead. */
+    for (size_t i = 0; i < r->hdr_count; i++) {
+        uint64_t v;
+        if (strcasecmp(sk_proxy_header_name(r, i), "Content-Length") == 0 &&
+            sk_parse_u64(sk_proxy_header_value(r, i), 0, INT64_MAX, &v) == 0)
+            return (int64_t)v;
+    }
+    return -1;
+}
+
+int sk_proxy_has_body(const sk_proxy_req *r)
+{
+    if (r->is_head || r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200))
+        return 0;
+    return 1;
+}
+
+ssize_t sk_proxy_read_body(sk_proxy_req *r, char *buf, size_t max)
+{
+    for (;;) {
+        if (r->body_len > 0) {
+            size_t n = r->body_len < max ? r->body_len : max;
+            memcpy(buf, r->body + r->body_off, n);
+            r->body_off += n;
+            r->body_len -= n;
+            if (r->body_len == 0)
+                r->body_off = 0;
+            return (ssize_t)n;
+        }
+        if (r->msg_done)
+            return 0;
+        if (r->upstream_eof || r->fd < 0)
+            return -1;
+        if (feed_from_socket(r) != 0)
+            return -1;
+    }
+}
+
+void sk_proxy_finish(sk_proxy_req *r)
+{
+    if (r == NULL)
+        return;
+    if (r->fd >= 0) {
+        int reusable = r->proxy != NULL && r->msg_done && !r->extra_bytes && !r->upstream_eof &&
+                       r->body_len == 0 && http_should_keep_alive(&r->parser);
+        if (reusable)
+            put_conn(r->proxy, r->fd);
+        else
+            close(r->fd);
+    }
+    free(r);
+}

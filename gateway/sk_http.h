@@ -1,0 +1,46 @@
+/*
+ * sk_http.h — the HTTP layer of the gateway (libmicrohttpd on the decrypted stream).
+ *
+ * It receives plaintext connections from sk_net (one socketpair end each, with the
+ * verified certificate identity beside it), serves the /.sekisho/ pages (login, logout, health,
+ * metrics) itself and proxies everything else to the upstream once the request
+ * carries a valid session bound to the same certificate.
+ *
+ * Contracts:
+ *  - sk_http_adopt() matches sk_net_handoff_fn and owns the fd it is given.
+ *  - Identity reaches the upstream only from the certificate and the session, never
+ *    from client headers: every client-sent X-Sekisho-* and forwarding header is
+ *    removed (any case, '_' or '-') before the gateway sets its own.
+ *  - A session is valid only with the certificate (tenant, CN, serial) it was made
+ *    with, inside the idle and absolute timeouts, and while that serial is not on
+ *    the current CRL.
+ */
+#ifndef SK_HTTP_H
+#define SK_HTTP_H
+
+#include "sk_auth.h"
+#include "sk_conf.h"
+#include "sk_net.h"
+#include "sk_proxy.h"
+#include "sk_store.h"
+#include "sk_util.h"
+
+typedef struct sk_http sk_http;
+
+typedef struct sk_http_deps {
+    const sk_conf *conf;
+    sk_store *store;
+    sk_auth_pool *auth;
+    sk_proxy *proxy;
+    sk_net *net;          /* may be set after create with sk_http_set_net() */
+} sk_http_deps;
+
+int sk_http_create(const sk_http_deps *deps, sk_http **out) SK_MUST_CHECK;
+void sk_http_set_net(sk_http *h, sk_net *net);
+int sk_http_adopt(void *http, int fd, sk_conn *c);
+/* Requests being served right now (for draining on SIGTERM). */
+int sk_http_inflight(sk_http *h);
+/* Stop the daemon: closes every HTTP connection. */
+void sk_http_destroy(sk_http *h);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * sk_net.h — the TLS front of the gateway (OpenSSL).
+ *
+ * OpenSSL owns every client socket: it runs the handshake, requires and verifies the
+ * client certificate against [tls] client_ca (+ CRL), and only then hands the plaintext
+ * stream to the HTTP layer through one end of a socketpair. The verified identity and
+ * the TCP peer address travel beside that stream in an sk_conn, never in a header.
+ *
+ * Contracts:
+ *  - An sk_conn is reference counted: the pump thread holds one reference, the HTTP
+ *    layer takes one when it adopts the plaintext fd and drops it when the HTTP
+ *    connection closes. Its identity fields are immutable after the handshake.
+ *  - sk_net_reload() builds a complete new TLS context (certificates, CA, CRL) and
+ *    swaps it in only if everything loaded; on any failure the running one stays.
+ *    Established connections keep working; the revocation set is consulted per
+ *    request through sk_net_serial_revoked(), so a reload also cuts off live
+ *    connections and resumed TLS sessions of a newly revoked certificate.
+ */
+#ifndef SK_NET_H
+#define SK_NET_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "sk_conf.h"
+#include "sk_util.h"
+
+typedef struct sk_conn {
+    atomic_int refs;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    char peer_str[64];        /* "192.0.2.1" / "2001:db8::1" */
+    char user[65];            /* certificate subject CN */
+    char tenant[64];          /* certificate subject O */
+    char serial[67];          /* certificate serial, lowercase hex */
+    char sni[256];            /* server name the client asked for, "" if none */
+    int resumed;              /* TLS session was resumed */
+} sk_conn;
+
+void sk_conn_ref(sk_conn *c);
+void sk_conn_unref(sk_conn *c);
+
+/* Called by the pump thread once the handshake succeeded. It must adopt plain_fd
+ * (close it on failure) and, if it keeps c, take a reference. Return 0 if adopted. */
+typedef int (*sk_net_handoff_fn)(void *arg, int plain_fd, sk_conn *c);
+
+typedef struct sk_net sk_net;
+
+int sk_net_create(const sk_conf *conf, sk_net_handoff_fn handoff, void *arg, sk_net **out) SK_MUST_CHECK;
+/* Bind and start the accept thread. */
+int sk_net_start(sk_net *n) SK_MUST_CHECK;
+/* Reload server certificate, client CA and CRL. */
+int sk_net_reload(sk_net *n) SK_MUST_CHECK;
+/* 1 if the serial (lowercase hex) is on the current CRL. */
+int sk_net_serial_revoked(sk_net *n, const char *serial_hex);
+/* Stop accepting; wait up to grace seconds for pumps to finish; close the rest. */
+void sk_net_stop(sk_net *n, int grace_seconds);
+void sk_net_destroy(sk_net *n);
+/* Load-only check used by `sekisho -t`: builds the TLS context and discards it. */
+int sk_net_check_conf(const sk_conf *conf, char *err, size_t errlen) SK_MUST_CHECK;
+
+struct sk_net_stats {
+    uint64_t accepted, handshakes_ok, handshakes_failed, resumed, active, refused_busy;
+};
+void sk_net_get_stats(sk_net *n, struct sk_net_stats *out);
+
+#endif
