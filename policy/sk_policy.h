@@ -440,6 +440,9 @@ const char *sk_policy_path_strerror(sk_policy_path_err e);
  *  - raw bytes outside printable ASCII, '\\' (a separator on Windows), ';'
  *    (Java containers cut path parameters: "/admin;x/" would reach "/admin/"),
  *    '?' and '#' are refused.
+ * The output is never longer than the input, so cap >= len + 1 always suffices;
+ * a smaller cap may fail with TOO_LONG even when the final result would fit,
+ * because dot segments are resolved in place.
  * On any error out holds "" (when cap > 0) and nothing is guaranteed about *out_len.
  */
 sk_policy_path_err sk_policy_path_normalize(const char *in, size_t len, char *out, size_t cap,
