@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what it needs, builds twice
+# (hardened release, then ASan+UBSan) and runs every unit and integration test in
+# both, then a short libFuzzer smoke run of every parser. Ends with one line
+# "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=$(nproc)
+bash scripts/deps.sh test || { echo "deps: installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0; failed=0
+run_suite() { # name, build dir, cmake args...
+  local name=$1 dir=$2; shift 2
+  echo "=== $name: configure and build"
+  if ! cmake -S "$root" -B "$dir" "$@" >"$dir.cmake.log" 2>&1 || ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
+    tail -40 "$dir.cmake.log" "$dir.build.log" 2>/dev/null
+    echo "=== $name: BUILD FAILED"
+    failed=$((failed + 1))
+    return
+  fi
+  echo "=== $name: tests"
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 900 2>&1 | tee "$dir.ctest.log"
+  local line p t
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$dir.ctest.log" | tail -1)
+  if [ -z "$line" ]; then
+    echo "=== $name: ctest produced no summary"
+    failed=$((failed + 1))
+    return
+  fi
+  t=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  f=$(sed -E 's/.*, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  passed=$((passed + t - f)); failed=$((failed + f))
+}
+
+mkdir -p build
+run_suite "release (hardened)" build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite "ASan+UBSan" build/asan -DCMAKE_BUILD_TYPE=Debug -DSEKISHO_SANITIZE=ON
+
+echo "=== fuzz smoke (clang libFuzzer, ${SK_FUZZ_SECONDS:-15}s per target)"
+if CC=clang cmake -S "$root" -B build/fuzz -DCMAKE_C_COMPILER=clang -DSEKISHO_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >build/fuzz.cmake.log 2>&1 &&
+   cmake --build build/fuzz -j"$jobs" >build/fuzz.build.log 2>&1; then
+  for f in build/fuzz/fuzz/*; do
+    [ -x "$f" ] || continue
+    n=$(basename "$f")
+    corpus=$(find "$root/tests/fuzz" -type d -path "*corpus*" -name "$n" 2>/dev/null | head -1)
+    work=$(mktemp -d)
+    [ -n "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
+    if "$f" -max_total_time="${SK_FUZZ_SECONDS:-15}" -timeout=10 -rss_limit_mb=2048 "$work" >"build/fuzz-$n.log" 2>&1; then
+      echo "fuzz $n: ok ($(grep -oE 'Done [0-9]+ runs' "build/fuzz-$n.log" | tail -1))"
+      passed=$((passed + 1))
+    else
+      echo "fuzz $n: FAILED"; tail -30 "build/fuzz-$n.log"
+      failed=$((failed + 1))
+    fi
+    rm -rf "$work"
+  done
+else
+  tail -30 build/fuzz.cmake.log build/fuzz.build.log
+  echo "fuzz: BUILD FAILED"; failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
