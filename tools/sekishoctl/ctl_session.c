@@ -1,0 +1,178 @@
+/*
+ * sekishoctl session list|revoke
+ *
+ * Sessions are listed by a prefix of SHA-256(token): enough to tell them apart,
+ * useless for taking one over (the token itself is never stored).
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "sk_store.h"
+
+#define HASH_PREFIX_BYTES 8
+
+static const char usage_list[] = "session list [--json]";
+static const char usage_revoke[] = "session revoke (--user ID [--tenant T] | --all)";
+
+void ctl_session_usage(void)
+{
+    fprintf(stderr, "  %s\n  %s\n", usage_list, usage_revoke);
+}
+
+static int usage_error(const char *usage, const char *what, const char *arg)
+{
+    ctl_err("%s%s%s", what, arg ? " " : "", arg ? arg : "");
+    fprintf(stderr, "usage: sekishoctl [-c FILE] %s\n", usage);
+    return CTL_USAGE;
+}
+
+struct list_ctx {
+    json_t *arr;
+    int failed;
+};
+
+static int list_cb(const sk_session *ss, void *arg)
+{
+    struct list_ctx *c = arg;
+    char id[HASH_PREFIX_BYTES * 2 + 1], created[32], seen[32];
+    sk_hex_encode(ss->hash, HASH_PREFIX_BYTES, id);
+    ctl_time_str(ss->created, created, sizeof created);
+    ctl_time_str(ss->last_seen, seen, sizeof seen);
+    if (!c->arr) {
+        printf("%-16s %-20s %-12s %-8s %-20s %-20s %s\n", id, ss->user, ss->tenant,
+               sk_store_role_name(ss->role), created, seen,
+               ss->cert_serial[0] ? ss->cert_serial : "-");
+        return 0;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "user", ss->user,
+                          "tenant", ss->tenant, "role", sk_store_role_name(ss->role),
+                          "cert_serial", ss->cert_serial, "created", created, "last_seen", seen);
+    if (!o || json_array_append_new(c->arr, o) != 0) {
+        c->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_list(const sk_conf *conf, int json)
+{
+    sk_store *s = NULL;
+    struct list_ctx c = { 0 };
+    int rc, ret = CTL_REFUSED;
+
+    if (json && !(c.arr = json_array())) {
+        ctl_err("out of memory");
+        goto out;
+    }
+    rc = sk_store_open(conf->state_dir, 1, &s);
+    if (rc != SK_STORE_OK && rc != SK_STORE_NOTFOUND) {
+        ctl_err("cannot open the session database under %s", conf->state_dir);
+        goto out;
+    }
+    if (!json)
+        printf("%-16s %-20s %-12s %-8s %-20s %-20s %s\n", "SESSION", "USER", "TENANT", "ROLE",
+               "CREATED", "LAST-SEEN", "CERT-SERIAL");
+    if (s && sk_store_session_list(s, list_cb, &c) != 0) {
+        ctl_err("cannot list sessions");
+        goto out;
+    }
+    if (json) {
+        if (json_dumpf(c.arr, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF) {
+            ctl_err("cannot write JSON output");
+            goto out;
+        }
+    }
+    ret = CTL_OK;
+out:
+    json_decref(c.arr);
+    sk_store_close(s);
+    return ret;
+}
+
+static int cmd_revoke(const sk_conf *conf, const char *user, const char *tenant, int all)
+{
+    sk_store *s = NULL;
+    int n, ret = CTL_REFUSED;
+
+    if (user && !sk_store_valid_id(user)) {
+        ctl_err("invalid user ID '%s'", user);
+        goto out;
+    }
+    if (!sk_store_valid_tenant(tenant)) {
+        ctl_err("invalid tenant '%s'", tenant);
+        goto out;
+    }
+    if (sk_store_open(conf->state_dir, 0, &s) != SK_STORE_OK) {
+        ctl_err("cannot open the session database under %s", conf->state_dir);
+        goto out;
+    }
+    n = all ? sk_store_session_delete_all(s) : sk_store_session_delete_user(s, tenant, user);
+    if (n < 0) {
+        ctl_err("cannot revoke sessions");
+        goto out;
+    }
+    printf("revoked %d session(s)\n", n);
+    ret = CTL_OK;
+out:
+    sk_store_close(s);
+    return ret;
+}
+
+int ctl_session_main(const sk_conf *conf, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "user", required_argument, NULL, 'u' },
+        { "tenant", required_argument, NULL, 't' },
+        { "all", no_argument, NULL, 'a' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *user = NULL, *tenant = NULL;
+    int json = 0, all = 0, c;
+    const char *usage;
+    int is_list;
+
+    if (argc < 1) {
+        ctl_session_usage();
+        return CTL_USAGE;
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        is_list = 1;
+        usage = usage_list;
+    } else if (strcmp(argv[0], "revoke") == 0) {
+        is_list = 0;
+        usage = usage_revoke;
+    } else {
+        ctl_err("unknown subcommand 'session %s'", argv[0]);
+        fputs("usage:\n", stderr);
+        ctl_session_usage();
+        return CTL_USAGE;
+    }
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        int ok = is_list ? c == 'j' : (c == 'u' || c == 't' || c == 'a');
+        if (c == ':')
+            return usage_error(usage, "option needs a value:", argv[optind - 1]);
+        if (c == '?' || !ok)
+            return usage_error(usage, "unknown or misplaced option", argv[optind - 1]);
+        if (c == 'j')
+            json = 1;
+        else if (c == 'u')
+            user = optarg;
+        else if (c == 't')
+            tenant = optarg;
+        else
+            all = 1;
+    }
+    if (optind < argc)
+        return usage_error(usage, "unexpected argument", argv[optind]);
+    if (is_list)
+        return cmd_list(conf, json);
+    if (all == (user != NULL) || (all && tenant))
+        return usage_error(usage, "give either --user ID [--tenant T] or --all", NULL);
+    return cmd_revoke(conf, user, tenant ? tenant : SK_DEFAULT_TENANT, all);
+}

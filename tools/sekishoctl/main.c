@@ -1,0 +1,165 @@
+/*
+ * sekishoctl — the operator's and auditor's command-line tool.
+ *
+ *   sekishoctl [-c FILE] <group> <subcommand> [options]
+ *
+ * Groups are dispatched through one table; each group parses its own options.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#ifdef SK_CTL_HAVE_AUDIT
+#include "ctl_audit.h"
+#endif
+
+#define DEFAULT_CONFIG "/etc/sekisho/sekisho.conf"
+
+void ctl_err(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("sekishoctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int64_t ctl_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+void ctl_time_str(int64_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (t == 0) {
+        if (sk_strlcpy(out, cap, "never") != 0 && cap > 0)
+            out[0] = '\0';
+        return;
+    }
+    if (!gmtime_r(&tt, &tm) || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        if (sk_snprintf(out, cap, "@%lld", (long long)t) != 0 && cap > 0)
+            out[0] = '\0';
+    }
+}
+
+static int sweep_main(const sk_conf *conf, int argc, char **argv)
+{
+    (void)conf;
+    (void)argc;
+    (void)argv;
+    ctl_err("sweep: not implemented yet");
+    return CTL_REFUSED;
+}
+
+static void sweep_usage(void)
+{
+    fputs("  sweep [--now EPOCH]                 (not implemented yet)\n", stderr);
+}
+
+#ifdef SK_CTL_HAVE_AUDIT
+static int audit_main(const sk_conf *conf, int argc, char **argv)
+{
+    return ctl_audit_main(conf->audit_dir, conf->audit_key, conf->audit_timezone, argc, argv);
+}
+
+static void audit_usage(void)
+{
+    fputs("  audit keygen\n"
+          "  audit show|export|verify [--pubkey FILE] [options]\n",
+          stderr);
+}
+#endif
+
+struct group {
+    const char *name;
+    int (*fn)(const sk_conf *conf, int argc, char **argv);
+    void (*usage)(void);
+    int needs_subcommand;
+};
+
+static const struct group groups[] = {
+    { "user", ctl_user_main, ctl_user_usage, 1 },
+    { "session", ctl_session_main, ctl_session_usage, 1 },
+    { "sweep", sweep_main, sweep_usage, 0 },
+#ifdef SK_CTL_HAVE_AUDIT
+    { "audit", audit_main, audit_usage, 1 },
+#endif
+};
+
+static void usage(void)
+{
+    fputs("usage: sekishoctl [-c FILE] <group> <subcommand> [options]\n"
+          "  -c FILE   configuration (default " DEFAULT_CONFIG ")\n"
+          "groups:\n",
+          stderr);
+    for (size_t i = 0; i < SK_ARRAY_LEN(groups); i++)
+        groups[i].usage();
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config = DEFAULT_CONFIG;
+    static sk_conf conf; /* large: keep it off the stack */
+    char err[SK_CONF_PATH_MAX + 256];
+    int c;
+
+    opterr = 0;
+    /* '+': stop at the group name; the group parses the rest. */
+    while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            usage();
+            return CTL_OK;
+        default:
+            ctl_err("unknown or incomplete option '%s'", argv[optind - 1]);
+            usage();
+            return CTL_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage();
+        return CTL_USAGE;
+    }
+    const char *gname = argv[optind];
+    const struct group *g = NULL;
+    for (size_t i = 0; i < SK_ARRAY_LEN(groups); i++)
+        if (strcmp(groups[i].name, gname) == 0)
+            g = &groups[i];
+    if (!g) {
+        ctl_err("unknown command group '%s'", gname);
+        usage();
+        return CTL_USAGE;
+    }
+    if (g->needs_subcommand && optind + 1 >= argc) {
+        fputs("usage:\n", stderr);
+        g->usage();
+        return CTL_USAGE;
+    }
+    if (sk_conf_load(config, &conf, err, sizeof err) != 0) {
+        ctl_err("%s", err);
+        return CTL_REFUSED;
+    }
+    sk_log_set_level((enum sk_log_level)conf.log_level);
+    /* Groups with subcommands get argv from the subcommand on (argv[0] =
+     * "add"); the others get it from their own name on. getopt is reset for
+     * the group's own parsing. */
+    int skip = g->needs_subcommand ? 1 : 0;
+    int gargc = argc - optind - skip;
+    char **gargv = argv + optind + skip;
+    optind = 0;
+    return g->fn(&conf, gargc, gargv);
+}
