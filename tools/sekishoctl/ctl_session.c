@@ -157,6 +157,10 @@ int ctl_session_main(const sk_conf *conf, int argc, char **argv)
         int ok = is_list ? c == 'j' : (c == 'u' || c == 't' || c == 'a');
         if (c == ':')
             return usage_error(usage, "option needs a value:", argv[optind - 1]);
+        if (c == '?' && optopt != 0) {
+            char so[3] = { '-', (char)optopt, '\0' };
+            return usage_error(usage, "unknown option", so);
+        }
         if (c == '?' || !ok)
             return usage_error(usage, "unknown or misplaced option", argv[optind - 1]);
         if (c == 'j')

@@ -693,6 +693,10 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
         case ':':
             return usage_error(cmd, "option needs a value:", argv[optind - 1]);
         default:
+            if (optopt != 0) { /* an unknown short option; argv[optind - 1] may be elsewhere */
+                char so[3] = { '-', (char)optopt, '\0' };
+                return usage_error(cmd, "unknown option", so);
+            }
             return usage_error(cmd, "unknown option", argv[optind - 1]);
         }
         if (!(cmd->allowed & bit))

@@ -20,11 +20,24 @@
 
 void ctl_err(const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
-    fputs("sekishoctl: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        msg[0] = '\0';
+    /* Messages quote what the operator typed; escape control bytes so the reason
+     * stays one line and cannot forge terminal output. */
+    fputs("sekishoctl: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    if (n >= (int)sizeof msg)
+        fputs("...", stderr);
     fputc('\n', stderr);
 }
 
@@ -125,7 +138,10 @@ int main(int argc, char **argv)
             usage();
             return CTL_OK;
         default:
-            ctl_err("unknown or incomplete option '%s'", argv[optind - 1]);
+            if (optopt != 0 && optopt != 'c')
+                ctl_err("unknown option '-%c'", optopt);
+            else
+                ctl_err("unknown or incomplete option '%s'", argv[optind - 1]);
             usage();
             return CTL_USAGE;
         }
