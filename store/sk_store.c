@@ -224,6 +224,14 @@ int sk_store_open_ex(const char *state_dir, int readonly, size_t map_size, sk_st
         sk_log(SK_LOG_ERR, "store: open %s: %s", path, mdb_strerror(rc));
         goto out;
     }
+    /* Free reader slots left behind by processes that died mid-read; stale
+     * slots would otherwise keep old pages from being reused. */
+    int dead = 0;
+    rc = mdb_reader_check(s->env, &dead);
+    if (rc != 0)
+        log_mdb("reader check", rc);
+    else if (dead > 0)
+        sk_log(SK_LOG_INFO, "store: cleared %d stale reader slot(s)", dead);
     ret = open_dbis(s);
     if (ret != 0)
         goto out;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <lmdb.h>
+
 #include "sk_store.h"
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -575,6 +577,99 @@ static void test_session_delete_user(void **state)
     assert_int_equal(sk_store_session_get(fx->s, h, &t), SK_STORE_OK);
 }
 
+/* Write raw bytes under a user's key behind the store's back, as a disk error
+ * or a newer version of Sekisho would. */
+static void raw_put(const char *dir, const char *db, const void *key, size_t klen,
+                    const void *val, size_t n)
+{
+    char path[300], kb[140];
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(sk_snprintf(path, sizeof path, "%s/db", dir), 0);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, (size_t)16 << 20), 0);
+    assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+    assert_true(klen <= sizeof kb);
+    memcpy(kb, key, klen);
+    MDB_val k = { klen, kb };
+    uint8_t buf[SK_USER_RECORD_MAX];
+    memcpy(buf, val, n);
+    MDB_val v = { n, buf };
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void raw_put_user(const char *dir, const char *tenant, const char *id, const void *val,
+                         size_t n)
+{
+    char key[140];
+    size_t tl = strlen(tenant), il = strlen(id);
+    memcpy(key, tenant, tl + 1);
+    memcpy(key + tl + 1, id, il);
+    raw_put(dir, "users", key, tl + 1 + il, val, n);
+}
+
+/* A database written by a future schema is refused at open, read-only too. */
+static void test_schema_version(void **state)
+{
+    fixture *fx = *state;
+    sk_store *s = NULL;
+    sk_store_close(fx->s);
+    fx->s = NULL;
+    uint8_t v2[4] = { 2, 0, 0, 0 };
+    raw_put(fx->dir, "meta", "schema", 6, v2, sizeof v2);
+    assert_int_equal(sk_store_open_ex(fx->dir, 0, (size_t)16 << 20, &s), -1);
+    assert_null(s);
+    assert_int_equal(sk_store_open(fx->dir, 1, &s), -1);
+    uint8_t v1[4] = { 1, 0, 0, 0 };
+    raw_put(fx->dir, "meta", "schema", 6, v1, sizeof v1);
+    assert_int_equal(sk_store_open_ex(fx->dir, 0, (size_t)16 << 20, &fx->s), SK_STORE_OK);
+}
+
+static void test_corrupt_record_in_db(void **state)
+{
+    fixture *fx = *state;
+    sk_user u, v;
+    uint8_t buf[SK_USER_RECORD_MAX];
+    size_t len = 0;
+    int64_t when = 1;
+    make_user(&u, "default", "alice");
+    assert_int_equal(sk_store_user_put_new(fx->s, &u), 0);
+    make_user(&u, "default", "bob");
+    assert_int_equal(sk_store_user_put_new(fx->s, &u), 0);
+
+    /* alice: truncated record */
+    make_user(&u, "default", "alice");
+    assert_int_equal(sk_store_user_encode(&u, buf, sizeof buf, &len), 0);
+    raw_put_user(fx->dir, "default", "alice", buf, len - 3);
+    assert_int_equal(sk_store_user_get(fx->s, "default", "alice", &v), -1);
+    assert_int_equal(sk_store_user_update(fx->s, "default", "alice", bump_fn, &when), -1);
+    /* a listing skips it and still shows the healthy record */
+    struct collect c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(sk_store_user_list(fx->s, NULL, collect_cb, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.names[0], "default/bob");
+
+    /* alice: a record from a future version is refused, not guessed at */
+    buf[1] = SK_USER_RECORD_VERSION + 1;
+    raw_put_user(fx->dir, "default", "alice", buf, len);
+    assert_int_equal(sk_store_user_get(fx->s, "default", "alice", &v), -1);
+    /* and the same bytes with the current version read fine */
+    buf[1] = SK_USER_RECORD_VERSION;
+    raw_put_user(fx->dir, "default", "alice", buf, len);
+    assert_int_equal(sk_store_user_get(fx->s, "default", "alice", &v), SK_STORE_OK);
+    assert_string_equal(v.id, "alice");
+    /* deleting a corrupt user is still possible (it is not decoded) */
+    raw_put_user(fx->dir, "default", "alice", "junk", 4);
+    assert_int_equal(sk_store_user_delete(fx->s, "default", "alice"), SK_STORE_OK);
+}
+
 int main(void)
 {
     sk_log_set_level(SK_LOG_ERR);
@@ -591,6 +686,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_session_basic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_delete_user, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_record_in_db, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
