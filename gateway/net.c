@@ -123,11 +123,9 @@ static int serial_to_hex(const ASN1_INTEGER *ai, char *out, size_t cap)
     if (bn == NULL)
         goto out;
     hex = BN_bn2hex(bn);
+    /* Uppercase, as `openssl x509 -serial` and sekisho-ca print it. */
     if (hex == NULL || sk_strlcpy(out, cap, hex) != 0)
         goto out;
-    for (char *p = out; *p; p++)
-        if (*p >= 'A' && *p <= 'F')
-            *p = (char)(*p - 'A' + 'a');
     rc = 0;
 out:
     OPENSSL_free(hex);
@@ -525,6 +523,8 @@ static void relay(struct pump *p, SSL *ssl, int plain)
                     break;
             }
         }
+        if (tls_eof)
+            break; /* the client is gone: nothing more can be delivered either way */
         if (!progress) {
             struct pollfd pfd[2] = { { .fd = p->fd, .events = tls_ev }, { .fd = plain, .events = plain_ev } };
             int r = poll(pfd, 2, idle_ms);
