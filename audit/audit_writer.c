@@ -400,7 +400,8 @@ static int resync_locked(sk_audit *a)
             if (ftruncate(fd, cut) != 0 || fsync(fd) != 0)
                 goto out;
             a->pending_dropped += (uint64_t)(st.st_size - cut);
-            memcpy(a->pending_seg, segs[nsegs - 1], sizeof(a->pending_seg));
+            if (sk_strlcpy(a->pending_seg, sizeof(a->pending_seg), segs[nsegs - 1]) != 0)
+                goto out;
             sk_log(SK_LOG_WARN, "audit: cut %lld bytes of a torn last line in %s",
                    (long long)(st.st_size - cut), path);
             n = nl ? (size_t)(nl - buf) + 1 : 0;
@@ -431,7 +432,8 @@ static int resync_locked(sk_audit *a)
         }
         a->seq = e.seq;
         memcpy(a->prev, e.hash, sizeof(a->prev));
-        memcpy(a->seg_name, segs[nsegs - 1], sizeof(a->seg_name));
+        if (sk_strlcpy(a->seg_name, sizeof(a->seg_name), segs[nsegs - 1]) != 0)
+            goto out;
         a->seg_day = audit_segment_day(a->seg_name);
         a->seg_end = cut;
         a->seg_fd = fd;

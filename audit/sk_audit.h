@@ -68,7 +68,17 @@
  * removed. What remains verifies from the first retained segment on: its
  * audit.segment entry is the anchor, and every later checkpoint signs the chain.
  *
- * Thread safety: every sk_audit_* function taking an sk_audit* is thread-safe.
+ * Verification order per line: parse; for checkpoints, key id then signature;
+ * then the entry's own hash; then sequence continuity (a gap is "deleted", an
+ * entry found later in the segment is "reordered"); then the link to the
+ * previous hash (a rewritten-and-rehashed entry shows up as "edited" at the
+ * next line). A log not starting at seq 1 must be explained by an audit.prune
+ * record whose oldest_kept is not older than the first segment present.
+ *
+ * Thread safety: every sk_audit_* function taking an sk_audit* is thread-safe
+ * (except sk_audit_close, see there). Several processes may append to one
+ * directory at once (the gateway, sekishoctl, sekisho-ca): each opens its own
+ * sk_audit, appends, and closes (which signs what it wrote).
  */
 #ifndef SK_AUDIT_H
 #define SK_AUDIT_H
@@ -217,7 +227,9 @@ int sk_audit_prune(sk_audit *a, unsigned *removed) SK_MUST_CHECK;
 /* Last assigned sequence number (0 for an empty log). */
 uint64_t sk_audit_last_seq(sk_audit *a);
 
-/* Flush refusals, write a final signed checkpoint, fsync, release. NULL ok. */
+/* Flush refusals, write a final signed checkpoint, fsync, release. NULL ok.
+ * No other call on a may be running or follow (join the appending threads
+ * first). */
 void sk_audit_close(sk_audit *a);
 
 /* ---- reading ----------------------------------------------------------- */
