@@ -330,7 +330,7 @@ static int cmd_keygen(const char *dir, const char *key_path, int argc)
     return 0;
 }
 
-int ctl_audit_main(const char *audit_dir, const char *key_path, const char *timezone, int argc,
+int ctl_audit_main(const char *audit_dir, const char *key_path, const char *tz, int argc,
                    char **argv)
 {
     const char *sub;
@@ -339,7 +339,7 @@ int ctl_audit_main(const char *audit_dir, const char *key_path, const char *time
         return 2;
     }
     sub = argv[0];
-    if (set_tz(timezone) != 0) {
+    if (set_tz(tz) != 0) {
         fprintf(stderr, "sekishoctl audit: cannot set the time zone\n");
         return 1;
     }

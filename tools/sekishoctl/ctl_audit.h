@@ -2,7 +2,7 @@
  *
  * ctl_audit_main runs one audit subcommand. argv[0] is the subcommand name.
  * audit_dir and key_path come from the configuration ([audit] dir, key);
- * timezone is [audit] timezone (NULL: Asia/Tokyo) and is used only to display
+ * tz is [audit] timezone (NULL: Asia/Tokyo) and is used only to display
  * times and to interpret --since/--until without an explicit zone.
  * Returns the process exit code: 0 success, 1 refused / verification failed /
  * invalid input (one-line reason on stderr), 2 usage error.
@@ -11,7 +11,7 @@
 #ifndef CTL_AUDIT_H
 #define CTL_AUDIT_H
 
-int ctl_audit_main(const char *audit_dir, const char *key_path, const char *timezone, int argc,
+int ctl_audit_main(const char *audit_dir, const char *key_path, const char *tz, int argc,
                    char **argv);
 
 #endif
