@@ -17,6 +17,8 @@
  *    a locked account are each verified against a dummy hash made at startup
  *    with the same parameters, so they cost what a wrong password costs and
  *    answer the same FAIL (only the internal reason, for the audit log, differs).
+ *    Paths that have nothing to count still make one durable store commit
+ *    (sk_store_timing_pad), because a wrong password always commits one.
  *  - The decision and the counter update (failures, lockout, last_login) are
  *    committed in one store write transaction before the verdict is returned.
  *  - Lockout counting and "locked" checks are delegated to the policy module

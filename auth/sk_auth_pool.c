@@ -195,7 +195,7 @@ static void decide(sk_auth_pool *p, job *j)
     sk_auth_verdict *v = &j->verdict;
     sk_user u;
     commit_ctx c;
-    int mismatch, exists = 0, rc, vr;
+    int mismatch, exists = 0, rc, vr, pad = 0;
     sk_auth_reason reason = SK_AUTH_R_NONE;
     const char *against = p->dummy_hash;
 
@@ -252,9 +252,12 @@ static void decide(sk_auth_pool *p, job *j)
             sk_log(SK_LOG_ERR, "auth: dummy verification failed");
         /* A typed ID that differs from the certificate is a failed attempt by
          * the certificate's holder: count it like a wrong password. Unknown and
-         * locked accounts have nothing to count. */
-        if (reason != SK_AUTH_R_CERT_MISMATCH || !exists)
+         * locked accounts have nothing to count, but pay for a commit anyway so
+         * that their timing matches a wrong password's. */
+        if (reason != SK_AUTH_R_CERT_MISMATCH || !exists) {
+            pad = 1;
             goto out;
+        }
         c.password_ok = 0;
     } else if (vr < 0) {
         v->outcome = SK_AUTH_ERROR;
@@ -268,6 +271,7 @@ static void decide(sk_auth_pool *p, job *j)
          * account fails closed, without counting a failure. */
         if (c.password_ok && (u.flags & SK_USER_F_TOTP_ENABLED)) {
             v->reason = SK_AUTH_R_TOTP_UNAVAILABLE;
+            pad = 1;
             goto out;
         }
     }
@@ -299,6 +303,8 @@ static void decide(sk_auth_pool *p, job *j)
         v->outcome = SK_AUTH_FAIL;
     }
 out:
+    if (pad && sk_store_timing_pad(j->store) != 0)
+        sk_log(SK_LOG_WARN, "auth: timing pad write failed");
     if (v->outcome != SK_AUTH_OK) {
         v->role = SK_ROLE_GENERAL;
         v->must_change_password = 0;

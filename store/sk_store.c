@@ -568,6 +568,28 @@ out:
     return ret;
 }
 
+int sk_store_timing_pad(sk_store *s)
+{
+    MDB_txn *txn = NULL;
+    uint8_t v[8] = { 0 };
+    int rc, ret = -1;
+
+    if (begin(s, 1, &txn) != 0)
+        goto out;
+    MDB_val key = { 3, (void *)"pad" }, val = { sizeof v, v };
+    rc = mdb_put(txn, s->meta, &key, &val, 0);
+    if (rc != 0) {
+        log_mdb("timing pad", rc);
+        goto out;
+    }
+    ret = commit(txn);
+    txn = NULL;
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
 /* ---- sessions ---------------------------------------------------------- */
 
 static int put_session(sk_store *s, MDB_txn *txn, const sk_session *ss)

@@ -156,6 +156,12 @@ int sk_store_user_list(sk_store *s, const char *tenant,
 int sk_store_user_update(sk_store *s, const char *tenant, const char *id,
                          int (*fn)(sk_user *u, void *ctx), void *ctx) SK_MUST_CHECK;
 
+/* A durable write transaction of the same shape as a login's counter update
+ * (one small put in "meta" + commit). Login paths that change nothing (unknown
+ * or locked account) call it so that they cost the same disk time as a wrong
+ * password, which always commits. 0 or -1. */
+int sk_store_timing_pad(sk_store *s) SK_MUST_CHECK;
+
 /* ---- sessions ---------------------------------------------------------- */
 
 /* Insert or replace the session keyed by sess->hash. */

@@ -292,9 +292,11 @@ static void test_user_crud(void **state)
     sk_user w;
     make_user(&w, "default", "carol");
     assert_int_equal(sk_store_user_put_new(ro, &w), -1); /* read-only handle */
+    assert_int_equal(sk_store_timing_pad(ro), -1);
     sk_store_close(ro);
     assert_int_equal(sk_store_open_ex(fx->dir, 0, (size_t)16 << 20, &fx->s), SK_STORE_OK);
 
+    assert_int_equal(sk_store_timing_pad(fx->s), 0);
     assert_int_equal(sk_store_user_delete(fx->s, "default", "alice"), SK_STORE_OK);
     assert_int_equal(sk_store_user_delete(fx->s, "default", "alice"), SK_STORE_NOTFOUND);
     assert_int_equal(sk_store_user_get(fx->s, "default", "alice", &v), SK_STORE_NOTFOUND);
