@@ -41,11 +41,13 @@ sk_fail() {
 }
 
 sk__dump_logs() {
-    local f
+    local f n
     for f in "$SK_GW_LOG" "$SK_UP_LOG"; do
         [[ -n $f && -s $f ]] || continue
-        printf -- '----- %s (last 80 lines) -----\n' "$f" >&2
-        tail -n 80 "$f" >&2 || true
+        n=80
+        [[ $f == "$SK_UP_LOG" ]] && n=15
+        printf -- '----- %s (last %d lines) -----\n' "$f" "$n" >&2
+        tail -n "$n" "$f" >&2 || true
     done
 }
 
@@ -130,15 +132,23 @@ sk_pass() { printf 'PASS: %s\n' "$SK_TEST_NAME"; }
 
 # ---- ports and waiting --------------------------------------------------------
 
-# sk_free_port: an unused loopback TCP port, random in 20000-60000. Ports already
-# handed out in this test are remembered so two calls never collide.
+# sk_free_port: an unused loopback TCP port, random in 20000-60000 but outside the
+# kernel's ephemeral range (client sockets of earlier tests linger there in
+# TIME-WAIT/FIN-WAIT), with no socket of any state on it. Ports already handed out
+# in this test are remembered so two calls never collide.
 sk_free_port() {
-    local p i used="$SK_TMP/.ports"
+    local p i lo=20000 hi=60000 elo=0 ehi=0 used="$SK_TMP/.ports"
     touch "$used"
+    read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    if ((elo > lo + 1000 && elo <= hi)); then
+        hi=$((elo - 1))  # e.g. 20000-32767 with the default 32768-60999
+    elif ((ehi >= lo && ehi < hi - 1000)); then
+        lo=$((ehi + 1))
+    fi
     for ((i = 0; i < 200; i++)); do
-        p=$((20000 + SRANDOM % 40001))
+        p=$((lo + SRANDOM % (hi - lo + 1)))
         grep -qx "$p" "$used" && continue
-        if [[ -z $(ss -ltnH "sport = :$p" 2>/dev/null) ]]; then
+        if [[ -z $(ss -tanH "( sport = :$p or dport = :$p )" 2>/dev/null) ]]; then
             echo "$p" >>"$used"
             echo "$p"
             return 0

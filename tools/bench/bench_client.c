@@ -59,6 +59,7 @@ typedef struct sk_bench_worker {
     SSL_CTX *ctx;
     uint64_t todo;
     uint64_t ok, errors, bad_status;
+    char first_error[256]; /* what went wrong first, for the report */
     char req[8192];
     size_t reqlen;
     sk_bench_conn conn;
@@ -70,6 +71,21 @@ static double sk_bench_now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Keep the first failure's reason (errno and OpenSSL's queue), then clear. */
+static void sk_bench_note(char *why, size_t whylen, const char *stage)
+{
+    unsigned long e = ERR_peek_last_error();
+    char ebuf[160];
+
+    if (why[0] == '\0') {
+        ERR_error_string_n(e, ebuf, sizeof(ebuf));
+        if (sk_snprintf(why, whylen, "%s: errno %d (%s), %s", stage, errno, strerror(errno),
+                        e != 0 ? ebuf : "no TLS error") != 0)
+            why[0] = '\0';
+    }
+    ERR_clear_error();
 }
 
 static void sk_bench_close(sk_bench_conn *c)
@@ -86,9 +102,11 @@ static void sk_bench_close(sk_bench_conn *c)
     c->off = c->len = 0;
 }
 
-static int SK_MUST_CHECK sk_bench_connect(const sk_bench_opts *o, SSL_CTX *ctx, sk_bench_conn *c)
+static int SK_MUST_CHECK sk_bench_connect(const sk_bench_opts *o, SSL_CTX *ctx, sk_bench_conn *c,
+                                          char *why, size_t whylen)
 {
     struct addrinfo hints, *ai = NULL;
+    const char *stage = "getaddrinfo";
     int one = 1, rc = -1;
 
     c->fd = -1;
@@ -99,10 +117,12 @@ static int SK_MUST_CHECK sk_bench_connect(const sk_bench_opts *o, SSL_CTX *ctx, 
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
     if (getaddrinfo(o->host, o->port, &hints, &ai) != 0)
         goto out;
+    stage = "connect";
     c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0 || connect(c->fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         goto out;
+    stage = "TLS handshake";
     c->ssl = SSL_new(ctx);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1)
         goto out;
@@ -111,7 +131,7 @@ out:
     if (ai != NULL)
         freeaddrinfo(ai);
     if (rc != 0) {
-        ERR_clear_error();
+        sk_bench_note(why, whylen, stage);
         sk_bench_close(c);
     }
     return rc;
@@ -260,9 +280,13 @@ static int SK_MUST_CHECK sk_bench_exchange(sk_bench_worker *w)
     uint64_t status = 0;
     int must_close = 0;
 
-    if (SSL_write(w->conn.ssl, w->req, (int)w->reqlen) != (int)w->reqlen ||
-        sk_bench_response(&w->conn, &status, &must_close) != 0) {
-        ERR_clear_error();
+    if (SSL_write(w->conn.ssl, w->req, (int)w->reqlen) != (int)w->reqlen) {
+        sk_bench_note(w->first_error, sizeof(w->first_error), "request write");
+        w->errors++;
+        return -1;
+    }
+    if (sk_bench_response(&w->conn, &status, &must_close) != 0) {
+        sk_bench_note(w->first_error, sizeof(w->first_error), "response read");
         w->errors++;
         return -1;
     }
@@ -282,7 +306,8 @@ static void *sk_bench_run(void *arg)
 
     w->conn.fd = -1;
     for (i = 0; i < w->todo; i++) {
-        if (w->conn.ssl == NULL && sk_bench_connect(w->o, w->ctx, &w->conn) != 0) {
+        if (w->conn.ssl == NULL &&
+            sk_bench_connect(w->o, w->ctx, &w->conn, w->first_error, sizeof(w->first_error)) != 0) {
             w->errors++;
             continue;
         }
@@ -453,6 +478,9 @@ join:
         ok += workers[i].ok;
         errors += workers[i].errors;
         bad += workers[i].bad_status;
+        if (workers[i].first_error[0] != '\0')
+            fprintf(stderr, "sekisho-bench: thread %llu: first error: %s\n",
+                    (unsigned long long)i, workers[i].first_error);
     }
     if (rc == 0) {
         wall = sk_bench_now() - t0;

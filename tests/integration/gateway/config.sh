@@ -23,7 +23,7 @@ check_bad() { # NAME EXTRA-INI WHAT
 }
 
 check_bad unknown-key $'[listen]\nfrobnicate = 1' "an unknown key"
-check_bad unknown-section $'[nonsense]' "an unknown section"
+check_bad unknown-section $'[nonsense]\nanswer = 42' "an unknown section"
 check_bad bad-duration $'[policy]\nidle_timeout = 10 parsecs' "a malformed duration"
 
 # Not a config check problem but a usage problem.
