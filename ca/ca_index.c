@@ -257,10 +257,8 @@ sk_ca_entry *sk_ca_index_find_valid(const sk_ca_index *idx, const char *tenant, 
     return NULL;
 }
 
-int sk_ca_index_add(sk_ca_index *idx, const sk_ca_entry *e)
+static int index_append(sk_ca_index *idx, const sk_ca_entry *e)
 {
-    if (sk_ca_index_find_serial(idx, e->serial, e->serial_len) != NULL)
-        return -1;
     if (idx->n == idx->cap) {
         size_t ncap = idx->cap ? idx->cap * 2 : 16;
         sk_ca_entry *nv;
@@ -274,6 +272,44 @@ int sk_ca_index_add(sk_ca_index *idx, const sk_ca_entry *e)
     }
     idx->v[idx->n++] = *e;
     return 0;
+}
+
+int sk_ca_index_add(sk_ca_index *idx, const sk_ca_entry *e)
+{
+    if (sk_ca_index_find_serial(idx, e->serial, e->serial_len) != NULL)
+        return -1;
+    return index_append(idx, e);
+}
+
+static int cmp_entry_serial(const void *a, const void *b)
+{
+    const sk_ca_entry *x = *(const sk_ca_entry *const *)a;
+    const sk_ca_entry *y = *(const sk_ca_entry *const *)b;
+
+    if (x->serial_len != y->serial_len)
+        return x->serial_len < y->serial_len ? -1 : 1;
+    return memcmp(x->serial, y->serial, x->serial_len);
+}
+
+/* 0 when every serial is unique, -1 on a duplicate or allocation failure. */
+static int has_duplicate(const sk_ca_index *idx)
+{
+    const sk_ca_entry **v;
+    int rc = 0;
+
+    if (idx->n < 2)
+        return 0;
+    v = malloc(idx->n * sizeof(*v));
+    if (v == NULL)
+        return -1;
+    for (size_t i = 0; i < idx->n; i++)
+        v[i] = &idx->v[i];
+    qsort(v, idx->n, sizeof(*v), cmp_entry_serial);
+    for (size_t i = 1; i < idx->n; i++)
+        if (cmp_entry_serial(&v[i - 1], &v[i]) == 0)
+            rc = -1;
+    free(v);
+    return rc;
 }
 
 /* Split one line (without its '\n') at single spaces into bounded tokens. Empty
@@ -455,11 +491,9 @@ static int parse_common(const char *buf, size_t len, int pending, sk_ca_index *i
                 sk_ca_err_set(err, "line %zu: malformed cert record", lineno);
                 goto out;
             }
-            if (sk_ca_index_find_serial(idx, e.serial, e.serial_len) != NULL) {
-                sk_ca_err_set(err, "line %zu: duplicate serial", lineno);
-                goto out;
-            }
-            if (sk_ca_index_add(idx, &e) != 0) {
+            /* Duplicates are found after the loop in O(n log n): a large index
+             * must not cost a quadratic scan on every command. */
+            if (index_append(idx, &e) != 0) {
                 sk_ca_err_set(err, "out of memory");
                 goto out;
             }
@@ -471,6 +505,10 @@ static int parse_common(const char *buf, size_t len, int pending, sk_ca_index *i
     }
     if (!seen_end || (pending && idx->n != 1) || (!pending && (!have_number || !have_days))) {
         sk_ca_err_set(err, "incomplete file (no end line or missing records)");
+        goto out;
+    }
+    if (has_duplicate(idx) != 0) {
+        sk_ca_err_set(err, "duplicate serial (or out of memory)");
         goto out;
     }
     rc = 0;

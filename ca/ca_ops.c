@@ -199,7 +199,13 @@ static int ctx_paths(ca_ctx *c, const char *dir, sk_ca_err *err)
 
 static int ctx_lock(ca_ctx *c, int exclusive, sk_ca_err *err)
 {
-    c->lockfd = open(c->p_lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* Readers (list) may lack write access and must not create anything. */
+    if (exclusive)
+        c->lockfd = open(c->p_lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    else
+        c->lockfd = open(c->p_lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (c->lockfd < 0 && !exclusive && errno == ENOENT)
+        return 0; /* a reader still sees a consistent index: it is replaced by rename */
     if (c->lockfd < 0) {
         sk_ca_err_set(err, "cannot open %s: %s", c->p_lock, strerror(errno));
         return -1;

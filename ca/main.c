@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char usage_text[] =
     "usage: sekisho-ca COMMAND [OPTIONS]\n"
@@ -103,6 +104,9 @@ int main(int argc, char **argv)
     uint32_t days = 0;
     int c, rc;
 
+    /* Keys are written by this process: no window in which one is readable by
+     * others, whatever the caller's umask (public files get explicit modes). */
+    umask(077);
     memset(&a, 0, sizeof(a));
     memset(&err, 0, sizeof(err));
     if (argc < 2)

@@ -400,6 +400,46 @@ static void test_index_corruption(void **state)
     sk_ca_index_free(&a);
 }
 
+/* A large index parses quickly, and a duplicate far apart is still caught. */
+static void test_index_large(void **state)
+{
+    sk_ca_index a, b;
+    sk_ca_entry e;
+    sk_ca_err err;
+    char *t = NULL;
+    size_t l = 0;
+    (void)state;
+
+    sk_ca_index_init(&a);
+    sk_ca_index_init(&b);
+    a.crl_number = 7;
+    memset(&e, 0, sizeof(e));
+    e.kind = 'c';
+    strcpy(e.tenant, "big");
+    e.not_before = 1;
+    e.not_after = 2;
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(sk_snprintf(e.name, sizeof(e.name), "user%d", i), 0);
+        assert_int_equal(sk_ca_serial_new(&a, e.serial, &e.serial_len), 0);
+        assert_int_equal(sk_ca_index_add(&a, &e), 0);
+    }
+    assert_int_equal(sk_ca_index_serialize(&a, &t, &l), 0);
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(sk_ca_index_parse(t, l, &b, &err), 0);
+    assert_int_equal(b.n, 5000);
+    free(t);
+    /* forge a duplicate directly in the array (add() would refuse it) */
+    memcpy(a.v[4999].serial, a.v[3].serial, a.v[3].serial_len);
+    assert_int_equal(sk_ca_index_serialize(&a, &t, &l), 0);
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(sk_ca_index_parse(t, l, &b, &err), -1);
+    assert_non_null(strstr(err.msg, "duplicate"));
+    assert_int_equal(b.n, 0);
+    free(t);
+    sk_ca_index_free(&a);
+    sk_ca_index_free(&b);
+}
+
 static void test_pending_codec(void **state)
 {
     sk_ca_index a;
@@ -772,7 +812,8 @@ int main(void)
         cmocka_unit_test(test_serial_parse),     cmocka_unit_test(test_serial_unique),
         cmocka_unit_test(test_index_roundtrip),  cmocka_unit_test(test_index_empty_roundtrip),
         cmocka_unit_test(test_index_rejects),    cmocka_unit_test(test_index_corruption),
-        cmocka_unit_test(test_pending_codec),    cmocka_unit_test(test_csr),
+        cmocka_unit_test(test_pending_codec),
+        cmocka_unit_test(test_index_large),    cmocka_unit_test(test_csr),
         cmocka_unit_test(test_rsa2048_csr),      cmocka_unit_test(test_crl_and_leaf),
         cmocka_unit_test(test_server_leaf),
     };
