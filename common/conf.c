@@ -34,6 +34,8 @@ static const struct conf_key conf_keys[] = {
     PATH("tls", "client_ca", tls_client_ca),
     PATH("tls", "crl", tls_crl),
     DUR("tls", "session_lifetime", tls_session_lifetime, 0, 86400),
+    DUR("tls", "crl_warn_before", tls_crl_warn_before, 0, 365 * 86400),
+    DUR("tls", "crl_check_interval", tls_crl_check_interval, 1, 3600),
     STR("upstream", "url", upstream_url),
     DUR("upstream", "timeout", upstream_timeout, 1, 86400),
     U32("upstream", "keepalive", upstream_keepalive, 0, 10000),
@@ -55,7 +57,10 @@ static const struct conf_key conf_keys[] = {
     U32("auth", "argon2_memory_kib", argon2_memory_kib, 1024, 4u * 1024 * 1024),
     U32("auth", "argon2_iterations", argon2_iterations, 1, 100),
     U32("auth", "argon2_parallelism", argon2_parallelism, 1, 64),
+    PATH("auth", "totp_key", auth_totp_key),
     STR("notify", "command", notify_command),
+    STR("notify", "operators", notify_operators),
+    STR("notify", "from", notify_from),
     PATH("audit", "dir", audit_dir),
     PATH("audit", "key", audit_key),
     DUR("audit", "retention", audit_retention, 86400, 100 * 366 * 86400LL),
@@ -79,6 +84,8 @@ void sk_conf_defaults(sk_conf *c)
     c->handshake_timeout = 10;
     c->request_timeout = 300;
     c->tls_session_lifetime = 3600;
+    c->tls_crl_warn_before = 3 * 86400;
+    c->tls_crl_check_interval = 2;
     COPY_LITERAL(c->upstream_url, "http://127.0.0.1:8080");
     c->upstream_timeout = 60;
     c->upstream_keepalive = 64;
@@ -299,6 +306,9 @@ static int conf_finish(const struct conf_parse *p, sk_conf *c, char *err, size_t
     }
     if (c->audit_dir[0] == '\0' &&
         sk_snprintf(c->audit_dir, sizeof c->audit_dir, "%s/audit", c->state_dir) != 0)
+        goto toolong;
+    if (c->auth_totp_key[0] == '\0' &&
+        sk_snprintf(c->auth_totp_key, sizeof c->auth_totp_key, "%s/totp.key", c->state_dir) != 0)
         goto toolong;
     if (c->audit_key[0] == '\0' &&
         sk_snprintf(c->audit_key, sizeof c->audit_key, "%s/audit.key", c->state_dir) != 0)

@@ -36,6 +36,8 @@ typedef struct sk_conf {
     char tls_client_ca[SK_CONF_PATH_MAX];
     char tls_crl[SK_CONF_PATH_MAX];          /* "" = no CRL configured */
     int64_t tls_session_lifetime;            /* resumption lifetime, seconds */
+    int64_t tls_crl_warn_before;             /* warn (log + mail) this long before nextUpdate */
+    int64_t tls_crl_check_interval;          /* seconds between checks of the CRL file */
 
     /* [upstream] */
     char upstream_url[SK_CONF_URL_MAX];      /* http://host:port[/prefix] */
@@ -68,9 +70,12 @@ typedef struct sk_conf {
     uint32_t argon2_memory_kib;     /* RFC 9106 second recommendation: 64 MiB */
     uint32_t argon2_iterations;
     uint32_t argon2_parallelism;
+    char auth_totp_key[SK_CONF_PATH_MAX];    /* AES-256 key for TOTP secrets at rest; default <state>/totp.key */
 
     /* [notify] */
     char notify_command[SK_CONF_PATH_MAX];   /* sendmail -t compatible */
+    char notify_operators[512];              /* comma-separated addresses for alarms */
+    char notify_from[256];                   /* From: of Sekisho's mail, "" = MTA default */
 
     /* [audit] */
     char audit_dir[SK_CONF_PATH_MAX];        /* default <state>/audit */

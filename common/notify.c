@@ -1,0 +1,130 @@
+/* sk_notify: mail through sendmail -t. See sk_notify.h. */
+#include "sk_notify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int header_safe(const char *s)
+{
+    return s == NULL || strpbrk(s, "\r\n") == NULL;
+}
+
+static int is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 0;
+    return 1;
+}
+
+static void add_subject(sk_buf *b, const char *subject)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = (const unsigned char *)subject;
+    size_t n = strlen(subject);
+    if (is_ascii(subject)) {
+        sk_buf_printf(b, "Subject: %s\n", subject);
+        return;
+    }
+    /* RFC 2047 encoded-word, base64 */
+    sk_buf_puts(b, "Subject: =?UTF-8?B?");
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
+        char q[4] = { b64[v >> 18], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
+                      i + 2 < n ? b64[v & 63] : '=' };
+        sk_buf_add(b, q, 4);
+    }
+    sk_buf_puts(b, "?=\n");
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int sk_notify_send(const char *command, const struct sk_notify_msg *m)
+{
+    size_t cap = strlen(m->body) + 4096;
+    char *msg = NULL;
+    int pipefd[2] = { -1, -1 }, status = 0, rc = -1;
+    pid_t pid = -1;
+    sk_buf b;
+
+    if (command == NULL || command[0] == '\0' || m->to == NULL || m->to[0] == '\0' || m->subject == NULL ||
+        !header_safe(m->from) || !header_safe(m->to) || !header_safe(m->subject))
+        return -1;
+    msg = malloc(cap);
+    if (msg == NULL)
+        return -1;
+    sk_buf_init(&b, msg, cap);
+    if (m->from)
+        sk_buf_printf(&b, "From: %s\n", m->from);
+    sk_buf_printf(&b, "To: %s\n", m->to);
+    add_subject(&b, m->subject);
+    sk_buf_puts(&b, "MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
+                    "Content-Transfer-Encoding: 8bit\nAuto-Submitted: auto-generated\n\n");
+    sk_buf_puts(&b, m->body);
+    if (sk_buf_finish(&b) != 0 || pipe2(pipefd, O_CLOEXEC) != 0)
+        goto out;
+    pid = fork();
+    if (pid < 0)
+        goto out;
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (dup2(pipefd[0], STDIN_FILENO) < 0)
+            _exit(127);
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[0]);
+    pipefd[0] = -1;
+    {
+        /* The MTA may exit early; SIGPIPE is ignored by the gateway, EPIPE is an error. */
+        int wr = write_all(pipefd[1], b.data, b.len);
+        close(pipefd[1]);
+        pipefd[1] = -1;
+        for (int i = 0; i < SK_NOTIFY_TIMEOUT * 20; i++) {
+            pid_t r = waitpid(pid, &status, WNOHANG);
+            if (r == pid) {
+                pid = -1;
+                break;
+            }
+            if (r < 0 && errno != EINTR)
+                break;
+            usleep(50 * 1000);
+        }
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            (void)waitpid(pid, &status, 0);
+            sk_log(SK_LOG_ERR, "notify: command timed out after %d s", SK_NOTIFY_TIMEOUT);
+            goto out;
+        }
+        rc = wr == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+    }
+out:
+    if (pipefd[0] >= 0)
+        close(pipefd[0]);
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    free(msg);
+    if (rc != 0)
+        sk_log(SK_LOG_ERR, "notify: mail \"%s\" to %s was not sent", m->subject, m->to);
+    return rc;
+}
