@@ -946,8 +946,9 @@ static int list_json(const sk_ca_index *idx, int64_t now, FILE *out, sk_ca_err *
         fmt_time(e->not_before, nb, sizeof(nb));
         fmt_time(e->not_after, na, sizeof(na));
         fmt_time(e->revoked_at, ra, sizeof(ra));
-        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "serial", hex, "kind",
-                      e->kind == 'c' ? "client" : "server", "tenant", e->kind == 'c' ? e->tenant : "",
+        o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:o, s:o}", "serial", hex, "kind",
+                      e->kind == 'c' ? "client" : "server", "tenant",
+                      e->kind == 'c' ? json_string(e->tenant) : json_null(),
                       "user", e->name, "not_before", nb, "not_after", na, "status", status_of(e, now),
                       "revoked_at", e->revoked ? json_string(ra) : json_null(), "reason",
                       e->revoked ? json_string(sk_ca_reason_name(e->reason)) : json_null());

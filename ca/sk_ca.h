@@ -64,7 +64,13 @@
  *     is ever unknown to it and the user never holds two valid certificates.
  *   - crl.pem missing, unreadable or carrying a CRL number lower than the index's
  *     crl-number: the CRL is rewritten from the index.
- * Hence a crash at any point leaves either the old state or the new one.
+ * Hence a crash at any point leaves either the old state or the new one. An I/O
+ * error after step 3 is handled the same way: the command fails and leaves the
+ * journal for the next command's recovery (all inputs were valid by then, so
+ * this is never the "refused input leaves D unchanged" case).
+ * CSR mode writes the leaf certificate alone (PEM); server-cert writes leaf + CA.
+ * notBefore is backdated by 5 minutes so that clients with a slow clock accept a
+ * certificate right away; notAfter never exceeds the CA's.
  * For tests, the environment variable SEKISHO_CA_TEST_CRASH=<step> (pending,
  * output, commit, unpending) makes the process _exit(99) right after that step.
  */
@@ -206,7 +212,9 @@ int sk_ca_make_ca_cert(EVP_PKEY *key, const char *name, const uint8_t *serial, s
 int sk_ca_make_leaf(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub, const sk_ca_entry *e, X509 **out,
                     sk_ca_err *err) SK_MUST_CHECK;
 /* CRL v2 over every revoked entry of idx: thisUpdate now, nextUpdate now+days,
- * CRL number idx->crl_number, AKI, each entry with date and reason. */
+ * CRL number idx->crl_number, AKI, each entry with its revocation date and its
+ * reasonCode — except for "unspecified", where RFC 5280 5.3.1 says the extension
+ * SHOULD be absent rather than carry 0. */
 int sk_ca_make_crl(X509 *ca, EVP_PKEY *ca_key, const sk_ca_index *idx, int64_t now, uint32_t days,
                    X509_CRL **out, sk_ca_err *err) SK_MUST_CHECK;
 /* CRL number of a PEM CRL (-1 if it has none or does not parse). */
@@ -247,8 +255,10 @@ int sk_ca_cmd_revoke(const char *dir, const char *serial_hex, const char *user, 
                      int reason, FILE *report, sk_ca_err *err) SK_MUST_CHECK;
 /* Rewrite crl.pem with the next CRL number; days 0 -> keep the stored lifetime. */
 int sk_ca_cmd_crl(const char *dir, uint32_t days, FILE *report, sk_ca_err *err) SK_MUST_CHECK;
-/* Table or JSON array of objects {serial, kind, tenant, user, not_before,
- * not_after, status, revoked_at, reason}; times as ISO 8601 UTC. Read-only: it
+/* Table or JSON array of objects {serial, kind ("client"|"server"), tenant (null
+ * for server certificates), user (the host for server certificates), not_before,
+ * not_after, status ("valid"|"revoked"|"expired"), revoked_at, reason (both null
+ * unless revoked)}; serials as in the index, times as ISO 8601 UTC. Read-only: it
  * does not run crash recovery (it warns on stderr when a journal is present). */
 int sk_ca_cmd_list(const char *dir, int json, FILE *out, sk_ca_err *err) SK_MUST_CHECK;
 /* PREFIX.crt (leaf + CA) and PREFIX.key (0600) for the gateway's TLS. */

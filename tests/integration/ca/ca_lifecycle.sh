@@ -154,6 +154,19 @@ sk_assert_lt "$n1" "$(ca_crl_number "$D")" "CRL number increases again"
 sk_assert_eq "$(ca_verify alice.crt "$D")" OK "other certificates unaffected"
 ca_refused "unknown reason" ca revoke --dir "$D" --user alice --reason removeFromCRL
 
+# default reason: unspecified, recorded in the index; in the CRL the entry carries
+# no reasonCode (RFC 5280 5.3.1: SHOULD be absent rather than unspecified)
+ca issue --dir "$D" --user frank --out frank.p12 --password-file pw >/dev/null
+ca_p12_leaf frank.p12 pw frank.crt
+ca revoke --dir "$D" --user frank >/dev/null
+frank_serial=$(ca_serial_of frank.crt)
+sk_assert_contains "$(ca_verify frank.crt "$D")" "certificate revoked" "revoked with the default reason"
+grep -q "^cert $frank_serial c default frank .* R [0-9]* unspecified$" "$D/index" || sk_fail "unspecified in index"
+entry=$(openssl crl -in "$D/crl.pem" -noout -text |
+    awk -v s="Serial Number: $frank_serial" 'index($0, s) { on = 1; print; next } /Serial Number:|Signature Algorithm/ { on = 0 } on')
+sk_assert_contains "$entry" "Revocation Date" "unspecified entry has a date"
+sk_assert_not_contains "$entry" "Reason Code" "unspecified entry has no reasonCode"
+
 # after revocation the user may be issued a new certificate
 ca issue --dir "$D" --user bob --tenant acme --out bob2.p12 --password-file pw >/dev/null
 
