@@ -1,4 +1,5 @@
 /* sk_notify: mail through sendmail -t. See sk_notify.h. */
+#define _GNU_SOURCE
 #include "sk_notify.h"
 
 #include <errno.h>
