@@ -191,6 +191,14 @@ sk_wait_exit() {
 
 # ---- certificates ---------------------------------------------------------------
 
+# sk_faketime OFFSET CMD...: run CMD with a shifted clock (libfaketime). An ASan
+# build would refuse the preloaded library coming first; that is harmless here.
+sk_faketime() {
+    local off=$1
+    shift
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" faketime -f "$off" "$@"
+}
+
 # sk_make_ca USER:TENANT ...  Creates $SK_TMP/ca (sekisho-ca init), the gateway's
 # server certificate $SK_TMP/server.{crt,key} for 127.0.0.1 and one client bundle
 # per user (see sk_issue_user). With SK_CA_BACKDATE (e.g. -500d) the CA is created
@@ -201,7 +209,7 @@ sk_make_ca() {
     SK_CA_DIR=$SK_TMP/ca
     if [[ -n ${SK_CA_BACKDATE:-} ]]; then
         command -v faketime >/dev/null || sk_fail "faketime not installed"
-        faketime -f "$SK_CA_BACKDATE" "$SK_BIN/sekisho-ca" init --dir "$SK_CA_DIR" \
+        sk_faketime "$SK_CA_BACKDATE" "$SK_BIN/sekisho-ca" init --dir "$SK_CA_DIR" \
             --name "Sekisho Test CA" >"$SK_TMP/ca-init.log" 2>&1 ||
             sk_fail "sekisho-ca init failed: $(cat "$SK_TMP/ca-init.log")"
     else
@@ -234,7 +242,7 @@ sk_issue_user() {
         --out "$u/$name.p12" --password-file "$u/$name.p12pass" "$@")
     if [[ -n ${SK_ISSUE_FAKETIME:-} ]]; then
         command -v faketime >/dev/null || sk_fail "faketime not installed"
-        cmd=(faketime -f "$SK_ISSUE_FAKETIME" "${cmd[@]}")
+        cmd=(sk_faketime "$SK_ISSUE_FAKETIME" "${cmd[@]}")
     fi
     "${cmd[@]}" >"$u/$name.issue.log" 2>&1 </dev/null ||
         sk_fail "sekisho-ca issue $id failed: $(cat "$u/$name.issue.log")"
