@@ -855,6 +855,10 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     rq->lang = sk_page_lang(header(mc, "Accept-Language"));
     /* Revocation is checked on every request, not only at the handshake: a kept-alive
      * connection or a resumed TLS session of a just-revoked certificate stops here. */
+    if (h->d.net != NULL && !sk_net_crl_usable(h->d.net)) {
+        /* Fail closed: without a current CRL nobody can tell revoked from valid. */
+        return respond_error(rq, mc, MHD_HTTP_SERVICE_UNAVAILABLE, 1);
+    }
     if (h->d.net != NULL && sk_net_serial_revoked(h->d.net, c->serial)) {
         atomic_fetch_add(&h->revoked_refused, 1);
         return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 1);

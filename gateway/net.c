@@ -1,6 +1,7 @@
 /* sk_net: OpenSSL TLS front. See sk_net.h for the contracts. */
 #define _GNU_SOURCE
 #include "sk_net.h"
+#include "sk_notify.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
  * built; swapped as a whole under the lock and freed by its last user. */
 typedef struct sk_revset {
     atomic_int refs;
+    int64_t next_update;        /* 0 = no CRL configured */
     size_t count;
     char (*serials)[67];
 } sk_revset;
@@ -51,6 +54,14 @@ struct sk_net {
     atomic_uint_fast64_t accepted, hs_ok, hs_failed, resumed, refused_busy;
     atomic_int active;
     atomic_uint_fast64_t log_window, log_count;
+    /* CRL freshness, maintained by the watcher thread */
+    pthread_t watch_thread;
+    int watch_started;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_cond;
+    struct stat crl_stat;
+    atomic_int crl_stale;
+    int64_t warned_for, alarmed_for; /* nextUpdate values already mailed about */
 };
 
 struct pump {
@@ -172,6 +183,16 @@ static int load_crl(const sk_conf *conf, X509_STORE *store, sk_revset **out, cha
     if (X509_STORE_add_crl(store, crl) != 1) {
         (void)snprintf(err, errlen, "%s: cannot use CRL", conf->tls_crl);
         goto out;
+    }
+    {
+        const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(crl);
+        struct tm tm;
+        if (nu == NULL || ASN1_TIME_to_tm(nu, &tm) != 1) {
+            /* Without nextUpdate nobody can tell a stale list from a fresh one. */
+            (void)snprintf(err, errlen, "%s: CRL has no usable nextUpdate", conf->tls_crl);
+            goto out;
+        }
+        rs->next_update = (int64_t)timegm(&tm);
     }
     revoked = X509_CRL_get_REVOKED(crl);
     n = revoked ? sk_X509_REVOKED_num(revoked) : 0;
@@ -333,6 +354,109 @@ int sk_net_serial_revoked(sk_net *n, const char *serial_hex)
                     cmp_serial) != NULL;
     pthread_rwlock_unlock(&n->lock);
     return found;
+}
+
+/* ---- CRL freshness ---------------------------------------------------- */
+
+static int64_t current_next_update(sk_net *n)
+{
+    int64_t nu;
+    pthread_rwlock_rdlock(&n->lock);
+    nu = n->revset->next_update;
+    pthread_rwlock_unlock(&n->lock);
+    return nu;
+}
+
+int sk_net_crl_usable(sk_net *n)
+{
+    return !atomic_load(&n->crl_stale);
+}
+
+static void mail_operators(const sk_conf *conf, const char *subject, const char *body)
+{
+    struct sk_notify_msg m = { conf->notify_from[0] ? conf->notify_from : NULL, conf->notify_operators, subject, body };
+    if (conf->notify_operators[0] == '\0')
+        return;
+    if (sk_notify_send(conf->notify_command, &m) != 0)
+        sk_log(SK_LOG_ERR, "could not mail the operators: %s", subject);
+}
+
+/* A stale CRL fails closed: OpenSSL already refuses new handshakes ("CRL has
+ * expired"), and sk_net_crl_usable() makes the HTTP layer refuse requests on
+ * connections and resumed sessions that were established before. */
+static void check_crl_freshness(sk_net *n, int64_t now)
+{
+    const sk_conf *conf = n->conf;
+    int64_t nu = current_next_update(n);
+    char body[SK_CONF_PATH_MAX + 512];
+
+    if (nu == 0) {
+        atomic_store(&n->crl_stale, 0);
+        return;
+    }
+    if (now >= nu) {
+        if (!atomic_exchange(&n->crl_stale, 1))
+            sk_log(SK_LOG_ERR, "CRL %s is past its nextUpdate: refusing every login and request until a "
+                               "fresh CRL is installed (sekisho-ca crl, then SIGHUP)", conf->tls_crl);
+        if (n->alarmed_for != nu) {
+            n->alarmed_for = nu;
+            (void)snprintf(body, sizeof body,
+                           "The CRL %s expired (nextUpdate passed). Sekisho refuses all access until a fresh\n"
+                           "CRL is installed: run `sekisho-ca crl --dir <ca dir>` and reload the gateway.\n",
+                           conf->tls_crl);
+            mail_operators(conf, "Sekisho ALARM: CRL expired, access refused", body);
+        }
+        return;
+    }
+    if (atomic_exchange(&n->crl_stale, 0))
+        sk_log(SK_LOG_INFO, "CRL is fresh again; access restored");
+    if (nu - now <= conf->tls_crl_warn_before && n->warned_for != nu) {
+        n->warned_for = nu;
+        sk_log(SK_LOG_WARN, "CRL %s expires in %lld s (nextUpdate); refresh it with sekisho-ca crl", conf->tls_crl,
+               (long long)(nu - now));
+        (void)snprintf(body, sizeof body,
+                       "The CRL %s reaches its nextUpdate in %lld hours. When it passes, Sekisho refuses all\n"
+                       "access. Refresh it now: `sekisho-ca crl --dir <ca dir>` (the sekisho-crl.timer unit\n"
+                       "does this daily).\n",
+                       conf->tls_crl, (long long)((nu - now) / 3600));
+        mail_operators(conf, "Sekisho warning: CRL expires soon", body);
+    }
+}
+
+static int crl_file_changed(sk_net *n)
+{
+    struct stat st;
+    if (n->conf->tls_crl[0] == '\0' || stat(n->conf->tls_crl, &st) != 0)
+        return 0;
+    if (st.st_ino == n->crl_stat.st_ino && st.st_size == n->crl_stat.st_size &&
+        st.st_mtim.tv_sec == n->crl_stat.st_mtim.tv_sec && st.st_mtim.tv_nsec == n->crl_stat.st_mtim.tv_nsec)
+        return 0;
+    n->crl_stat = st;
+    return 1;
+}
+
+/* Watches the CRL file (sekisho-ca writes it by atomic rename, so a change of inode,
+ * size or mtime means a complete new file) and the CRL's nextUpdate. */
+static void *watch_main(void *arg)
+{
+    sk_net *n = arg;
+    pthread_mutex_lock(&n->watch_lock);
+    while (!atomic_load(&n->stopping)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += n->conf->tls_crl_check_interval;
+        (void)pthread_cond_timedwait(&n->watch_cond, &n->watch_lock, &ts);
+        if (atomic_load(&n->stopping))
+            break;
+        if (crl_file_changed(n)) {
+            sk_log(SK_LOG_INFO, "CRL file %s changed: reloading", n->conf->tls_crl);
+            if (sk_net_reload(n) != 0)
+                sk_log(SK_LOG_ERR, "CRL reload failed; the previous CRL stays in force");
+        }
+        check_crl_freshness(n, (int64_t)time(NULL));
+    }
+    pthread_mutex_unlock(&n->watch_lock);
+    return NULL;
 }
 
 /* ---- identity ---------------------------------------------------------- */
@@ -742,10 +866,14 @@ int sk_net_create(const sk_conf *conf, sk_net_handoff_fn handoff, void *arg, sk_
         free(n);
         return -1;
     }
+    pthread_mutex_init(&n->watch_lock, NULL);
+    pthread_cond_init(&n->watch_cond, NULL);
+    (void)crl_file_changed(n);
     if (sk_net_reload(n) != 0) {
         sk_net_destroy(n);
         return -1;
     }
+    check_crl_freshness(n, (int64_t)time(NULL));
     *out = n;
     return 0;
 }
@@ -759,6 +887,9 @@ int sk_net_start(sk_net *n)
     if (pthread_create(&n->accept_thread, NULL, accept_main, n) != 0)
         return -1;
     n->accept_started = 1;
+    if (pthread_create(&n->watch_thread, NULL, watch_main, n) != 0)
+        return -1;
+    n->watch_started = 1;
     sk_log(SK_LOG_INFO, "listening on https://%s", n->conf->listen_address);
     return 0;
 }
@@ -771,6 +902,13 @@ void sk_net_stop(sk_net *n, int grace_seconds)
     if (n->accept_started) {
         pthread_join(n->accept_thread, NULL);
         n->accept_started = 0;
+    }
+    if (n->watch_started) {
+        pthread_mutex_lock(&n->watch_lock);
+        pthread_cond_signal(&n->watch_cond);
+        pthread_mutex_unlock(&n->watch_lock);
+        pthread_join(n->watch_thread, NULL);
+        n->watch_started = 0;
     }
     for (int i = 0; i < grace_seconds * 10 && atomic_load(&n->active) > 0; i++)
         usleep(100 * 1000);

@@ -33,7 +33,7 @@ typedef struct sk_conn {
     char peer_str[64];        /* "192.0.2.1" / "2001:db8::1" */
     char user[65];            /* certificate subject CN */
     char tenant[64];          /* certificate subject O */
-    char serial[67];          /* certificate serial, lowercase hex */
+    char serial[67];          /* certificate serial, uppercase hex */
     char sni[256];            /* server name the client asked for, "" if none */
     int resumed;              /* TLS session was resumed */
 } sk_conn;
@@ -52,8 +52,12 @@ int sk_net_create(const sk_conf *conf, sk_net_handoff_fn handoff, void *arg, sk_
 int sk_net_start(sk_net *n) SK_MUST_CHECK;
 /* Reload server certificate, client CA and CRL. */
 int sk_net_reload(sk_net *n) SK_MUST_CHECK;
-/* 1 if the serial (lowercase hex) is on the current CRL. */
+/* 1 if the serial (uppercase hex, as in sk_conn) is on the current CRL. */
 int sk_net_serial_revoked(sk_net *n, const char *serial_hex);
+/* 0 while the CRL is past its nextUpdate: every request must then be refused. A
+ * watcher thread reloads the CRL when its file changes and mails the operators
+ * ([notify] operators) [tls] crl_warn_before ahead of expiry and when it expires. */
+int sk_net_crl_usable(sk_net *n);
 /* Stop accepting; wait up to grace seconds for pumps to finish; close the rest. */
 void sk_net_stop(sk_net *n, int grace_seconds);
 void sk_net_destroy(sk_net *n);
