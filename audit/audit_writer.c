@@ -50,6 +50,7 @@ struct sk_audit {
     uint64_t ref_total, ref_other;
     int64_t ref_start_ms;
     uint64_t pending_dropped;    /* torn bytes cut by the last resync */
+    char *line;                  /* SK_AUDIT_MAX_LINE + 4 bytes, used under mu */
     char pending_seg[32];
 };
 
@@ -67,6 +68,8 @@ static int64_t now_ms(const sk_audit *a)
 
 /* Valid UTF-8 copy of s: invalid sequences become U+FFFD, long strings are cut
  * at SK_AUDIT_MAX_FIELD bytes with a visible marker. */
+static size_t utf8_next(const unsigned char *u, size_t avail, uint32_t *cp);
+
 static char *sanitize(const char *s)
 {
     static const char cut_mark[] = "...[cut]";
@@ -76,42 +79,14 @@ static char *sanitize(const char *s)
     if (!out)
         return NULL;
     while (i < n) {
-        const unsigned char *u = (const unsigned char *)s + i;
-        size_t len = 0;
-        uint32_t cp = 0;
-        if (o >= SK_AUDIT_MAX_FIELD) {
+        uint32_t cp;
+        size_t len;
+        if (i >= SK_AUDIT_MAX_FIELD) {
             memcpy(out + o, cut_mark, sizeof(cut_mark) - 1);
             o += sizeof(cut_mark) - 1;
             break;
         }
-        if (u[0] < 0x80) {
-            len = 1;
-        } else if ((u[0] & 0xe0) == 0xc0) {
-            len = 2;
-            cp = u[0] & 0x1f;
-        } else if ((u[0] & 0xf0) == 0xe0) {
-            len = 3;
-            cp = u[0] & 0x0f;
-        } else if ((u[0] & 0xf8) == 0xf0) {
-            len = 4;
-            cp = u[0] & 0x07;
-        }
-        if (len > 1) {
-            size_t k;
-            if (i + len > n)
-                len = 0;
-            for (k = 1; len && k < len; k++) {
-                if ((u[k] & 0xc0) != 0x80)
-                    len = 0;
-                else
-                    cp = (cp << 6) | (u[k] & 0x3f);
-            }
-            /* overlong, surrogate, out of range */
-            if (len && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                        (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-                        (cp >= 0xd800 && cp <= 0xdfff)))
-                len = 0;
-        }
+        len = utf8_next((const unsigned char *)s + i, n - i, &cp);
         if (len == 0) {
             memcpy(out + o, "\xef\xbf\xbd", 3);
             o += 3;
@@ -178,72 +153,191 @@ static int seg_path(const sk_audit *a, const char *name, char *out, size_t cap)
 static int rotate_locked(sk_audit *a, int64_t now);
 static int checkpoint_locked(sk_audit *a, int64_t now, const char *reason);
 
-/* Serialise, chain, (sign,) and write one entry. details is consumed. */
-static int emit_locked(sk_audit *a, int64_t now, const char *ev, const char *actor,
-                       const char *tenant, const char *peer, const char *serial, json_t *details,
-                       int is_checkpoint)
+/* Decode one UTF-8 sequence at u (avail bytes). Returns its length, or 0 when
+ * it is invalid (overlong, surrogate, out of range, truncated). */
+static size_t utf8_next(const unsigned char *u, size_t avail, uint32_t *cp)
 {
-    json_t *o = NULL;
-    char *body = NULL, *line = NULL;
+    size_t len, k;
+    uint32_t c;
+    if (u[0] < 0x80) {
+        *cp = u[0];
+        return 1;
+    }
+    if ((u[0] & 0xe0) == 0xc0) {
+        len = 2;
+        c = u[0] & 0x1f;
+    } else if ((u[0] & 0xf0) == 0xe0) {
+        len = 3;
+        c = u[0] & 0x0f;
+    } else if ((u[0] & 0xf8) == 0xf0) {
+        len = 4;
+        c = u[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > avail)
+        return 0;
+    for (k = 1; k < len; k++) {
+        if ((u[k] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (u[k] & 0x3f);
+    }
+    if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+        c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+static void buf_u16(sk_buf *b, uint32_t v)
+{
+    static const char hx[] = "0123456789abcdef";
+    char t[6] = {'\\', 'u', hx[(v >> 12) & 15], hx[(v >> 8) & 15], hx[(v >> 4) & 15], hx[v & 15]};
+    sk_buf_add(b, t, sizeof(t));
+}
+
+static void buf_u64(sk_buf *b, uint64_t v)
+{
+    char t[24];
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sk_buf_add(b, t + i, sizeof(t) - i);
+}
+
+/* A JSON string (or null) in the log's form: pure ASCII, every control
+ * character and DEL escaped, non-ASCII as \u escapes, invalid UTF-8 as
+ * U+FFFD, cut after SK_AUDIT_MAX_FIELD input bytes with a visible marker. */
+static void buf_json_str(sk_buf *b, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n, i = 0, run = 0;
+    if (!s) {
+        sk_buf_add(b, "null", 4);
+        return;
+    }
+    n = strlen(s);
+    sk_buf_add(b, "\"", 1);
+    while (i < n) {
+        unsigned char c = u[i];
+        uint32_t cp;
+        size_t len;
+        if (i >= SK_AUDIT_MAX_FIELD) {
+            sk_buf_add(b, s + run, i - run);
+            run = i = n;
+            sk_buf_add(b, "...[cut]", 8);
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        sk_buf_add(b, s + run, i - run); /* the plain run before this byte */
+        if (c == '"' || c == '\\') {
+            char t[2] = {'\\', (char)c};
+            sk_buf_add(b, t, 2);
+            len = 1;
+        } else if (c == '\n') {
+            sk_buf_add(b, "\\n", 2);
+            len = 1;
+        } else if (c == '\r') {
+            sk_buf_add(b, "\\r", 2);
+            len = 1;
+        } else if (c == '\t') {
+            sk_buf_add(b, "\\t", 2);
+            len = 1;
+        } else if (c < 0x80) {
+            buf_u16(b, c);
+            len = 1;
+        } else {
+            len = utf8_next(u + i, n - i, &cp);
+            if (len == 0) {
+                cp = 0xfffd;
+                len = 1;
+            }
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                buf_u16(b, 0xd800 + (cp >> 10));
+                buf_u16(b, 0xdc00 + (cp & 0x3ff));
+            } else {
+                buf_u16(b, cp);
+            }
+        }
+        i += len;
+        run = i;
+    }
+    sk_buf_add(b, s + run, i - run);
+    sk_buf_add(b, "\"", 1);
+}
+
+/* Serialise, chain, (sign,) and write one entry. details is the compact JSON
+ * text of an object in the log's ASCII form. */
+static int emit_text_locked(sk_audit *a, int64_t now, const char *ev, const char *actor,
+                            const char *tenant, const char *peer, const char *serial,
+                            const char *details, int is_checkpoint)
+{
     char ts[32], h[SK_AUDIT_HASH_HEX + 1];
-    size_t blen, llen;
-    int rc = -1;
+    sk_buf b;
+    char *line = a->line;
+    size_t llen;
 
     if (a->broken) {
         sk_log(SK_LOG_ERR, "audit: log is in a failed state after a write error");
-        goto out;
+        return -1;
     }
-    if (audit_format_ts(now, ts) != 0)
-        goto out;
-    o = json_object();
-    if (!o || !details)
-        goto out;
-    if (json_object_set_new(o, "seq", json_integer((json_int_t)(a->seq + 1))) ||
-        json_object_set_new(o, "ts", json_string(ts)) || json_object_set_new(o, "ev", jstr(ev)) ||
-        json_object_set_new(o, "actor", jstr(actor)) ||
-        json_object_set_new(o, "tenant", jstr(tenant)) ||
-        json_object_set_new(o, "peer", jstr(peer)) ||
-        json_object_set_new(o, "serial", jstr(serial)) ||
-        json_object_set(o, "details", details) || json_object_set_new(o, "prev", json_string(a->prev)))
-        goto out;
-    body = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (!body)
-        goto out;
-    blen = strlen(body);
-    if (blen < 2 || body[blen - 1] != '}' ||
-        blen + AUDIT_SIG_PART_LEN + AUDIT_H_SUFFIX_LEN > SK_AUDIT_MAX_LINE) {
-        sk_log(SK_LOG_ERR, "audit: entry too large (%zu bytes)", blen);
-        goto out;
+    if (!details || audit_format_ts(now, ts) != 0)
+        return -1;
+    /* Leave room for the signature and hash suffix behind the body. */
+    sk_buf_init(&b, line, SK_AUDIT_MAX_LINE - AUDIT_SIG_PART_LEN - AUDIT_H_SUFFIX_LEN);
+    sk_buf_add(&b, "{\"seq\":", 7);
+    buf_u64(&b, a->seq + 1);
+    sk_buf_add(&b, ",\"ts\":\"", 7);
+    sk_buf_puts(&b, ts);
+    sk_buf_add(&b, "\",\"ev\":", 7);
+    buf_json_str(&b, ev);
+    sk_buf_add(&b, ",\"actor\":", 9);
+    buf_json_str(&b, actor);
+    sk_buf_add(&b, ",\"tenant\":", 10);
+    buf_json_str(&b, tenant);
+    sk_buf_add(&b, ",\"peer\":", 8);
+    buf_json_str(&b, peer);
+    sk_buf_add(&b, ",\"serial\":", 10);
+    buf_json_str(&b, serial);
+    sk_buf_add(&b, ",\"details\":", 11);
+    sk_buf_puts(&b, details);
+    sk_buf_add(&b, ",\"prev\":\"", 9);
+    sk_buf_add(&b, a->prev, SK_AUDIT_HASH_HEX);
+    sk_buf_add(&b, "\"", 1);
+    if (sk_buf_finish(&b) != 0) {
+        sk_log(SK_LOG_ERR, "audit: entry too large");
+        return -1;
     }
-    blen--; /* drop '}' */
-    line = malloc(blen + AUDIT_SIG_PART_LEN + AUDIT_H_SUFFIX_LEN + 2);
-    if (!line)
-        goto out;
-    memcpy(line, body, blen);
-    llen = blen;
+    llen = b.len;
     if (is_checkpoint) {
         uint8_t sig[SK_AUDIT_SIG_LEN];
         size_t dl = sizeof(AUDIT_SIG_DOMAIN) - 1;
-        uint8_t *msg = malloc(dl + blen);
+        uint8_t *msg = malloc(dl + llen);
         int src;
         if (!msg)
-            goto out;
+            return -1;
         memcpy(msg, AUDIT_SIG_DOMAIN, dl);
-        memcpy(msg + dl, line, blen);
-        src = a->signer.sign(a->signer.ctx, msg, dl + blen, sig);
+        memcpy(msg + dl, line, llen);
+        src = a->signer.sign(a->signer.ctx, msg, dl + llen, sig);
         free(msg);
         if (src != 0) {
             sk_log(SK_LOG_ERR, "audit: signing a checkpoint failed");
-            goto out;
+            return -1;
         }
         memcpy(line + llen, ",\"sig\":\"", 8);
         llen += 8;
-        sk_b64url_encode(sig, sizeof(sig), line + llen); /* writes 86 chars + NUL */
+        sk_b64url_encode(sig, sizeof(sig), line + llen); /* 86 chars + NUL */
         llen += AUDIT_SIG_B64_LEN;
         line[llen++] = '"';
     }
     if (audit_hash_hex(line, llen, h) != 0)
-        goto out;
+        return -1;
     memcpy(line + llen, ",\"h\":\"", 6);
     llen += 6;
     memcpy(line + llen, h, SK_AUDIT_HASH_HEX);
@@ -256,18 +350,30 @@ static int emit_locked(sk_audit *a, int64_t now, const char *ev, const char *act
         if (ftruncate(a->seg_fd, a->seg_end) != 0)
             a->broken = 1;
         sk_log(SK_LOG_ERR, "audit: write to %s failed: %s", a->seg_name, strerror(saved));
-        goto out;
+        return -1;
     }
     a->seg_end += (off_t)llen;
     a->seq++;
     memcpy(a->prev, h, sizeof(a->prev));
     a->dirty = 1;
-    rc = 0;
-out:
+    return 0;
+}
+
+/* Same with details as a jansson object (consumed). */
+static int emit_locked(sk_audit *a, int64_t now, const char *ev, const char *actor,
+                       const char *tenant, const char *peer, const char *serial, json_t *details,
+                       int is_checkpoint)
+{
+    char *text;
+    int rc;
+    if (!details)
+        return -1;
+    text = json_dumps(details, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(details);
-    json_decref(o);
-    free(body);
-    free(line);
+    if (!text)
+        return -1;
+    rc = emit_text_locked(a, now, ev, actor, tenant, peer, serial, text, is_checkpoint);
+    free(text);
     return rc;
 }
 
@@ -604,7 +710,8 @@ int sk_audit_open(const sk_audit_options *o, sk_audit **out, char *err, size_t e
         goto out;
     a->lock_fd = -1;
     a->seg_fd = -1;
-    if (pthread_mutex_init(&a->mu, NULL) != 0)
+    a->line = malloc(SK_AUDIT_MAX_LINE + 4);
+    if (!a->line || pthread_mutex_init(&a->mu, NULL) != 0)
         goto out;
     mu_ok = 1;
     if (sk_strlcpy(a->dir, sizeof(a->dir), o->dir) != 0) {
@@ -679,6 +786,7 @@ out:
             a->signer.destroy(a->signer.ctx);
         if (mu_ok)
             pthread_mutex_destroy(&a->mu);
+        free(a->line);
         free(a);
     }
     return rc;
@@ -722,13 +830,14 @@ static int kv_details(const sk_audit_event *ev, json_t **out)
     return 0;
 }
 
-static int append_json(sk_audit *a, const char *event, const char *actor, const char *tenant,
-                       const char *peer, const char *serial, json_t *d, int durable,
-                       uint64_t *seq_out)
+/* Append with details either as a jansson object d (consumed) or as text. */
+static int append_common(sk_audit *a, const char *event, const char *actor, const char *tenant,
+                         const char *peer, const char *serial, json_t *d, const char *dtext,
+                         int durable, uint64_t *seq_out)
 {
     int64_t now;
-    int rc = -1, fd;
-    if (!a || !event || !*event || !d) {
+    int rc = -1, fd, erc;
+    if (!a || !event || !*event || (!d && !dtext)) {
         json_decref(d);
         return -1;
     }
@@ -742,7 +851,9 @@ static int append_json(sk_audit *a, const char *event, const char *actor, const 
         json_decref(d);
         goto end;
     }
-    if (emit_locked(a, now, event, actor, tenant, peer, serial, d, 0) != 0)
+    erc = d ? emit_locked(a, now, event, actor, tenant, peer, serial, d, 0)
+            : emit_text_locked(a, now, event, actor, tenant, peer, serial, dtext, 0);
+    if (erc != 0)
         goto end;
     a->since_cp++;
     if (seq_out)
@@ -768,21 +879,37 @@ int sk_audit_append(sk_audit *a, const sk_audit_event *ev, int durable, uint64_t
         return -1;
     if (kv_details(ev, &d) != 0)
         return -1;
-    return append_json(a, ev->event, ev->actor, ev->tenant, ev->peer, ev->serial, d, durable,
-                       seq_out);
+    return append_common(a, ev->event, ev->actor, ev->tenant, ev->peer, ev->serial, d, NULL,
+                         durable, seq_out);
 }
 
 int sk_audit_request(sk_audit *a, const char *user, const char *tenant, const char *peer,
                      const char *serial, const char *method, const char *path, int status,
                      uint64_t bytes, uint64_t duration_us)
 {
-    json_t *d = json_pack("{s:o, s:o, s:i, s:I, s:I}", "method", jstr(method ? method : ""),
-                          "path", jstr(path ? path : ""), "status", status, "bytes",
-                          (json_int_t)(bytes > INT64_MAX ? INT64_MAX : bytes), "duration_us",
-                          (json_int_t)(duration_us > INT64_MAX ? INT64_MAX : duration_us));
-    if (!d)
+    /* The hot path: serialised by hand, no jansson allocations. */
+    char d[2 * 6 * SK_AUDIT_MAX_FIELD + 256];
+    sk_buf b;
+    sk_buf_init(&b, d, sizeof(d));
+    sk_buf_add(&b, "{\"method\":", 10);
+    buf_json_str(&b, method ? method : "");
+    sk_buf_add(&b, ",\"path\":", 8);
+    buf_json_str(&b, path ? path : "");
+    sk_buf_add(&b, ",\"status\":", 10);
+    if (status < 0) {
+        sk_buf_add(&b, "-", 1);
+        buf_u64(&b, (uint64_t)(-(int64_t)status));
+    } else {
+        buf_u64(&b, (uint64_t)status);
+    }
+    sk_buf_add(&b, ",\"bytes\":", 9);
+    buf_u64(&b, bytes > INT64_MAX ? INT64_MAX : bytes);
+    sk_buf_add(&b, ",\"duration_us\":", 15);
+    buf_u64(&b, duration_us > INT64_MAX ? INT64_MAX : duration_us);
+    sk_buf_add(&b, "}", 1);
+    if (sk_buf_finish(&b) != 0)
         return -1;
-    return append_json(a, SK_AUDIT_EV_REQUEST, user, tenant, peer, serial, d, 0, NULL);
+    return append_common(a, SK_AUDIT_EV_REQUEST, user, tenant, peer, serial, NULL, d, 0, NULL);
 }
 
 int sk_audit_refused(sk_audit *a, const char *peer, const char *reason, const char *serial)
@@ -979,5 +1106,6 @@ void sk_audit_close(sk_audit *a)
         a->signer.destroy(a->signer.ctx);
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_destroy(&a->mu);
+    free(a->line);
     free(a);
 }

@@ -201,7 +201,7 @@ static void test_chain_and_checkpoints(void **state)
 static void test_escaping_cannot_forge(void **state)
 {
     struct fx *f = *state;
-    const char *evil = "bob\n{\"seq\":99,\"ev\":\"login.success\"}\r\x1b[31m\"\\\xff\xc0\x80 \xe6\x97\xa5";
+    const char *evil = "bob\n{\"seq\":99,\"ev\":\"login.success\"}\r\x1b[31m\"\\\xff\xc0\x80 \xe6\x97\xa5\x7f\xf0\x9f\x98\x80";
     sk_audit *a = open_log(f, 1000);
     sk_audit_reader *r = NULL;
     sk_audit_entry e;
@@ -232,7 +232,7 @@ static void test_escaping_cannot_forge(void **state)
             found = 1;
             /* invalid UTF-8 became U+FFFD, valid UTF-8 kept */
             assert_string_equal(e.actor, "bob\n{\"seq\":99,\"ev\":\"login.success\"}\r\x1b[31m\"\\"
-                                         "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xe6\x97\xa5");
+                                         "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xe6\x97\xa5\x7f\xf0\x9f\x98\x80");
             assert_non_null(strstr(e.details, "\"reason\":\"bad_password\""));
             assert_non_null(strstr(e.details, "\"path\":\"/a\\nb\""));
             assert_non_null(strstr(e.details, "\"x\\\"y\":null"));
