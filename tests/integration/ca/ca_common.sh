@@ -51,3 +51,6 @@ ca_crl_number() {
 
 # ca_index_crl_number DIR: the number the index says the CRL must carry.
 ca_index_crl_number() { awk '$1 == "crl-number" { print $2 }' "$1/index"; }
+
+# faketime preloads libfaketime, which an ASan build must tolerate not being first.
+ca_faketime() { ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" faketime "$@"; }

@@ -221,23 +221,23 @@ sk_assert_eq $((next - last)) 86400 "crl --days 1 lifetime"
 sk_assert_eq "$(ca_verify alice2.crt "$D")" OK "fresh short CRL"
 if command -v faketime >/dev/null; then
     # An expired CRL makes every verification fail: the reason nextUpdate matters.
-    v=$(ASAN_OPTIONS=verify_asan_link_order=0 faketime -f +2d openssl verify -CAfile "$D/ca.crt" -crl_check \
+    v=$(ca_faketime -f +2d openssl verify -CAfile "$D/ca.crt" -crl_check \
         -CRLfile "$D/crl.pem" alice2.crt 2>&1 || true)
     sk_assert_contains "$v" "CRL has expired" "short CRL expires"
-    # The CRL follows the (faked) clock of the CA run.
+    # The CRL follows the (faked, frozen: -f with an absolute date) clock of the CA run.
     D2=$SK_TMP/ca-future
-    ASAN_OPTIONS=verify_asan_link_order=0 faketime '2031-03-01 12:00:00' "$SK_BIN/sekisho-ca" init --dir "$D2" \
+    ca_faketime -f '2031-03-01 12:00:00' "$SK_BIN/sekisho-ca" init --dir "$D2" \
         --name Future >/dev/null
-    ASAN_OPTIONS=verify_asan_link_order=0 faketime '2031-03-05 12:00:00' "$SK_BIN/sekisho-ca" crl --dir "$D2" \
+    ca_faketime -f '2031-03-05 12:00:00' "$SK_BIN/sekisho-ca" crl --dir "$D2" \
         --days 2 >/dev/null
     sk_assert_eq "$(openssl crl -in "$D2/crl.pem" -noout -lastupdate)" "lastUpdate=Mar  5 12:00:00 2031 GMT" \
         "faked thisUpdate"
     sk_assert_eq "$(openssl crl -in "$D2/crl.pem" -noout -nextupdate)" "nextUpdate=Mar  7 12:00:00 2031 GMT" \
         "faked nextUpdate"
     # the lifetime is remembered for the CRLs that revoke/reissue write
-    ASAN_OPTIONS=verify_asan_link_order=0 faketime '2031-03-06 00:00:00' "$SK_BIN/sekisho-ca" issue --dir "$D2" \
+    ca_faketime -f '2031-03-06 00:00:00' "$SK_BIN/sekisho-ca" issue --dir "$D2" \
         --user zed --out "$SK_TMP/zed.p12" --password-file pw >/dev/null
-    ASAN_OPTIONS=verify_asan_link_order=0 faketime '2031-03-06 00:00:00' "$SK_BIN/sekisho-ca" revoke --dir "$D2" \
+    ca_faketime -f '2031-03-06 00:00:00' "$SK_BIN/sekisho-ca" revoke --dir "$D2" \
         --user zed >/dev/null
     sk_assert_eq "$(openssl crl -in "$D2/crl.pem" -noout -nextupdate)" "nextUpdate=Mar  8 00:00:00 2031 GMT" \
         "revoke keeps the CRL lifetime"
