@@ -43,7 +43,12 @@ struct sk_http {
 
 struct req {
     sk_http *h;
+    sk_conn *conn;
     char *raw_uri;
+    char method[16];
+    int64_t start_us;
+    int status;
+    uint64_t bytes_out;
     int started;
     enum req_kind kind;
     enum sk_lang lang;
@@ -83,6 +88,32 @@ static const char *header(struct MHD_Connection *mc, const char *name)
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Security events are durable before the client gets its answer. Failing to log one
+ * is an error the operator must see, but the answer still goes out: refusing
+ * service because the disk is full would let an attacker turn logging into a DoS. */
+static void audit_event(sk_http *h, const char *ev, const sk_conn *c, const sk_audit_kv *kv, size_t n_kv)
+{
+    sk_audit_event e = { 0 };
+    if (h->d.audit == NULL)
+        return;
+    e.event = ev;
+    e.actor = c ? c->user : NULL;
+    e.tenant = c ? c->tenant : NULL;
+    e.peer = c ? c->peer_str : NULL;
+    e.serial = c ? c->serial : NULL;
+    e.kv = kv;
+    e.n_kv = n_kv;
+    if (sk_audit_append(h->d.audit, &e, 1, NULL) != 0)
+        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for event %s", ev);
 }
 
 static void add_security_headers(struct MHD_Response *r)
@@ -275,6 +306,11 @@ static enum sess_result session_find(struct req *rq, struct MHD_Connection *mc, 
         atomic_fetch_add(&h->session_rejected, 1);
         sk_log(SK_LOG_WARN, "session of %s/%s presented with certificate %s/%s serial %s from %s",
                rq->sess.tenant, rq->sess.user, c->tenant, c->user, c->serial, c->peer_str);
+        {
+            sk_audit_kv kv[] = { { "reason", "certificate_mismatch" }, { "session_user", rq->sess.user },
+                                 { "session_tenant", rq->sess.tenant } };
+            audit_event(h, SK_AUDIT_EV_REVOKED, c, kv, SK_ARRAY_LEN(kv));
+        }
         return SESS_NONE;
     }
     switch (sk_policy_session_check(&h->pol, rq->sess.created, rq->sess.last_seen, now)) {
@@ -283,10 +319,12 @@ static enum sess_result session_find(struct req *rq, struct MHD_Connection *mc, 
     case SK_POLICY_SESSION_IDLE_EXPIRED:
         session_drop(h, rq->sess_hash);
         sk_log(SK_LOG_INFO, "idle logoff %s/%s", c->tenant, c->user);
+        audit_event(h, SK_AUDIT_EV_IDLE, c, NULL, 0);
         return SESS_IDLE;
     default:
         session_drop(h, rq->sess_hash);
         sk_log(SK_LOG_INFO, "session lifetime reached %s/%s", c->tenant, c->user);
+        audit_event(h, SK_AUDIT_EV_EXPIRED, c, NULL, 0);
         return SESS_EXPIRED;
     }
     if (sk_store_session_touch(h->d.store, rq->sess_hash, now) < 0)
@@ -425,9 +463,22 @@ static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, con
         return send_login_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, ret);
     }
     if (v.outcome != SK_AUTH_OK) {
+        char failures[16];
+        sk_audit_kv kv[] = { { "reason", sk_auth_reason_name(v.reason) }, { "login_id", rq->f_id },
+                             { "failures", failures } };
         atomic_fetch_add(&h->login_fail, 1);
+        if (sk_snprintf(failures, sizeof failures, "%u", v.failures) != 0)
+            failures[0] = '\0';
         sk_log(SK_LOG_INFO, "login failed: %s/%s from %s (%s, failures %u%s)", c->tenant, c->user, c->peer_str,
                sk_auth_reason_name(v.reason), v.failures, v.locked_now ? ", now locked" : "");
+        audit_event(h, SK_AUDIT_EV_LOGIN_FAIL, c, kv, SK_ARRAY_LEN(kv));
+        if (v.locked_now) {
+            char until[24];
+            sk_audit_kv lk[] = { { "locked_until", until }, { "failures", failures } };
+            if (sk_snprintf(until, sizeof until, "%lld", (long long)v.locked_until) != 0)
+                until[0] = '\0';
+            audit_event(h, SK_AUDIT_EV_LOCKOUT, c, lk, SK_ARRAY_LEN(lk));
+        }
         return send_login_page(rq, mc, c, MHD_HTTP_UNAUTHORIZED, SK_MSG_BAD_CREDENTIALS, ret);
     }
     /* A fresh token at every login: an old cookie (fixation) is dropped server-side. */
@@ -437,6 +488,10 @@ static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, con
         return send_login_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, ret);
     atomic_fetch_add(&h->login_ok, 1);
     sk_log(SK_LOG_INFO, "login: %s/%s from %s serial %s", c->tenant, c->user, c->peer_str, c->serial);
+    {
+        sk_audit_kv kv[] = { { "role", sk_store_role_name(v.role) } };
+        audit_event(h, SK_AUDIT_EV_LOGIN_OK, c, kv, SK_ARRAY_LEN(kv));
+    }
     res = respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, ret, cookie, 0);
     sk_wipe(cookie, sizeof cookie);
     return res;
@@ -478,6 +533,7 @@ static enum MHD_Result post_logout(struct req *rq, struct MHD_Connection *mc, co
     if (sk_store_session_delete(rq->h->d.store, rq->sess_hash) < 0)
         return respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
     sk_log(SK_LOG_INFO, "logout: %s/%s from %s", c->tenant, c->user, c->peer_str);
+    audit_event(rq->h, SK_AUDIT_EV_LOGOUT, c, NULL, 0);
     return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login?msg=logged_out", cookie_clear, 0);
 }
 
@@ -767,8 +823,10 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct req *rq = cls;
     ssize_t n = sk_proxy_read_body(rq->px, buf, max);
-    if (n > 0)
+    if (n > 0) {
+        rq->bytes_out += (uint64_t)n;
         return n;
+    }
     if (n == 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     atomic_fetch_add(&rq->h->upstream_errors, 1);
@@ -810,7 +868,8 @@ static enum MHD_Result proxy_respond(struct req *rq, struct MHD_Connection *mc, 
             continue;
         (void)MHD_add_response_header(r, name, value);
     }
-    ret = MHD_queue_response(mc, (unsigned)sk_proxy_status(px), r);
+    rq->status = sk_proxy_status(px);
+    ret = MHD_queue_response(mc, (unsigned)rq->status, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -852,6 +911,10 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     atomic_fetch_add(&h->requests, 1);
     if (c == NULL)
         return MHD_NO;
+    rq->conn = c;
+    rq->start_us = mono_us();
+    if (sk_strlcpy(rq->method, sizeof rq->method, method) != 0)
+        return respond_error(rq, mc, MHD_HTTP_METHOD_NOT_ALLOWED, 1);
     rq->lang = sk_page_lang(header(mc, "Accept-Language"));
     /* Revocation is checked on every request, not only at the handshake: a kept-alive
      * connection or a resumed TLS session of a just-revoked certificate stops here. */
@@ -861,6 +924,8 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     }
     if (h->d.net != NULL && sk_net_serial_revoked(h->d.net, c->serial)) {
         atomic_fetch_add(&h->revoked_refused, 1);
+        if (h->d.audit != NULL && sk_audit_refused(h->d.audit, c->peer_str, "revoked", c->serial) != 0)
+            sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a revoked-certificate refusal");
         return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 1);
     }
     if (!framing_ok(mc, &mode, &len))
@@ -966,6 +1031,20 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     if (rq == NULL)
         return;
     atomic_fetch_sub(&rq->h->inflight, 1);
+    if (rq->kind == K_PROXY && rq->h->d.audit != NULL && rq->h->d.conf->audit_log_requests && rq->conn != NULL) {
+        const sk_conn *c = rq->conn;
+        char path[1024];
+        const char *q;
+        /* The path without the query: query strings carry tokens and personal data. */
+        if (sk_strlcpy(path, sizeof path, rq->raw_uri ? rq->raw_uri : "") != 0)
+            path[0] = '\0';
+        if ((q = strchr(path, '?')) != NULL)
+            path[q - path] = '\0';
+        if (sk_audit_request(rq->h->d.audit, c->user, c->tenant, c->peer_str, c->serial, rq->method, path,
+                             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->status : 0, rq->bytes_out,
+                             (uint64_t)(mono_us() - rq->start_us)) != 0)
+            sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a request line");
+    }
     if (rq->pp)
         (void)MHD_destroy_post_processor(rq->pp);
     sk_proxy_finish(rq->px);

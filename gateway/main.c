@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "sk_audit.h"
 #include "sk_auth.h"
 #include "sk_conf.h"
 #include "sk_http.h"
@@ -17,6 +19,7 @@
 #include "sk_util.h"
 
 #define DRAIN_SECONDS 30
+#define PRUNE_EVERY_SECONDS 86400
 
 static void usage(FILE *f)
 {
@@ -28,6 +31,12 @@ static void usage(FILE *f)
 
 struct gateway {
     sk_conf conf;
+    sk_audit *audit;
+    pthread_t maint_thread;
+    int maint_started;
+    pthread_mutex_t maint_lock;
+    pthread_cond_t maint_cond;
+    int stopping;
     sk_store *store;
     sk_auth_pool *auth;
     sk_proxy *proxy;
@@ -46,6 +55,89 @@ static int check_only(const sk_conf *conf)
     return 0;
 }
 
+static void audit_simple(struct gateway *g, const char *ev, const sk_audit_kv *kv, size_t n)
+{
+    sk_audit_event e = { 0 };
+    e.event = ev;
+    e.actor = "sekisho";
+    e.kv = kv;
+    e.n_kv = n;
+    if (g->audit != NULL && sk_audit_append(g->audit, &e, 1, NULL) != 0)
+        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for event %s", ev);
+}
+
+static void on_refused(void *arg, const char *peer, const char *reason, const char *serial)
+{
+    struct gateway *g = arg;
+    if (sk_audit_refused(g->audit, peer, reason, serial) != 0)
+        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a handshake refusal");
+}
+
+static void on_reloaded(void *arg, int ok, size_t revoked, const char *why)
+{
+    struct gateway *g = arg;
+    char count[24];
+    sk_audit_kv kv[] = { { "result", ok ? "ok" : "failed" }, { "revoked_serials", count }, { "trigger", why } };
+    if (sk_snprintf(count, sizeof count, "%zu", revoked) != 0)
+        count[0] = '\0';
+    audit_simple(g, SK_AUDIT_EV_CRL_RELOAD, kv, SK_ARRAY_LEN(kv));
+}
+
+/* Housekeeping off the request path: group-commit and checkpoints of the audit log
+ * every second, retention once a day. */
+static void *maint_main(void *arg)
+{
+    struct gateway *g = arg;
+    time_t last_prune = time(NULL);
+    pthread_mutex_lock(&g->maint_lock);
+    while (!g->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        (void)pthread_cond_timedwait(&g->maint_cond, &g->maint_lock, &ts);
+        if (g->stopping)
+            break;
+        if (sk_audit_flush(g->audit) != 0)
+            sk_log(SK_LOG_ERR, "audit flush failed");
+        if (time(NULL) - last_prune >= PRUNE_EVERY_SECONDS) {
+            unsigned removed = 0;
+            last_prune = time(NULL);
+            if (sk_audit_prune(g->audit, &removed) != 0)
+                sk_log(SK_LOG_ERR, "audit retention pruning failed");
+        }
+    }
+    pthread_mutex_unlock(&g->maint_lock);
+    return NULL;
+}
+
+/* The first start creates the signing key (and KEY.pub for auditors) when neither
+ * exists; a lone KEY.pub means the key was removed, which must not be papered over. */
+static int open_audit(struct gateway *g)
+{
+    sk_audit_options o;
+    char pub[SK_CONF_PATH_MAX + 8], err[512];
+    int have_key = access(g->conf.audit_key, F_OK) == 0;
+
+    if (sk_snprintf(pub, sizeof pub, "%s.pub", g->conf.audit_key) != 0)
+        return -1;
+    if (!have_key && access(pub, F_OK) != 0) {
+        if (sk_audit_keygen(g->conf.audit_key, g->conf.audit_dir, err, sizeof err) != 0) {
+            sk_log(SK_LOG_ERR, "cannot create the audit key %s: %s", g->conf.audit_key, err);
+            return -1;
+        }
+        sk_log(SK_LOG_WARN, "created audit signing key %s; give %s to the auditors", g->conf.audit_key, pub);
+    }
+    memset(&o, 0, sizeof o);
+    o.dir = g->conf.audit_dir;
+    o.key_path = g->conf.audit_key;
+    o.retention_secs = g->conf.audit_retention;
+    if (sk_audit_open(&o, &g->audit, err, sizeof err) != 0) {
+        sk_log(SK_LOG_ERR, "cannot open the audit log in %s: %s", g->conf.audit_dir, err);
+        return -1;
+    }
+    return 0;
+}
+
 static int start(struct gateway *g)
 {
     sk_auth_config ac;
@@ -55,6 +147,8 @@ static int start(struct gateway *g)
         sk_log(SK_LOG_ERR, "cannot create state directory %s: %s", g->conf.state_dir, strerror(errno));
         return -1;
     }
+    if (open_audit(g) != 0)
+        return -1;
     if (sk_store_open(g->conf.state_dir, 0, &g->store) != SK_STORE_OK) {
         sk_log(SK_LOG_ERR, "cannot open the store in %s", g->conf.state_dir);
         return -1;
@@ -77,12 +171,28 @@ static int start(struct gateway *g)
     deps.store = g->store;
     deps.auth = g->auth;
     deps.proxy = g->proxy;
+    deps.audit = g->audit;
     if (sk_http_create(&deps, &g->http) != 0)
         return -1;
     if (sk_net_create(&g->conf, sk_http_adopt, g->http, &g->net) != 0)
         return -1;
+    {
+        sk_net_hooks hooks = { on_refused, on_reloaded, g };
+        sk_net_set_hooks(g->net, &hooks);
+    }
     sk_http_set_net(g->http, g->net);
-    return sk_net_start(g->net);
+    pthread_mutex_init(&g->maint_lock, NULL);
+    pthread_cond_init(&g->maint_cond, NULL);
+    if (pthread_create(&g->maint_thread, NULL, maint_main, g) != 0)
+        return -1;
+    g->maint_started = 1;
+    if (sk_net_start(g->net) != 0)
+        return -1;
+    {
+        sk_audit_kv kv[] = { { "listen", g->conf.listen_address }, { "upstream", g->conf.upstream_url } };
+        audit_simple(g, SK_AUDIT_EV_START, kv, SK_ARRAY_LEN(kv));
+    }
+    return 0;
 }
 
 static void stop(struct gateway *g)
@@ -98,6 +208,17 @@ static void stop(struct gateway *g)
     if (g->net != NULL)
         sk_net_stop(g->net, 2);
     sk_net_destroy(g->net);
+    if (g->maint_started) {
+        pthread_mutex_lock(&g->maint_lock);
+        g->stopping = 1;
+        pthread_cond_signal(&g->maint_cond);
+        pthread_mutex_unlock(&g->maint_lock);
+        pthread_join(g->maint_thread, NULL);
+    }
+    if (g->audit != NULL) {
+        audit_simple(g, SK_AUDIT_EV_STOP, NULL, 0);
+        sk_audit_close(g->audit); /* writes the final signed checkpoint */
+    }
     sk_auth_pool_destroy(g->auth);
     sk_proxy_destroy(g->proxy);
     sk_store_close(g->store);

@@ -62,6 +62,7 @@ struct sk_net {
     struct stat crl_stat;
     atomic_int crl_stale;
     int64_t warned_for, alarmed_for; /* nextUpdate values already mailed about */
+    sk_net_hooks hooks;
 };
 
 struct pump {
@@ -314,7 +315,19 @@ int sk_net_check_conf(const sk_conf *conf, char *err, size_t errlen)
     return 0;
 }
 
+void sk_net_set_hooks(sk_net *n, const sk_net_hooks *hooks)
+{
+    n->hooks = *hooks;
+}
+
+static int net_reload(sk_net *n, const char *why);
+
 int sk_net_reload(sk_net *n)
+{
+    return net_reload(n, "signal");
+}
+
+static int net_reload(sk_net *n, const char *why)
 {
     SSL_CTX *ctx = NULL;
     sk_revset *rs = NULL, *old_rs;
@@ -323,6 +336,8 @@ int sk_net_reload(sk_net *n)
 
     if (tls_build(n->conf, &ctx, &rs, err, sizeof err) != 0) {
         sk_log(SK_LOG_ERR, "TLS reload failed, keeping the running configuration: %s", err);
+        if (n->hooks.reloaded)
+            n->hooks.reloaded(n->hooks.arg, 0, 0, why);
         return -1;
     }
     gen = calloc(1, sizeof *gen);
@@ -342,6 +357,8 @@ int sk_net_reload(sk_net *n)
     tlsgen_unref(old_gen);
     revset_unref(old_rs);
     sk_log(SK_LOG_INFO, "TLS context loaded (%zu revoked serials)", rs->count);
+    if (n->hooks.reloaded)
+        n->hooks.reloaded(n->hooks.arg, 1, rs->count, why);
     return 0;
 }
 
@@ -450,7 +467,7 @@ static void *watch_main(void *arg)
             break;
         if (crl_file_changed(n)) {
             sk_log(SK_LOG_INFO, "CRL file %s changed: reloading", n->conf->tls_crl);
-            if (sk_net_reload(n) != 0)
+            if (net_reload(n, "crl file changed") != 0)
                 sk_log(SK_LOG_ERR, "CRL reload failed; the previous CRL stays in force");
         }
         check_crl_freshness(n, (int64_t)time(NULL));
@@ -524,6 +541,43 @@ static int extract_identity(SSL *ssl, sk_conn *c)
 }
 
 /* ---- the pump: one thread per client connection ------------------------- */
+
+static const char *refusal_reason(long vr)
+{
+    static const struct { long code; const char *word; } map[] = {
+        { X509_V_ERR_CERT_REVOKED, "revoked" },
+        { X509_V_ERR_CERT_HAS_EXPIRED, "expired" },
+        { X509_V_ERR_CERT_NOT_YET_VALID, "not_yet_valid" },
+        { X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unknown_ca" },
+        { X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, "unknown_ca" },
+        { X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "unknown_ca" },
+        { X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "unknown_ca" },
+        { X509_V_ERR_CERT_SIGNATURE_FAILURE, "bad_signature" },
+        { X509_V_ERR_INVALID_PURPOSE, "wrong_purpose" },
+        { X509_V_ERR_CRL_HAS_EXPIRED, "crl_expired" },
+    };
+    for (size_t i = 0; i < SK_ARRAY_LEN(map); i++)
+        if (map[i].code == vr)
+            return map[i].word;
+    return NULL;
+}
+
+static void report_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *fallback)
+{
+    X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    const char *reason = ssl ? refusal_reason(SSL_get_verify_result(ssl)) : NULL;
+    char serial[67] = "";
+    if (n->hooks.refused == NULL)
+        return;
+    if (peer != NULL && serial_to_hex(X509_get0_serialNumber(peer), serial, sizeof serial) != 0)
+        serial[0] = '\0';
+    if (reason == NULL && fallback == NULL)
+        reason = ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ? "no_cert"
+                                                                                                 : "handshake_failed";
+    else if (reason == NULL)
+        reason = fallback;
+    n->hooks.refused(n->hooks.arg, c->peer_str, reason, serial[0] ? serial : NULL);
+}
 
 static void log_handshake_failure(sk_net *n, const sk_conn *c, SSL *ssl, const char *what)
 {
@@ -679,11 +733,13 @@ static void *pump_main(void *arg)
         goto out;
     if (handshake(p, ssl) != 0) {
         atomic_fetch_add(&n->hs_failed, 1);
+        report_refusal(n, p->conn, ssl, NULL);
         log_handshake_failure(n, p->conn, ssl, "TLS handshake failed");
         goto out;
     }
     if (extract_identity(ssl, p->conn) != 0) {
         atomic_fetch_add(&n->hs_failed, 1);
+        report_refusal(n, p->conn, ssl, "bad_subject");
         log_handshake_failure(n, p->conn, ssl, "certificate subject unusable (CN/O)");
         goto out;
     }
@@ -692,6 +748,7 @@ static void *pump_main(void *arg)
         atomic_fetch_add(&n->resumed, 1);
     if (sk_net_serial_revoked(n, p->conn->serial)) {
         /* A resumed session skips certificate verification; the CRL still applies. */
+        report_refusal(n, p->conn, NULL, "revoked");
         log_handshake_failure(n, p->conn, ssl, "certificate revoked (resumed session)");
         goto out;
     }
@@ -869,7 +926,7 @@ int sk_net_create(const sk_conf *conf, sk_net_handoff_fn handoff, void *arg, sk_
     pthread_mutex_init(&n->watch_lock, NULL);
     pthread_cond_init(&n->watch_cond, NULL);
     (void)crl_file_changed(n);
-    if (sk_net_reload(n) != 0) {
+    if (net_reload(n, "start") != 0) {
         sk_net_destroy(n);
         return -1;
     }

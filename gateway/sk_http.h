@@ -18,6 +18,7 @@
 #ifndef SK_HTTP_H
 #define SK_HTTP_H
 
+#include "sk_audit.h"
 #include "sk_auth.h"
 #include "sk_conf.h"
 #include "sk_net.h"
@@ -33,6 +34,7 @@ typedef struct sk_http_deps {
     sk_auth_pool *auth;
     sk_proxy *proxy;
     sk_net *net;          /* may be set after create with sk_http_set_net() */
+    sk_audit *audit;      /* may be NULL: no audit log (tests of the HTTP layer only) */
 } sk_http_deps;
 
 int sk_http_create(const sk_http_deps *deps, sk_http **out) SK_MUST_CHECK;

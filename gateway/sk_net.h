@@ -47,7 +47,19 @@ typedef int (*sk_net_handoff_fn)(void *arg, int plain_fd, sk_conn *c);
 
 typedef struct sk_net sk_net;
 
+/* Observers for the audit log; called from pump and watcher threads. */
+typedef struct sk_net_hooks {
+    /* A handshake was refused. reason: revoked, expired, not_yet_valid, unknown_ca,
+     * no_cert, bad_subject, handshake_failed. serial may be NULL. */
+    void (*refused)(void *arg, const char *peer, const char *reason, const char *serial);
+    /* Certificates/CRL were (re)loaded (ok = 1) or a reload failed (ok = 0). */
+    void (*reloaded)(void *arg, int ok, size_t revoked, const char *why);
+    void *arg;
+} sk_net_hooks;
+
 int sk_net_create(const sk_conf *conf, sk_net_handoff_fn handoff, void *arg, sk_net **out) SK_MUST_CHECK;
+/* Set before sk_net_start. */
+void sk_net_set_hooks(sk_net *n, const sk_net_hooks *hooks);
 /* Bind and start the accept thread. */
 int sk_net_start(sk_net *n) SK_MUST_CHECK;
 /* Reload server certificate, client CA and CRL. */
