@@ -7,7 +7,12 @@ set(SK_HARDEN -fstack-protector-strong -fstack-clash-protection -fcf-protection
     -fno-strict-overflow -fno-delete-null-pointer-checks -fPIE)
 set(SK_LINK_HARDEN -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack)
 
-if(SEKISHO_SANITIZE)
+if(SEKISHO_FUZZ)
+  # Instrument every library for coverage so libFuzzer sees inside them, not only
+  # inside the fuzz driver; the drivers add -fsanitize=fuzzer themselves.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+elseif(SEKISHO_SANITIZE)
   set(SK_SAN -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   add_compile_options(${SK_SAN})
   add_link_options(${SK_SAN})
