@@ -143,8 +143,8 @@ static void test_serial_unique(void **state)
     sk_ca_index_init(&idx);
     memset(&e, 0, sizeof(e));
     e.kind = 'c';
-    strcpy(e.tenant, "t"); /* test-only fixed literals */
-    strcpy(e.name, "u");
+    assert_int_equal(sk_strlcpy(e.tenant, sizeof(e.tenant), "t"), 0);
+    assert_int_equal(sk_strlcpy(e.name, sizeof(e.name), "u"), 0);
     for (int i = 0; i < 4000; i++) {
         assert_int_equal(sk_ca_serial_new(&idx, e.serial, &e.serial_len), 0);
         assert_int_equal(e.serial_len, SK_CA_SERIAL_LEN);
@@ -169,8 +169,8 @@ static void fill_index(sk_ca_index *idx)
     idx->crl_days = 3;
     memset(&e, 0, sizeof(e));
     e.kind = 'c';
-    strcpy(e.tenant, "acme");
-    strcpy(e.name, "alice@example.com");
+    assert_int_equal(sk_strlcpy(e.tenant, sizeof(e.tenant), "acme"), 0);
+    assert_int_equal(sk_strlcpy(e.name, sizeof(e.name), "alice@example.com"), 0);
     e.not_before = 1700000000;
     e.not_after = 1734000000;
     assert_int_equal(sk_ca_serial_new(idx, e.serial, &e.serial_len), 0);
@@ -182,8 +182,8 @@ static void fill_index(sk_ca_index *idx)
     assert_int_equal(sk_ca_index_add(idx, &e), 0);
     memset(&e, 0, sizeof(e));
     e.kind = 's';
-    strcpy(e.tenant, "-");
-    strcpy(e.name, "::1");
+    assert_int_equal(sk_strlcpy(e.tenant, sizeof(e.tenant), "-"), 0);
+    assert_int_equal(sk_strlcpy(e.name, sizeof(e.name), "::1"), 0);
     e.not_before = 1;
     e.not_after = 253402300799LL;
     e.serial[0] = 0x01; /* a short serial round-trips too */
@@ -415,7 +415,7 @@ static void test_index_large(void **state)
     a.crl_number = 7;
     memset(&e, 0, sizeof(e));
     e.kind = 'c';
-    strcpy(e.tenant, "big");
+    assert_int_equal(sk_strlcpy(e.tenant, sizeof(e.tenant), "big"), 0);
     e.not_before = 1;
     e.not_after = 2;
     for (int i = 0; i < 5000; i++) {
@@ -776,23 +776,23 @@ static void test_server_leaf(void **state)
     assert_int_equal(sk_ca_make_ca_cert(cakey, "Unit CA", serial, slen, 1700000000, 2000000000, &ca, &err), 0);
     memset(&e, 0, sizeof(e));
     e.kind = 's';
-    strcpy(e.tenant, "-");
+    assert_int_equal(sk_strlcpy(e.tenant, sizeof(e.tenant), "-"), 0);
     e.not_before = 1700000000;
     e.not_after = 1800000000;
     assert_int_equal(sk_ca_serial_new(&idx, e.serial, &e.serial_len), 0);
-    strcpy(e.name, "gw.example.com");
+    assert_int_equal(sk_strlcpy(e.name, sizeof(e.name), "gw.example.com"), 0);
     assert_int_equal(sk_ca_make_leaf(ca, cakey, key, &e, &leaf, &err), 0);
     assert_true((X509_get_extended_key_usage(leaf) & XKU_SSL_SERVER) != 0);
     assert_int_equal(X509_check_host(leaf, "gw.example.com", 0, 0, NULL), 1);
     assert_int_equal(X509_check_host(leaf, "localhost", 0, 0, NULL), 0);
     assert_int_equal(X509_check_ip_asc(leaf, "127.0.0.1", 0), 0);
     X509_free(leaf);
-    strcpy(e.name, "localhost");
+    assert_int_equal(sk_strlcpy(e.name, sizeof(e.name), "localhost"), 0);
     assert_int_equal(sk_ca_make_leaf(ca, cakey, key, &e, &leaf, &err), 0);
     assert_int_equal(X509_check_host(leaf, "localhost", 0, 0, NULL), 1);
     assert_int_equal(X509_check_ip_asc(leaf, "127.0.0.1", 0), 1);
     X509_free(leaf);
-    strcpy(e.name, "192.0.2.7");
+    assert_int_equal(sk_strlcpy(e.name, sizeof(e.name), "192.0.2.7"), 0);
     assert_int_equal(sk_ca_make_leaf(ca, cakey, key, &e, &leaf, &err), 0);
     assert_int_equal(X509_check_ip_asc(leaf, "192.0.2.7", 0), 1);
     assert_int_equal(X509_check_ip_asc(leaf, "127.0.0.1", 0), 0);
