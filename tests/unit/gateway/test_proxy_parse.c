@@ -371,6 +371,27 @@ static void test_bad_responses(void **state)
     }
 }
 
+/* RFC 9110 15: a status code is three digits, 100-599 in practice. http-parser accepts
+ * one to three digits, so "HTTP/1.1 3" would reach the HTTP layer as status 3
+ * (found by fuzz_proxy_parse). */
+static void test_status_not_three_digits(void **state)
+{
+    static const char *const bad[] = {
+        "HTTP/1.1 3\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 0 Zero\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 099 Low\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 42 Answer\r\nContent-Length: 0\r\n\r\n",
+    };
+    (void)state;
+    for (size_t i = 0; i < SK_ARRAY_LEN(bad); i++) {
+        sk_proxy_req *r = new_req(0);
+        int rc = feed_str(r, bad[i]);
+        if (rc != -1 && sk_proxy_head_complete(r))
+            fail_msg("case %zu accepted with status %d", i, sk_proxy_status(r));
+        sk_proxy_finish(r);
+    }
+}
+
 /* Bytes after a complete response are not a second response; feed keeps working and
  * the body of the first is intact. */
 static void test_extra_bytes(void **state)
@@ -399,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_304_with_content_length),
         cmocka_unit_test(test_header_limits),
         cmocka_unit_test(test_bad_responses),
+        cmocka_unit_test(test_status_not_three_digits),
         cmocka_unit_test(test_extra_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
