@@ -275,11 +275,14 @@ sk_norm_serial() {
 # ---- peers ----------------------------------------------------------------------
 
 # sk_start_upstream: demo upstream on a free port -> SK_UP_PORT, SK_UP_PID, SK_UP_LOG.
+# It logs every request line unless SK_UP_LOG_REQUESTS=0 (the benchmark).
 sk_start_upstream() {
+    local -a opt=(--log)
     sk_need_bin sekisho-demo-upstream
+    [[ ${SK_UP_LOG_REQUESTS:-1} == 0 ]] && opt=()
     SK_UP_PORT=$(sk_free_port)
     SK_UP_LOG=$SK_TMP/upstream.log
-    "$SK_BIN/sekisho-demo-upstream" --listen "$SK_HOST:$SK_UP_PORT" --log >"$SK_UP_LOG" 2>&1 &
+    "$SK_BIN/sekisho-demo-upstream" --listen "$SK_HOST:$SK_UP_PORT" "${opt[@]}" >"$SK_UP_LOG" 2>&1 &
     SK_UP_PID=$!
     sk_track "$SK_UP_PID"
     sk_wait_port "$SK_UP_PORT" "$SK_UP_PID" 20 || sk_fail "demo upstream did not start"

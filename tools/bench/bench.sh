@@ -24,6 +24,7 @@ SK_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export SK_SRC
 export SK_BIN=${SK_BIN:-$SK_SRC/build/bin}
 export SK_TEST_NAME=bench
+export SK_UP_LOG_REQUESTS=0
 if [[ ${SK_BENCH_SMOKE:-0} == 1 ]]; then
     : "${SK_BENCH_HANDSHAKES:=20}" "${SK_BENCH_CONNS:=2}" "${SK_BENCH_REQS:=50}"
     : "${SK_BENCH_FRONTENDS:=nginx}"
