@@ -181,6 +181,17 @@ static int parse_loglevel(const char *v, int *out)
     return -1;
 }
 
+static int valid_tenant_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '-')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+            return 0;
+    return 1;
+}
+
 static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *value)
 {
     char *field = (char *)p->conf + k->offset;
@@ -210,12 +221,163 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
     return -1;
 }
 
+/* Split a comma/space separated list and hand each item to fn. */
+static int for_each_item(const char *value, int (*fn)(void *ctx, const char *item), void *ctx)
+{
+    char item[SK_CONF_PATH_PREFIX_MAX + 64];
+    const char *p = value;
+    int any = 0;
+    while (*p) {
+        size_t n;
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        n = strcspn(p, ", \t");
+        if (n == 0)
+            break;
+        if (n >= sizeof item)
+            return -1;
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (fn(ctx, item) != 0)
+            return -1;
+        any = 1;
+        p += n;
+    }
+    return any ? 0 : -1;
+}
+
+struct cidr_sink {
+    sk_policy_cidr *items;
+    uint32_t *count;
+    uint32_t cap;
+};
+
+static int add_cidr(void *ctx, const char *item)
+{
+    struct cidr_sink *s = ctx;
+    if (*s->count >= s->cap)
+        return -1;
+    if (sk_policy_cidr_parse(item, strlen(item), &s->items[*s->count]) != SK_POLICY_CIDR_OK)
+        return -1;
+    (*s->count)++;
+    return 0;
+}
+
+static int add_host(void *ctx, const char *item)
+{
+    sk_conf_tenant *t = ctx;
+    if (t->n_hosts >= SK_CONF_MAX_HOSTS || sk_strlcpy(t->hosts[t->n_hosts], sizeof t->hosts[0], item) != 0)
+        return -1;
+    for (char *c = t->hosts[t->n_hosts]; *c; c++) {
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c + 32);
+        else if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.'))
+            return -1;
+    }
+    t->n_hosts++;
+    return 0;
+}
+
+static int parse_upstream_url(const char *url, sk_conf_upstream *u);
+
+/* "path_rule = /admin admin" or "path_rule = / admin,general" */
+static int add_path_rule(sk_conf *c, const char *value)
+{
+    sk_conf_path_rule *r;
+    const char *sp = strpbrk(value, " \t");
+    char norm[SK_CONF_PATH_PREFIX_MAX];
+    size_t plen;
+    unsigned mask = 0;
+    if (c->n_path_rules >= SK_CONF_MAX_PATH_RULES || sp == NULL)
+        return -1;
+    r = &c->path_rules[c->n_path_rules];
+    plen = (size_t)(sp - value);
+    if (plen >= sizeof r->prefix)
+        return -1;
+    memcpy(r->prefix, value, plen);
+    r->prefix[plen] = '\0';
+    /* A rule must already be in normal form, or it would never match what the
+     * gateway compares it with. */
+    if (sk_policy_path_normalize(r->prefix, plen, norm, sizeof norm, NULL) != SK_POLICY_PATH_OK ||
+        strcmp(norm, r->prefix) != 0)
+        return -1;
+    while (*sp == ' ' || *sp == '\t')
+        sp++;
+    while (*sp) {
+        unsigned bit;
+        size_t n = strcspn(sp, ",+ \t");
+        if (n == 0 || sk_policy_role_parse(sp, n, &bit) != 0)
+            return -1;
+        mask |= bit;
+        sp += n;
+        while (*sp == ',' || *sp == '+' || *sp == ' ' || *sp == '\t')
+            sp++;
+    }
+    if (mask == 0)
+        return -1;
+    r->roles = mask;
+    c->n_path_rules++;
+    return 0;
+}
+
+static int access_key(struct conf_parse *p, const char *name, const char *value)
+{
+    sk_conf *c = p->conf;
+    if (strcmp(name, "allow") == 0) {
+        struct cidr_sink s = { c->access_allow, &c->n_access_allow, SK_CONF_MAX_CIDRS };
+        return for_each_item(value, add_cidr, &s);
+    }
+    if (strcmp(name, "trusted_proxies") == 0) {
+        struct cidr_sink s = { c->trusted_proxies, &c->n_trusted_proxies, SK_CONF_MAX_PROXIES };
+        return for_each_item(value, add_cidr, &s);
+    }
+    if (strcmp(name, "path_rule") == 0)
+        return add_path_rule(c, value);
+    if (strcmp(name, "path_case_insensitive") == 0)
+        return parse_bool(value, &c->path_icase);
+    return 1; /* unknown */
+}
+
+static int tenant_key(struct conf_parse *p, const char *section, const char *name, const char *value)
+{
+    sk_conf *c = p->conf;
+    const char *tname = section + 7; /* after "tenant." */
+    sk_conf_tenant *t = NULL;
+    for (uint32_t i = 0; i < c->n_tenants; i++)
+        if (strcmp(c->tenants[i].name, tname) == 0)
+            t = &c->tenants[i];
+    if (t == NULL) {
+        if (c->n_tenants >= SK_CONF_MAX_TENANTS || !valid_tenant_name(tname))
+            return -1;
+        t = &c->tenants[c->n_tenants++];
+        memset(t, 0, sizeof *t);
+        memcpy(t->name, tname, strlen(tname) + 1);
+    }
+    if (strcmp(name, "host") == 0)
+        return for_each_item(value, add_host, t);
+    if (strcmp(name, "upstream") == 0)
+        return t->upstream.url[0] != '\0' ? -1 : parse_upstream_url(value, &t->upstream);
+    if (strcmp(name, "allow") == 0) {
+        struct cidr_sink s = { t->allow, &t->n_allow, SK_CONF_MAX_CIDRS };
+        return for_each_item(value, add_cidr, &s);
+    }
+    return 1;
+}
+
 static int conf_handler(void *user, const char *section, const char *name, const char *value)
 {
     struct conf_parse *p = user;
 
     if (p->line_too_long)
         return set_error(p, "line too long in", section, name);
+    if (strcmp(section, "access") == 0 || strncmp(section, "tenant.", 7) == 0) {
+        int r = strcmp(section, "access") == 0 ? access_key(p, name, value) : tenant_key(p, section, name, value);
+        if (r > 0)
+            return set_error(p, "unknown key", section, name);
+        if (r < 0)
+            return set_error(p, "invalid value for", section, name);
+        return 1;
+    }
     for (size_t i = 0; i < SK_ARRAY_LEN(conf_keys); i++) {
         const struct conf_key *k = &conf_keys[i];
         if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
@@ -232,14 +394,16 @@ static int conf_handler(void *user, const char *section, const char *name, const
 
 /* http://host[:port][/prefix]: only plain HTTP to a local or private upstream for now;
  * the parse is strict so a typo cannot silently point the proxy elsewhere. */
-static int parse_upstream(sk_conf *c)
+static int parse_upstream_url(const char *url, sk_conf_upstream *out)
 {
-    const char *u = c->upstream_url, *host, *end, *colon, *slash;
-    size_t hostlen;
+    const char *host, *end, *colon, *slash;
+    sk_conf_upstream u;
+    size_t hostlen, n;
 
-    if (strncmp(u, "http://", 7) != 0)
+    memset(&u, 0, sizeof u);
+    if (sk_strlcpy(u.url, sizeof u.url, url) != 0 || strncmp(url, "http://", 7) != 0)
         return -1;
-    host = u + 7;
+    host = url + 7;
     slash = strchr(host, '/');
     end = slash ? slash : host + strlen(host);
     if (*host == '[') {
@@ -255,34 +419,44 @@ static int parse_upstream(sk_conf *c)
         colon = memchr(host, ':', (size_t)(end - host));
         hostlen = (size_t)((colon ? colon : end) - host);
     }
-    if (hostlen == 0 || hostlen >= sizeof c->upstream_host)
+    if (hostlen == 0 || hostlen >= sizeof u.host)
         return -1;
-    memcpy(c->upstream_host, host, hostlen);
-    c->upstream_host[hostlen] = '\0';
+    memcpy(u.host, host, hostlen);
+    u.host[hostlen] = '\0';
     if (colon) {
-        char port[8];
         uint64_t v;
         size_t plen = (size_t)(end - colon - 1);
-        if (plen == 0 || plen >= sizeof port)
+        if (plen == 0 || plen >= sizeof u.port)
             return -1;
-        memcpy(port, colon + 1, plen);
-        port[plen] = '\0';
-        if (sk_parse_u64(port, 1, 65535, &v) != 0)
+        memcpy(u.port, colon + 1, plen);
+        u.port[plen] = '\0';
+        if (sk_parse_u64(u.port, 1, 65535, &v) != 0)
             return -1;
-        memcpy(c->upstream_port, port, plen + 1);
-    } else if (sk_strlcpy(c->upstream_port, sizeof c->upstream_port, "80") != 0) {
-        return -1;
+    } else {
+        COPY_LITERAL(u.port, "80");
     }
-    if (sk_strlcpy(c->upstream_prefix, sizeof c->upstream_prefix, slash ? slash : "") != 0)
+    if (sk_strlcpy(u.prefix, sizeof u.prefix, slash ? slash : "") != 0)
         return -1;
-    {
-        size_t n = strlen(c->upstream_prefix);
-        while (n > 0 && c->upstream_prefix[n - 1] == '/')
-            c->upstream_prefix[--n] = '\0';
-    }
-    for (const char *q = c->upstream_prefix; *q; q++)
+    n = strlen(u.prefix);
+    while (n > 0 && u.prefix[n - 1] == '/')
+        u.prefix[--n] = '\0';
+    for (const char *q = u.prefix; *q; q++)
         if (*q <= ' ' || *q == '?' || *q == '#' || *q == 0x7f)
             return -1;
+    *out = u;
+    return 0;
+}
+
+/* Plain HTTP only: the upstream sits on a trusted network or loopback; the parse is
+ * strict so a typo cannot silently point the proxy elsewhere. */
+static int parse_upstream(sk_conf *c)
+{
+    sk_conf_upstream u;
+    if (parse_upstream_url(c->upstream_url, &u) != 0)
+        return -1;
+    memcpy(c->upstream_host, u.host, sizeof c->upstream_host);
+    memcpy(c->upstream_port, u.port, sizeof c->upstream_port);
+    memcpy(c->upstream_prefix, u.prefix, sizeof c->upstream_prefix);
     return 0;
 }
 
@@ -300,6 +474,20 @@ static int conf_finish(const struct conf_parse *p, sk_conf *c, char *err, size_t
         what = "[policy] password_max_length is below password_min_length";
     else if (c->idle_timeout > c->absolute_timeout)
         what = "[policy] idle_timeout exceeds absolute_timeout";
+    for (uint32_t i = 0; what == NULL && i < c->n_tenants; i++) {
+        if (c->tenants[i].n_hosts == 0 || c->tenants[i].upstream.url[0] == '\0') {
+            (void)snprintf(err, errlen, "%s: [tenant.%s] needs host and upstream", c->file, c->tenants[i].name);
+            return -1;
+        }
+        for (uint32_t j = 0; j < i; j++)
+            for (uint32_t a = 0; a < c->tenants[i].n_hosts; a++)
+                for (uint32_t b = 0; b < c->tenants[j].n_hosts; b++)
+                    if (strcmp(c->tenants[i].hosts[a], c->tenants[j].hosts[b]) == 0) {
+                        (void)snprintf(err, errlen, "%s: host %s belongs to two tenants", c->file,
+                                       c->tenants[i].hosts[a]);
+                        return -1;
+                    }
+    }
     if (what != NULL) {
         (void)snprintf(err, errlen, "%s: %s", c->file, what);
         return -1;

@@ -16,10 +16,41 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include "sk_policy.h"
 #include "sk_util.h"
 
 #define SK_CONF_PATH_MAX 1024
 #define SK_CONF_URL_MAX 1024
+#define SK_CONF_MAX_CIDRS 64
+#define SK_CONF_MAX_PROXIES 16
+#define SK_CONF_MAX_PATH_RULES 64
+#define SK_CONF_PATH_PREFIX_MAX 256
+#define SK_CONF_MAX_TENANTS 32
+#define SK_CONF_MAX_HOSTS 8
+
+/* An upstream origin parsed from http://host[:port][/prefix]. */
+typedef struct sk_conf_upstream {
+    char url[SK_CONF_URL_MAX];
+    char host[256];
+    char port[8];
+    char prefix[512];          /* "" or "/prefix" without trailing slash */
+} sk_conf_upstream;
+
+/* [tenant.NAME]: a portal chosen by host name (SNI and Host), with its own upstream
+ * and allowlist. Certificates of this tenant carry O = NAME. */
+typedef struct sk_conf_tenant {
+    char name[64];
+    char hosts[SK_CONF_MAX_HOSTS][256];
+    uint32_t n_hosts;
+    sk_conf_upstream upstream;
+    sk_policy_cidr allow[SK_CONF_MAX_CIDRS];
+    uint32_t n_allow;
+} sk_conf_tenant;
+
+typedef struct sk_conf_path_rule {
+    char prefix[SK_CONF_PATH_PREFIX_MAX];   /* normalised path prefix */
+    unsigned roles;                         /* SK_POLICY_ROLE_* mask */
+} sk_conf_path_rule;
 
 typedef struct sk_conf {
     char file[SK_CONF_PATH_MAX];
@@ -71,6 +102,19 @@ typedef struct sk_conf {
     uint32_t argon2_iterations;
     uint32_t argon2_parallelism;
     char auth_totp_key[SK_CONF_PATH_MAX];    /* AES-256 key for TOTP secrets at rest; default <state>/totp.key */
+
+    /* [access] (all lists may be given as repeated keys or comma-separated) */
+    sk_policy_cidr access_allow[SK_CONF_MAX_CIDRS];       /* global allowlist; empty = any */
+    uint32_t n_access_allow;
+    sk_policy_cidr trusted_proxies[SK_CONF_MAX_PROXIES];  /* peers whose X-Forwarded-For counts */
+    uint32_t n_trusted_proxies;
+    sk_conf_path_rule path_rules[SK_CONF_MAX_PATH_RULES];  /* "path_rule = /admin admin" */
+    uint32_t n_path_rules;
+    int path_icase;                                        /* upstream treats paths case-insensitively */
+
+    /* [tenant.NAME] sections; none = single portal at [upstream] url, any host */
+    sk_conf_tenant tenants[SK_CONF_MAX_TENANTS];
+    uint32_t n_tenants;
 
     /* [notify] */
     char notify_command[SK_CONF_PATH_MAX];   /* sendmail -t compatible */

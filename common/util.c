@@ -447,8 +447,12 @@ int sk_mkdir_p(const char *path, mode_t mode)
             return -1;
         *p = '/';
     }
-    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-        return -1;
+    if (mkdir(tmp, mode) != 0) {
+        struct stat st;
+        /* EEXIST is fine only when what exists is a directory. */
+        if (errno != EEXIST || stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
+            return -1;
+    }
     return 0;
 }
 

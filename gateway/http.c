@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,8 +30,22 @@
 
 enum req_kind { K_NONE, K_PROXY, K_LOGIN_POST, K_LOGOUT_POST };
 
+/* Where a request goes: one entry per [tenant.NAME], or one catch-all entry when no
+ * tenants are configured (then the certificate's O only scopes users and sessions). */
+struct route_tenant {
+    const sk_conf_tenant *t;     /* NULL for the catch-all */
+    sk_proxy *proxy;
+    const char *prefix;
+    sk_policy_cidr_list allow;
+};
+
 struct sk_http {
     sk_http_deps d;
+    struct route_tenant routes_t[SK_CONF_MAX_TENANTS];
+    size_t n_routes_t;
+    sk_policy_cidr_list global_allow, trusted;
+    sk_policy_path_rule path_rules[SK_CONF_MAX_PATH_RULES];
+    size_t n_path_rules;
     struct MHD_Daemon *mhd;
     sk_policy_config pol;
     uint8_t csrf_key[32];
@@ -66,6 +81,9 @@ struct req {
     char f_totp[SK_AUTH_TOTP_MAX + 1];
     char f_csrf[128];
     char f_return[RETURN_MAX];
+    const struct route_tenant *route;
+    sk_user user;
+    int have_user;
     /* session */
     sk_session sess;
     uint8_t sess_hash[SK_SESSION_HASH_LEN];
@@ -791,7 +809,7 @@ static int build_head(struct req *rq, struct MHD_Connection *mc, const sk_conn *
     if (rq->head == NULL)
         return -1;
     sk_buf_init(&b, rq->head, SK_PROXY_HEAD_MAX);
-    sk_buf_printf(&b, "%s %s%s HTTP/1.1\r\n", method, conf->upstream_prefix, rq->raw_uri);
+    sk_buf_printf(&b, "%s %s%s HTTP/1.1\r\n", method, rq->route->prefix, rq->raw_uri);
     if (host != NULL)
         sk_buf_printf(&b, "Host: %s\r\nX-Forwarded-Host: %s\r\n", host, host);
     else
@@ -897,6 +915,157 @@ static enum MHD_Result unauthenticated(struct req *rq, struct MHD_Connection *mc
                    NULL, has_body);
 }
 
+/* ---- tenants, addresses, paths ----------------------------------------- */
+
+/* The host part of a Host header or SNI, lowercased, without port or brackets. */
+static int host_only(const char *in, char *out, size_t cap)
+{
+    size_t n;
+    const char *end;
+    if (in[0] == '[') {
+        end = strchr(in, ']');
+        if (end == NULL)
+            return -1;
+        in++;
+    } else {
+        end = strchr(in, ':');
+        if (end == NULL)
+            end = in + strlen(in);
+    }
+    n = (size_t)(end - in);
+    if (n == 0 || n >= cap)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (char)(in[i] + 32) : in[i];
+    out[n] = '\0';
+    if (n > 1 && out[n - 1] == '.')
+        out[n - 1] = '\0'; /* "portal.example." is the same name */
+    return 0;
+}
+
+/* Pick the tenant by name: SNI and Host must agree (421 otherwise, RFC 9110 15.5.20),
+ * and the certificate must belong to that tenant. Returns an HTTP status on refusal. */
+static int route_request(sk_http *h, struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    const char *hosthdr = header(mc, "Host");
+    char host[256] = "", sni[256] = "";
+    const char *name;
+
+    if (h->n_routes_t == 1 && h->routes_t[0].t == NULL) {
+        rq->route = &h->routes_t[0];
+        return 0;
+    }
+    if (hosthdr != NULL && host_only(hosthdr, host, sizeof host) != 0)
+        return MHD_HTTP_BAD_REQUEST;
+    if (c->sni[0] != '\0' && host_only(c->sni, sni, sizeof sni) != 0)
+        return MHD_HTTP_MISDIRECTED_REQUEST;
+    if (sni[0] && host[0] && strcmp(sni, host) != 0)
+        return MHD_HTTP_MISDIRECTED_REQUEST;
+    name = host[0] ? host : sni;
+    for (size_t i = 0; i < h->n_routes_t; i++) {
+        const sk_conf_tenant *t = h->routes_t[i].t;
+        for (uint32_t j = 0; j < t->n_hosts; j++) {
+            if (strcmp(t->hosts[j], name) != 0)
+                continue;
+            if (strcmp(t->name, c->tenant) != 0)
+                return MHD_HTTP_FORBIDDEN; /* a certificate of another tenant */
+            rq->route = &h->routes_t[i];
+            return 0;
+        }
+    }
+    return MHD_HTTP_MISDIRECTED_REQUEST;
+}
+
+static int peer_addr(const sk_conn *c, sk_policy_addr *a)
+{
+    if (c->peer.ss_family == AF_INET)
+        return sk_policy_addr_from_bytes(a, &((const struct sockaddr_in *)&c->peer)->sin_addr, 4);
+    if (c->peer.ss_family == AF_INET6)
+        return sk_policy_addr_from_bytes(a, &((const struct sockaddr_in6 *)&c->peer)->sin6_addr, 16);
+    return -1;
+}
+
+/* The client's address is the TCP peer. Only when that peer is a configured trusted
+ * proxy does X-Forwarded-For count, read from the right: the first address that is
+ * not itself a trusted proxy is the client. */
+static int client_addr(sk_http *h, struct MHD_Connection *mc, const sk_conn *c, sk_policy_addr *a)
+{
+    const char *xff;
+    char item[SK_POLICY_CIDR_INPUT_MAX];
+    if (peer_addr(c, a) != 0)
+        return -1;
+    if (h->trusted.count == 0 || !sk_policy_cidr_list_match(&h->trusted, a) ||
+        (xff = header(mc, "X-Forwarded-For")) == NULL)
+        return 0;
+    for (size_t end = strlen(xff); end > 0;) {
+        size_t start = end, n;
+        sk_policy_addr cand;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        n = end - start;
+        while (n > 0 && (xff[start] == ' ' || xff[start] == '\t')) {
+            start++;
+            n--;
+        }
+        while (n > 0 && (xff[start + n - 1] == ' ' || xff[start + n - 1] == '\t'))
+            n--;
+        if (n == 0 || n >= sizeof item || sk_policy_addr_parse(xff + start, n, &cand) != SK_POLICY_CIDR_OK)
+            return -1; /* a malformed chain from a trusted proxy: refuse rather than guess */
+        *a = cand;
+        if (!sk_policy_cidr_list_match(&h->trusted, &cand))
+            return 0;
+        end = start > 0 ? start - 1 : 0;
+    }
+    return 0;
+}
+
+static int address_allowed(sk_http *h, struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    sk_policy_cidr users[SK_ALLOW_MAX];
+    sk_policy_cidr_list ul = { users, 0 };
+    sk_policy_addr a;
+
+    if (client_addr(h, mc, c, &a) != 0)
+        return 0;
+    if (rq->have_user) {
+        for (uint32_t i = 0; i < rq->user.allow_count && i < SK_ALLOW_MAX; i++) {
+            /* Stored entries were validated when added; one that no longer parses
+             * restricts to nothing rather than to everything. */
+            if (sk_policy_cidr_parse(rq->user.allow[i], strlen(rq->user.allow[i]), &users[ul.count]) ==
+                SK_POLICY_CIDR_OK)
+                ul.count++;
+            else
+                return 0;
+        }
+    }
+    return sk_policy_ip_allowed(&h->global_allow, &rq->route->allow, &ul, &a);
+}
+
+static unsigned role_bits(enum sk_role r)
+{
+    return r == SK_ROLE_ADMIN ? SK_POLICY_ROLE_ADMIN : SK_POLICY_ROLE_GENERAL;
+}
+
+/* 1 allowed, 0 forbidden, -1 a path the rules cannot judge (refused as 400). */
+static int path_allowed(sk_http *h, const struct req *rq)
+{
+    char path[RETURN_MAX], norm[RETURN_MAX];
+    const char *q;
+    size_t n;
+    if (h->n_path_rules == 0)
+        return 1;
+    q = strchr(rq->raw_uri, '?');
+    n = q ? (size_t)(q - rq->raw_uri) : strlen(rq->raw_uri);
+    if (n >= sizeof path)
+        return -1;
+    memcpy(path, rq->raw_uri, n);
+    path[n] = '\0';
+    if (sk_policy_path_normalize(path, n, norm, sizeof norm, NULL) != SK_POLICY_PATH_OK)
+        return -1;
+    return sk_policy_path_allowed(h->path_rules, h->n_path_rules, norm, strlen(norm), role_bits(rq->sess.role),
+                                  h->d.conf->path_icase ? SK_POLICY_PATH_ICASE : 0);
+}
+
 /* ---- request lifecycle ------------------------------------------------- */
 
 static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const char *url, const char *method)
@@ -932,6 +1101,18 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     if (rq->raw_uri == NULL || rq->raw_uri[0] != '/')
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    {
+        int st = route_request(h, rq, mc, c);
+        if (st != 0)
+            return respond_error(rq, mc, st, 1);
+    }
+    rq->have_user = sk_store_user_get(h->d.store, c->tenant, c->user, &rq->user) == SK_STORE_OK;
+    /* A refused address never sees a login form: this precedes every route. */
+    if (!address_allowed(h, rq, mc, c)) {
+        if (h->d.audit != NULL && sk_audit_refused(h->d.audit, c->peer_str, "address_refused", c->serial) != 0)
+            sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for an address refusal");
+        return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 1);
+    }
     if (strncmp(url, "/.sekisho/", 10) == 0) {
         for (size_t i = 0; i < SK_ARRAY_LEN(routes); i++) {
             if (strcmp(url, routes[i].path) != 0 || strcmp(method, routes[i].method) != 0)
@@ -949,11 +1130,22 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     sr = session_find(rq, mc, c);
     if (sr != SESS_OK)
         return unauthenticated(rq, mc, method, sr, mode != SK_PROXY_BODY_NONE);
+    if (rq->have_user && (rq->user.flags & SK_USER_F_MUST_CHANGE_PW) != 0)
+        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/password", NULL,
+                       mode != SK_PROXY_BODY_NONE);
+    switch (path_allowed(h, rq)) {
+    case 1:
+        break;
+    case 0:
+        return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, mode != SK_PROXY_BODY_NONE);
+    default:
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, mode != SK_PROXY_BODY_NONE);
+    }
     if (build_head(rq, mc, c, method, mode, len, &head_len) != 0)
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     rq->kind = K_PROXY;
     atomic_fetch_add(&h->proxied, 1);
-    if (sk_proxy_begin(h->d.proxy, rq->head, head_len, mode, strcmp(method, "HEAD") == 0, &rq->px) != 0) {
+    if (sk_proxy_begin(rq->route->proxy, rq->head, head_len, mode, strcmp(method, "HEAD") == 0, &rq->px) != 0) {
         rq->px = NULL;
         rq->upstream_failed = 1;
         sk_log(SK_LOG_WARN, "upstream unreachable for %s %s", method, url);
@@ -1117,6 +1309,30 @@ int sk_http_create(const sk_http_deps *deps, sk_http **out)
     h->pol.absolute_timeout = conf->absolute_timeout;
     if (sk_random(h->csrf_key, sizeof h->csrf_key) != 0)
         goto fail;
+    h->global_allow.items = conf->access_allow;
+    h->global_allow.count = conf->n_access_allow;
+    h->trusted.items = conf->trusted_proxies;
+    h->trusted.count = conf->n_trusted_proxies;
+    for (uint32_t i = 0; i < conf->n_path_rules; i++) {
+        h->path_rules[i].prefix = conf->path_rules[i].prefix;
+        h->path_rules[i].roles = conf->path_rules[i].roles;
+    }
+    h->n_path_rules = conf->n_path_rules;
+    if (conf->n_tenants == 0) {
+        h->routes_t[0].proxy = deps->proxy;
+        h->routes_t[0].prefix = conf->upstream_prefix;
+        h->n_routes_t = 1;
+    }
+    for (uint32_t i = 0; i < conf->n_tenants; i++) {
+        struct route_tenant *r = &h->routes_t[i];
+        r->t = &conf->tenants[i];
+        r->prefix = r->t->upstream.prefix;
+        r->allow.items = r->t->allow;
+        r->allow.count = r->t->n_allow;
+        if (sk_proxy_create_for(conf, r->t->upstream.host, r->t->upstream.port, &r->proxy) != 0)
+            goto fail;
+        h->n_routes_t = i + 1;
+    }
     h->fdmap_len = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20)
                        ? (size_t)rl.rlim_cur
                        : (size_t)1 << 20;
@@ -1140,6 +1356,9 @@ int sk_http_create(const sk_http_deps *deps, sk_http **out)
     *out = h;
     return 0;
 fail:
+    for (size_t i = 0; i < h->n_routes_t; i++)
+        if (h->routes_t[i].t != NULL)
+            sk_proxy_destroy(h->routes_t[i].proxy);
     free(h->fdmap);
     free(h);
     return -1;
@@ -1163,6 +1382,9 @@ void sk_http_destroy(sk_http *h)
         MHD_stop_daemon(h->mhd);
     for (size_t i = 0; i < h->fdmap_len; i++)
         sk_conn_unref(atomic_load(&h->fdmap[i]));
+    for (size_t i = 0; i < h->n_routes_t; i++)
+        if (h->routes_t[i].t != NULL)
+            sk_proxy_destroy(h->routes_t[i].proxy);
     free(h->fdmap);
     sk_wipe(h->csrf_key, sizeof h->csrf_key);
     free(h);

@@ -80,7 +80,7 @@ enum sk_lang sk_page_lang(const char *al)
                 }
             }
         }
-        if (q > best_q) {
+        if (q > 0.0 && q > best_q) { /* q=0 means "not acceptable" */
             if (n >= 2 && (p[0] | 0x20) == 'j' && (p[1] | 0x20) == 'a' && (n == 2 || p[2] == '-' || p[2] == ';')) {
                 best_q = q;
                 best = SK_LANG_JA;
@@ -189,6 +189,8 @@ static const struct {
     { 404, { "Not found.", "見つかりません。" } },
     { 405, { "Method not allowed.", "このメソッドは使用できません。" } },
     { 413, { "The request is too large.", "リクエストが大きすぎます。" } },
+    { 421, { "This certificate or host name does not belong to this portal.",
+             "この証明書またはホスト名はこのポータルのものではありません。" } },
     { 500, { "An internal error occurred.", "内部エラーが発生しました。" } },
     { 502, { "The portal behind the gateway did not answer correctly.",
              "ゲートウェイの先のポータルが正しく応答しませんでした。" } },

@@ -55,6 +55,11 @@ struct sk_proxy_req {
 
 int sk_proxy_create(const sk_conf *conf, sk_proxy **out)
 {
+    return sk_proxy_create_for(conf, conf->upstream_host, conf->upstream_port, out);
+}
+
+int sk_proxy_create_for(const sk_conf *conf, const char *host, const char *port, sk_proxy **out)
+{
     struct addrinfo hints;
     sk_proxy *p = calloc(1, sizeof *p);
     int r;
@@ -65,9 +70,9 @@ int sk_proxy_create(const sk_conf *conf, sk_proxy **out)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    r = getaddrinfo(conf->upstream_host, conf->upstream_port, &hints, &p->addrs);
+    r = getaddrinfo(host, port, &hints, &p->addrs);
     if (r != 0) {
-        sk_log(SK_LOG_ERR, "upstream %s: %s", conf->upstream_host, gai_strerror(r));
+        sk_log(SK_LOG_ERR, "upstream %s: %s", host, gai_strerror(r));
         free(p);
         return -1;
     }
@@ -216,10 +221,12 @@ static int on_headers_complete(http_parser *hp)
         if (r->status == 101)
             return -1;
         r->interim = 1;
-        return 0;
+        return 1;
     }
     r->head_done = 1;
-    return r->is_head ? 1 : 0;
+    /* 1 = no body follows, whatever Content-Length says: HEAD answers, 204 and 304
+     * (RFC 9110 6.4.1). http-parser would otherwise wait for those bytes. */
+    return (r->is_head || r->status == 204 || r->status == 304) ? 1 : 0;
 }
 
 static int on_body(http_parser *hp, const char *at, size_t n)

@@ -33,7 +33,10 @@ enum sk_proxy_body { SK_PROXY_BODY_NONE, SK_PROXY_BODY_LENGTH, SK_PROXY_BODY_CHU
 typedef struct sk_proxy sk_proxy;
 typedef struct sk_proxy_req sk_proxy_req;
 
+/* The [upstream] url of conf. */
 int sk_proxy_create(const sk_conf *conf, sk_proxy **out) SK_MUST_CHECK;
+/* Another origin (a tenant's upstream); timeouts and pool size still from conf. */
+int sk_proxy_create_for(const sk_conf *conf, const char *host, const char *port, sk_proxy **out) SK_MUST_CHECK;
 void sk_proxy_destroy(sk_proxy *p);
 
 int sk_proxy_begin(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy_body body,
