@@ -159,6 +159,10 @@ static int start(struct gateway *g)
     ac.params.parallelism = g->conf.argon2_parallelism;
     ac.lockout_threshold = g->conf.lockout_threshold;
     ac.lockout_duration = g->conf.lockout_duration;
+    if (sk_strlcpy(ac.totp_key_path, sizeof ac.totp_key_path, g->conf.auth_totp_key) != 0) {
+        sk_log(SK_LOG_ERR, "[auth] totp_key path too long");
+        return -1;
+    }
     if (sk_auth_pool_create(g->conf.auth_workers, g->conf.auth_queue > 0 ? g->conf.auth_queue : 1, &ac,
                             &g->auth) != 0) {
         sk_log(SK_LOG_ERR, "cannot start the login workers");
