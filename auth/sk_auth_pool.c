@@ -11,15 +11,21 @@
 #include <string.h>
 
 #include "sk_auth.h"
-
-#ifdef SK_AUTH_HAVE_POLICY
 #include "sk_policy.h"
-#endif
+
+enum job_kind { JOB_LOGIN = 0, JOB_PWCHANGE };
 
 typedef struct job {
-    sk_auth_request req;
+    enum job_kind kind;
+    union {
+        sk_auth_request req;
+        sk_auth_pwchange_request pw;
+    } in;
     sk_store *store;
-    sk_auth_verdict verdict;
+    union {
+        sk_auth_verdict verdict;
+        sk_auth_pwchange_verdict pwv;
+    } res;
     int done;
     pthread_cond_t cond;
     struct job *next;
@@ -40,6 +46,11 @@ struct sk_auth_pool {
     char dummy_hash[SK_AUTH_ENCODED_MAX];
     unsigned nthreads;
     pthread_t *threads;
+    /* TOTP key, loaded on first need and then kept (see totp_key()). */
+    pthread_mutex_t key_mu;
+    int key_ok;         /* key_mu initialised */
+    int key_loaded;
+    uint8_t totp_key[SK_AUTH_TOTP_KEY_LEN];
 };
 
 static const char *const reason_names[SK_AUTH_R_COUNT_] = {
@@ -54,6 +65,10 @@ static const char *const reason_names[SK_AUTH_R_COUNT_] = {
     [SK_AUTH_R_BAD_REQUEST] = "bad_request",
     [SK_AUTH_R_TOTP_UNAVAILABLE] = "totp_unavailable",
     [SK_AUTH_R_INTERNAL] = "internal",
+    [SK_AUTH_R_BAD_TOTP] = "bad_totp",
+    [SK_AUTH_R_TOTP_REPLAY] = "totp_replay",
+    [SK_AUTH_R_PASSWORD_POLICY] = "password_policy",
+    [SK_AUTH_R_SAME_PASSWORD] = "same_password",
 };
 
 const char *sk_auth_reason_name(sk_auth_reason r)
@@ -64,11 +79,41 @@ const char *sk_auth_reason_name(sk_auth_reason r)
 }
 
 /* ===================================================================== */
-/* LOCKOUT SEAM. Every "is this account locked" question and every failure /
- * success count goes through these three functions. They delegate to the
- * policy module (sk_policy_lockout_*); without it (SK_AUTH_HAVE_POLICY unset)
- * an equivalent minimal rule applies: threshold failures -> timed lock. */
+/* Configuration and lockout: every "is this account locked" question and   */
+/* every failure / success count goes through the policy module.            */
 /* ===================================================================== */
+
+int sk_auth_config_from_conf(const sk_conf *conf, sk_auth_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->params.memory_kib = conf->argon2_memory_kib;
+    out->params.iterations = conf->argon2_iterations;
+    out->params.parallelism = conf->argon2_parallelism;
+    out->lockout_threshold = conf->lockout_threshold;
+    out->lockout_duration = conf->lockout_duration;
+    out->password_min_length = conf->password_min_length;
+    out->password_max_length = conf->password_max_length;
+    out->password_require_upper = conf->password_require_upper;
+    out->password_require_lower = conf->password_require_lower;
+    out->password_require_digit = conf->password_require_digit;
+    if (sk_strlcpy(out->totp_key_path, sizeof out->totp_key_path, conf->auth_totp_key) != 0)
+        return -1;
+    return 0;
+}
+
+void sk_auth_policy_config(const sk_auth_config *cfg, sk_policy_config *out)
+{
+    sk_policy_defaults(out);
+    out->lockout_threshold = cfg->lockout_threshold;
+    out->lockout_duration = cfg->lockout_duration;
+    if (cfg->password_max_length != 0) {
+        out->password_min_length = cfg->password_min_length;
+        out->password_max_length = cfg->password_max_length;
+        out->password_require_upper = cfg->password_require_upper;
+        out->password_require_lower = cfg->password_require_lower;
+        out->password_require_digit = cfg->password_require_digit;
+    }
+}
 
 static sk_auth_reason lock_reason(const sk_auth_config *cfg, const sk_user *u, int64_t now)
 {
@@ -77,58 +122,46 @@ static sk_auth_reason lock_reason(const sk_auth_config *cfg, const sk_user *u, i
         return SK_AUTH_R_OPERATOR_LOCKED;
     if (u->flags & SK_USER_F_DORMANT_LOCKED)
         return SK_AUTH_R_DORMANT_LOCKED;
-#ifdef SK_AUTH_HAVE_POLICY
     sk_policy_lockout ls = { .failures = u->failures, .locked_until = u->locked_until };
     if (!sk_policy_lockout_may_attempt(&ls, now))
         return SK_AUTH_R_LOCKED;
-#else
-    if (u->locked_until != 0 && now < u->locked_until)
-        return SK_AUTH_R_LOCKED;
-#endif
     return SK_AUTH_R_NONE;
 }
 
 /* Count one failure; returns 1 when it locked the account. */
 static int lock_record_failure(const sk_auth_config *cfg, sk_user *u, int64_t now)
 {
-#ifdef SK_AUTH_HAVE_POLICY
     sk_policy_config pc;
-    sk_policy_defaults(&pc);
-    pc.lockout_threshold = cfg->lockout_threshold;
-    pc.lockout_duration = cfg->lockout_duration;
+    sk_auth_policy_config(cfg, &pc);
     sk_policy_lockout ls = { .failures = u->failures, .locked_until = u->locked_until };
     int locked = sk_policy_lockout_record_failure(&pc, &ls, now);
     u->failures = ls.failures;
     u->locked_until = ls.locked_until;
     return locked;
-#else
-    if (u->locked_until != 0 && now < u->locked_until)
-        return 0; /* never extend a running lock */
-    if (u->locked_until != 0) {
-        u->locked_until = 0;
-        u->failures = 0;
-    }
-    if (u->failures < UINT32_MAX)
-        u->failures++;
-    if (cfg->lockout_threshold > 0 && u->failures >= cfg->lockout_threshold) {
-        u->locked_until = now + cfg->lockout_duration;
-        return 1;
-    }
-    return 0;
-#endif
 }
 
 static void lock_record_success(sk_user *u)
 {
-#ifdef SK_AUTH_HAVE_POLICY
     sk_policy_lockout ls = { .failures = u->failures, .locked_until = u->locked_until };
     sk_policy_lockout_record_success(&ls);
     u->failures = ls.failures;
     u->locked_until = ls.locked_until;
-#else
-    u->failures = 0;
-    u->locked_until = 0;
-#endif
+}
+
+/* The TOTP key for verification: loaded once, never created here (a new key
+ * could not open the secrets already stored). NULL when unavailable; a later
+ * call tries again, so an operator can fix the file without a restart. */
+static const uint8_t *totp_key(sk_auth_pool *p)
+{
+    const uint8_t *k = NULL;
+    pthread_mutex_lock(&p->key_mu);
+    if (!p->key_loaded && p->cfg.totp_key_path[0] != '\0' &&
+        sk_auth_totp_key_load(p->cfg.totp_key_path, 0, p->totp_key) == 0)
+        p->key_loaded = 1;
+    if (p->key_loaded)
+        k = p->totp_key;
+    pthread_mutex_unlock(&p->key_mu);
+    return k;
 }
 
 /* ===================================================================== */
@@ -140,8 +173,46 @@ typedef struct commit_ctx {
     int64_t now;
     int password_ok;                    /* argon2 said yes */
     char hash_seen[SK_PWHASH_MAX + 1];  /* the hash the password was checked against */
+    const char *totp;                   /* typed code, may be "" */
+    const uint8_t *totp_key;            /* NULL: TOTP not checkable */
+    int pad;                            /* vetoed without a write: pay for a commit */
     sk_auth_verdict *v;
 } commit_ctx;
+
+/* Check the typed code against the fresh record. ACCEPT (and totp_last_step
+ * advanced), a failure reason, or TOTP_UNAVAILABLE. */
+static sk_auth_reason totp_verify(commit_ctx *c, sk_user *u)
+{
+    uint8_t secret[64];
+    size_t len = 0;
+    sk_policy_config pc;
+    int64_t step = 0;
+    sk_auth_reason r = SK_AUTH_R_TOTP_UNAVAILABLE;
+
+    if (!c->totp_key) {
+        sk_log(SK_LOG_ERR, "auth: TOTP key unavailable; %s/%s cannot log in", u->tenant, u->id);
+        goto out;
+    }
+    if (sk_auth_totp_open(c->totp_key, u->tenant, u->id, u->totp_secret, u->totp_secret_len,
+                          secret, sizeof secret, &len) != 0) {
+        sk_log(SK_LOG_ERR, "auth: TOTP secret of %s/%s does not open with the key", u->tenant,
+               u->id);
+        goto out;
+    }
+    sk_auth_policy_config(c->cfg, &pc);
+    int v = sk_auth_totp_check(&pc, secret, len, c->totp, u->totp_last_step, c->now, &step);
+    if (v == SK_POLICY_TOTP_ACCEPT) {
+        u->totp_last_step = step;
+        r = SK_AUTH_R_NONE;
+    } else if (v == SK_POLICY_TOTP_REPLAY) {
+        r = SK_AUTH_R_TOTP_REPLAY;
+    } else if (v == SK_POLICY_TOTP_OUT_OF_WINDOW) {
+        r = SK_AUTH_R_BAD_TOTP;
+    }
+out:
+    sk_wipe(secret, sizeof secret);
+    return r;
+}
 
 /* Runs inside the store's write transaction on the freshest record. */
 static int commit_fn(sk_user *u, void *arg)
@@ -159,6 +230,19 @@ static int commit_fn(sk_user *u, void *arg)
         } else if (strcmp(u->pw_hash, c->hash_seen) != 0) {
             v->outcome = SK_AUTH_FAIL;
             v->reason = SK_AUTH_R_BAD_PASSWORD;
+        } else if ((u->flags & SK_USER_F_TOTP_ENABLED) &&
+                   (v->reason = totp_verify(c, u)) != SK_AUTH_R_NONE) {
+            v->outcome = SK_AUTH_FAIL;
+            if (v->reason == SK_AUTH_R_TOTP_UNAVAILABLE) {
+                c->pad = 1; /* not the user's fault: nothing counted */
+            } else {
+                /* A wrong, missing or replayed code counts like a wrong
+                 * password, and looks the same to the client. */
+                v->locked_now = lock_record_failure(c->cfg, u, c->now);
+                v->failures = u->failures;
+                v->locked_until = u->locked_until;
+                return 0;
+            }
         } else {
             lock_record_success(u);
             u->last_login = c->now;
@@ -191,8 +275,8 @@ static int commit_fn(sk_user *u, void *arg)
 
 static void decide(sk_auth_pool *p, job *j)
 {
-    sk_auth_request *r = &j->req;
-    sk_auth_verdict *v = &j->verdict;
+    sk_auth_request *r = &j->in.req;
+    sk_auth_verdict *v = &j->res.verdict;
     sk_user u;
     commit_ctx c;
     int mismatch, exists = 0, rc, vr, pad = 0;
@@ -266,18 +350,15 @@ static void decide(sk_auth_pool *p, job *j)
     } else {
         c.password_ok = vr == 1;
         v->reason = c.password_ok ? SK_AUTH_R_NONE : SK_AUTH_R_BAD_PASSWORD;
-        /* TOTP SEAM: the TOTP module (later issue) verifies r->totp against
-         * u.totp_secret with the replay guard here. Until then an enrolled
-         * account fails closed, without counting a failure. */
-        if (c.password_ok && (u.flags & SK_USER_F_TOTP_ENABLED)) {
-            v->reason = SK_AUTH_R_TOTP_UNAVAILABLE;
-            pad = 1;
-            goto out;
-        }
+        /* The TOTP code is checked inside the transaction (commit_fn), on the
+         * freshest record; here only the key is fetched. */
+        if (c.password_ok && (u.flags & SK_USER_F_TOTP_ENABLED))
+            c.totp_key = totp_key(p);
     }
 
     c.cfg = &p->cfg;
     c.now = r->now;
+    c.totp = r->totp;
     c.v = v;
     if (sk_strlcpy(c.hash_seen, sizeof c.hash_seen, u.pw_hash) != 0) {
         v->outcome = SK_AUTH_ERROR;
@@ -298,6 +379,8 @@ static void decide(sk_auth_pool *p, job *j)
         v->outcome = SK_AUTH_ERROR;
         v->reason = SK_AUTH_R_INTERNAL;
     }
+    if (rc == SK_STORE_VETO && c.pad)
+        pad = 1;
     if (v->reason == SK_AUTH_R_CERT_MISMATCH && v->outcome == SK_AUTH_OK) {
         /* unreachable by construction; never let a mismatch through */
         v->outcome = SK_AUTH_FAIL;
@@ -311,6 +394,182 @@ out:
     }
     sk_wipe(r->password, sizeof r->password);
     r->password_len = 0;
+    sk_wipe(&u, sizeof u);
+    sk_wipe(&c, sizeof c);
+}
+
+/* ===================================================================== */
+/* Password change                                                       */
+/* ===================================================================== */
+
+typedef struct pw_ctx {
+    const sk_auth_config *cfg;
+    int64_t now;
+    int current_ok;
+    char hash_seen[SK_PWHASH_MAX + 1];
+    const char *new_hash;
+    sk_auth_pwchange_verdict *v;
+} pw_ctx;
+
+static int pw_commit_fn(sk_user *u, int *end_sessions, void *arg)
+{
+    pw_ctx *c = arg;
+    sk_auth_pwchange_verdict *v = c->v;
+    sk_auth_reason lr = lock_reason(c->cfg, u, c->now);
+
+    v->failures = u->failures;
+    v->locked_until = u->locked_until;
+    if (lr != SK_AUTH_R_NONE) {
+        v->outcome = SK_AUTH_FAIL;
+        v->reason = lr;
+        return 1; /* guessing against a lock changes nothing */
+    }
+    if (!c->current_ok) {
+        v->outcome = SK_AUTH_FAIL;
+        v->reason = SK_AUTH_R_BAD_PASSWORD;
+        v->locked_now = lock_record_failure(c->cfg, u, c->now);
+        v->failures = u->failures;
+        v->locked_until = u->locked_until;
+        return 0;
+    }
+    if (strcmp(u->pw_hash, c->hash_seen) != 0) {
+        /* Changed by someone else while we hashed: the typed "current"
+         * password is no longer current. */
+        v->outcome = SK_AUTH_FAIL;
+        v->reason = SK_AUTH_R_BAD_PASSWORD;
+        return 1;
+    }
+    if (sk_strlcpy(u->pw_hash, sizeof u->pw_hash, c->new_hash) != 0) {
+        v->outcome = SK_AUTH_ERROR;
+        v->reason = SK_AUTH_R_INTERNAL;
+        return 1;
+    }
+    u->flags &= ~SK_USER_F_MUST_CHANGE_PW;
+    u->password_changed = c->now;
+    lock_record_success(u);
+    v->outcome = SK_AUTH_OK;
+    v->reason = SK_AUTH_R_NONE;
+    v->failures = u->failures;
+    v->locked_until = u->locked_until;
+    *end_sessions = 1;
+    return 0;
+}
+
+static void decide_pwchange(sk_auth_pool *p, job *j)
+{
+    sk_auth_pwchange_request *r = &j->in.pw;
+    sk_auth_pwchange_verdict *v = &j->res.pwv;
+    sk_policy_config pc;
+    sk_user u;
+    pw_ctx c;
+    char new_hash[SK_AUTH_ENCODED_MAX];
+    const char *against = p->dummy_hash;
+    sk_auth_reason reason = SK_AUTH_R_NONE;
+    int rc, vr, exists = 0, pad = 0;
+
+    memset(v, 0, sizeof *v);
+    memset(&u, 0, sizeof u);
+    memset(&c, 0, sizeof c);
+    memset(new_hash, 0, sizeof new_hash);
+    v->outcome = SK_AUTH_FAIL;
+
+    if (!sk_store_valid_tenant(r->tenant) || !sk_store_valid_id(r->id) ||
+        r->current_len > SK_AUTH_PASSWORD_MAX || r->new_len > SK_AUTH_PASSWORD_MAX) {
+        v->reason = SK_AUTH_R_BAD_REQUEST;
+        goto out;
+    }
+    /* Cheap checks first: they need neither the account nor argon2, and say
+     * nothing about the current password. */
+    sk_auth_policy_config(&p->cfg, &pc);
+    v->pw_result = sk_policy_password_check(&pc, (const char *)r->new_password, r->new_len, r->id,
+                                            strlen(r->id));
+    if (v->pw_result != SK_POLICY_PW_OK) {
+        v->outcome = SK_AUTH_REFUSED;
+        v->reason = SK_AUTH_R_PASSWORD_POLICY;
+        goto out;
+    }
+    if (r->new_len == r->current_len && sk_secret_equal(r->new_password, r->current, r->new_len)) {
+        v->outcome = SK_AUTH_REFUSED;
+        v->reason = SK_AUTH_R_SAME_PASSWORD;
+        goto out;
+    }
+
+    rc = sk_store_user_get(j->store, r->tenant, r->id, &u);
+    if (rc == SK_STORE_OK) {
+        exists = 1;
+    } else if (rc != SK_STORE_NOTFOUND) {
+        v->outcome = SK_AUTH_ERROR;
+        v->reason = SK_AUTH_R_INTERNAL;
+        goto out;
+    }
+    if (!exists)
+        reason = SK_AUTH_R_UNKNOWN_USER;
+    else if ((reason = lock_reason(&p->cfg, &u, r->now)) != SK_AUTH_R_NONE)
+        ;
+    else if (u.pw_hash[0] == '\0')
+        reason = SK_AUTH_R_NO_PASSWORD;
+    else if (r->current_len == 0)
+        reason = SK_AUTH_R_BAD_PASSWORD;
+    else
+        against = u.pw_hash;
+
+    vr = sk_auth_verify_password(against, r->current, r->current_len);
+    sk_wipe(r->current, sizeof r->current);
+    r->current_len = 0;
+    if (against == p->dummy_hash) {
+        v->reason = reason;
+        if (reason == SK_AUTH_R_BAD_PASSWORD && exists) {
+            c.current_ok = 0; /* empty current password: a failed attempt */
+        } else {
+            pad = 1;
+            goto out;
+        }
+    } else if (vr < 0) {
+        v->outcome = SK_AUTH_ERROR;
+        v->reason = SK_AUTH_R_INTERNAL;
+        goto out;
+    } else {
+        c.current_ok = vr == 1;
+    }
+    if (c.current_ok &&
+        sk_auth_hash_password(&p->cfg.params, r->new_password, r->new_len, new_hash,
+                              sizeof new_hash) != 0) {
+        v->outcome = SK_AUTH_ERROR;
+        v->reason = SK_AUTH_R_INTERNAL;
+        goto out;
+    }
+    sk_wipe(r->new_password, sizeof r->new_password);
+    r->new_len = 0;
+
+    c.cfg = &p->cfg;
+    c.now = r->now;
+    c.new_hash = new_hash;
+    c.v = v;
+    if (sk_strlcpy(c.hash_seen, sizeof c.hash_seen, u.pw_hash) != 0) {
+        v->outcome = SK_AUTH_ERROR;
+        v->reason = SK_AUTH_R_INTERNAL;
+        goto out;
+    }
+    rc = sk_store_user_update_ex(j->store, r->tenant, r->id, pw_commit_fn, &c,
+                                 r->keep_session_set ? r->keep_session : NULL, &v->sessions_ended);
+    if (rc == SK_STORE_NOTFOUND) {
+        v->outcome = SK_AUTH_FAIL;
+        v->reason = SK_AUTH_R_UNKNOWN_USER;
+    } else if (rc != SK_STORE_OK && rc != SK_STORE_VETO) {
+        v->outcome = SK_AUTH_ERROR;
+        v->reason = SK_AUTH_R_INTERNAL;
+    } else if (rc == SK_STORE_VETO && v->outcome == SK_AUTH_FAIL) {
+        pad = 1;
+    }
+    if (v->outcome != SK_AUTH_OK)
+        v->sessions_ended = 0;
+out:
+    if (pad && sk_store_timing_pad(j->store) != 0)
+        sk_log(SK_LOG_WARN, "auth: timing pad write failed");
+    sk_wipe(r->current, sizeof r->current);
+    sk_wipe(r->new_password, sizeof r->new_password);
+    r->current_len = r->new_len = 0;
+    sk_wipe(new_hash, sizeof new_hash);
     sk_wipe(&u, sizeof u);
     sk_wipe(&c, sizeof c);
 }
@@ -337,7 +596,10 @@ static void *worker(void *arg)
         p->running++;
         pthread_mutex_unlock(&p->mu);
 
-        decide(p, j);
+        if (j->kind == JOB_PWCHANGE)
+            decide_pwchange(p, j);
+        else
+            decide(p, j);
 
         pthread_mutex_lock(&p->mu);
         p->running--;
@@ -378,6 +640,11 @@ int sk_auth_pool_create(unsigned workers, unsigned queue_max, const sk_auth_conf
         goto out;
     }
     cond_ok = 1;
+    if (pthread_mutex_init(&p->key_mu, NULL) != 0) {
+        sk_log(SK_LOG_ERR, "auth: cannot create a mutex");
+        goto out;
+    }
+    p->key_ok = 1;
 
     /* The dummy: a hash of random bytes nobody knows, with the live parameters,
      * so that verifying against it costs what a real account costs. */
@@ -413,6 +680,8 @@ out:
             }
             if (mu_ok)
                 pthread_mutex_destroy(&p->mu);
+            if (p->key_ok)
+                pthread_mutex_destroy(&p->key_mu);
             free(p->threads);
             free(p);
         }
@@ -440,55 +709,84 @@ void sk_auth_pool_destroy(sk_auth_pool *p)
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->idle);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->key_mu);
     free(p->threads);
     sk_wipe(p, sizeof *p);
     free(p);
+}
+
+/* Queue j and wait for its verdict. 0, SK_AUTH_BUSY or -1. */
+static int submit(sk_auth_pool *p, job *j)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->mu);
+        return -1;
+    }
+    if (p->waiting >= p->queue_max) {
+        p->rejected_busy++;
+        pthread_mutex_unlock(&p->mu);
+        return SK_AUTH_BUSY;
+    }
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    p->waiting++;
+    p->callers++;
+    pthread_cond_signal(&p->work);
+    while (!j->done)
+        pthread_cond_wait(&j->cond, &p->mu);
+    if (--p->callers == 0 && p->stopping)
+        pthread_cond_signal(&p->idle);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
 }
 
 int sk_auth_login(sk_auth_pool *p, sk_store *store, const sk_auth_request *req,
                   sk_auth_verdict *out)
 {
     job j;
-    int ret = -1;
+    int ret;
 
     memset(out, 0, sizeof *out);
     if (!p || !store || !req || req->password_len > SK_AUTH_PASSWORD_MAX)
         return -1;
-
     memset(&j, 0, sizeof j);
     if (pthread_cond_init(&j.cond, NULL) != 0)
         return -1;
-    j.req = *req;
+    j.kind = JOB_LOGIN;
+    j.in.req = *req;
     j.store = store;
+    ret = submit(p, &j);
+    if (ret == 0)
+        *out = j.res.verdict;
+    sk_wipe(&j.in, sizeof j.in);
+    pthread_cond_destroy(&j.cond);
+    return ret;
+}
 
-    pthread_mutex_lock(&p->mu);
-    if (p->stopping) {
-        pthread_mutex_unlock(&p->mu);
-        goto out;
-    }
-    if (p->waiting >= p->queue_max) {
-        p->rejected_busy++;
-        pthread_mutex_unlock(&p->mu);
-        ret = SK_AUTH_BUSY;
-        goto out;
-    }
-    if (p->tail)
-        p->tail->next = &j;
-    else
-        p->head = &j;
-    p->tail = &j;
-    p->waiting++;
-    p->callers++;
-    pthread_cond_signal(&p->work);
-    while (!j.done)
-        pthread_cond_wait(&j.cond, &p->mu);
-    if (--p->callers == 0 && p->stopping)
-        pthread_cond_signal(&p->idle);
-    pthread_mutex_unlock(&p->mu);
-    *out = j.verdict;
-    ret = 0;
-out:
-    sk_wipe(&j.req, sizeof j.req);
+int sk_auth_change_password(sk_auth_pool *p, sk_store *store, const sk_auth_pwchange_request *req,
+                            sk_auth_pwchange_verdict *out)
+{
+    job j;
+    int ret;
+
+    memset(out, 0, sizeof *out);
+    if (!p || !store || !req || req->current_len > SK_AUTH_PASSWORD_MAX ||
+        req->new_len > SK_AUTH_PASSWORD_MAX)
+        return -1;
+    memset(&j, 0, sizeof j);
+    if (pthread_cond_init(&j.cond, NULL) != 0)
+        return -1;
+    j.kind = JOB_PWCHANGE;
+    j.in.pw = *req;
+    j.store = store;
+    ret = submit(p, &j);
+    if (ret == 0)
+        *out = j.res.pwv;
+    sk_wipe(&j.in, sizeof j.in);
     pthread_cond_destroy(&j.cond);
     return ret;
 }

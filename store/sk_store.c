@@ -521,8 +521,125 @@ out:
     return ret;
 }
 
+/* Delete every session of (tenant, id) except keep; count or -1. */
+static int delete_user_sessions_except(sk_store *s, MDB_txn *txn, const char *tenant,
+                                       const char *id, const uint8_t *keep)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    sk_session ss;
+    int rc, count = 0, ret = -1;
+
+    memset(&ss, 0, sizeof ss);
+    rc = mdb_cursor_open(txn, s->sessions, &cur);
+    if (rc != 0) {
+        log_mdb("cursor", rc);
+        goto out;
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (sk_store_session_decode(val.mv_data, val.mv_size, &ss) != 0)
+            continue; /* unreadable: nobody can use it; the sweep removes it */
+        if (strcmp(ss.tenant, tenant) != 0 || strcmp(ss.user, id) != 0)
+            continue;
+        if (keep && key.mv_size == SK_SESSION_HASH_LEN &&
+            memcmp(key.mv_data, keep, SK_SESSION_HASH_LEN) == 0)
+            continue;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            log_mdb("delete session", rc);
+            goto out;
+        }
+        if (count < INT32_MAX)
+            count++;
+    }
+    if (rc != MDB_NOTFOUND) {
+        log_mdb("walk sessions", rc);
+        goto out;
+    }
+    ret = count;
+out:
+    sk_wipe(&ss, sizeof ss);
+    if (cur)
+        mdb_cursor_close(cur);
+    return ret;
+}
+
+int sk_store_user_update_ex(sk_store *s, const char *tenant, const char *id,
+                            int (*fn)(sk_user *u, int *end_sessions, void *ctx), void *ctx,
+                            const uint8_t *keep, int *ended)
+{
+    char kb[KEY_MAX];
+    MDB_val key, val;
+    MDB_txn *txn = NULL;
+    sk_user u;
+    int rc, ret = -1, end = 0, n = 0;
+
+    memset(&u, 0, sizeof u);
+    if (ended)
+        *ended = 0;
+    if (user_key(tenant, id, kb, &key) != 0)
+        return SK_STORE_NOTFOUND;
+    if (begin(s, 1, &txn) != 0)
+        goto out;
+    rc = mdb_get(txn, s->users, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        ret = SK_STORE_NOTFOUND;
+        goto out;
+    }
+    if (rc != 0) {
+        log_mdb("get user", rc);
+        goto out;
+    }
+    if (sk_store_user_decode(val.mv_data, val.mv_size, &u) != 0) {
+        sk_log(SK_LOG_ERR, "store: user record %s/%s is corrupt or from a newer version",
+               tenant, id);
+        goto out;
+    }
+    if (fn(&u, &end, ctx) != 0) {
+        ret = SK_STORE_VETO;
+        goto out;
+    }
+    if (strcmp(u.tenant, tenant) != 0 || strcmp(u.id, id) != 0) {
+        sk_log(SK_LOG_ERR, "store: update tried to rename a user");
+        goto out;
+    }
+    if (put_user(s, txn, &u, 0) != 0)
+        goto out;
+    if (end && (n = delete_user_sessions_except(s, txn, tenant, id, keep)) < 0)
+        goto out;
+    ret = commit(txn);
+    txn = NULL;
+    if (ret == 0 && ended)
+        *ended = n;
+out:
+    sk_wipe(&u, sizeof u);
+    if (txn)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
+struct plain_update {
+    int (*fn)(sk_user *u, void *ctx);
+    void *ctx;
+};
+
+static int plain_update_fn(sk_user *u, int *end_sessions, void *arg)
+{
+    struct plain_update *p = arg;
+    (void)end_sessions;
+    return p->fn(u, p->ctx);
+}
+
 int sk_store_user_update(sk_store *s, const char *tenant, const char *id,
                          int (*fn)(sk_user *u, void *ctx), void *ctx)
+{
+    struct plain_update p = { fn, ctx };
+    return sk_store_user_update_ex(s, tenant, id, plain_update_fn, &p, NULL, NULL);
+}
+
+int sk_store_user_delete_if(sk_store *s, const char *tenant, const char *id,
+                            int (*pred)(const sk_user *u, void *ctx), void *ctx)
 {
     char kb[KEY_MAX];
     MDB_val key, val;
@@ -549,15 +666,16 @@ int sk_store_user_update(sk_store *s, const char *tenant, const char *id,
                tenant, id);
         goto out;
     }
-    if (fn(&u, ctx) != 0) {
+    if (pred(&u, ctx) != 0) {
         ret = SK_STORE_VETO;
         goto out;
     }
-    if (strcmp(u.tenant, tenant) != 0 || strcmp(u.id, id) != 0) {
-        sk_log(SK_LOG_ERR, "store: update tried to rename a user");
+    rc = mdb_del(txn, s->users, &key, NULL);
+    if (rc != 0) {
+        log_mdb("delete user", rc);
         goto out;
     }
-    if (put_user(s, txn, &u, 0) != 0)
+    if (delete_user_sessions_except(s, txn, tenant, id, NULL) < 0)
         goto out;
     ret = commit(txn);
     txn = NULL;

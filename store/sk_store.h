@@ -86,6 +86,10 @@ typedef struct sk_user {
     int64_t totp_last_step;                  /* replay guard: last accepted RFC 6238 step */
     uint32_t allow_count;
     char allow[SK_ALLOW_MAX][SK_CIDR_MAX + 1];
+    /* Record version 2. A version-1 record decodes with these zero/empty. */
+    uint8_t totp_pending[SK_TOTP_BLOB_MAX];  /* enrolment candidate (encrypted), not yet enabled */
+    uint32_t totp_pending_len;               /* 0 = no enrolment in progress */
+    int64_t dormant_notified_at;             /* when the dormancy reminder was sent; 0 = never */
 } sk_user;
 
 typedef struct sk_session {
@@ -155,6 +159,23 @@ int sk_store_user_list(sk_store *s, const char *tenant,
  * fn runs while holding LMDB's writer lock: keep it short (no hashing). */
 int sk_store_user_update(sk_store *s, const char *tenant, const char *id,
                          int (*fn)(sk_user *u, void *ctx), void *ctx) SK_MUST_CHECK;
+/* As sk_store_user_update, and fn may also ask (by setting *end_sessions to
+ * non-zero; it starts at 0) that every session of the user except the one whose
+ * hash is keep (NULL = none kept) be deleted IN THE SAME write transaction: a
+ * password change or a lock and the end of the sessions it invalidates commit
+ * together or not at all. *ended (may be NULL) gets the number of sessions
+ * deleted (0 when none, when vetoed or on error). Same return values. */
+int sk_store_user_update_ex(sk_store *s, const char *tenant, const char *id,
+                            int (*fn)(sk_user *u, int *end_sessions, void *ctx), void *ctx,
+                            const uint8_t *keep, int *ended) SK_MUST_CHECK;
+/* Delete the user (and all its sessions) only if pred, called on the current
+ * record inside the write transaction, returns 0; non-zero vetoes
+ * (SK_STORE_VETO, nothing changed). Lets a caller re-check the condition a
+ * decision was based on (e.g. "still dormant") against the freshest record.
+ * SK_STORE_OK, SK_STORE_NOTFOUND, SK_STORE_VETO or -1. pred must not call the
+ * store. */
+int sk_store_user_delete_if(sk_store *s, const char *tenant, const char *id,
+                            int (*pred)(const sk_user *u, void *ctx), void *ctx) SK_MUST_CHECK;
 
 /* A durable write transaction of the same shape as a login's counter update
  * (one small put in "meta" + commit). Login paths that change nothing (unknown
@@ -196,7 +217,8 @@ int sk_store_session_delete_all(sk_store *s) SK_MUST_CHECK;
 
 /* ---- record codec (exposed for tests and tools) ------------------------ */
 
-#define SK_USER_RECORD_VERSION 1
+/* Version 2 appends totp_pending and dormant_notified_at; version 1 still decodes. */
+#define SK_USER_RECORD_VERSION 2
 #define SK_SESSION_RECORD_VERSION 1
 /* Large enough for any encoded record of the current versions. */
 #define SK_USER_RECORD_MAX 2048

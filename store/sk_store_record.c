@@ -153,7 +153,8 @@ int sk_store_user_encode(const sk_user *u, uint8_t *buf, size_t cap, size_t *len
         return -1;
     if (u->role != SK_ROLE_ADMIN && u->role != SK_ROLE_GENERAL)
         return -1;
-    if (u->allow_count > SK_ALLOW_MAX || u->totp_secret_len > SK_TOTP_BLOB_MAX)
+    if (u->allow_count > SK_ALLOW_MAX || u->totp_secret_len > SK_TOTP_BLOB_MAX ||
+        u->totp_pending_len > SK_TOTP_BLOB_MAX)
         return -1;
 
     wr_u8(&w, USER_MAGIC);
@@ -177,6 +178,10 @@ int sk_store_user_encode(const sk_user *u, uint8_t *buf, size_t cap, size_t *len
     wr_u8(&w, (uint8_t)u->allow_count);
     for (uint32_t i = 0; i < u->allow_count; i++)
         wr_str(&w, u->allow[i], sizeof u->allow[i]);
+    /* version 2 */
+    wr_u16(&w, (uint16_t)u->totp_pending_len);
+    wr_bytes(&w, u->totp_pending, u->totp_pending_len);
+    wr_i64(&w, u->dormant_notified_at);
     if (w.failed)
         return -1;
     *len = w.len;
@@ -225,6 +230,17 @@ int sk_store_user_decode(const uint8_t *buf, size_t len, sk_user *out)
     for (uint8_t i = 0; i < ac && !r.failed; i++)
         rd_str(&r, out->allow[i], sizeof out->allow[i]);
     out->allow_count = ac;
+    if (version >= 2) {
+        uint16_t pl = rd_u16(&r);
+        if (pl > SK_TOTP_BLOB_MAX)
+            goto bad;
+        const uint8_t *pq = rd_take(&r, pl);
+        if (pq) {
+            memcpy(out->totp_pending, pq, pl);
+            out->totp_pending_len = pl;
+        }
+        out->dormant_notified_at = rd_i64(&r);
+    }
     /* Fields of later versions would be read here, guarded by `version >= N`. */
 
     if (r.failed || r.off != r.len)

@@ -52,7 +52,7 @@ static int setup(void **state)
     assert_int_equal(sk_snprintf(fx->dir, sizeof fx->dir, "%s/sk-auth-XXXXXX", t ? t : "/tmp"), 0);
     assert_non_null(mkdtemp(fx->dir));
     assert_int_equal(sk_store_open_ex(fx->dir, 0, (size_t)16 << 20, &fx->s), SK_STORE_OK);
-    sk_auth_config cfg = { test_params, 3, 1800 };
+    sk_auth_config cfg = { .params = test_params, .lockout_threshold = 3, .lockout_duration = 1800 };
     assert_int_equal(sk_auth_pool_create(2, 8, &cfg, &fx->pool), 0);
     add_user(fx->s, "default", "alice", 0);
     *state = fx;
@@ -336,7 +336,7 @@ static void test_dummy_costs_the_same(void **state)
     assert_non_null(mkdtemp(dir));
     assert_int_equal(sk_store_open_ex(dir, 0, (size_t)16 << 20, &s), 0);
     /* heavier parameters so the argon2 run dominates the measurement */
-    sk_auth_config cfg = { { 16384, 2, 1 }, 1000, 60 };
+    sk_auth_config cfg = { .params = { 16384, 2, 1 }, .lockout_threshold = 1000, .lockout_duration = 60 };
     assert_int_equal(sk_auth_pool_create(1, 4, &cfg, &pool), 0);
     sk_user u;
     assert_int_equal(sk_store_user_init(&u, "default", "alice"), 0);
@@ -408,7 +408,7 @@ static void test_pool_busy(void **state)
 {
     fixture *fx = *state;
     sk_auth_pool *pool = NULL;
-    sk_auth_config cfg = { test_params, 3, 1800 };
+    sk_auth_config cfg = { .params = test_params, .lockout_threshold = 3, .lockout_duration = 1800 };
     assert_int_equal(sk_auth_pool_create(1, 1, &cfg, &pool), 0);
 
     sk_auth_pool_pause(pool, 1);
@@ -446,7 +446,7 @@ static void test_pool_destroy_drains(void **state)
 {
     fixture *fx = *state;
     sk_auth_pool *pool = NULL;
-    sk_auth_config cfg = { test_params, 3, 1800 };
+    sk_auth_config cfg = { .params = test_params, .lockout_threshold = 3, .lockout_duration = 1800 };
     assert_int_equal(sk_auth_pool_create(1, 4, &cfg, &pool), 0);
     sk_auth_pool_pause(pool, 1);
     struct bg b[3];
@@ -471,7 +471,7 @@ static void test_pool_concurrent_failures(void **state)
     /* many parallel wrong passwords: each one counted exactly once */
     struct bg b[6];
     pthread_t th[6];
-    sk_auth_config cfg = { test_params, 100, 1800 };
+    sk_auth_config cfg = { .params = test_params, .lockout_threshold = 100, .lockout_duration = 1800 };
     sk_auth_pool *pool = NULL;
     assert_int_equal(sk_auth_pool_create(3, 16, &cfg, &pool), 0);
     for (int i = 0; i < 6; i++) {
@@ -491,7 +491,7 @@ static void test_pool_concurrent_failures(void **state)
     assert_int_equal(get_user(fx, "alice").failures, 4);
     sk_auth_pool_destroy(pool);
 
-    sk_auth_config badcfg = { { 4, 1, 1 }, 3, 60 };
+    sk_auth_config badcfg = { .params = { 4, 1, 1 }, .lockout_threshold = 3, .lockout_duration = 60 };
     assert_int_equal(sk_auth_pool_create(1, 1, &badcfg, &pool), -1);
     assert_null(pool);
     assert_int_equal(sk_auth_pool_create(0, 1, &cfg, &pool), -1);

@@ -213,9 +213,11 @@ static void test_user_codec_rejects(void **state)
     bad[role_off] = 7;
     assert_int_equal(sk_store_user_decode(bad, len, &v), -1);
     /* allowlist count beyond the maximum: the count byte precedes the two
-     * entries at the end ("10.0.0.0/8", "2001:db8::/32") */
+     * entries ("10.0.0.0/8", "2001:db8::/32"), which precede the version-2
+     * tail (u16 pending length + pending blob + i64 dormant_notified_at) */
     memcpy(bad, buf, len);
-    size_t ac_off = len - (2 + 10) - (2 + 13) - 1;
+    size_t v2_tail = 2 + u.totp_pending_len + 8;
+    size_t ac_off = len - v2_tail - (2 + 10) - (2 + 13) - 1;
     assert_int_equal(bad[ac_off], 2);
     bad[ac_off] = SK_ALLOW_MAX + 1;
     assert_int_equal(sk_store_user_decode(bad, len, &v), -1);
