@@ -52,6 +52,8 @@ static const struct conf_key conf_keys[] = {
     BOOL("policy", "password_require_upper", password_require_upper),
     BOOL("policy", "password_require_lower", password_require_lower),
     BOOL("policy", "password_require_digit", password_require_digit),
+    U32("policy", "burst_threshold", burst_threshold, 2, 100000),
+    DUR("policy", "burst_window", burst_window, 10, 86400),
     U32("auth", "workers", auth_workers, 1, 256),
     U32("auth", "queue", auth_queue, 0, 100000),
     U32("auth", "argon2_memory_kib", argon2_memory_kib, 1024, 4u * 1024 * 1024),
@@ -102,6 +104,8 @@ void sk_conf_defaults(sk_conf *c)
     c->password_require_upper = 1;
     c->password_require_lower = 1;
     c->password_require_digit = 1;
+    c->burst_threshold = 20;
+    c->burst_window = 300;
     c->auth_workers = 2;
     c->auth_queue = 64;
     c->argon2_memory_kib = 65536;

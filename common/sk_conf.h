@@ -94,6 +94,8 @@ typedef struct sk_conf {
     int password_require_upper;
     int password_require_lower;
     int password_require_digit;
+    uint32_t burst_threshold;       /* failed logins across all accounts ... */
+    int64_t burst_window;           /* ... within this long raise one alarm mail */
 
     /* [auth] */
     uint32_t auth_workers;          /* argon2 worker threads */

@@ -2,6 +2,7 @@
 #include "sk_http.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,8 @@ struct sk_http {
     atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy,
         session_rejected, revoked_refused;
     atomic_int inflight;
+    pthread_mutex_t burst_lock;
+    sk_policy_burst burst;
 };
 
 struct req {
@@ -437,6 +440,61 @@ static enum MHD_Result get_login(struct req *rq, struct MHD_Connection *mc, cons
     return send_login_page(rq, mc, c, MHD_HTTP_OK, msg_from_query(mc), safe_return(ret));
 }
 
+static void notify(sk_http *h, const char *to, const char *subject, const char *body)
+{
+    if (h->d.notify != NULL)
+        h->d.notify(h->d.notify_arg, to, subject, body);
+}
+
+/* Many failures across all accounts in a short window: one alarm per window. */
+static void note_failure(sk_http *h, const sk_conn *c)
+{
+    char body[512];
+    int alarm;
+    int64_t now = now_s();
+    uint32_t count;
+    pthread_mutex_lock(&h->burst_lock);
+    alarm = sk_policy_burst_record(&h->pol, &h->burst, now);
+    count = sk_policy_burst_count(&h->pol, &h->burst, now);
+    pthread_mutex_unlock(&h->burst_lock);
+    if (!alarm)
+        return;
+    sk_log(SK_LOG_WARN, "ALARM: %u failed logins within %lld s (latest %s/%s from %s)", count,
+           (long long)h->pol.burst_window, c->tenant, c->user, c->peer_str);
+    {
+        char n[16];
+        sk_audit_kv kv[] = { { "failures", n } };
+        if (sk_snprintf(n, sizeof n, "%u", count) != 0)
+            n[0] = '\0';
+        audit_event(h, "alarm.login_burst", c, kv, SK_ARRAY_LEN(kv));
+    }
+    if (sk_snprintf(body, sizeof body,
+                    "Sekisho saw %u failed logins within %lld seconds, across all accounts.\n"
+                    "Latest: certificate %s/%s (serial %s) from %s.\n"
+                    "Check the audit log: sekishoctl audit show --event login.failure\n",
+                    count, (long long)h->pol.burst_window, c->tenant, c->user, c->serial, c->peer_str) == 0)
+        notify(h, NULL, "Sekisho ALARM: burst of failed logins", body);
+}
+
+static void note_lockout(sk_http *h, const struct req *rq, const sk_conn *c, const sk_auth_verdict *v)
+{
+    char body[512], until[32];
+    struct tm tm;
+    time_t t = (time_t)v->locked_until;
+    gmtime_r(&t, &tm);
+    if (strftime(until, sizeof until, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+        until[0] = '\0';
+    if (sk_snprintf(body, sizeof body,
+                    "The Sekisho account %s (tenant %s) was locked after %u failed logins,\n"
+                    "until %s. The last attempt came from %s.\n"
+                    "If this was not you, tell your administrator.\n",
+                    c->user, c->tenant, v->failures, until, c->peer_str) != 0)
+        return;
+    notify(h, NULL, "Sekisho: account locked", body);
+    if (rq->have_user && rq->user.email[0] != '\0')
+        notify(h, rq->user.email, "Sekisho: your account was locked", body);
+}
+
 static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
     sk_http *h = rq->h;
@@ -490,12 +548,14 @@ static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, con
         sk_log(SK_LOG_INFO, "login failed: %s/%s from %s (%s, failures %u%s)", c->tenant, c->user, c->peer_str,
                sk_auth_reason_name(v.reason), v.failures, v.locked_now ? ", now locked" : "");
         audit_event(h, SK_AUDIT_EV_LOGIN_FAIL, c, kv, SK_ARRAY_LEN(kv));
+        note_failure(h, c);
         if (v.locked_now) {
             char until[24];
             sk_audit_kv lk[] = { { "locked_until", until }, { "failures", failures } };
             if (sk_snprintf(until, sizeof until, "%lld", (long long)v.locked_until) != 0)
                 until[0] = '\0';
             audit_event(h, SK_AUDIT_EV_LOCKOUT, c, lk, SK_ARRAY_LEN(lk));
+            note_lockout(h, rq, c, &v);
         }
         return send_login_page(rq, mc, c, MHD_HTTP_UNAUTHORIZED, SK_MSG_BAD_CREDENTIALS, ret);
     }
@@ -1307,6 +1367,10 @@ int sk_http_create(const sk_http_deps *deps, sk_http **out)
     sk_policy_defaults(&h->pol);
     h->pol.idle_timeout = conf->idle_timeout;
     h->pol.absolute_timeout = conf->absolute_timeout;
+    h->pol.burst_threshold = conf->burst_threshold;
+    h->pol.burst_window = conf->burst_window;
+    pthread_mutex_init(&h->burst_lock, NULL);
+    sk_policy_burst_init(&h->burst);
     if (sk_random(h->csrf_key, sizeof h->csrf_key) != 0)
         goto fail;
     h->global_allow.items = conf->access_allow;

@@ -14,6 +14,7 @@
 #include "sk_conf.h"
 #include "sk_http.h"
 #include "sk_net.h"
+#include "sk_notify.h"
 #include "sk_proxy.h"
 #include "sk_store.h"
 #include "sk_util.h"
@@ -29,8 +30,19 @@ static void usage(FILE *f)
                "  -V       print the version\n");
 }
 
+/* Mail queued by request threads and sent by the maintenance thread: sendmail may
+ * take seconds, and a request must never wait for it. Bounded; overflow is logged. */
+#define MAILQ_LEN 64
+struct mail {
+    char to[256];
+    char subject[160];
+    char body[1024];
+};
+
 struct gateway {
     sk_conf conf;
+    struct mail mailq[MAILQ_LEN];
+    unsigned mail_head, mail_count;
     sk_audit *audit;
     pthread_t maint_thread;
     int maint_started;
@@ -83,6 +95,46 @@ static void on_reloaded(void *arg, int ok, size_t revoked, const char *why)
     audit_simple(g, SK_AUDIT_EV_CRL_RELOAD, kv, SK_ARRAY_LEN(kv));
 }
 
+static void queue_mail(void *arg, const char *to, const char *subject, const char *body)
+{
+    struct gateway *g = arg;
+    struct mail *m;
+    const char *rcpt = to ? to : g->conf.notify_operators;
+    if (rcpt[0] == '\0')
+        return; /* nobody to tell: the log line and the audit entry remain */
+    pthread_mutex_lock(&g->maint_lock);
+    if (g->mail_count == MAILQ_LEN) {
+        pthread_mutex_unlock(&g->maint_lock);
+        sk_log(SK_LOG_ERR, "mail queue full, dropped: %s", subject);
+        return;
+    }
+    m = &g->mailq[(g->mail_head + g->mail_count) % MAILQ_LEN];
+    if (sk_strlcpy(m->to, sizeof m->to, rcpt) != 0 || sk_strlcpy(m->subject, sizeof m->subject, subject) != 0 ||
+        sk_strlcpy(m->body, sizeof m->body, body) != 0) {
+        pthread_mutex_unlock(&g->maint_lock);
+        sk_log(SK_LOG_ERR, "mail too large, dropped: %s", subject);
+        return;
+    }
+    g->mail_count++;
+    pthread_cond_signal(&g->maint_cond);
+    pthread_mutex_unlock(&g->maint_lock);
+}
+
+/* Called with maint_lock held; releases it while sending. */
+static void send_queued_mail(struct gateway *g)
+{
+    while (g->mail_count > 0) {
+        struct mail m = g->mailq[g->mail_head];
+        struct sk_notify_msg msg = { g->conf.notify_from[0] ? g->conf.notify_from : NULL, m.to, m.subject, m.body };
+        g->mail_head = (g->mail_head + 1) % MAILQ_LEN;
+        g->mail_count--;
+        pthread_mutex_unlock(&g->maint_lock);
+        if (sk_notify_send(g->conf.notify_command, &msg) != 0)
+            sk_log(SK_LOG_ERR, "mail to %s failed: %s", m.to, m.subject);
+        pthread_mutex_lock(&g->maint_lock);
+    }
+}
+
 /* Housekeeping off the request path: group-commit and checkpoints of the audit log
  * every second, retention once a day. */
 static void *maint_main(void *arg)
@@ -95,6 +147,7 @@ static void *maint_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         (void)pthread_cond_timedwait(&g->maint_cond, &g->maint_lock, &ts);
+        send_queued_mail(g);
         if (g->stopping)
             break;
         if (sk_audit_flush(g->audit) != 0)
@@ -147,6 +200,8 @@ static int start(struct gateway *g)
         sk_log(SK_LOG_ERR, "cannot create state directory %s: %s", g->conf.state_dir, strerror(errno));
         return -1;
     }
+    pthread_mutex_init(&g->maint_lock, NULL);
+    pthread_cond_init(&g->maint_cond, NULL);
     if (open_audit(g) != 0)
         return -1;
     if (sk_store_open(g->conf.state_dir, 0, &g->store) != SK_STORE_OK) {
@@ -176,6 +231,8 @@ static int start(struct gateway *g)
     deps.auth = g->auth;
     deps.proxy = g->proxy;
     deps.audit = g->audit;
+    deps.notify = queue_mail;
+    deps.notify_arg = g;
     if (sk_http_create(&deps, &g->http) != 0)
         return -1;
     if (sk_net_create(&g->conf, sk_http_adopt, g->http, &g->net) != 0)
@@ -185,8 +242,6 @@ static int start(struct gateway *g)
         sk_net_set_hooks(g->net, &hooks);
     }
     sk_http_set_net(g->http, g->net);
-    pthread_mutex_init(&g->maint_lock, NULL);
-    pthread_cond_init(&g->maint_cond, NULL);
     if (pthread_create(&g->maint_thread, NULL, maint_main, g) != 0)
         return -1;
     g->maint_started = 1;
