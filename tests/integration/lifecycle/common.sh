@@ -37,7 +37,8 @@ lc_set_clock() {
 
 # lc_start_gateway_ft [OFFSET]: like sk_start_gateway, but under libfaketime with the
 # offset read from $SK_TMP/clock at every time() call (FAKETIME_NO_CACHE), so that
-# lc_set_clock moves the running gateway's wall clock. CLOCK_MONOTONIC stays real.
+# lc_set_clock moves the running gateway's wall clock. CLOCK_MONOTONIC and file
+# times (stat) stay real: only the clock moves, as on a server left running.
 lc_start_gateway_ft() {
     sk_need_bin sekisho
     command -v faketime >/dev/null || sk_fail "faketime not installed"
@@ -46,7 +47,7 @@ lc_start_gateway_ft() {
     lc_set_clock "${1:-+0}"
     SK_GW_LOG=$SK_TMP/gateway.log
     LD_PRELOAD=$LC_FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$LC_CLOCK_FILE FAKETIME_NO_CACHE=1 \
-        FAKETIME_DONT_FAKE_MONOTONIC=1 \
+        FAKETIME_DONT_FAKE_MONOTONIC=1 NO_FAKE_STAT=1 \
         ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
         "$SK_BIN/sekisho" -c "$SK_CONF" >>"$SK_GW_LOG" 2>&1 </dev/null &
     SK_GW_PID=$!
