@@ -32,5 +32,7 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv);
 void ctl_user_usage(void);
 int ctl_session_main(const sk_conf *conf, int argc, char **argv);
 void ctl_session_usage(void);
+int ctl_sweep_main(const sk_conf *conf, int argc, char **argv);
+void ctl_sweep_usage(void);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * sekishoctl user add|passwd|show|list|delete|lock|unlock
+ * sekishoctl user add|passwd|show|list|delete|lock|unlock|allow-ip|deny-ip|totp
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -10,9 +10,7 @@
 #include "ctl.h"
 #include "sk_auth.h"
 #include "sk_store.h"
-#ifdef SK_CTL_HAVE_POLICY
 #include "sk_policy.h"
-#endif
 
 /* Read buffer for a new password: one byte more than we accept, so that an
  * over-long password is detected instead of cut. */
@@ -25,6 +23,7 @@ enum {
     O_PWFILE = 1u << 3,
     O_JSON = 1u << 4,
     O_MUSTCHANGE = 1u << 5,
+    O_NOFORCE = 1u << 6,
 };
 
 struct uopts {
@@ -36,13 +35,15 @@ struct uopts {
     const char *pwfile;
     int json;
     int must_change;
+    int no_force;
+    const char *arg2;   /* second positional argument (CIDR) */
 };
 
 struct ucmd {
     const char *name;
     int (*fn)(const sk_conf *conf, const struct uopts *o);
     unsigned allowed;
-    int want_id;
+    int want_id;        /* number of positional arguments: 0, 1 (ID) or 2 (ID ARG) */
     const char *usage;
 };
 
@@ -94,12 +95,11 @@ static int valid_email(const char *e)
     return ats == 1 && at > 0 && at < n - 1;
 }
 
-/* PASSWORD RULE SEAM: the policy module decides (length in code points,
- * character classes, blocklist, user ID). Without it a minimal length rule of
- * 8..128 bytes applies. Returns 0 when acceptable, else prints why. */
+/* The policy module decides (length in code points, character classes,
+ * blocklist, user ID), with the rules of the configuration: the same rules
+ * the password page applies. Returns 0 when acceptable, else prints why. */
 static int password_acceptable(const sk_conf *conf, const char *id, const char *pw, size_t len)
 {
-#ifdef SK_CTL_HAVE_POLICY
     sk_policy_config pc;
     sk_policy_defaults(&pc);
     pc.password_min_length = conf->password_min_length;
@@ -112,15 +112,6 @@ static int password_acceptable(const sk_conf *conf, const char *id, const char *
         ctl_err("password refused: %s", sk_policy_password_message(r, SK_POLICY_LANG_EN));
         return -1;
     }
-#else
-    (void)conf;
-    (void)id;
-    (void)pw;
-    if (len < 8 || len > 128) {
-        ctl_err("password refused: it must be 8 to 128 bytes long");
-        return -1;
-    }
-#endif
     if (len > SK_AUTH_PASSWORD_MAX) {
         ctl_err("password refused: longer than %d bytes", SK_AUTH_PASSWORD_MAX);
         return -1;
@@ -248,6 +239,12 @@ static json_t *user_json(const sk_user *u, int64_t now)
     bad |= jset(o, "failures", json_integer(u->failures));
     bad |= jset(o, "must_change_password", json_boolean(u->flags & SK_USER_F_MUST_CHANGE_PW));
     bad |= jset(o, "totp_enabled", json_boolean(u->flags & SK_USER_F_TOTP_ENABLED));
+    bad |= jset(o, "totp_pending", json_boolean(u->totp_pending_len > 0));
+    bad |= jset(o, "dormant_notified", jtime((u->flags & SK_USER_F_DORMANT_NOTIFIED)
+                                                 ? u->dormant_notified_at : 0));
+    bad |= jset(o, "dormant_locked", jtime((u->flags & SK_USER_F_DORMANT_LOCKED)
+                                               ? u->dormant_locked_at : 0));
+    bad |= jset(o, "unlocked_at", jtime(u->unlocked_at));
     bad |= jset(o, "allowlist", allow);
     if (bad) {
         json_decref(o);
@@ -369,6 +366,7 @@ static int unlock_fn(sk_user *u, void *arg)
     u->failures = 0;
     u->locked_until = 0;
     u->dormant_locked_at = 0;
+    u->dormant_notified_at = 0;
     u->unlocked_at = c->now;
     c->changed = 1;
     return 0;
@@ -418,13 +416,16 @@ static int cmd_passwd(const sk_conf *conf, const struct uopts *o)
     }
     if (new_password_hash(conf, o->id, o->pwfile, hash) != CTL_OK)
         goto out;
-    struct upd c = { .now = ctl_now(), .hash = hash, .must_change = o->must_change };
+    /* An operator-set password is known to the operator: the user must
+     * replace it at the next login, unless explicitly told otherwise. */
+    struct upd c = { .now = ctl_now(), .hash = hash, .must_change = !o->no_force };
     rc = sk_store_user_update(s, o->tenant, o->id, passwd_fn, &c);
     if (rc == SK_STORE_VETO)
         rc = -1;
     if ((ret = report_update(rc, o)) != CTL_OK)
         goto out;
-    printf("password of %s changed\n", o->id);
+    printf("password of %s changed%s\n", o->id,
+           c.must_change ? "; it must be changed at the next login" : "");
     /* Sessions opened with the old password end with it. */
     ret = end_sessions(s, o);
 out:
@@ -505,7 +506,12 @@ static void print_user_text(const sk_user *u, int64_t now)
     printf("status:           %s\n", st);
     printf("failures:         %u\n", u->failures);
     printf("must change pw:   %s\n", (u->flags & SK_USER_F_MUST_CHANGE_PW) ? "yes" : "no");
-    printf("totp:             %s\n", (u->flags & SK_USER_F_TOTP_ENABLED) ? "enabled" : "disabled");
+    printf("totp:             %s%s\n", (u->flags & SK_USER_F_TOTP_ENABLED) ? "enabled" : "disabled",
+           u->totp_pending_len > 0 ? " (enrolment pending)" : "");
+    if (u->flags & SK_USER_F_DORMANT_NOTIFIED) {
+        ctl_time_str(u->dormant_notified_at, changed, sizeof changed);
+        printf("dormancy notice:  %s\n", changed);
+    }
     printf("allowlist:        ");
     if (u->allow_count == 0)
         printf("-");
@@ -614,19 +620,203 @@ out:
     return ret;
 }
 
+/* ---- allowlist ----------------------------------------------------------- */
+
+/* Parse and normalise a CIDR the operator typed; prints why when it is bad. */
+static int parse_cidr(const char *text, char out[SK_CIDR_MAX + 1])
+{
+    sk_policy_cidr c;
+    sk_policy_cidr_err e = sk_policy_cidr_parse(text, strlen(text), &c);
+    if (e != SK_POLICY_CIDR_OK) {
+        ctl_err("invalid CIDR '%s': %s", text, sk_policy_cidr_strerror(e));
+        return -1;
+    }
+    if (sk_policy_cidr_format(&c, out, SK_CIDR_MAX + 1) != 0) {
+        ctl_err("cannot format CIDR '%s'", text);
+        return -1;
+    }
+    return 0;
+}
+
+enum { ALLOW_ADDED = 0, ALLOW_PRESENT, ALLOW_FULL, ALLOW_REMOVED, ALLOW_ABSENT };
+
+struct allow_upd {
+    const char *cidr;
+    int add;
+    int result;
+};
+
+static int allow_fn(sk_user *u, void *arg)
+{
+    struct allow_upd *a = arg;
+    uint32_t i;
+    for (i = 0; i < u->allow_count; i++)
+        if (strcmp(u->allow[i], a->cidr) == 0)
+            break;
+    if (a->add) {
+        if (i < u->allow_count) {
+            a->result = ALLOW_PRESENT;
+            return 1;
+        }
+        if (u->allow_count >= SK_ALLOW_MAX) {
+            a->result = ALLOW_FULL;
+            return 1;
+        }
+        if (sk_strlcpy(u->allow[u->allow_count], sizeof u->allow[0], a->cidr) != 0)
+            return -1;
+        u->allow_count++;
+        a->result = ALLOW_ADDED;
+        return 0;
+    }
+    if (i == u->allow_count) {
+        a->result = ALLOW_ABSENT;
+        return 1;
+    }
+    for (; i + 1 < u->allow_count; i++)
+        memcpy(u->allow[i], u->allow[i + 1], sizeof u->allow[i]);
+    u->allow_count--;
+    memset(u->allow[u->allow_count], 0, sizeof u->allow[0]);
+    a->result = ALLOW_REMOVED;
+    return 0;
+}
+
+static int cmd_allow(const sk_conf *conf, const struct uopts *o, int add)
+{
+    sk_store *s = NULL;
+    char cidr[SK_CIDR_MAX + 1];
+    int rc, ret = CTL_REFUSED;
+    struct allow_upd a = { cidr, add, -1 };
+
+    if (parse_cidr(o->arg2, cidr) != 0)
+        goto out;
+    if (open_store(conf, 0, &s) != CTL_OK)
+        goto out;
+    rc = sk_store_user_update(s, o->tenant, o->id, allow_fn, &a);
+    if (rc == SK_STORE_VETO && a.result < 0)
+        rc = -1;
+    if ((ret = report_update(rc, o)) != CTL_OK)
+        goto out;
+    ret = CTL_REFUSED;
+    switch (a.result) {
+    case ALLOW_ADDED:
+        printf("%s may now connect from %s\n", o->id, cidr);
+        ret = CTL_OK;
+        break;
+    case ALLOW_PRESENT:
+        printf("%s is already in the allowlist of %s\n", cidr, o->id);
+        ret = CTL_OK;
+        break;
+    case ALLOW_FULL:
+        ctl_err("the allowlist of '%s' is full (%d entries); remove one with user deny-ip",
+                o->id, SK_ALLOW_MAX);
+        break;
+    case ALLOW_REMOVED:
+        printf("%s removed from the allowlist of %s\n", cidr, o->id);
+        ret = CTL_OK;
+        break;
+    case ALLOW_ABSENT:
+        ctl_err("%s is not in the allowlist of '%s'", cidr, o->id);
+        break;
+    default:
+        ctl_err("cannot update user '%s'", o->id);
+        break;
+    }
+out:
+    sk_store_close(s);
+    return ret;
+}
+
+static int cmd_allow_ip(const sk_conf *conf, const struct uopts *o)
+{
+    return cmd_allow(conf, o, 1);
+}
+
+static int cmd_deny_ip(const sk_conf *conf, const struct uopts *o)
+{
+    return cmd_allow(conf, o, 0);
+}
+
+/* ---- TOTP ----------------------------------------------------------------- */
+
+static int cmd_totp_enable(const sk_conf *conf, const struct uopts *o)
+{
+    sk_store *s = NULL;
+    sk_auth_config ac;
+    char b32[SK_AUTH_TOTP_B32_MAX], uri[SK_AUTH_TOTP_URI_MAX];
+    static char qr[64 * 1024];
+    int rc, ret = CTL_REFUSED;
+
+    if (sk_auth_config_from_conf(conf, &ac) != 0) {
+        ctl_err("TOTP key path too long");
+        goto out;
+    }
+    if (open_store(conf, 0, &s) != CTL_OK)
+        goto out;
+    rc = sk_auth_totp_enable(&ac, s, o->tenant, o->id, b32, sizeof b32, uri, sizeof uri);
+    if (rc == SK_STORE_NOTFOUND) {
+        ctl_err("no user '%s' in tenant '%s'", o->id, o->tenant);
+        goto out;
+    }
+    if (rc != 0) {
+        ctl_err("cannot enable TOTP for '%s' (TOTP key file %s: see the log line above)", o->id,
+                conf->auth_totp_key);
+        goto out;
+    }
+    printf("TOTP enabled for %s (tenant %s). Scan the code below or enter the URI in the "
+           "authenticator app:\n%s\n", o->id, o->tenant, uri);
+    if (sk_auth_totp_qr_text(uri, qr, sizeof qr) == 0)
+        fputs(qr, stdout);
+    else
+        fputs("(QR code unavailable)\n", stdout);
+    ret = CTL_OK;
+out:
+    sk_wipe(b32, sizeof b32);
+    sk_wipe(uri, sizeof uri);
+    sk_wipe(qr, sizeof qr);
+    sk_store_close(s);
+    return ret;
+}
+
+static int cmd_totp_disable(const sk_conf *conf, const struct uopts *o)
+{
+    sk_store *s = NULL;
+    int rc, ret = CTL_REFUSED;
+
+    if (open_store(conf, 0, &s) != CTL_OK)
+        goto out;
+    rc = sk_auth_totp_disable(s, o->tenant, o->id);
+    if (rc == SK_STORE_NOTFOUND) {
+        ctl_err("no user '%s' in tenant '%s'", o->id, o->tenant);
+        goto out;
+    }
+    if (rc != 0) {
+        ctl_err("cannot update user '%s'", o->id);
+        goto out;
+    }
+    printf("TOTP disabled for %s\n", o->id);
+    ret = CTL_OK;
+out:
+    sk_store_close(s);
+    return ret;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 static const struct ucmd cmds[] = {
     { "add", cmd_add, O_TENANT | O_ROLE | O_EMAIL | O_PWFILE | O_MUSTCHANGE, 1,
       "user add ID [--tenant T] [--role admin|general] [--email ADDR] [--password-file F] "
       "[--must-change]" },
-    { "passwd", cmd_passwd, O_TENANT | O_PWFILE | O_MUSTCHANGE, 1,
-      "user passwd ID [--tenant T] [--password-file F] [--must-change]" },
+    { "passwd", cmd_passwd, O_TENANT | O_PWFILE | O_MUSTCHANGE | O_NOFORCE, 1,
+      "user passwd ID [--tenant T] [--password-file F] [--no-force-change]" },
     { "show", cmd_show, O_TENANT | O_JSON, 1, "user show ID [--tenant T] [--json]" },
     { "list", cmd_list, O_TENANT | O_JSON, 0, "user list [--tenant T] [--json]" },
     { "delete", cmd_delete, O_TENANT, 1, "user delete ID [--tenant T]" },
     { "lock", cmd_lock_on, O_TENANT, 1, "user lock ID [--tenant T]" },
     { "unlock", cmd_unlock, O_TENANT, 1, "user unlock ID [--tenant T]" },
+    { "allow-ip", cmd_allow_ip, O_TENANT, 2, "user allow-ip ID CIDR [--tenant T]" },
+    { "deny-ip", cmd_deny_ip, O_TENANT, 2, "user deny-ip ID CIDR [--tenant T]" },
+    { "totp enable", cmd_totp_enable, O_TENANT, 1, "user totp enable ID [--tenant T]" },
+    { "totp disable", cmd_totp_disable, O_TENANT, 1, "user totp disable ID [--tenant T]" },
 };
 
 static const struct ucmd *find_cmd(const char *name)
@@ -659,6 +849,7 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
         { "password-file", required_argument, NULL, 'p' },
         { "json", no_argument, NULL, 'j' },
         { "must-change", no_argument, NULL, 'm' },
+        { "no-force-change", no_argument, NULL, 'n' },
         { NULL, 0, NULL, 0 },
     };
     struct uopts o = { .tenant = SK_DEFAULT_TENANT };
@@ -669,7 +860,23 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
         ctl_user_usage();
         return CTL_USAGE;
     }
-    const struct ucmd *cmd = find_cmd(argv[0]);
+    const struct ucmd *cmd = NULL;
+    if (strcmp(argv[0], "totp") == 0) {
+        /* Two words: "totp enable|disable"; the option parser then starts at
+         * the second one. */
+        char name[32];
+        if (argc < 2 || sk_snprintf(name, sizeof name, "totp %s", argv[1]) != 0 ||
+            !(cmd = find_cmd(name))) {
+            ctl_err("user totp: expected enable or disable");
+            fputs("usage:\n", stderr);
+            ctl_user_usage();
+            return CTL_USAGE;
+        }
+        argc--;
+        argv++;
+    } else {
+        cmd = find_cmd(argv[0]);
+    }
     if (!cmd) {
         ctl_err("unknown subcommand 'user %s'", argv[0]);
         fputs("usage:\n", stderr);
@@ -690,6 +897,7 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
         case 'p': bit = O_PWFILE; o.pwfile = optarg; break;
         case 'j': bit = O_JSON; o.json = 1; break;
         case 'm': bit = O_MUSTCHANGE; o.must_change = 1; break;
+        case 'n': bit = O_NOFORCE; o.no_force = 1; break;
         case ':':
             return usage_error(cmd, "option needs a value:", argv[optind - 1]);
         default:
@@ -706,13 +914,21 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
         seen |= bit;
         li = -1;
     }
+    if (o.must_change && o.no_force)
+        return usage_error(cmd, "--must-change and --no-force-change contradict each other", NULL);
     int npos = argc - optind;
-    if (cmd->want_id && npos != 1)
+    if (cmd->want_id == 2 && npos != 2)
+        return usage_error(cmd, npos == 0 ? "missing user ID" : npos == 1 ? "missing CIDR"
+                                                                         : "too many arguments",
+                           NULL);
+    if (cmd->want_id == 1 && npos != 1)
         return usage_error(cmd, npos == 0 ? "missing user ID" : "too many arguments", NULL);
     if (!cmd->want_id && npos != 0)
         return usage_error(cmd, "unexpected argument", argv[optind]);
     if (cmd->want_id)
         o.id = argv[optind];
+    if (cmd->want_id == 2)
+        o.arg2 = argv[optind + 1];
     int rc = check_identity(&o);
     if (rc != CTL_OK)
         return rc;

@@ -61,20 +61,6 @@ void ctl_time_str(int64_t t, char *out, size_t cap)
     }
 }
 
-static int sweep_main(const sk_conf *conf, int argc, char **argv)
-{
-    (void)conf;
-    (void)argc;
-    (void)argv;
-    ctl_err("sweep: not implemented yet");
-    return CTL_REFUSED;
-}
-
-static void sweep_usage(void)
-{
-    fputs("  sweep [--now EPOCH]                 (not implemented yet)\n", stderr);
-}
-
 #ifdef SK_CTL_HAVE_AUDIT
 static int audit_main(const sk_conf *conf, int argc, char **argv)
 {
@@ -99,7 +85,7 @@ struct group {
 static const struct group groups[] = {
     { "user", ctl_user_main, ctl_user_usage, 1 },
     { "session", ctl_session_main, ctl_session_usage, 1 },
-    { "sweep", sweep_main, sweep_usage, 0 },
+    { "sweep", ctl_sweep_main, ctl_sweep_usage, 0 },
 #ifdef SK_CTL_HAVE_AUDIT
     { "audit", audit_main, audit_usage, 1 },
 #endif

@@ -76,9 +76,16 @@ strings -a "$SK_TMP/state/db/data.mdb" | grep -o '\$argon2id\$[^ ]*' | sort -u >
 ctl 0 user passwd alice --password-file "$pw2" --must-change
 ctl 0 user show alice --json
 sk_assert_eq "$(ctl_json .must_change_password)" true "passwd --must-change"
-ctl 0 user passwd alice --password-file "$pw1"
+ctl 0 user passwd alice --password-file "$pw1" --no-force-change
 ctl 0 user show alice --json
-sk_assert_eq "$(ctl_json .must_change_password)" false "passwd clears must_change"
+sk_assert_eq "$(ctl_json .must_change_password)" false "passwd --no-force-change clears must_change"
+# an operator reset forces a change at the next login by default
+ctl 0 user passwd alice --password-file "$pw2"
+sk_assert_contains "$(ctl_out)" "must be changed at the next login" "passwd forced message"
+ctl 0 user show alice --json
+sk_assert_eq "$(ctl_json .must_change_password)" true "operator reset forces a change"
+ctl 2 user passwd alice --password-file "$pw2" --must-change --no-force-change
+ctl 0 user passwd alice --password-file "$pw1" --no-force-change
 ctl 1 user passwd nobody --password-file "$pw1"
 ctl_refused "passwd unknown user"
 for p in "$PW1" "$PW2"; do

@@ -85,8 +85,12 @@ rc=0
 sk_assert_eq "$rc" 1 "bad config"
 sk_assert_match "$(cat "$SK_TMP/err")" '^sekishoctl: ' "bad config message"
 
-# sweep is not there yet
-ctl 1 sweep
-sk_assert_contains "$(ctl_err_text)" "sweep: not implemented yet" "sweep stub"
+# sweep option errors are usage errors
+ctl 2 sweep --now
+ctl 2 sweep --now abc
+ctl 2 sweep --now -5
+ctl 2 sweep --now 100 --now 200
+ctl 2 sweep --bogus
+ctl 2 sweep extra
 
 sk_pass
