@@ -1,10 +1,8 @@
 /*
  * sekisho-demo-upstream — plain-HTTP "admin portal" behind the gateway (demo, tests, bench).
- * /  greeting page; /echo  JSON of method, path, query, every header as received ([name,
- * value] pairs in arrival order, so tests see duplicates and case/underscore variants);
- * /download?bytes=N  byte i = (i*31+7) & 0xff from a reader callback (flat memory);
- * /upload  POST/PUT body hashed incrementally -> {"bytes","sha256"}; /status/NNN.
- * It trusts its headers because only the gateway can reach it (loopback).
+ * /: greeting page; /echo: JSON of method, path, query and every header as received
+ * ([name, value] pairs in arrival order); /download?bytes=N: byte i = (i*31+7) & 0xff from
+ * a reader callback; /upload: body hashed as it arrives; /status/NNN. Loopback use only.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -19,29 +17,24 @@
 
 #include "sk_util.h"
 #define SK_DEMO_MAX_DOWNLOAD (UINT64_C(1) << 40)
-
 static int sk_demo_log_requests;
 
-/* Per-request state: every body is hashed so /upload (and /echo's body_bytes)
- * can report exactly what arrived. */
+/* Per-request state: every body is hashed so /upload can report what arrived. */
 typedef struct sk_demo_req {
     EVP_MD_CTX *md;
     uint64_t body_bytes;
+    uint64_t download; /* /download size, read by the content reader */
     int failed;
 } sk_demo_req;
-
-static void sk_demo_req_free(sk_demo_req *r)
-{
-    if (r == NULL)
-        return;
-    EVP_MD_CTX_free(r->md);
-    free(r);
-}
 
 static void sk_demo_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    sk_demo_req_free(*con_cls);
+    sk_demo_req *r = *con_cls;
+
+    if (r != NULL)
+        EVP_MD_CTX_free(r->md);
+    free(r);
     *con_cls = NULL;
 }
 
@@ -73,35 +66,59 @@ static enum MHD_Result sk_demo_queue_json(struct MHD_Connection *c, unsigned int
     return ret;
 }
 
+/* json_string, but with bytes of invalid UTF-8 turned into '?': a test must see
+ * every header, even one that a client filled with garbage. */
+static json_t *sk_demo_jstr(const char *s)
+{
+    json_t *j = json_string(s != NULL ? s : "");
+    char *copy;
+    size_t i;
+
+    if (j != NULL || s == NULL || (copy = strdup(s)) == NULL)
+        return j;
+    for (i = 0; copy[i] != '\0'; i++)
+        if ((unsigned char)copy[i] >= 0x80)
+            copy[i] = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+typedef struct sk_demo_collector {
+    json_t *dst; /* array of [name, value] pairs, or object name -> value */
+    int failed;
+} sk_demo_collector;
+
 static enum MHD_Result sk_demo_collect(void *cls, enum MHD_ValueKind kind, const char *k,
                                        const char *v)
 {
-    json_t *dst = cls;
+    sk_demo_collector *col = cls;
+    json_t *key = sk_demo_jstr(k), *val = sk_demo_jstr(v);
+    int rc = json_is_array(col->dst) ? json_array_append_new(col->dst, json_pack("[OO]", key, val))
+             : key == NULL           ? -1
+                                     : json_object_set(col->dst, json_string_value(key), val);
 
-    if (json_is_array(dst)) {
-        json_t *pair = json_pack("[ss]", k, v != NULL ? v : "");
-        if (pair == NULL || json_array_append_new(dst, pair) != 0)
-            return MHD_NO;
-    } else if (json_object_set_new(dst, k, json_string(v != NULL ? v : "")) != 0) {
-        return MHD_NO;
-    }
-    return MHD_YES;
+    json_decref(key);
+    json_decref(val);
+    col->failed |= rc != 0;
+    return rc == 0 ? MHD_YES : MHD_NO;
 }
 
 static enum MHD_Result sk_demo_echo(struct MHD_Connection *c, const char *method,
                                     const char *url, const sk_demo_req *r)
 {
-    json_t *hdrs = json_array(), *query = json_object();
+    sk_demo_collector hdrs = { json_array(), 0 }, query = { json_object(), 0 };
     json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:I}", "method", method, "path", url,
-                          "query", query, "headers", hdrs, "body_bytes",
+                          "query", query.dst, "headers", hdrs.dst, "body_bytes",
                           (json_int_t)r->body_bytes);
 
     if (j == NULL)
         return MHD_NO;
-    if (MHD_get_connection_values(c, MHD_HEADER_KIND, sk_demo_collect, hdrs) < 0 ||
-        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sk_demo_collect, query) < 0) {
+    if (MHD_get_connection_values(c, MHD_HEADER_KIND, sk_demo_collect, &hdrs) < 0 ||
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, sk_demo_collect, &query) < 0 ||
+        hdrs.failed || query.failed) {
         json_decref(j);
-        return MHD_NO;
+        return sk_demo_queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "echo\n", 5);
     }
     return sk_demo_queue_json(c, MHD_HTTP_OK, j);
 }
@@ -144,29 +161,23 @@ static ssize_t sk_demo_pattern(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
-static enum MHD_Result sk_demo_download(struct MHD_Connection *c)
+static enum MHD_Result sk_demo_download(struct MHD_Connection *c, sk_demo_req *r)
 {
     const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "bytes");
-    struct MHD_Response *resp = NULL;
-    enum MHD_Result ret = MHD_NO;
-    uint64_t *total = NULL, n;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
 
-    if (arg == NULL || sk_parse_u64(arg, 0, SK_DEMO_MAX_DOWNLOAD, &n) != 0)
+    if (arg == NULL || sk_parse_u64(arg, 0, SK_DEMO_MAX_DOWNLOAD, &r->download) != 0)
         return sk_demo_queue(c, MHD_HTTP_BAD_REQUEST, "text/plain", "bad bytes=\n", 11);
-    if ((total = malloc(sizeof(*total))) == NULL)
-        goto out;
-    *total = n;
-    resp = MHD_create_response_from_callback(n, 64 * 1024, sk_demo_pattern, total, free);
+    /* r outlives the response: MHD reports completion after the last byte. */
+    resp = MHD_create_response_from_callback(r->download, 64 * 1024, sk_demo_pattern,
+                                             &r->download, NULL);
     if (resp == NULL)
-        goto out;
-    total = NULL; /* owned by resp now */
-    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/octet-stream") == MHD_YES)
+        return MHD_NO;
+    ret = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    if (ret == MHD_YES)
         ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-out:
-    free(total);
-    if (resp != NULL)
-        MHD_destroy_response(resp);
+    MHD_destroy_response(resp);
     return ret;
 }
 
@@ -193,15 +204,12 @@ static enum MHD_Result sk_demo_handler(void *cls, struct MHD_Connection *c, cons
 
     if (r == NULL) {
         /* First call: headers only. Answering now would bypass the body. */
-        r = calloc(1, sizeof(*r));
-        if (r == NULL)
+        if ((r = calloc(1, sizeof(*r))) == NULL)
             return MHD_NO;
+        *con_cls = r; /* freed by sk_demo_completed whatever happens next */
         r->md = EVP_MD_CTX_new();
-        if (r->md == NULL || EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1) {
-            sk_demo_req_free(r);
+        if (r->md == NULL || EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1)
             return MHD_NO;
-        }
-        *con_cls = r;
         if (sk_demo_log_requests)
             fprintf(stderr, "demo-upstream: %s %s\n", method, url);
         return MHD_YES;
@@ -218,7 +226,7 @@ static enum MHD_Result sk_demo_handler(void *cls, struct MHD_Connection *c, cons
     if (strcmp(url, "/echo") == 0)
         return sk_demo_echo(c, method, url, r);
     if (strcmp(url, "/download") == 0)
-        return sk_demo_download(c);
+        return sk_demo_download(c, r);
     if (strcmp(url, "/upload") == 0) {
         if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
             return sk_demo_queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "POST/PUT\n", 9);
@@ -232,19 +240,16 @@ static enum MHD_Result sk_demo_handler(void *cls, struct MHD_Connection *c, cons
 /* "A.B.C.D:PORT": the peer is meant for loopback only, IPv4 keeps it simple. */
 static int sk_demo_parse_listen(const char *spec, struct sockaddr_in *sin)
 {
-    char host[INET_ADDRSTRLEN];
-    const char *colon = strrchr(spec, ':');
-    uint64_t port;
+    char host[INET_ADDRSTRLEN], port[8], tail;
+    uint64_t p;
 
-    if (colon == NULL || (size_t)(colon - spec) >= sizeof(host) ||
-        sk_parse_u64(colon + 1, 1, 65535, &port) != 0)
-        return -1;
-    memcpy(host, spec, (size_t)(colon - spec));
-    host[colon - spec] = '\0';
     memset(sin, 0, sizeof(*sin));
     sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)port);
-    return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+    if (sscanf(spec, "%15[0-9.]:%7[0-9]%c", host, port, &tail) != 2 ||
+        sk_parse_u64(port, 1, 65535, &p) != 0 || inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+        return -1;
+    sin->sin_port = htons((uint16_t)p);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -263,14 +268,9 @@ int main(int argc, char **argv)
         else
             break;
     }
-    if (listen_spec == NULL || i < argc) {
-        fprintf(stderr, "usage: sekisho-demo-upstream --listen ADDR:PORT [--log]\n");
+    if (listen_spec == NULL || i < argc || sk_demo_parse_listen(listen_spec, &sin) != 0) {
+        fprintf(stderr, "usage: sekisho-demo-upstream --listen 127.0.0.1:PORT [--log]\n");
         return 2;
-    }
-    if (sk_demo_parse_listen(listen_spec, &sin) != 0) {
-        fprintf(stderr, "sekisho-demo-upstream: bad --listen '%s' (want 127.0.0.1:PORT)\n",
-                listen_spec);
-        return 1;
     }
     /* Block the signals in every thread; main collects them with sigwait. */
     if (sigemptyset(&set) != 0 || sigaddset(&set, SIGINT) != 0 || sigaddset(&set, SIGTERM) != 0 ||
