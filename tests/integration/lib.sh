@@ -121,7 +121,7 @@ sk_assert_match() { # STRING ERE WHAT
 sk_assert_file_contains() { # FILE NEEDLE WHAT
     grep -qF -- "$2" "$1" || sk_fail "$3: '$2' not in $1: $(head -c 600 "$1")"
 }
-sk_assert_file_not_contains() { # FILE NEEDLE WHAT
+sk_assert_file_not_contains() { # FILE NEEDLE WHAT   (case-insensitive: stricter)
     if grep -qiF -- "$2" "$1"; then sk_fail "$3: '$2' found in $1"; fi
 }
 sk_assert_lt() { # A B WHAT   (integers)
