@@ -122,7 +122,9 @@ struct conf_parse {
     sk_conf *conf;
     FILE *fp;
     int line;
-    int line_too_long;
+    int line_too_long;      /* line number of the first overlong line, 0 = none */
+    int bad_section;        /* line number of the first unknown section header */
+    int err_line;
     char basedir[SK_CONF_PATH_MAX];
     char err[SK_CONF_PATH_MAX + 256];
     unsigned char seen[SK_ARRAY_LEN(conf_keys)];
@@ -131,23 +133,56 @@ struct conf_parse {
 /* Our reader counts lines so that errors can name one, which the stock inih build
  * on Debian (no INI_HANDLER_LINENO) cannot do, and refuses overlong lines instead of
  * letting inih split them silently. */
+static int known_section(const char *name, size_t n)
+{
+    static const char *const sections[] = { "listen", "tls", "upstream", "state", "policy", "auth",
+                                            "notify", "audit", "log", "access" };
+    for (size_t i = 0; i < SK_ARRAY_LEN(sections); i++)
+        if (strlen(sections[i]) == n && memcmp(sections[i], name, n) == 0)
+            return 1;
+    return n > 7 && memcmp(name, "tenant.", 7) == 0;
+}
+
+/* Our reader counts lines so that errors can name one, which the stock inih build
+ * on Debian (no INI_HANDLER_LINENO) cannot do. It also catches what that build
+ * lets through silently: overlong lines (inih would split them) and unknown
+ * section headers that hold no keys (inih never reports empty sections). */
 static char *conf_reader(char *str, int num, void *stream)
 {
     struct conf_parse *p = stream;
     char *r = fgets(str, num, p->fp);
+    const char *s;
     if (r == NULL)
         return NULL;
     p->line++;
-    if (strchr(str, '\n') == NULL && !feof(p->fp))
-        p->line_too_long = 1;
+    if (strchr(str, '\n') == NULL && !feof(p->fp)) {
+        int c;
+        if (p->line_too_long == 0)
+            p->line_too_long = p->line;
+        while ((c = fgetc(p->fp)) != EOF && c != '\n')
+            ; /* the rest of the overlong line is not parsed */
+        str[0] = '\0';
+        return r;
+    }
+    for (s = str; *s == ' ' || *s == '\t'; s++)
+        ;
+    if (*s == '[' && p->bad_section == 0) {
+        const char *end = strchr(s, ']');
+        if (end == NULL || !known_section(s + 1, (size_t)(end - s - 1)))
+            p->bad_section = p->line;
+    }
     return r;
 }
 
 static int set_error(struct conf_parse *p, const char *what, const char *section, const char *name)
 {
-    /* Error text may be cut; it is a message, not data. */
-    (void)snprintf(p->err, sizeof p->err, "%s:%d: %s [%s] %s", p->conf->file, p->line, what,
-                   section, name);
+    /* The first error is the one to report; later ones are often its echoes. Error
+     * text may be cut; it is a message, not data. */
+    if (p->err[0] == '\0') {
+        (void)snprintf(p->err, sizeof p->err, "%s:%d: %s [%s] %s", p->conf->file, p->line, what,
+                       section, name);
+        p->err_line = p->line;
+    }
     return 0;
 }
 
@@ -372,8 +407,6 @@ static int conf_handler(void *user, const char *section, const char *name, const
 {
     struct conf_parse *p = user;
 
-    if (p->line_too_long)
-        return set_error(p, "line too long in", section, name);
     if (strcmp(section, "access") == 0 || strncmp(section, "tenant.", 7) == 0) {
         int r = strcmp(section, "access") == 0 ? access_key(p, name, value) : tenant_key(p, section, name, value);
         if (r > 0)
@@ -540,13 +573,30 @@ int sk_conf_load(const char *path, sk_conf *out, char *err, size_t errlen)
     }
     r = ini_parse_stream(conf_reader, &p, conf_handler, &p);
     fclose(p.fp);
-    if (p.err[0] != '\0') {
-        (void)snprintf(err, errlen, "%s", p.err);
-        goto out;
-    }
-    if (p.line_too_long || r != 0) {
-        (void)snprintf(err, errlen, "%s:%d: syntax error", path, r > 0 ? r : p.line);
-        goto out;
+    {
+        /* Report whichever problem comes first in the file. */
+        int first = 0;
+        const char *kind = NULL;
+        if (p.err[0] != '\0')
+            first = p.err_line, kind = "key";
+        if (p.line_too_long && (first == 0 || p.line_too_long < first))
+            first = p.line_too_long, kind = "long";
+        if (p.bad_section && (first == 0 || p.bad_section < first))
+            first = p.bad_section, kind = "section";
+        if (r > 0 && (first == 0 || r < first))
+            first = r, kind = "syntax";
+        if (r < 0 && kind == NULL)
+            first = p.line, kind = "syntax";
+        if (kind != NULL) {
+            if (strcmp(kind, "key") == 0)
+                (void)snprintf(err, errlen, "%s", p.err);
+            else
+                (void)snprintf(err, errlen, "%s:%d: %s", path, first,
+                               strcmp(kind, "long") == 0      ? "line too long (at most 199 characters)"
+                               : strcmp(kind, "section") == 0 ? "unknown or malformed section"
+                                                              : "syntax error");
+            goto out;
+        }
     }
     rc = conf_finish(&p, out, err, errlen);
 out:

@@ -125,7 +125,7 @@ typedef struct sk_conf {
 
     /* [audit] */
     char audit_dir[SK_CONF_PATH_MAX];        /* default <state>/audit */
-    char audit_key[SK_CONF_PATH_MAX];        /* default <state>/../audit.key, never inside audit_dir */
+    char audit_key[SK_CONF_PATH_MAX];        /* default <state>/audit.key, never inside audit_dir */
     int64_t audit_retention;
     char audit_timezone[64];
     int audit_log_requests;

@@ -151,8 +151,8 @@ int sk_parse_duration(const char *s, int64_t *seconds)
             break;
         }
     }
-    /* Ten years is far beyond any sensible timeout and keeps products in range. */
-    if (sk_parse_u64(num, 0, (uint64_t)(10 * 366 * 86400) / (uint64_t)mult, &v) != 0)
+    /* A century covers audit retention and keeps products far from overflow. */
+    if (sk_parse_u64(num, 0, (uint64_t)(100 * 366 * 86400LL) / (uint64_t)mult, &v) != 0)
         return -1;
     *seconds = (int64_t)v * mult;
     return 0;

@@ -210,7 +210,8 @@ static int load_crl(const sk_conf *conf, X509_STORE *store, sk_revset **out, cha
         }
     }
     rs->count = (size_t)n;
-    qsort(rs->serials, rs->count, sizeof *rs->serials, cmp_serial);
+    if (rs->count > 0)
+        qsort(rs->serials, rs->count, sizeof *rs->serials, cmp_serial);
     X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
     rc = 0;
 out:

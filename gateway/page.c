@@ -200,11 +200,16 @@ static const struct {
 
 int sk_page_error(sk_buf *b, enum sk_lang lang, int status)
 {
-    const struct text *t = &error_text[6].text; /* 500 */
+    const struct text *t = NULL, *fallback = NULL;
     char title[16];
-    for (size_t i = 0; i < SK_ARRAY_LEN(error_text); i++)
+    for (size_t i = 0; i < SK_ARRAY_LEN(error_text); i++) {
         if (error_text[i].status == status)
             t = &error_text[i].text;
+        if (error_text[i].status == 500)
+            fallback = &error_text[i].text;
+    }
+    if (t == NULL)
+        t = fallback;
     if (sk_snprintf(title, sizeof title, "%d", status) != 0)
         return -1;
     page_open(b, lang, title);

@@ -215,6 +215,8 @@ static int on_headers_complete(http_parser *hp)
     if (hdr_append(r, "", 1) != 0)
         return -1;
     r->status = (int)hp->status_code;
+    if (r->status < 100 || r->status > 599)
+        return -1; /* http-parser takes "HTTP/1.1 3"; a status must have three digits */
     if (r->status >= 100 && r->status < 200) {
         /* Interim answers are consumed here; 101 is never asked for (Upgrade is
          * stripped), so treat it as an error rather than switch protocols. */

@@ -59,7 +59,8 @@ ssize_t sk_proxy_read_body(sk_proxy_req *r, char *buf, size_t max) SK_MUST_CHECK
 void sk_proxy_finish(sk_proxy_req *r);
 
 /* Response-head parser core, exposed for the fuzzer and unit tests: feeds bytes as if
- * they came from the upstream. Returns -1 on a parse error. */
+ * they came from the upstream; n == 0 means the upstream closed (end of stream).
+ * Returns -1 on a parse error. */
 int sk_proxy_feed(sk_proxy_req *r, const char *data, size_t n) SK_MUST_CHECK;
 sk_proxy_req *sk_proxy_req_new_detached(int is_head_request);
 int sk_proxy_head_complete(const sk_proxy_req *r);

@@ -112,10 +112,12 @@ EOF
 if [[ ! -f $CERTS/demo-password.txt ]]; then
     random_secret >"$CERTS/demo-password.txt"
 fi
-if "$BIN/sekishoctl" -c "$CONF" user show "$USER_ID" >/dev/null 2>&1 </dev/null; then
+if "$BIN/sekishoctl" -c "$CONF" user show "$USER_ID" --tenant "$TENANT" >/dev/null 2>&1 </dev/null; then
     say "demo admin exists; setting the password from certs-example/demo-password.txt"
-    "$BIN/sekishoctl" -c "$CONF" user passwd "$USER_ID" --password-file "$CERTS/demo-password.txt" </dev/null
-    "$BIN/sekishoctl" -c "$CONF" user unlock "$USER_ID" </dev/null >/dev/null 2>&1 || true
+    "$BIN/sekishoctl" -c "$CONF" user passwd "$USER_ID" --tenant "$TENANT" \
+        --password-file "$CERTS/demo-password.txt" </dev/null
+    # A demo left locked by earlier attempts should start usable.
+    "$BIN/sekishoctl" -c "$CONF" user unlock "$USER_ID" --tenant "$TENANT" </dev/null >/dev/null 2>&1 || true
 else
     "$BIN/sekishoctl" -c "$CONF" user add "$USER_ID" --tenant "$TENANT" --role admin \
         --password-file "$CERTS/demo-password.txt" </dev/null

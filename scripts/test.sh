@@ -14,7 +14,7 @@ run_suite() { # name, build dir, cmake args...
   local name=$1 dir=$2; shift 2
   echo "=== $name: configure and build"
   if ! cmake -S "$root" -B "$dir" "$@" >"$dir.cmake.log" 2>&1 || ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
-    tail -40 "$dir.cmake.log" "$dir.build.log" 2>/dev/null
+    tail -n 40 "$dir.cmake.log" "$dir.build.log" 2>/dev/null
     echo "=== $name: BUILD FAILED"
     failed=$((failed + 1))
     return
@@ -51,13 +51,13 @@ if CC=clang cmake -S "$root" -B build/fuzz -DCMAKE_C_COMPILER=clang -DSEKISHO_FU
       echo "fuzz $n: ok ($(grep -oE 'Done [0-9]+ runs' "build/fuzz-$n.log" | tail -1))"
       passed=$((passed + 1))
     else
-      echo "fuzz $n: FAILED"; tail -30 "build/fuzz-$n.log"
+      echo "fuzz $n: FAILED"; tail -n 30 "build/fuzz-$n.log"
       failed=$((failed + 1))
     fi
     rm -rf "$work"
   done
 else
-  tail -30 build/fuzz.cmake.log build/fuzz.build.log
+  tail -n 30 build/fuzz.cmake.log build/fuzz.build.log
   echo "fuzz: BUILD FAILED"; failed=$((failed + 1))
 fi
 
