@@ -221,3 +221,46 @@ lc_audit_export() {
 
 # lc_jq_count FILE FILTER: number of entries of the export for which FILTER is true.
 lc_jq_count() { jq -s "[.[] | select($2)] | length" "$1"; }
+
+# lc_hidden_fields FILE: "name<TAB>value" of every hidden input of an HTML file (same
+# unescaping as sk_hidden_fields_from_last, which only reads the shared last.body;
+# parallel clients need their own files).
+lc_hidden_fields() {
+    perl -0ne '
+        while (/<input\b([^>]*)>/gis) {
+            my $a = $1;
+            next unless $a =~ /\btype\s*=\s*"hidden"/i;
+            my ($n) = $a =~ /\bname\s*=\s*"([^"]*)"/i;
+            my ($v) = $a =~ /\bvalue\s*=\s*"([^"]*)"/i;
+            next unless defined $n;
+            $v = "" unless defined $v;
+            $v =~ s/&quot;/"/g; $v =~ s/&#0*39;|&#x0*27;|&apos;/\x27/gi; $v =~ s/&lt;/</g;
+            $v =~ s/&gt;/>/g; $v =~ s/&#x2f;|&#0*47;/\//gi; $v =~ s/&amp;/&/g;
+            print "$n\t$v\n";
+        }' "$1"
+}
+
+# lc_login_once DIR CERTUSER ID PASSWORDFILE: one browser-like login (GET form, POST
+# it back) using only files under DIR, safe to run in parallel. Prints the POST's
+# status, or "G<code>" when the form itself could not be fetched.
+lc_login_once() {
+    local dir=$1 cu=$2 id=$3 pwf=$4 code n v
+    local -a tls=(-s --max-time 20 --cacert "$SK_CA_DIR/ca.crt" --cert "$SK_TMP/users/$cu.crt"
+        --key "$SK_TMP/users/$cu.key" -H 'Accept: text/html')
+    local -a form=()
+    mkdir -p "$dir"
+    rm -f "$dir/jar"
+    code=$(curl "${tls[@]}" -c "$dir/jar" -o "$dir/form.html" -w '%{http_code}' \
+        "https://$SK_HOST:$SK_GW_PORT/.sekisho/login") || true
+    if [[ $code != 200 ]]; then
+        echo "G${code:-000}"
+        return 0
+    fi
+    while IFS=$'\t' read -r n v; do
+        form+=(--data-urlencode "$n=$v")
+    done < <(lc_hidden_fields "$dir/form.html")
+    form+=(--data-urlencode "id=$id" --data-urlencode "password@$pwf")
+    code=$(curl "${tls[@]}" -b "$dir/jar" -o "$dir/post.html" -w '%{http_code}' "${form[@]}" \
+        "https://$SK_HOST:$SK_GW_PORT/.sekisho/login") || true
+    echo "${code:-000}"
+}
