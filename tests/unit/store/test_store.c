@@ -544,6 +544,125 @@ static void test_session_sweep(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Version-1 records (written before pending TOTP and dormant_notified_at
+ * existed) still decode, with the new fields empty; and a v2 record cut back
+ * or mislabelled as v1 is refused. */
+static void test_user_codec_v1_compat(void **state)
+{
+    (void)state;
+    sk_user u, v;
+    uint8_t buf[SK_USER_RECORD_MAX];
+    size_t len = 0;
+    make_user(&u, "acme", "alice");
+    assert_int_equal(sk_store_user_encode(&u, buf, sizeof buf, &len), 0);
+    /* the v2 tail of a record without a pending secret: u16 0 + i64 0 */
+    size_t tail = 2 + 0 + 8;
+    assert_true(len > tail);
+    for (size_t i = len - tail; i < len; i++)
+        assert_int_equal(buf[i], 0);
+    /* labelled v2 but without the tail: truncated */
+    assert_int_equal(sk_store_user_decode(buf, len - tail, &v), -1);
+    /* labelled v1 with the tail: trailing bytes */
+    buf[1] = 1;
+    assert_int_equal(sk_store_user_decode(buf, len, &v), -1);
+    /* a genuine v1 record */
+    assert_int_equal(sk_store_user_decode(buf, len - tail, &v), 0);
+    assert_string_equal(v.id, "alice");
+    assert_int_equal(v.totp_secret_len, SK_TOTP_BLOB_MAX);
+    assert_memory_equal(v.totp_secret, u.totp_secret, SK_TOTP_BLOB_MAX);
+    assert_int_equal(v.totp_pending_len, 0);
+    assert_int_equal(v.dormant_notified_at, 0);
+    assert_int_equal(v.allow_count, 2);
+    assert_string_equal(v.allow[1], "2001:db8::/32");
+
+    /* v2 fields round-trip */
+    u.totp_pending_len = 49;
+    for (int i = 0; i < 49; i++)
+        u.totp_pending[i] = (uint8_t)(0xA0 ^ i);
+    u.dormant_notified_at = -77;
+    assert_int_equal(sk_store_user_encode(&u, buf, sizeof buf, &len), 0);
+    assert_int_equal(sk_store_user_decode(buf, len, &v), 0);
+    assert_int_equal(v.totp_pending_len, 49);
+    assert_memory_equal(v.totp_pending, u.totp_pending, 49);
+    assert_int_equal(v.dormant_notified_at, -77);
+    /* pending length beyond the maximum */
+    size_t pl_off = len - 8 - 49 - 2;
+    assert_int_equal(buf[pl_off], 49);
+    buf[pl_off] = SK_TOTP_BLOB_MAX + 1;
+    assert_int_equal(sk_store_user_decode(buf, len, &v), -1);
+    sk_user w = u;
+    w.totp_pending_len = SK_TOTP_BLOB_MAX + 1;
+    assert_int_equal(sk_store_user_encode(&w, buf, sizeof buf, &len), -1);
+}
+
+static int upd_ex_fn(sk_user *u, int *end_sessions, void *ctx)
+{
+    int *mode = ctx;
+    u->failures = 11;
+    *end_sessions = *mode != 0;
+    return *mode == 2; /* 2: veto */
+}
+
+static int del_pred(const sk_user *u, void *ctx)
+{
+    (void)ctx;
+    return u->failures == 11 ? 0 : 1;
+}
+
+static void test_user_update_ex_and_delete_if(void **state)
+{
+    fixture *fx = *state;
+    sk_session s, t;
+    sk_user u;
+    int ended = -1, mode;
+    make_user(&u, "default", "alice");
+    u.failures = 0;
+    assert_int_equal(sk_store_user_put_new(fx->s, &u), 0);
+    for (int i = 1; i <= 3; i++) {
+        make_session(&s, (uint8_t)i, "default", "alice", 1, 1);
+        assert_int_equal(sk_store_session_put(fx->s, &s), 0);
+    }
+    make_session(&s, 9, "default", "bob", 1, 1);
+    assert_int_equal(sk_store_session_put(fx->s, &s), 0);
+
+    /* veto: nothing written, no session ended */
+    mode = 2;
+    assert_int_equal(sk_store_user_update_ex(fx->s, "default", "alice", upd_ex_fn, &mode, NULL, &ended),
+                     SK_STORE_VETO);
+    assert_int_equal(ended, 0);
+    make_session(&t, 1, "default", "alice", 1, 1);
+    assert_int_equal(sk_store_session_get(fx->s, t.hash, &s), 0);
+    /* no end requested */
+    mode = 0;
+    assert_int_equal(sk_store_user_update_ex(fx->s, "default", "alice", upd_ex_fn, &mode, NULL, &ended), 0);
+    assert_int_equal(ended, 0);
+    /* end all but session 2 */
+    uint8_t keep[SK_SESSION_HASH_LEN];
+    make_session(&t, 2, "default", "alice", 1, 1);
+    memcpy(keep, t.hash, sizeof keep);
+    mode = 1;
+    assert_int_equal(sk_store_user_update_ex(fx->s, "default", "alice", upd_ex_fn, &mode, keep, &ended), 0);
+    assert_int_equal(ended, 2);
+    assert_int_equal(sk_store_session_get(fx->s, keep, &s), 0);
+    make_session(&t, 1, "default", "alice", 1, 1);
+    assert_int_equal(sk_store_session_get(fx->s, t.hash, &s), SK_STORE_NOTFOUND);
+    make_session(&t, 9, "default", "bob", 1, 1);
+    assert_int_equal(sk_store_session_get(fx->s, t.hash, &s), 0);
+    assert_int_equal(sk_store_user_update_ex(fx->s, "default", "nobody", upd_ex_fn, &mode, NULL, &ended),
+                     SK_STORE_NOTFOUND);
+
+    /* delete_if: vetoed on a record that does not satisfy the predicate */
+    make_user(&u, "default", "carol");
+    u.failures = 0;
+    assert_int_equal(sk_store_user_put_new(fx->s, &u), 0);
+    assert_int_equal(sk_store_user_delete_if(fx->s, "default", "carol", del_pred, NULL), SK_STORE_VETO);
+    assert_int_equal(sk_store_user_get(fx->s, "default", "carol", &u), 0);
+    assert_int_equal(sk_store_user_delete_if(fx->s, "default", "alice", del_pred, NULL), SK_STORE_OK);
+    assert_int_equal(sk_store_user_get(fx->s, "default", "alice", &u), SK_STORE_NOTFOUND);
+    assert_int_equal(sk_store_session_get(fx->s, keep, &s), SK_STORE_NOTFOUND); /* its sessions too */
+    assert_int_equal(sk_store_user_delete_if(fx->s, "default", "alice", del_pred, NULL), SK_STORE_NOTFOUND);
+}
+
 static void test_session_delete_user(void **state)
 {
     fixture *fx = *state;
@@ -682,6 +801,8 @@ int main(void)
         cmocka_unit_test(test_user_codec_roundtrip),
         cmocka_unit_test(test_user_codec_rejects),
         cmocka_unit_test(test_session_codec),
+        cmocka_unit_test(test_user_codec_v1_compat),
+        cmocka_unit_test_setup_teardown(test_user_update_ex_and_delete_if, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_readonly_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_update, setup, teardown),
