@@ -124,6 +124,7 @@ struct conf_parse {
     int line;
     int line_too_long;      /* line number of the first overlong line, 0 = none */
     int bad_section;        /* line number of the first unknown section header */
+    char bad_section_name[64];
     int err_line;
     char basedir[SK_CONF_PATH_MAX];
     char err[SK_CONF_PATH_MAX + 256];
@@ -168,8 +169,14 @@ static char *conf_reader(char *str, int num, void *stream)
         ;
     if (*s == '[' && p->bad_section == 0) {
         const char *end = strchr(s, ']');
-        if (end == NULL || !known_section(s + 1, (size_t)(end - s - 1)))
+        if (end == NULL || !known_section(s + 1, (size_t)(end - s - 1))) {
+            size_t n = end ? (size_t)(end - s - 1) : strcspn(s + 1, "\r\n");
             p->bad_section = p->line;
+            if (n >= sizeof p->bad_section_name)
+                n = sizeof p->bad_section_name - 1;
+            memcpy(p->bad_section_name, s + 1, n);
+            p->bad_section_name[n] = '\0';
+        }
     }
     return r;
 }
@@ -590,6 +597,9 @@ int sk_conf_load(const char *path, sk_conf *out, char *err, size_t errlen)
         if (kind != NULL) {
             if (strcmp(kind, "key") == 0)
                 (void)snprintf(err, errlen, "%s", p.err);
+            else if (strcmp(kind, "section") == 0)
+                (void)snprintf(err, errlen, "%s:%d: unknown or malformed section [%s]", path, first,
+                               p.bad_section_name);
             else
                 (void)snprintf(err, errlen, "%s:%d: %s", path, first,
                                strcmp(kind, "long") == 0      ? "line too long (at most 199 characters)"

@@ -304,7 +304,8 @@ static void test_errors_with_line(void **state)
         const char *what;
     } cases[] = {
         { BASE "[policy]\nbogus = 1\n", BASE_LINES + 2, "unknown key" },
-        { BASE "[bogus]\nx = 1\n", BASE_LINES + 2, "bogus" },
+        /* Reported at the section header, the line that is wrong. */
+        { BASE "[bogus]\nx = 1\n", BASE_LINES + 1, "bogus" },
         { "top = level\n" BASE, 1, "unknown key" },
         { BASE "[policy]\nlockout_threshold = 3\n\nlockout_threshold = 4\n", BASE_LINES + 4, "duplicate" },
         /* A section opened twice still may not repeat a key. */
