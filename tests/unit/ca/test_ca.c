@@ -292,8 +292,8 @@ static void test_index_rejects(void **state)
 {
     static const char *const bodies[] = {
         /* duplicate serial */
-        "sekisho-ca index 1\ncrl-number 1\ncrl-days 7\n"
-        "cert 0A c t u 1 2 V - -\ncert 0A c t v 1 2 V - -\n",
+        ("sekisho-ca index 1\ncrl-number 1\ncrl-days 7\n"
+         "cert 0A c t u 1 2 V - -\ncert 0A c t v 1 2 V - -\n"),
         /* non-canonical serial spelling */
         "sekisho-ca index 1\ncrl-number 1\ncrl-days 7\ncert 0a c t u 1 2 V - -\n",
         "sekisho-ca index 1\ncrl-number 1\ncrl-days 7\ncert 000A c t u 1 2 V - -\n",
