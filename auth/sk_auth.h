@@ -280,6 +280,10 @@ void sk_auth_pool_pause(sk_auth_pool *p, int paused);
 /* Load the key from path into key. create != 0: a missing file is created
  * first (see above). 0, or -1 with the reason logged (never the key). */
 int sk_auth_totp_key_load(const char *path, int create, uint8_t key[SK_AUTH_TOTP_KEY_LEN]) SK_MUST_CHECK;
+/* The same, but the reason for a failure goes to why (cap why_cap, one line,
+ * no key material) instead of the log; why may be NULL (then it is logged). */
+int sk_auth_totp_key_load_ex(const char *path, int create, uint8_t key[SK_AUTH_TOTP_KEY_LEN],
+                             char *why, size_t why_cap) SK_MUST_CHECK;
 
 /* Seal len (1..64) secret bytes for (tenant, id) into blob (cap bytes;
  * SK_AUTH_TOTP_BLOB_LEN for a standard secret); *blob_len gets the size. */

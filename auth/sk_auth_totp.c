@@ -9,6 +9,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <qrencode.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,26 +27,54 @@
 
 /* ---- key file ------------------------------------------------------------ */
 
-static int read_key_fd(int fd, const char *path, uint8_t key[SK_AUTH_TOTP_KEY_LEN])
+/* A reason goes to why (when given) instead of the log, so a tool can print
+ * it as its own one-line error. */
+typedef struct why_buf {
+    char *p;
+    size_t cap;
+} why_buf;
+
+static void why_set(const why_buf *w, const char *fmt, ...) SK_PRINTF(2, 3);
+static void why_set(const why_buf *w, const char *fmt, ...)
+{
+    char msg[SK_AUTH_PATH_MAX + 200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        msg[0] = '\0';
+    if (w && w->p && w->cap > 0) {
+        if (sk_strlcpy(w->p, w->cap, msg) != 0 && w->cap > 4) {
+            /* keep the start of a reason that does not fit, marked as cut */
+            memcpy(w->p, msg, w->cap - 4);
+            memcpy(w->p + w->cap - 4, "...", 4);
+        }
+    } else {
+        sk_log(SK_LOG_ERR, "totp: %s", msg);
+    }
+}
+
+static int read_key_fd(int fd, const char *path, uint8_t key[SK_AUTH_TOTP_KEY_LEN], const why_buf *w)
 {
     struct stat st;
     size_t got = 0;
 
     if (fstat(fd, &st) != 0) {
-        sk_log(SK_LOG_ERR, "totp: cannot stat key file %s: %s", path, strerror(errno));
+        why_set(w, "cannot stat key file %s: %s", path, strerror(errno));
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        sk_log(SK_LOG_ERR, "totp: key file %s is not a regular file", path);
+        why_set(w, "key file %s is not a regular file", path);
         return -1;
     }
     if ((st.st_mode & 077) != 0) {
-        sk_log(SK_LOG_ERR, "totp: key file %s is accessible to group or others (mode %03o); "
+        why_set(w, "key file %s is accessible to group or others (mode %03o); "
                "refusing it (chmod 600)", path, (unsigned)(st.st_mode & 0777));
         return -1;
     }
     if (st.st_size != SK_AUTH_TOTP_KEY_LEN) {
-        sk_log(SK_LOG_ERR, "totp: key file %s must hold exactly %d bytes", path,
+        why_set(w, "key file %s must hold exactly %d bytes", path,
                SK_AUTH_TOTP_KEY_LEN);
         return -1;
     }
@@ -53,7 +83,7 @@ static int read_key_fd(int fd, const char *path, uint8_t key[SK_AUTH_TOTP_KEY_LE
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            sk_log(SK_LOG_ERR, "totp: cannot read key file %s", path);
+            why_set(w, "cannot read key file %s", path);
             sk_wipe(key, SK_AUTH_TOTP_KEY_LEN);
             return -1;
         }
@@ -78,7 +108,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 
 /* Create the key file unless someone else does first. 0 when a key file now
  * exists (ours or the winner's), -1 otherwise. */
-static int create_key(const char *path)
+static int create_key(const char *path, const why_buf *w)
 {
     char tmp[SK_AUTH_PATH_MAX + 16];
     char dir[SK_AUTH_PATH_MAX];
@@ -87,19 +117,19 @@ static int create_key(const char *path)
 
     if (sk_snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path) != 0 ||
         sk_strlcpy(dir, sizeof dir, path) != 0) {
-        sk_log(SK_LOG_ERR, "totp: key file path too long");
+        why_set(w, "key file path too long");
         goto out;
     }
     /* mkostemp opens with O_EXCL and mode 0600. */
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        sk_log(SK_LOG_ERR, "totp: cannot create a key file next to %s: %s", path, strerror(errno));
+        why_set(w, "cannot create a key file next to %s: %s", path, strerror(errno));
         goto out;
     }
     tmp_made = 1;
     if (fchmod(fd, 0600) != 0 || sk_random(key, sizeof key) != 0 ||
         write_all(fd, key, sizeof key) != 0 || fsync(fd) != 0) {
-        sk_log(SK_LOG_ERR, "totp: cannot write a new key file for %s", path);
+        why_set(w, "cannot write a new key file for %s", path);
         goto out;
     }
     if (close(fd) != 0) {
@@ -111,7 +141,7 @@ static int create_key(const char *path)
      * when the name exists: the first creator wins, nobody overwrites a key
      * that may already seal secrets. */
     if (link(tmp, path) != 0 && errno != EEXIST) {
-        sk_log(SK_LOG_ERR, "totp: cannot create key file %s: %s", path, strerror(errno));
+        why_set(w, "cannot create key file %s: %s", path, strerror(errno));
         goto out;
     }
     char *slash = strrchr(dir, '/');
@@ -137,32 +167,42 @@ out:
     return ret;
 }
 
-int sk_auth_totp_key_load(const char *path, int create, uint8_t key[SK_AUTH_TOTP_KEY_LEN])
+int sk_auth_totp_key_load_ex(const char *path, int create, uint8_t key[SK_AUTH_TOTP_KEY_LEN],
+                             char *why, size_t why_cap)
 {
+    why_buf wb = { why, why_cap }, *w = &wb;
     int ret = -1;
 
+    if (why && why_cap > 0)
+        why[0] = '\0';
+
     if (!path || path[0] == '\0') {
-        sk_log(SK_LOG_ERR, "totp: no key file configured ([auth] totp_key)");
+        why_set(w, "no key file configured ([auth] totp_key)");
         return -1;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
             if (errno == ENOENT && create && attempt == 0) {
-                if (create_key(path) != 0)
+                if (create_key(path, w) != 0)
                     break;
                 continue;
             }
-            sk_log(SK_LOG_ERR, "totp: cannot open key file %s: %s", path, strerror(errno));
+            why_set(w, "cannot open key file %s: %s", path, strerror(errno));
             break;
         }
-        ret = read_key_fd(fd, path, key);
+        ret = read_key_fd(fd, path, key, w);
         close(fd);
         break;
     }
     if (ret != 0)
         sk_wipe(key, SK_AUTH_TOTP_KEY_LEN);
     return ret;
+}
+
+int sk_auth_totp_key_load(const char *path, int create, uint8_t key[SK_AUTH_TOTP_KEY_LEN])
+{
+    return sk_auth_totp_key_load_ex(path, create, key, NULL, 0);
 }
 
 /* ---- sealing ------------------------------------------------------------- */

@@ -750,6 +750,18 @@ static int cmd_totp_enable(const sk_conf *conf, const struct uopts *o)
         ctl_err("TOTP key path too long");
         goto out;
     }
+    /* Check (or create) the key first, so a bad key file gets its own clear
+     * one-line reason. */
+    {
+        uint8_t key[SK_AUTH_TOTP_KEY_LEN];
+        char why[SK_CONF_PATH_MAX + 200];
+        rc = sk_auth_totp_key_load_ex(ac.totp_key_path, 1, key, why, sizeof why);
+        sk_wipe(key, sizeof key);
+        if (rc != 0) {
+            ctl_err("cannot enable TOTP: %s", why);
+            goto out;
+        }
+    }
     if (open_store(conf, 0, &s) != CTL_OK)
         goto out;
     rc = sk_auth_totp_enable(&ac, s, o->tenant, o->id, b32, sizeof b32, uri, sizeof uri);
@@ -758,8 +770,7 @@ static int cmd_totp_enable(const sk_conf *conf, const struct uopts *o)
         goto out;
     }
     if (rc != 0) {
-        ctl_err("cannot enable TOTP for '%s' (TOTP key file %s: see the log line above)", o->id,
-                conf->auth_totp_key);
+        ctl_err("cannot enable TOTP for '%s'", o->id);
         goto out;
     }
     printf("TOTP enabled for %s (tenant %s). Scan the code below or enter the URI in the "
