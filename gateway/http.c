@@ -29,7 +29,7 @@
 #define CSRF_TTL 3600
 #define MHD_STACK (512 * 1024)
 
-enum req_kind { K_NONE, K_PROXY, K_LOGIN_POST, K_LOGOUT_POST };
+enum req_kind { K_NONE, K_PROXY, K_LOGIN_POST, K_LOGOUT_POST, K_PASSWORD_POST, K_TOTP_POST };
 
 /* Where a request goes: one entry per [tenant.NAME], or one catch-all entry when no
  * tenants are configured (then the certificate's O only scopes users and sessions). */
@@ -84,6 +84,10 @@ struct req {
     char f_totp[SK_AUTH_TOTP_MAX + 1];
     char f_csrf[128];
     char f_return[RETURN_MAX];
+    char f_new[SK_AUTH_PASSWORD_MAX + 1];
+    size_t f_new_len;
+    char f_confirm[SK_AUTH_PASSWORD_MAX + 1];
+    size_t f_confirm_len;
     const struct route_tenant *route;
     sk_user user;
     int have_user;
@@ -570,7 +574,8 @@ static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, con
         sk_audit_kv kv[] = { { "role", sk_store_role_name(v.role) } };
         audit_event(h, SK_AUDIT_EV_LOGIN_OK, c, kv, SK_ARRAY_LEN(kv));
     }
-    res = respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, ret, cookie, 0);
+    res = respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, v.must_change_password ? "/.sekisho/password" : ret,
+                  cookie, 0);
     sk_wipe(cookie, sizeof cookie);
     return res;
 }
@@ -613,6 +618,188 @@ static enum MHD_Result post_logout(struct req *rq, struct MHD_Connection *mc, co
     sk_log(SK_LOG_INFO, "logout: %s/%s from %s", c->tenant, c->user, c->peer_str);
     audit_event(rq->h, SK_AUDIT_EV_LOGOUT, c, NULL, 0);
     return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login?msg=logged_out", cookie_clear, 0);
+}
+
+static enum MHD_Result send_password_page(struct req *rq, struct MHD_Connection *mc, const sk_conn *c, int status,
+                                          enum sk_msg msg, const char *detail)
+{
+    const sk_auth_config *ac = rq->h->d.auth_cfg;
+    char page[PAGE_MAX], csrf[SK_B64URL_LEN(SK_CSRF_LEN) + 1];
+    struct sk_page_password p;
+    sk_buf b;
+    memset(&p, 0, sizeof p);
+    session_csrf_token(&rq->sess, csrf);
+    p.lang = rq->lang;
+    p.user = c->user;
+    p.tenant = c->tenant;
+    p.csrf = csrf;
+    p.msg = msg;
+    p.detail = detail;
+    p.min_len = rq->h->d.conf->password_min_length;
+    p.max_len = rq->h->d.conf->password_max_length;
+    p.need_upper = rq->h->d.conf->password_require_upper;
+    p.need_lower = rq->h->d.conf->password_require_lower;
+    p.need_digit = rq->h->d.conf->password_require_digit;
+    (void)ac;
+    sk_buf_init(&b, page, sizeof page);
+    if (sk_page_password(&b, &p) != 0)
+        return MHD_NO;
+    return respond(mc, status, "text/html; charset=utf-8", b.data, b.len, NULL, NULL, 0);
+}
+
+static enum MHD_Result get_password(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    if (session_find(rq, mc, c) != SESS_OK)
+        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login?return=/.sekisho/password",
+                       NULL, 0);
+    return send_password_page(rq, mc, c, MHD_HTTP_OK,
+                              rq->have_user && (rq->user.flags & SK_USER_F_MUST_CHANGE_PW) ? SK_MSG_MUST_CHANGE
+                                                                                           : SK_MSG_NONE,
+                              NULL);
+}
+
+static int form_csrf_ok(const struct req *rq)
+{
+    char csrf[SK_B64URL_LEN(SK_CSRF_LEN) + 1];
+    session_csrf_token(&rq->sess, csrf);
+    return strlen(rq->f_csrf) == strlen(csrf) && sk_secret_equal(rq->f_csrf, csrf, strlen(csrf));
+}
+
+static enum MHD_Result post_password(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    sk_http *h = rq->h;
+    sk_auth_pwchange_request *ar;
+    sk_auth_pwchange_verdict v;
+    int r;
+
+    if (rq->too_large || rq->form_error)
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    if (session_find(rq, mc, c) != SESS_OK)
+        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", NULL, 0);
+    if (!form_csrf_ok(rq))
+        return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 0);
+    if (rq->f_new_len != rq->f_confirm_len || !sk_secret_equal(rq->f_new, rq->f_confirm, rq->f_new_len))
+        return send_password_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_MISMATCH, NULL);
+    ar = calloc(1, sizeof *ar);
+    if (ar == NULL)
+        return MHD_NO;
+    if (sk_strlcpy(ar->tenant, sizeof ar->tenant, rq->sess.tenant) != 0 ||
+        sk_strlcpy(ar->id, sizeof ar->id, rq->sess.user) != 0 || rq->f_pw_len > sizeof ar->current ||
+        rq->f_new_len > sizeof ar->new_password) {
+        free(ar);
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 0);
+    }
+    memcpy(ar->current, rq->f_pw, rq->f_pw_len);
+    ar->current_len = rq->f_pw_len;
+    memcpy(ar->new_password, rq->f_new, rq->f_new_len);
+    ar->new_len = rq->f_new_len;
+    memcpy(ar->keep_session, rq->sess_hash, sizeof ar->keep_session);
+    ar->keep_session_set = 1;
+    ar->now = now_s();
+    sk_wipe(rq->f_pw, sizeof rq->f_pw);
+    sk_wipe(rq->f_new, sizeof rq->f_new);
+    sk_wipe(rq->f_confirm, sizeof rq->f_confirm);
+    r = sk_auth_change_password(h->d.auth, h->d.store, ar, &v);
+    sk_wipe(ar, sizeof *ar);
+    free(ar);
+    if (r == SK_AUTH_BUSY)
+        return send_password_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, NULL);
+    if (r != 0 || v.outcome == SK_AUTH_ERROR)
+        return send_password_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, NULL);
+    {
+        sk_audit_kv kv[] = { { "result", v.outcome == SK_AUTH_OK ? "changed" : "refused" },
+                             { "reason", sk_auth_reason_name(v.reason) } };
+        audit_event(h, "password.change", c, kv, SK_ARRAY_LEN(kv));
+    }
+    if (v.outcome == SK_AUTH_OK)
+        return send_password_page(rq, mc, c, MHD_HTTP_OK, SK_MSG_PW_CHANGED, NULL);
+    if (v.reason == SK_AUTH_R_PASSWORD_POLICY)
+        return send_password_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_NONE,
+                                  sk_policy_password_message(v.pw_result, rq->lang == SK_LANG_JA ? SK_POLICY_LANG_JA
+                                                                                                   : SK_POLICY_LANG_EN));
+    if (v.reason == SK_AUTH_R_SAME_PASSWORD)
+        return send_password_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_NONE,
+                                  rq->lang == SK_LANG_JA ? "新しいパスワードは現在のものと異なる必要があります。"
+                                                         : "The new password must differ from the current one.");
+    if (v.locked_now)
+        note_lockout(h, rq, c, &(sk_auth_verdict){ .failures = v.failures, .locked_until = v.locked_until });
+    note_failure(h, c);
+    return send_password_page(rq, mc, c, MHD_HTTP_FORBIDDEN, SK_MSG_CURRENT_WRONG, NULL);
+}
+
+static enum MHD_Result send_totp_page(struct req *rq, struct MHD_Connection *mc, const sk_conn *c, int status,
+                                      enum sk_msg msg)
+{
+    sk_http *h = rq->h;
+    char *page = NULL, *svg = NULL, csrf[SK_B64URL_LEN(SK_CSRF_LEN) + 1];
+    char b32[SK_AUTH_TOTP_B32_MAX], uri[SK_AUTH_TOTP_URI_MAX];
+    struct sk_page_totp p;
+    enum MHD_Result res = MHD_NO;
+    sk_buf b;
+    const size_t svg_cap = 96 * 1024, page_cap = 128 * 1024;
+
+    memset(&p, 0, sizeof p);
+    session_csrf_token(&rq->sess, csrf);
+    p.lang = rq->lang;
+    p.user = c->user;
+    p.tenant = c->tenant;
+    p.csrf = csrf;
+    p.msg = msg;
+    p.enabled = msg == SK_MSG_TOTP_ENABLED || (rq->have_user && (rq->user.flags & SK_USER_F_TOTP_ENABLED));
+    page = malloc(page_cap);
+    svg = malloc(svg_cap);
+    if (page == NULL || svg == NULL)
+        goto out;
+    if (!p.enabled) {
+        /* Each visit starts a fresh candidate secret; it becomes active only when a
+         * code from it is confirmed, so an abandoned enrolment changes nothing. */
+        if (sk_auth_totp_begin(h->d.auth_cfg, h->d.store, c->tenant, c->user, b32, sizeof b32, uri, sizeof uri) != 0 ||
+            sk_auth_totp_qr_svg(uri, svg, svg_cap) != 0) {
+            res = respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
+            goto out;
+        }
+        p.qr_svg = svg;
+        p.secret_b32 = b32;
+    }
+    sk_buf_init(&b, page, page_cap);
+    if (sk_page_totp(&b, &p) != 0)
+        goto out;
+    res = respond(mc, status, "text/html; charset=utf-8", b.data, b.len, NULL, NULL, 0);
+out:
+    sk_wipe(b32, sizeof b32);
+    sk_wipe(uri, sizeof uri);
+    if (page)
+        sk_wipe(page, page_cap);
+    free(page);
+    free(svg);
+    return res;
+}
+
+static enum MHD_Result get_totp(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    if (session_find(rq, mc, c) != SESS_OK)
+        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login?return=/.sekisho/totp", NULL, 0);
+    return send_totp_page(rq, mc, c, MHD_HTTP_OK, SK_MSG_NONE);
+}
+
+static enum MHD_Result post_totp(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    sk_http *h = rq->h;
+    int r;
+    if (rq->too_large || rq->form_error)
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    if (session_find(rq, mc, c) != SESS_OK)
+        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", NULL, 0);
+    if (!form_csrf_ok(rq))
+        return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 0);
+    r = sk_auth_totp_confirm(h->d.auth_cfg, h->d.store, c->tenant, c->user, rq->f_totp, now_s());
+    if (r == 0) {
+        audit_event(h, "totp.enrolled", c, NULL, 0);
+        return send_totp_page(rq, mc, c, MHD_HTTP_OK, SK_MSG_TOTP_ENABLED);
+    }
+    if (r == SK_AUTH_TOTP_BADCODE)
+        return send_totp_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_TOTP_BAD_CODE);
+    return respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
 }
 
 static enum MHD_Result get_health(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
@@ -672,6 +859,10 @@ static const struct route {
     { "POST", "/.sekisho/login", NULL, K_LOGIN_POST },
     { "GET", "/.sekisho/logout", get_logout, K_NONE },
     { "POST", "/.sekisho/logout", NULL, K_LOGOUT_POST },
+    { "GET", "/.sekisho/password", get_password, K_NONE },
+    { "POST", "/.sekisho/password", NULL, K_PASSWORD_POST },
+    { "GET", "/.sekisho/totp", get_totp, K_NONE },
+    { "POST", "/.sekisho/totp", NULL, K_TOTP_POST },
     { "GET", "/.sekisho/health", get_health, K_NONE },
     { "GET", "/.sekisho/metrics", get_metrics, K_NONE },
     { "GET", "/.sekisho/style.css", get_css, K_NONE },
@@ -689,6 +880,9 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
         { "totp", offsetof(struct req, f_totp), sizeof(((struct req *)0)->f_totp) },
         { "csrf", offsetof(struct req, f_csrf), sizeof(((struct req *)0)->f_csrf) },
         { "return", offsetof(struct req, f_return), sizeof(((struct req *)0)->f_return) },
+        { "current", offsetof(struct req, f_pw), sizeof(((struct req *)0)->f_pw) },
+        { "new", offsetof(struct req, f_new), sizeof(((struct req *)0)->f_new) },
+        { "confirm", offsetof(struct req, f_confirm), sizeof(((struct req *)0)->f_confirm) },
     };
     struct req *rq = cls;
     if (filename != NULL)
@@ -706,6 +900,10 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
         dst[off + size] = '\0';
         if (dst == rq->f_pw)
             rq->f_pw_len = (size_t)(off + size);
+        else if (dst == rq->f_new)
+            rq->f_new_len = (size_t)(off + size);
+        else if (dst == rq->f_confirm)
+            rq->f_confirm_len = (size_t)(off + size);
         return MHD_YES;
     }
     return MHD_YES; /* unknown fields are ignored */
@@ -1220,7 +1418,8 @@ static void consume(struct req *rq, const char *data, size_t n)
             rq->upstream_failed = 1;
         return;
     }
-    if (rq->kind == K_LOGIN_POST || rq->kind == K_LOGOUT_POST) {
+    if (rq->kind == K_LOGIN_POST || rq->kind == K_LOGOUT_POST || rq->kind == K_PASSWORD_POST ||
+        rq->kind == K_TOTP_POST) {
         rq->body_bytes += n;
         if (rq->body_bytes > FORM_MAX)
             rq->too_large = 1;
@@ -1243,6 +1442,10 @@ static enum MHD_Result finish(struct req *rq, struct MHD_Connection *mc, const c
         return post_login(rq, mc, c);
     case K_LOGOUT_POST:
         return post_logout(rq, mc, c);
+    case K_PASSWORD_POST:
+        return post_password(rq, mc, c);
+    case K_TOTP_POST:
+        return post_totp(rq, mc, c);
     default:
         return respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 1);
     }

@@ -51,6 +51,7 @@ struct gateway {
     int stopping;
     sk_store *store;
     sk_auth_pool *auth;
+    sk_auth_config auth_cfg;
     sk_proxy *proxy;
     sk_http *http;
     sk_net *net;
@@ -193,7 +194,6 @@ static int open_audit(struct gateway *g)
 
 static int start(struct gateway *g)
 {
-    sk_auth_config ac;
     sk_http_deps deps;
 
     if (sk_mkdir_p(g->conf.state_dir, 0700) != 0) {
@@ -208,17 +208,11 @@ static int start(struct gateway *g)
         sk_log(SK_LOG_ERR, "cannot open the store in %s", g->conf.state_dir);
         return -1;
     }
-    memset(&ac, 0, sizeof ac);
-    ac.params.memory_kib = g->conf.argon2_memory_kib;
-    ac.params.iterations = g->conf.argon2_iterations;
-    ac.params.parallelism = g->conf.argon2_parallelism;
-    ac.lockout_threshold = g->conf.lockout_threshold;
-    ac.lockout_duration = g->conf.lockout_duration;
-    if (sk_strlcpy(ac.totp_key_path, sizeof ac.totp_key_path, g->conf.auth_totp_key) != 0) {
-        sk_log(SK_LOG_ERR, "[auth] totp_key path too long");
+    if (sk_auth_config_from_conf(&g->conf, &g->auth_cfg) != 0) {
+        sk_log(SK_LOG_ERR, "[auth] settings do not fit");
         return -1;
     }
-    if (sk_auth_pool_create(g->conf.auth_workers, g->conf.auth_queue > 0 ? g->conf.auth_queue : 1, &ac,
+    if (sk_auth_pool_create(g->conf.auth_workers, g->conf.auth_queue > 0 ? g->conf.auth_queue : 1, &g->auth_cfg,
                             &g->auth) != 0) {
         sk_log(SK_LOG_ERR, "cannot start the login workers");
         return -1;
@@ -229,6 +223,7 @@ static int start(struct gateway *g)
     deps.conf = &g->conf;
     deps.store = g->store;
     deps.auth = g->auth;
+    deps.auth_cfg = &g->auth_cfg;
     deps.proxy = g->proxy;
     deps.audit = g->audit;
     deps.notify = queue_mail;

@@ -23,6 +23,17 @@ static const struct text msg_text[SK_MSG_COUNT_] = {
                          "セッションの有効期間が終了しました。もう一度サインインしてください。" },
     [SK_MSG_INTERNAL] = { "An internal error occurred. Please try again later.",
                           "内部エラーが発生しました。しばらくしてからもう一度お試しください。" },
+    [SK_MSG_MUST_CHANGE] = { "Your password must be changed before you continue.",
+                             "続行する前にパスワードを変更する必要があります。" },
+    [SK_MSG_CURRENT_WRONG] = { "The current password is incorrect.", "現在のパスワードが正しくありません。" },
+    [SK_MSG_MISMATCH] = { "The new password and its confirmation differ.",
+                          "新しいパスワードと確認用の入力が一致しません。" },
+    [SK_MSG_PW_CHANGED] = { "Your password was changed. Other sessions were signed out.",
+                            "パスワードを変更しました。ほかのセッションはサインアウトされました。" },
+    [SK_MSG_TOTP_BAD_CODE] = { "That code did not match. Check the time on your device and try again.",
+                               "コードが一致しません。端末の時刻を確認して、もう一度お試しください。" },
+    [SK_MSG_TOTP_ENABLED] = { "Two-step verification is on. Sign-ins now ask for a one-time code.",
+                              "2段階認証を有効にしました。次回からサインイン時にワンタイムコードを入力します。" },
 };
 
 static const struct text t_signin = { "Sign in", "サインイン" };
@@ -48,7 +59,8 @@ const char sk_page_css[] =
     "background:#1d4ed8;color:#fff;cursor:pointer}button:focus,input:focus{outline:3px solid #93c5fd}"
     ".cert{background:#eef2ff;padding:.6rem;border-radius:.3rem;font-size:.9rem;word-break:break-all}"
     ".msg{padding:.6rem;border-radius:.3rem;margin:.8rem 0}.err{background:#fee2e2;color:#7f1d1d}"
-    ".info{background:#ecfdf5;color:#064e3b}\n";
+    ".info{background:#ecfdf5;color:#064e3b}.qr svg{width:14rem;height:14rem;display:block;margin:auto}"
+    "code{font-size:1rem;letter-spacing:.08em}a{color:#1d4ed8}\n";
 
 enum sk_lang sk_page_lang(const char *al)
 {
@@ -114,7 +126,8 @@ static void page_close(sk_buf *b)
 
 static void page_msg(sk_buf *b, enum sk_lang lang, enum sk_msg m)
 {
-    int is_info = m == SK_MSG_LOGGED_OUT;
+    int is_info = m == SK_MSG_LOGGED_OUT || m == SK_MSG_PW_CHANGED || m == SK_MSG_TOTP_ENABLED ||
+                  m == SK_MSG_MUST_CHANGE;
     if (m <= SK_MSG_NONE || m >= SK_MSG_COUNT_)
         return;
     sk_buf_printf(b, "<p class=\"msg %s\" role=\"%s\">", is_info ? "info" : "err", is_info ? "status" : "alert");
@@ -175,6 +188,93 @@ int sk_page_logout(sk_buf *b, const struct sk_page_logout *p)
                   T(p->lang, t_confirm_out));
     hidden(b, "csrf", p->csrf);
     sk_buf_printf(b, "<button type=\"submit\">%s</button></form>\n", T(p->lang, t_signout));
+    page_close(b);
+    return sk_buf_finish(b);
+}
+
+static const struct text t_pw_title = { "Change password", "パスワードの変更" };
+static const struct text t_pw_current = { "Current password", "現在のパスワード" };
+static const struct text t_pw_new = { "New password", "新しいパスワード" };
+static const struct text t_pw_confirm = { "New password again", "新しいパスワード（確認）" };
+static const struct text t_pw_save = { "Change password", "変更する" };
+static const struct text t_pw_upper = { ", an uppercase letter", "、英大文字" };
+static const struct text t_pw_lower = { ", a lowercase letter", "、英小文字" };
+static const struct text t_pw_digit = { ", a digit", "、数字" };
+static const struct text t_pw_common = { "; common passwords are refused.", "を含めてください。よく使われるパスワードは使えません。" };
+static const struct text t_totp_title = { "Two-step verification", "2段階認証" };
+static const struct text t_totp_scan = { "Scan this code with your authenticator app, or type the key below.",
+                                         "認証アプリでこのコードを読み取るか、下のキーを入力してください。" };
+static const struct text t_totp_key = { "Key", "キー" };
+static const struct text t_totp_code = { "Code from the app", "アプリに表示されたコード" };
+static const struct text t_totp_confirm = { "Turn on", "有効にする" };
+static const struct text t_totp_on = { "Two-step verification is on for this account.",
+                                       "このアカウントでは2段階認証が有効です。" };
+static const struct text t_back = { "Back to the portal", "ポータルへ戻る" };
+
+int sk_page_password(sk_buf *b, const struct sk_page_password *p)
+{
+    page_open(b, p->lang, T(p->lang, t_pw_title));
+    page_cert(b, p->lang, p->user, p->tenant);
+    page_msg(b, p->lang, p->msg);
+    if (p->detail != NULL && p->detail[0] != '\0') {
+        sk_buf_puts(b, "<p class=\"msg err\" role=\"alert\">");
+        sk_buf_html(b, p->detail);
+        sk_buf_puts(b, "</p>\n");
+    }
+    if (p->msg == SK_MSG_PW_CHANGED) {
+        sk_buf_printf(b, "<p><a href=\"/\">%s</a></p>\n", T(p->lang, t_back));
+        page_close(b);
+        return sk_buf_finish(b);
+    }
+    sk_buf_puts(b, "<p>");
+    if (p->lang == SK_LANG_JA)
+        sk_buf_printf(b, "%u文字以上%u文字以下", p->min_len, p->max_len);
+    else
+        sk_buf_printf(b, "At least %u and at most %u characters", p->min_len, p->max_len);
+    if (p->need_upper)
+        sk_buf_puts(b, T(p->lang, t_pw_upper));
+    if (p->need_lower)
+        sk_buf_puts(b, T(p->lang, t_pw_lower));
+    if (p->need_digit)
+        sk_buf_puts(b, T(p->lang, t_pw_digit));
+    sk_buf_puts(b, T(p->lang, t_pw_common));
+    sk_buf_puts(b, "</p><form method=\"post\" action=\"/.sekisho/password\" autocomplete=\"off\">");
+    hidden(b, "csrf", p->csrf);
+    sk_buf_printf(b, "<label for=\"current\">%s</label><input type=\"password\" id=\"current\" name=\"current\" "
+                     "autocomplete=\"current-password\" required autofocus maxlength=\"1024\">"
+                     "<label for=\"new\">%s</label><input type=\"password\" id=\"new\" name=\"new\" "
+                     "autocomplete=\"new-password\" required minlength=\"%u\" maxlength=\"1024\">"
+                     "<label for=\"confirm\">%s</label><input type=\"password\" id=\"confirm\" name=\"confirm\" "
+                     "autocomplete=\"new-password\" required minlength=\"%u\" maxlength=\"1024\">"
+                     "<button type=\"submit\">%s</button></form>\n",
+                  T(p->lang, t_pw_current), T(p->lang, t_pw_new), p->min_len, T(p->lang, t_pw_confirm), p->min_len,
+                  T(p->lang, t_pw_save));
+    page_close(b);
+    return sk_buf_finish(b);
+}
+
+int sk_page_totp(sk_buf *b, const struct sk_page_totp *p)
+{
+    page_open(b, p->lang, T(p->lang, t_totp_title));
+    page_cert(b, p->lang, p->user, p->tenant);
+    page_msg(b, p->lang, p->msg);
+    if (p->enabled) {
+        if (p->msg != SK_MSG_TOTP_ENABLED)
+            sk_buf_printf(b, "<p>%s</p>\n", T(p->lang, t_totp_on));
+        sk_buf_printf(b, "<p><a href=\"/\">%s</a></p>\n", T(p->lang, t_back));
+        page_close(b);
+        return sk_buf_finish(b);
+    }
+    sk_buf_printf(b, "<p>%s</p><div class=\"qr\">", T(p->lang, t_totp_scan));
+    sk_buf_puts(b, p->qr_svg ? p->qr_svg : "");
+    sk_buf_printf(b, "</div><p class=\"cert\">%s: <code>", T(p->lang, t_totp_key));
+    sk_buf_html(b, p->secret_b32 ? p->secret_b32 : "");
+    sk_buf_puts(b, "</code></p><form method=\"post\" action=\"/.sekisho/totp\" autocomplete=\"off\">");
+    hidden(b, "csrf", p->csrf);
+    sk_buf_printf(b, "<label for=\"totp\">%s</label><input type=\"text\" id=\"totp\" name=\"totp\" "
+                     "inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{6}\" maxlength=\"6\" "
+                     "required autofocus><button type=\"submit\">%s</button></form>\n",
+                  T(p->lang, t_totp_code), T(p->lang, t_totp_confirm));
     page_close(b);
     return sk_buf_finish(b);
 }

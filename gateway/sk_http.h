@@ -32,6 +32,7 @@ typedef struct sk_http_deps {
     const sk_conf *conf;
     sk_store *store;
     sk_auth_pool *auth;
+    const sk_auth_config *auth_cfg; /* TOTP key path, password rules */
     sk_proxy *proxy;
     sk_net *net;          /* may be set after create with sk_http_set_net() */
     sk_audit *audit;      /* may be NULL: no audit log (tests of the HTTP layer only) */

@@ -19,6 +19,12 @@ enum sk_msg {
     SK_MSG_IDLE,
     SK_MSG_EXPIRED,
     SK_MSG_INTERNAL,
+    SK_MSG_MUST_CHANGE,
+    SK_MSG_CURRENT_WRONG,
+    SK_MSG_MISMATCH,
+    SK_MSG_PW_CHANGED,
+    SK_MSG_TOTP_BAD_CODE,
+    SK_MSG_TOTP_ENABLED,
     SK_MSG_COUNT_
 };
 
@@ -39,6 +45,26 @@ struct sk_page_logout {
     const char *user, *tenant, *csrf;
 };
 int sk_page_logout(sk_buf *b, const struct sk_page_logout *p) SK_MUST_CHECK;
+
+struct sk_page_password {
+    enum sk_lang lang;
+    const char *user, *tenant, *csrf;
+    enum sk_msg msg;
+    const char *detail;        /* e.g. the policy's reason, shown under msg; may be NULL */
+    unsigned min_len, max_len;
+    int need_upper, need_lower, need_digit;
+};
+int sk_page_password(sk_buf *b, const struct sk_page_password *p) SK_MUST_CHECK;
+
+struct sk_page_totp {
+    enum sk_lang lang;
+    const char *user, *tenant, *csrf;
+    int enabled;               /* already enrolled: say so, no form */
+    const char *qr_svg;        /* trusted SVG markup from libqrencode, inserted as is */
+    const char *secret_b32;    /* for typing in by hand */
+    enum sk_msg msg;
+};
+int sk_page_totp(sk_buf *b, const struct sk_page_totp *p) SK_MUST_CHECK;
 
 /* A short page for statuses such as 400, 403, 404, 502 and 503. */
 int sk_page_error(sk_buf *b, enum sk_lang lang, int status) SK_MUST_CHECK;
