@@ -17,10 +17,13 @@
 #include "sk_notify.h"
 #include "sk_proxy.h"
 #include "sk_store.h"
+#include "sk_sweep.h"
 #include "sk_util.h"
 
 #define DRAIN_SECONDS 30
 #define PRUNE_EVERY_SECONDS 86400
+#define SWEEP_EVERY_SECONDS 86400
+#define SWEEP_FIRST_AFTER 60
 
 static void usage(FILE *f)
 {
@@ -136,12 +139,45 @@ static void send_queued_mail(struct gateway *g)
     }
 }
 
+/* Every dormancy step is audited as it is committed (the sweep itself guarantees a
+ * step happens once however often it runs). */
+static void on_sweep(const sk_sweep_event *ev, void *arg)
+{
+    struct gateway *g = arg;
+    char count[16];
+    sk_audit_kv kv[] = { { "action", sk_sweep_action_name(ev->action) }, { "role", ev->role },
+                         { "recipient", ev->recipient }, { "detail", ev->detail }, { "count", count } };
+    sk_audit_event e = { 0 };
+    if (sk_snprintf(count, sizeof count, "%d", ev->count) != 0)
+        count[0] = '\0';
+    e.event = ev->action == SK_SWEEP_SESSIONS ? "session.sweep" : "account.dormancy";
+    e.actor = ev->id && ev->id[0] ? ev->id : "sekisho";
+    e.tenant = ev->tenant && ev->tenant[0] ? ev->tenant : NULL;
+    e.kv = kv;
+    e.n_kv = SK_ARRAY_LEN(kv);
+    if (sk_audit_append(g->audit, &e, 1, NULL) != 0)
+        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a sweep event");
+}
+
+static void run_sweep(struct gateway *g)
+{
+    sk_sweep_summary sum;
+    memset(&sum, 0, sizeof sum);
+    if (sk_sweep_run(&g->conf, g->store, (int64_t)time(NULL), on_sweep, g, &sum) != 0) {
+        sk_log(SK_LOG_ERR, "dormancy sweep failed");
+        return;
+    }
+    sk_log(SK_LOG_INFO, "sweep: %u users, %u reminded, %u locked, %u deleted, %d sessions expired", sum.users_seen,
+           sum.notified, sum.locked, sum.deleted, sum.sessions_removed);
+}
+
 /* Housekeeping off the request path: group-commit and checkpoints of the audit log
  * every second, retention once a day. */
 static void *maint_main(void *arg)
 {
     struct gateway *g = arg;
     time_t last_prune = time(NULL);
+    time_t next_sweep = time(NULL) + SWEEP_FIRST_AFTER;
     pthread_mutex_lock(&g->maint_lock);
     while (!g->stopping) {
         struct timespec ts;
@@ -153,6 +189,12 @@ static void *maint_main(void *arg)
             break;
         if (sk_audit_flush(g->audit) != 0)
             sk_log(SK_LOG_ERR, "audit flush failed");
+        if (time(NULL) >= next_sweep) {
+            next_sweep = time(NULL) + SWEEP_EVERY_SECONDS;
+            pthread_mutex_unlock(&g->maint_lock);
+            run_sweep(g);
+            pthread_mutex_lock(&g->maint_lock);
+        }
         if (time(NULL) - last_prune >= PRUNE_EVERY_SECONDS) {
             unsigned removed = 0;
             last_prune = time(NULL);
