@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/integration/lifecycle/common.sh — helpers shared by the certificate-lifecycle
 # (lifecycle/) and gateway audit (auditgw/) integration tests. Sourced after ../lib.sh.
 #
@@ -154,7 +155,7 @@ lc_ka_request() {
         printf 'GET %s HTTP/1.1\r\nHost: %s:%s\r\n' "$path" "$SK_HOST" "$SK_GW_PORT"
         [[ -z $cookie ]] || printf 'Cookie: __Host-sekisho=%s\r\n' "$cookie"
         printf '\r\n'
-    } >&"${LC_KA_FD[$name]}" 2>/dev/null || true
+    } 1>&"${LC_KA_FD[$name]}" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
         (($(lc__status_count "$out") > before)) && break
         kill -0 "${LC_KA_PID[$name]}" 2>/dev/null || { sleep 0.2; break; }
