@@ -312,6 +312,9 @@ static void stop(struct gateway *g)
         pthread_join(g->maint_thread, NULL);
     }
     if (g->audit != NULL) {
+        /* Pending refusal summaries belong before the stop entry. */
+        if (sk_audit_flush(g->audit) != 0)
+            sk_log(SK_LOG_ERR, "audit flush failed");
         audit_simple(g, SK_AUDIT_EV_STOP, NULL, 0);
         sk_audit_close(g->audit); /* writes the final signed checkpoint */
     }

@@ -63,6 +63,7 @@ struct sk_net {
     atomic_int crl_stale;
     int64_t warned_for, alarmed_for; /* nextUpdate values already mailed about */
     sk_net_hooks hooks;
+    unsigned char ticket_keys[80];   /* process-wide: tickets survive CRL reloads */
 };
 
 struct pump {
@@ -224,7 +225,22 @@ out:
     return rc;
 }
 
-static int tls_build(const sk_conf *conf, SSL_CTX **ctx_out, sk_revset **rs_out, char *err, size_t errlen)
+/* Remembers the leaf's serial while OpenSSL verifies it, so that a refused
+ * certificate (revoked, expired, ...) can still be named in the audit log: after a
+ * failed verification the server no longer holds the peer certificate. */
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    sk_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+    X509 *cert = X509_STORE_CTX_get_current_cert(xs);
+    if (c != NULL && cert != NULL && X509_STORE_CTX_get_error_depth(xs) == 0 &&
+        serial_to_hex(X509_get0_serialNumber(cert), c->serial, sizeof c->serial) != 0)
+        c->serial[0] = '\0';
+    return ok;
+}
+
+static int tls_build(const sk_conf *conf, const unsigned char ticket_keys[80], SSL_CTX **ctx_out,
+                     sk_revset **rs_out, char *err, size_t errlen)
 {
     SSL_CTX *ctx = NULL;
     STACK_OF(X509_NAME) *ca_names = NULL;
@@ -262,7 +278,7 @@ static int tls_build(const sk_conf *conf, SSL_CTX **ctx_out, sk_revset **rs_out,
     /* Browsers offer only certificates from the CAs we name here. */
     SSL_CTX_set_client_CA_list(ctx, ca_names);
     ca_names = NULL;
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
     SSL_CTX_set_verify_depth(ctx, 3);
     if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
         goto ssl_fail;
@@ -284,6 +300,13 @@ static int tls_build(const sk_conf *conf, SSL_CTX **ctx_out, sk_revset **rs_out,
         }
     }
     if (conf->tls_session_lifetime > 0) {
+        /* The same ticket keys in every context generation: a CRL reload must not
+         * force every client into a full handshake. Revocation still applies to
+         * resumed sessions (checked after the handshake and on every request). */
+        if (ticket_keys != NULL && SSL_CTX_set_tlsext_ticket_keys(ctx, (void *)(uintptr_t)ticket_keys, 80) != 1) {
+            revset_unref(*rs_out);
+            goto ssl_fail;
+        }
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
         SSL_CTX_set_timeout(ctx, (long)conf->tls_session_lifetime);
         SSL_CTX_sess_set_cache_size(ctx, 20000);
@@ -309,7 +332,7 @@ int sk_net_check_conf(const sk_conf *conf, char *err, size_t errlen)
 {
     SSL_CTX *ctx = NULL;
     sk_revset *rs = NULL;
-    if (tls_build(conf, &ctx, &rs, err, errlen) != 0)
+    if (tls_build(conf, NULL, &ctx, &rs, err, errlen) != 0)
         return -1;
     SSL_CTX_free(ctx);
     revset_unref(rs);
@@ -335,7 +358,7 @@ static int net_reload(sk_net *n, const char *why)
     sk_tlsgen *gen, *old_gen;
     char err[512];
 
-    if (tls_build(n->conf, &ctx, &rs, err, sizeof err) != 0) {
+    if (tls_build(n->conf, n->ticket_keys, &ctx, &rs, err, sizeof err) != 0) {
         sk_log(SK_LOG_ERR, "TLS reload failed, keeping the running configuration: %s", err);
         if (n->hooks.reloaded)
             n->hooks.reloaded(n->hooks.arg, 0, 0, why);
@@ -572,6 +595,8 @@ static void report_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *fa
         return;
     if (peer != NULL && serial_to_hex(X509_get0_serialNumber(peer), serial, sizeof serial) != 0)
         serial[0] = '\0';
+    if (serial[0] == '\0' && c->serial[0] != '\0' && sk_strlcpy(serial, sizeof serial, c->serial) != 0)
+        serial[0] = '\0';
     if (reason == NULL && fallback == NULL)
         reason = ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ? "no_cert"
                                                                                                  : "handshake_failed";
@@ -732,6 +757,7 @@ static void *pump_main(void *arg)
     ssl = SSL_new(p->gen->ctx);
     if (ssl == NULL || SSL_set_fd(ssl, p->fd) != 1)
         goto out;
+    SSL_set_app_data(ssl, p->conn);
     if (handshake(p, ssl) != 0) {
         atomic_fetch_add(&n->hs_failed, 1);
         report_refusal(n, p->conn, ssl, NULL);
@@ -926,6 +952,10 @@ int sk_net_create(const sk_conf *conf, sk_net_handoff_fn handoff, void *arg, sk_
     }
     pthread_mutex_init(&n->watch_lock, NULL);
     pthread_cond_init(&n->watch_cond, NULL);
+    if (sk_random(n->ticket_keys, sizeof n->ticket_keys) != 0) {
+        sk_net_destroy(n);
+        return -1;
+    }
     (void)crl_file_changed(n);
     if (net_reload(n, "start") != 0) {
         sk_net_destroy(n);
@@ -981,6 +1011,7 @@ void sk_net_destroy(sk_net *n)
     /* Pumps still running (past the grace period) hold their own generation refs. */
     tlsgen_unref(n->gen);
     revset_unref(n->revset);
+    sk_wipe(n->ticket_keys, sizeof n->ticket_keys);
     if (atomic_load(&n->active) == 0) {
         pthread_rwlock_destroy(&n->lock);
         free(n);

@@ -23,7 +23,18 @@ check_bad() { # NAME EXTRA-INI WHAT
 }
 
 check_bad unknown-key $'[listen]\nfrobnicate = 1' "an unknown key"
-check_bad unknown-section $'[nonsense]\nanswer = 42' "an unknown section"
+# An unknown section is reported at its header line, the line that is wrong.
+check_bad_at() { # NAME EXTRA-INI WHAT LINE-TEXT
+    local f=$SK_TMP/$1.conf rc=0 line
+    cp "$SK_TMP/good.conf" "$f"
+    printf '%s\n' "$2" >>"$f"
+    line=$(grep -n -F -x -- "$4" "$f" | tail -n 1 | cut -d: -f1)
+    "$SK_BIN/sekisho" -c "$f" -t >"$SK_TMP/$1.out" 2>&1 || rc=$?
+    sk_assert_eq "$rc" 1 "sekisho -t on $3"
+    sk_assert_contains "$(cat "$SK_TMP/$1.out")" "$1.conf:$line" "FILE:LINE in the message for $3"
+}
+check_bad_at unknown-section $'[nonsense]\nanswer = 42' "an unknown section" "[nonsense]"
+check_bad empty-section $'[nonsense]' "an empty unknown section"
 check_bad bad-duration $'[policy]\nidle_timeout = 10 parsecs' "a malformed duration"
 
 # Not a config check problem but a usage problem.
