@@ -352,8 +352,17 @@ static enum sess_result session_find(struct req *rq, struct MHD_Connection *mc, 
         audit_event(h, SK_AUDIT_EV_EXPIRED, c, NULL, 0);
         return SESS_EXPIRED;
     }
-    if (sk_store_session_touch(h->d.store, rq->sess_hash, now) < 0)
-        sk_log(SK_LOG_WARN, "session touch failed");
+    /* last_seen is stored at a granularity of 1/12 of the idle timeout (at most a
+     * minute): idle logoff is accurate to that, and most requests cost no write. */
+    {
+        int64_t every = h->pol.idle_timeout / 12;
+        if (every > SK_SESSION_TOUCH_INTERVAL)
+            every = SK_SESSION_TOUCH_INTERVAL;
+        if (every < 1)
+            every = 1;
+        if (now - rq->sess.last_seen >= every && sk_store_session_touch_every(h->d.store, rq->sess_hash, now, every) < 0)
+            sk_log(SK_LOG_WARN, "session touch failed");
+    }
     rq->have_sess = 1;
     return SESS_OK;
 }

@@ -813,12 +813,18 @@ out:
     return ret;
 }
 
-static int touch_due(const sk_session *ss, int64_t now)
+static int touch_due(const sk_session *ss, int64_t now, int64_t interval)
 {
-    return now > ss->last_seen && now - ss->last_seen >= SK_SESSION_TOUCH_INTERVAL;
+    return now > ss->last_seen && now - ss->last_seen >= interval;
 }
 
 int sk_store_session_touch(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN], int64_t now)
+{
+    return sk_store_session_touch_every(s, hash, now, SK_SESSION_TOUCH_INTERVAL);
+}
+
+int sk_store_session_touch_every(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN], int64_t now,
+                                 int64_t interval)
 {
     MDB_txn *txn = NULL;
     sk_session ss;
@@ -830,7 +836,9 @@ int sk_store_session_touch(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN],
     ret = get_session(s, txn, hash, &ss);
     mdb_txn_abort(txn);
     txn = NULL;
-    if (ret != SK_STORE_OK || !touch_due(&ss, now))
+    if (interval < 1)
+        interval = 1;
+    if (ret != SK_STORE_OK || !touch_due(&ss, now, interval))
         goto out;
 
     ret = -1;
@@ -841,7 +849,7 @@ int sk_store_session_touch(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN],
     ret = get_session(s, txn, hash, &ss);
     if (ret != SK_STORE_OK)
         goto out;
-    if (!touch_due(&ss, now))
+    if (!touch_due(&ss, now, interval))
         goto out; /* OK, someone else already did it */
     ss.last_seen = now;
     ret = -1;

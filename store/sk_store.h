@@ -200,6 +200,11 @@ int sk_store_session_delete(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN]
  * SK_STORE_OK, SK_STORE_NOTFOUND, or -1. */
 int sk_store_session_touch(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN],
                            int64_t now) SK_MUST_CHECK;
+/* The same with the granularity chosen by the caller (>= 1 s). The gateway uses a
+ * fraction of idle_timeout: a fixed 60 s would end sessions of active users when
+ * idle_timeout is short, since idle is judged on the stored last_seen. */
+int sk_store_session_touch_every(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN], int64_t now,
+                                 int64_t interval) SK_MUST_CHECK;
 /* End every session of one user (logout everywhere, revocation). Returns the
  * number deleted (>= 0) or -1. This scans the sessions database. */
 int sk_store_session_delete_user(sk_store *s, const char *tenant, const char *id) SK_MUST_CHECK;
