@@ -114,7 +114,9 @@ if [[ ! -f $CERTS/demo-password.txt ]]; then
 fi
 if "$BIN/sekishoctl" -c "$CONF" user show "$USER_ID" --tenant "$TENANT" >/dev/null 2>&1 </dev/null; then
     say "demo admin exists; setting the password from certs-example/demo-password.txt"
-    "$BIN/sekishoctl" -c "$CONF" user passwd "$USER_ID" --tenant "$TENANT" \
+    # An operator-set password normally must be changed at the next login; the
+    # demo password is printed below, so keep it usable as it is.
+    "$BIN/sekishoctl" -c "$CONF" user passwd "$USER_ID" --tenant "$TENANT" --no-force-change \
         --password-file "$CERTS/demo-password.txt" </dev/null
     # A demo left locked by earlier attempts should start usable.
     "$BIN/sekishoctl" -c "$CONF" user unlock "$USER_ID" --tenant "$TENANT" </dev/null >/dev/null 2>&1 || true
