@@ -29,9 +29,10 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sekisho -c FILE [-t]\n"
-               "  -c FILE  configuration file (INI)\n"
-               "  -t       check the configuration and exit (0 valid, 1 invalid)\n"
-               "  -V       print the version\n");
+               "  -c, --config FILE  configuration file (INI)\n"
+               "  -t, --test         check the configuration and exit (0 valid, 1 invalid)\n"
+               "  -V, --version      print the version\n"
+               "  SIGHUP reloads certificates and the CRL; SIGTERM drains and exits.\n");
 }
 
 /* Mail queued by request threads and sent by the maintenance thread: sendmail may
@@ -352,7 +353,12 @@ int main(int argc, char **argv)
     int opt, test = 0, rc = 1;
     sigset_t sigs;
 
-    while ((opt = getopt(argc, argv, "c:thV")) != -1) {
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    while ((opt = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': conf_path = optarg; break;
         case 't': test = 1; break;
