@@ -92,20 +92,25 @@ void sk_conf_defaults(sk_conf *c)
     c->upstream_timeout = 60;
     c->upstream_keepalive = 64;
     COPY_LITERAL(c->state_dir, "/var/lib/sekisho");
-    c->lockout_threshold = 5;
-    c->lockout_duration = 30 * 60;
-    c->idle_timeout = 60 * 60;
-    c->absolute_timeout = 12 * 3600;
-    c->dormant_notify_after = 180 * 86400;
-    c->dormant_lock_after = 30 * 86400;
-    c->dormant_delete_after = 90 * 86400;
-    c->password_min_length = 8;
-    c->password_max_length = 128;
-    c->password_require_upper = 1;
-    c->password_require_lower = 1;
-    c->password_require_digit = 1;
-    c->burst_threshold = 20;
-    c->burst_window = 300;
+    {
+        /* The policy module owns the behavioural defaults (DESIGN.md's table). */
+        sk_policy_config p;
+        sk_policy_defaults(&p);
+        c->lockout_threshold = p.lockout_threshold;
+        c->lockout_duration = p.lockout_duration;
+        c->idle_timeout = p.idle_timeout;
+        c->absolute_timeout = p.absolute_timeout;
+        c->dormant_notify_after = p.dormant_notify_after;
+        c->dormant_lock_after = p.dormant_lock_after;
+        c->dormant_delete_after = p.dormant_delete_after;
+        c->password_min_length = p.password_min_length;
+        c->password_max_length = p.password_max_length;
+        c->password_require_upper = p.password_require_upper;
+        c->password_require_lower = p.password_require_lower;
+        c->password_require_digit = p.password_require_digit;
+        c->burst_threshold = p.burst_threshold;
+        c->burst_window = p.burst_window;
+    }
     c->auth_workers = 2;
     c->auth_queue = 64;
     c->argon2_memory_kib = 65536;

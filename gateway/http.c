@@ -612,15 +612,15 @@ static enum MHD_Result get_logout(struct req *rq, struct MHD_Connection *mc, con
     return respond(mc, MHD_HTTP_OK, "text/html; charset=utf-8", b.data, b.len, NULL, NULL, 0);
 }
 
+static int form_csrf_ok(const struct req *rq);
+
 static enum MHD_Result post_logout(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
-    char csrf[SK_B64URL_LEN(SK_CSRF_LEN) + 1];
     if (rq->too_large || rq->form_error)
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     if (session_find(rq, mc, c) != SESS_OK)
         return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", cookie_clear, 0);
-    session_csrf_token(&rq->sess, csrf);
-    if (strlen(rq->f_csrf) != strlen(csrf) || !sk_secret_equal(rq->f_csrf, csrf, strlen(csrf)))
+    if (!form_csrf_ok(rq))
         return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 0);
     if (sk_store_session_delete(rq->h->d.store, rq->sess_hash) < 0)
         return respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
@@ -674,19 +674,32 @@ static int form_csrf_ok(const struct req *rq)
     return strlen(rq->f_csrf) == strlen(csrf) && sk_secret_equal(rq->f_csrf, csrf, strlen(csrf));
 }
 
+/* Every form POST of a signed-in user: a well-formed body, a live session of this
+ * certificate, and the session's CSRF token. Returns 1 to go on; otherwise *res holds
+ * the queued refusal. */
+static int session_form_ok(struct req *rq, struct MHD_Connection *mc, const sk_conn *c, enum MHD_Result *res)
+{
+    if (rq->too_large || rq->form_error)
+        *res = respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    else if (session_find(rq, mc, c) != SESS_OK)
+        *res = respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", NULL, 0);
+    else if (!form_csrf_ok(rq))
+        *res = respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 0);
+    else
+        return 1;
+    return 0;
+}
+
 static enum MHD_Result post_password(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
     sk_http *h = rq->h;
     sk_auth_pwchange_request *ar;
     sk_auth_pwchange_verdict v;
+    enum MHD_Result res;
     int r;
 
-    if (rq->too_large || rq->form_error)
-        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
-    if (session_find(rq, mc, c) != SESS_OK)
-        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", NULL, 0);
-    if (!form_csrf_ok(rq))
-        return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 0);
+    if (!session_form_ok(rq, mc, c, &res))
+        return res;
     if (rq->f_new_len != rq->f_confirm_len || !sk_secret_equal(rq->f_new, rq->f_confirm, rq->f_new_len))
         return send_password_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_MISMATCH, NULL);
     ar = calloc(1, sizeof *ar);
@@ -794,13 +807,10 @@ static enum MHD_Result get_totp(struct req *rq, struct MHD_Connection *mc, const
 static enum MHD_Result post_totp(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
     sk_http *h = rq->h;
+    enum MHD_Result res;
     int r;
-    if (rq->too_large || rq->form_error)
-        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
-    if (session_find(rq, mc, c) != SESS_OK)
-        return respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", NULL, 0);
-    if (!form_csrf_ok(rq))
-        return respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 0);
+    if (!session_form_ok(rq, mc, c, &res))
+        return res;
     r = sk_auth_totp_confirm(h->d.auth_cfg, h->d.store, c->tenant, c->user, rq->f_totp, now_s());
     if (r == 0) {
         audit_event(h, "totp.enrolled", c, NULL, 0);
