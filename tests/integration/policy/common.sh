@@ -13,6 +13,7 @@
 PC_SRC=""      # source address for pc_curl (curl --interface); "" = the kernel's choice
 PC_NAME=""     # host name in the URL (SNI + Host); "" = $SK_HOST
 PC_CONNECT=""  # address that PC_NAME resolves to (curl --resolve); "" = $SK_HOST
+PC_HDR=()      # extra request headers for every pc_curl, e.g. (-H 'X-Forwarded-For: ...')
 
 # pc_url: the gateway's base URL for PC_NAME (brackets for an IPv6 literal).
 pc_url() {
@@ -25,7 +26,7 @@ pc_url() {
 }
 
 # pc_curl [-u USER] [-C COOKIE] PATH [curl args...]: like sk_curl, with PC_SRC,
-# PC_NAME and PC_CONNECT applied. Prints the status ("000" without an HTTP answer).
+# PC_NAME, PC_CONNECT and PC_HDR applied. Prints the status ("000" without an HTTP answer).
 pc_curl() {
     local user=- cookie="" path code rc=0 name=${PC_NAME:-$SK_HOST}
     local -a args=()
@@ -41,6 +42,7 @@ pc_curl() {
     args=(-s -g --path-as-is --max-time 30 --cacert "$SK_CA_DIR/ca.crt" -o "$SK_TMP/last.body"
         -D "$SK_TMP/last.headers" -w '%{http_code}')
     [[ -z $PC_SRC ]] || args+=(--interface "$PC_SRC")
+    args+=("${PC_HDR[@]}")
     if [[ $name != *:* && ! $name =~ ^[0-9.]+$ ]]; then
         args+=(--resolve "$name:$SK_GW_PORT:${PC_CONNECT:-$SK_HOST}")
     fi
