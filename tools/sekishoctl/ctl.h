@@ -8,6 +8,18 @@
  *                   prefixed "sekishoctl: "
  *   CTL_USAGE (2)   usage error; the group's usage went to stderr
  * Secrets are read from files or the terminal, never from argv, and wiped after use.
+ *
+ * Audit (ctl_adminlog.c, entries described in ca/sk_admin_audit.h). Every
+ * command that changes state opens the [audit] log of the configuration
+ * (ctl_log_open) before it writes anything, and refuses (CTL_REFUSED, one
+ * line) when that fails: audit before act. The log is created like the
+ * gateway creates it: when neither [audit] key nor KEY.pub exists, the key
+ * pair is generated (a notice on stdout names KEY.pub). After the change, and
+ * before anything reports success, one durable "admin.change" entry is
+ * appended (ctl_log_change): details.command ("user.add", ...), details.user,
+ * details.result ("ok", "unchanged", "refused") and the command's non-secret
+ * parameters — never a password, hash, TOTP secret or otpauth URI.
+ * Read-only commands (show, list, audit show/export/verify) never open it.
  */
 #ifndef CTL_H
 #define CTL_H
@@ -27,6 +39,22 @@ void ctl_err(const char *fmt, ...) SK_PRINTF(1, 2);
 int64_t ctl_now(void);
 /* "2024-05-01T09:30:00Z", or "never" for 0. out needs 32 bytes. */
 void ctl_time_str(int64_t t, char *out, size_t cap);
+
+typedef struct sk_adm_audit sk_adm_audit;
+typedef struct sk_audit_kv sk_audit_kv;
+
+/* Open the audit log for a state change: CTL_OK, or CTL_REFUSED after printing
+ * "sekishoctl: audit log unavailable: <why>; nothing was changed". */
+int ctl_log_open(const sk_conf *conf, sk_adm_audit **out);
+/* Append the admin.change entry of a command (durable). CTL_OK, or
+ * CTL_REFUSED after printing why (the state change already happened). */
+int ctl_log_change(sk_adm_audit *log, const char *command, const char *tenant,
+                   const sk_audit_kv *kv, size_t n);
+/* Same for another event (sweep steps); actor NULL = the operator. */
+int ctl_log_event(sk_adm_audit *log, const char *event, const char *actor, const char *tenant,
+                  const sk_audit_kv *kv, size_t n);
+/* Sign and close; NULL ok. */
+void ctl_log_close(sk_adm_audit *log);
 
 int ctl_user_main(const sk_conf *conf, int argc, char **argv);
 void ctl_user_usage(void);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "sk_admin_audit.h"
 #include "sk_store.h"
 
 #define HASH_PREFIX_BYTES 8
@@ -95,6 +96,8 @@ out:
 static int cmd_revoke(const sk_conf *conf, const char *user, const char *tenant, int all)
 {
     sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
+    char count[16];
     int n, ret = CTL_REFUSED;
 
     if (user && !sk_store_valid_id(user)) {
@@ -105,6 +108,8 @@ static int cmd_revoke(const sk_conf *conf, const char *user, const char *tenant,
         ctl_err("invalid tenant '%s'", tenant);
         goto out;
     }
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
     if (sk_store_open(conf->state_dir, 0, &s) != SK_STORE_OK) {
         ctl_err("cannot open the session database under %s", conf->state_dir);
         goto out;
@@ -114,10 +119,22 @@ static int cmd_revoke(const sk_conf *conf, const char *user, const char *tenant,
         ctl_err("cannot revoke sessions");
         goto out;
     }
+    if (sk_snprintf(count, sizeof count, "%d", n) != 0)
+        count[0] = '\0';
+    {
+        sk_audit_kv kv[] = { { "user", all ? NULL : user },
+                             { "scope", all ? "all" : "user" },
+                             { "sessions_ended", count },
+                             { "result", "ok" } };
+        if (ctl_log_change(log, "session.revoke", all ? NULL : tenant, kv, SK_ARRAY_LEN(kv)) !=
+            CTL_OK)
+            goto out;
+    }
     printf("revoked %d session(s)\n", n);
     ret = CTL_OK;
 out:
     sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "sk_admin_audit.h"
 #include "sk_store.h"
 #include "sk_sweep.h"
 
@@ -20,9 +21,34 @@ void ctl_sweep_usage(void)
     fprintf(stderr, "  %s\n", usage_sweep);
 }
 
+struct sweep_ctx {
+    sk_adm_audit *log;
+    unsigned audit_failed;
+};
+
+/* Every step is audited as the gateway's in-process sweep does it
+ * (gateway/main.c on_sweep: same events and details), plus who ran it. The
+ * step is already committed when this runs; a failed append is counted and
+ * makes the command fail. */
+static void audit_step(struct sweep_ctx *c, const sk_sweep_event *ev)
+{
+    char count[16];
+    sk_audit_kv kv[] = { { "action", sk_sweep_action_name(ev->action) }, { "role", ev->role },
+                         { "recipient", ev->recipient }, { "detail", ev->detail },
+                         { "count", count } };
+    if (sk_snprintf(count, sizeof count, "%d", ev->count) != 0)
+        count[0] = '\0';
+    if (ctl_log_event(c->log, ev->action == SK_SWEEP_SESSIONS ? "session.sweep"
+                                                              : "account.dormancy",
+                      ev->id && ev->id[0] ? ev->id : NULL,
+                      ev->tenant && ev->tenant[0] ? ev->tenant : NULL, kv,
+                      SK_ARRAY_LEN(kv)) != CTL_OK)
+        c->audit_failed++;
+}
+
 static void report(const sk_sweep_event *ev, void *ctx)
 {
-    (void)ctx;
+    audit_step(ctx, ev);
     switch (ev->action) {
     case SK_SWEEP_NOTIFIED:
         printf("notified %s/%s (%s): dormancy reminder recorded\n", ev->tenant, ev->id, ev->role);
@@ -58,6 +84,7 @@ int ctl_sweep_main(const sk_conf *conf, int argc, char **argv)
     uint64_t v = 0;
     sk_store *s = NULL;
     sk_sweep_summary sum;
+    struct sweep_ctx sc = { 0 };
 
     opterr = 0;
     optind = 0;
@@ -82,18 +109,44 @@ int ctl_sweep_main(const sk_conf *conf, int argc, char **argv)
         fprintf(stderr, "usage: sekishoctl [-c FILE] %s\n", usage_sweep);
         return CTL_USAGE;
     }
+    if (ctl_log_open(conf, &sc.log) != CTL_OK)
+        goto out;
     int rc = sk_store_open(conf->state_dir, 0, &s);
     if (rc != SK_STORE_OK) {
         ctl_err("cannot open the user database under %s", conf->state_dir);
         goto out;
     }
-    rc = sk_sweep_run(conf, s, now, report, NULL, &sum);
+    memset(&sum, 0, sizeof sum);
+    rc = sk_sweep_run(conf, s, now, report, &sc, &sum);
+    {
+        char n[7][24], at[32];
+        unsigned v8[] = { sum.users_seen, sum.notified, sum.locked, sum.deleted,
+                          sum.mails_sent, sum.mail_failed };
+        for (size_t i = 0; i < SK_ARRAY_LEN(v8); i++)
+            if (sk_snprintf(n[i], sizeof n[i], "%u", v8[i]) != 0)
+                n[i][0] = '\0';
+        if (sk_snprintf(n[6], sizeof n[6], "%d", sum.sessions_removed) != 0)
+            n[6][0] = '\0';
+        ctl_time_str(now, at, sizeof at);
+        sk_audit_kv kv[] = { { "now", at }, { "now_given", now_given ? "yes" : "no" },
+                             { "users_checked", n[0] }, { "notified", n[1] },
+                             { "locked", n[2] }, { "deleted", n[3] }, { "mails_sent", n[4] },
+                             { "mail_failures", n[5] }, { "sessions_removed", n[6] },
+                             { "result", rc != 0 ? "incomplete" : "ok" } };
+        if (ctl_log_change(sc.log, "sweep", NULL, kv, SK_ARRAY_LEN(kv)) != CTL_OK)
+            sc.audit_failed++;
+    }
     printf("sweep: %u user(s) checked, %u notified, %u locked, %u deleted, %u mail(s) sent, "
            "%u mail failure(s), %d expired session(s) removed\n",
            sum.users_seen, sum.notified, sum.locked, sum.deleted, sum.mails_sent,
            sum.mail_failed, sum.sessions_removed);
     if (rc != 0) {
         ctl_err("sweep: the user database could not be updated completely (see the log)");
+        goto out;
+    }
+    if (sc.audit_failed > 0) {
+        ctl_err("sweep: %u audit entr%s could not be written", sc.audit_failed,
+                sc.audit_failed == 1 ? "y" : "ies");
         goto out;
     }
     if (sum.mail_failed > 0) {
@@ -103,5 +156,6 @@ int ctl_sweep_main(const sk_conf *conf, int argc, char **argv)
     ret = CTL_OK;
 out:
     sk_store_close(s);
+    ctl_log_close(sc.log);
     return ret;
 }

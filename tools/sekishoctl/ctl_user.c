@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "sk_admin_audit.h"
 #include "sk_auth.h"
 #include "sk_store.h"
 #include "sk_policy.h"
@@ -72,6 +73,18 @@ static int check_identity(const struct uopts *o)
         return CTL_REFUSED;
     }
     return CTL_OK;
+}
+
+/* The admin.change entry of a user command: details.user, details.result,
+ * then extra (at most 8 pairs). */
+static int log_user(sk_adm_audit *log, const char *command, const struct uopts *o,
+                    const char *result, const sk_audit_kv *extra, size_t n)
+{
+    sk_audit_kv kv[10] = { { "user", o->id }, { "result", result } };
+    size_t k = 2;
+    for (size_t i = 0; i < n && k < SK_ARRAY_LEN(kv); i++)
+        kv[k++] = extra[i];
+    return ctl_log_change(log, command, o->tenant, kv, k);
 }
 
 /* Addresses end up in mail headers: allow only a conservative character set so
@@ -267,6 +280,7 @@ static int print_json(json_t *v)
 static int cmd_add(const sk_conf *conf, const struct uopts *o)
 {
     sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
     sk_user u;
     enum sk_role role = SK_ROLE_GENERAL;
     int rc, ret = CTL_REFUSED;
@@ -281,6 +295,8 @@ static int cmd_add(const sk_conf *conf, const struct uopts *o)
         goto out;
     }
     if (sk_store_user_init(&u, o->tenant, o->id) != 0)
+        goto out;
+    if (ctl_log_open(conf, &log) != CTL_OK)
         goto out;
     if ((rc = open_store(conf, 0, &s)) != CTL_OK)
         goto out;
@@ -314,11 +330,19 @@ static int cmd_add(const sk_conf *conf, const struct uopts *o)
         ctl_err("cannot store user '%s'", o->id);
         goto out;
     }
+    {
+        sk_audit_kv kv[] = { { "role", sk_store_role_name(u.role) },
+                             { "email", o->email },
+                             { "must_change_password", o->must_change ? "yes" : "no" } };
+        if (log_user(log, "user.add", o, "ok", kv, SK_ARRAY_LEN(kv)) != CTL_OK)
+            goto out;
+    }
     printf("user %s added (tenant %s, role %s)\n", u.id, u.tenant, sk_store_role_name(u.role));
     ret = CTL_OK;
 out:
     sk_wipe(&u, sizeof u);
     sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 
@@ -385,9 +409,19 @@ static int report_update(int rc, const struct uopts *o)
     return CTL_OK;
 }
 
-static int end_sessions(sk_store *s, const struct uopts *o)
+/* End the user's sessions; the count (or "error") goes to count for the
+ * audit entry, *n to the caller (-1 on failure). */
+static void end_sessions(sk_store *s, const struct uopts *o, int *n, char *count, size_t cap)
 {
-    int n = sk_store_session_delete_user(s, o->tenant, o->id);
+    *n = sk_store_session_delete_user(s, o->tenant, o->id);
+    if (*n < 0 ? sk_strlcpy(count, cap, "error") != 0
+               : sk_snprintf(count, cap, "%d", *n) != 0)
+        count[0] = '\0';
+}
+
+/* Report what end_sessions did (after the audit entry is written). */
+static int report_sessions(int n, const struct uopts *o)
+{
     if (n < 0) {
         ctl_err("cannot end the sessions of '%s'", o->id);
         return CTL_REFUSED;
@@ -400,10 +434,13 @@ static int end_sessions(sk_store *s, const struct uopts *o)
 static int cmd_passwd(const sk_conf *conf, const struct uopts *o)
 {
     sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
     sk_user u;
-    char hash[SK_PWHASH_MAX + 1] = "";
-    int rc, ret = CTL_REFUSED;
+    char hash[SK_PWHASH_MAX + 1] = "", count[16];
+    int rc, n, ret = CTL_REFUSED;
 
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
     if (open_store(conf, 0, &s) != CTL_OK)
         goto out;
     rc = sk_store_user_get(s, o->tenant, o->id, &u);
@@ -424,35 +461,65 @@ static int cmd_passwd(const sk_conf *conf, const struct uopts *o)
         rc = -1;
     if ((ret = report_update(rc, o)) != CTL_OK)
         goto out;
+    sk_wipe(hash, sizeof hash);
+    /* Sessions opened with the old password end with it. */
+    end_sessions(s, o, &n, count, sizeof count);
+    {
+        sk_audit_kv kv[] = { { "must_change_password", c.must_change ? "yes" : "no" },
+                             { "sessions_ended", count } };
+        if ((ret = log_user(log, "user.passwd", o, "ok", kv, SK_ARRAY_LEN(kv))) != CTL_OK)
+            goto out;
+    }
     printf("password of %s changed%s\n", o->id,
            c.must_change ? "; it must be changed at the next login" : "");
-    /* Sessions opened with the old password end with it. */
-    ret = end_sessions(s, o);
+    ret = report_sessions(n, o);
 out:
     sk_wipe(hash, sizeof hash);
     sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 
 static int cmd_lock(const sk_conf *conf, const struct uopts *o, int lock)
 {
     sk_store *s = NULL;
-    int rc, ret = CTL_REFUSED;
+    sk_adm_audit *log = NULL;
+    const char *command = lock ? "user.lock" : "user.unlock";
+    char count[16] = "0";
+    int rc, n = 0, ret = CTL_REFUSED;
     struct upd c = { .now = ctl_now() };
 
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
     if (open_store(conf, 0, &s) != CTL_OK)
         goto out;
     rc = sk_store_user_update(s, o->tenant, o->id, lock ? lock_fn : unlock_fn, &c);
+    if (rc == SK_STORE_NOTFOUND) {
+        /* Nothing changed, but an operator trying to (un)lock an account that
+         * is not there is worth a line for the auditors. */
+        sk_audit_kv kv[] = { { "reason", "no such user" } };
+        if (log_user(log, command, o, "refused", kv, SK_ARRAY_LEN(kv)) != CTL_OK)
+            goto out;
+    }
     if ((ret = report_update(rc, o)) != CTL_OK)
         goto out;
+    if (lock)
+        end_sessions(s, o, &n, count, sizeof count);
+    {
+        sk_audit_kv kv[] = { { "sessions_ended", lock ? count : NULL } };
+        if ((ret = log_user(log, command, o, c.changed ? "ok" : "unchanged", kv,
+                            SK_ARRAY_LEN(kv))) != CTL_OK)
+            goto out;
+    }
     if (lock) {
         printf(c.changed ? "user %s locked\n" : "user %s was already locked\n", o->id);
-        ret = end_sessions(s, o);
+        ret = report_sessions(n, o);
     } else {
         printf(c.changed ? "user %s unlocked\n" : "user %s was not locked\n", o->id);
     }
 out:
     sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 
@@ -469,8 +536,11 @@ static int cmd_unlock(const sk_conf *conf, const struct uopts *o)
 static int cmd_delete(const sk_conf *conf, const struct uopts *o)
 {
     sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
     int rc, ret = CTL_REFUSED;
 
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
     if (open_store(conf, 0, &s) != CTL_OK)
         goto out;
     rc = sk_store_user_delete(s, o->tenant, o->id);
@@ -482,10 +552,13 @@ static int cmd_delete(const sk_conf *conf, const struct uopts *o)
         ctl_err("cannot delete user '%s'", o->id);
         goto out;
     }
+    if (log_user(log, "user.delete", o, "ok", NULL, 0) != CTL_OK)
+        goto out;
     printf("user %s deleted (tenant %s); its sessions ended\n", o->id, o->tenant);
     ret = CTL_OK;
 out:
     sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 
@@ -683,11 +756,14 @@ static int allow_fn(sk_user *u, void *arg)
 static int cmd_allow(const sk_conf *conf, const struct uopts *o, int add)
 {
     sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
     char cidr[SK_CIDR_MAX + 1];
     int rc, ret = CTL_REFUSED;
     struct allow_upd a = { cidr, add, -1 };
 
     if (parse_cidr(o->arg2, cidr) != 0)
+        goto out;
+    if (ctl_log_open(conf, &log) != CTL_OK)
         goto out;
     if (open_store(conf, 0, &s) != CTL_OK)
         goto out;
@@ -697,6 +773,13 @@ static int cmd_allow(const sk_conf *conf, const struct uopts *o, int add)
     if ((ret = report_update(rc, o)) != CTL_OK)
         goto out;
     ret = CTL_REFUSED;
+    if (a.result == ALLOW_ADDED || a.result == ALLOW_REMOVED || a.result == ALLOW_PRESENT) {
+        sk_audit_kv kv[] = { { "cidr", cidr } };
+        if (log_user(log, add ? "user.allow-ip" : "user.deny-ip", o,
+                     a.result == ALLOW_PRESENT ? "unchanged" : "ok", kv,
+                     SK_ARRAY_LEN(kv)) != CTL_OK)
+            goto out;
+    }
     switch (a.result) {
     case ALLOW_ADDED:
         printf("%s may now connect from %s\n", o->id, cidr);
@@ -723,6 +806,7 @@ static int cmd_allow(const sk_conf *conf, const struct uopts *o, int add)
     }
 out:
     sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 
@@ -741,6 +825,7 @@ static int cmd_deny_ip(const sk_conf *conf, const struct uopts *o)
 static int cmd_totp_enable(const sk_conf *conf, const struct uopts *o)
 {
     sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
     sk_auth_config ac;
     char b32[SK_AUTH_TOTP_B32_MAX], uri[SK_AUTH_TOTP_URI_MAX];
     static char qr[64 * 1024];
@@ -750,6 +835,9 @@ static int cmd_totp_enable(const sk_conf *conf, const struct uopts *o)
         ctl_err("TOTP key path too long");
         goto out;
     }
+    /* Before the key check: that may create the TOTP key. */
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
     /* Check (or create) the key first, so a bad key file gets its own clear
      * one-line reason. */
     {
@@ -773,6 +861,9 @@ static int cmd_totp_enable(const sk_conf *conf, const struct uopts *o)
         ctl_err("cannot enable TOTP for '%s'", o->id);
         goto out;
     }
+    /* The secret and the URI stay out of the log. */
+    if (log_user(log, "user.totp.enable", o, "ok", NULL, 0) != CTL_OK)
+        goto out;
     printf("TOTP enabled for %s (tenant %s). Scan the code below or enter the URI in the "
            "authenticator app:\n%s\n", o->id, o->tenant, uri);
     if (sk_auth_totp_qr_text(uri, qr, sizeof qr) == 0)
@@ -785,14 +876,18 @@ out:
     sk_wipe(uri, sizeof uri);
     sk_wipe(qr, sizeof qr);
     sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 
 static int cmd_totp_disable(const sk_conf *conf, const struct uopts *o)
 {
     sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
     int rc, ret = CTL_REFUSED;
 
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
     if (open_store(conf, 0, &s) != CTL_OK)
         goto out;
     rc = sk_auth_totp_disable(s, o->tenant, o->id);
@@ -804,10 +899,13 @@ static int cmd_totp_disable(const sk_conf *conf, const struct uopts *o)
         ctl_err("cannot update user '%s'", o->id);
         goto out;
     }
+    if (log_user(log, "user.totp.disable", o, "ok", NULL, 0) != CTL_OK)
+        goto out;
     printf("TOTP disabled for %s\n", o->id);
     ret = CTL_OK;
 out:
     sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 

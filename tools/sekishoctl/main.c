@@ -12,9 +12,7 @@
 #include <time.h>
 
 #include "ctl.h"
-#ifdef SK_CTL_HAVE_AUDIT
 #include "ctl_audit.h"
-#endif
 
 #define DEFAULT_CONFIG "/etc/sekisho/sekisho.conf"
 
@@ -61,7 +59,6 @@ void ctl_time_str(int64_t t, char *out, size_t cap)
     }
 }
 
-#ifdef SK_CTL_HAVE_AUDIT
 static int audit_main(const sk_conf *conf, int argc, char **argv)
 {
     return ctl_audit_main(conf->audit_dir, conf->audit_key, conf->audit_timezone, argc, argv);
@@ -73,7 +70,6 @@ static void audit_usage(void)
           "  audit show|export|verify [--pubkey FILE] [options]\n",
           stderr);
 }
-#endif
 
 struct group {
     const char *name;
@@ -86,9 +82,7 @@ static const struct group groups[] = {
     { "user", ctl_user_main, ctl_user_usage, 1 },
     { "session", ctl_session_main, ctl_session_usage, 1 },
     { "sweep", ctl_sweep_main, ctl_sweep_usage, 0 },
-#ifdef SK_CTL_HAVE_AUDIT
     { "audit", audit_main, audit_usage, 1 },
-#endif
 };
 
 static void usage(void)
