@@ -43,6 +43,7 @@ fi
 sk_setup_gateway alice:acme bob:acme
 
 sk_log "gateway https://$SK_HOST:$SK_GW_PORT, $("$SK_CHROMIUM" --version 2>/dev/null || echo chromium)"
+mkdir -p "$SK_TMP/home"
 rc=0
 SK_GW_URL="https://$SK_HOST:$SK_GW_PORT" SK_TMP="$SK_TMP" SK_USER=alice SK_TOTP_USER=bob SK_UP_LOG="$SK_UP_LOG" \
     SK_CHROMIUM="$SK_CHROMIUM" NODE_PATH="$node_dir/node_modules" HOME="$SK_TMP/home" \
