@@ -83,11 +83,12 @@ pc_login_attempt() {
 }
 
 # pc_login CERTUSER PASSWORD [curl args...]: must succeed (303 + cookie); prints the
-# cookie value.
+# cookie value. The login ID is $PC_ID when set (a certificate file named other than
+# its CN), else CERTUSER.
 pc_login() {
     local u=$1 pw=$2 code cookie
     shift 2
-    code=$(pc_login_attempt "$u" "$u" "$pw" "$@")
+    code=$(pc_login_attempt "$u" "${PC_ID:-$u}" "$pw" "$@")
     [[ $code == 303 ]] || sk_fail "login as $u (${PC_NAME:-$SK_HOST}, src ${PC_SRC:-default}): expected 303, \
 got $code: $(head -c 300 "$SK_TMP/last.body")"
     cookie=$(sk_session_cookie_from_last)
