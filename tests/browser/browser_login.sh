@@ -9,6 +9,7 @@
 #
 # Exit 77 (ctest: skipped) only when chromium, node or npm is not installed at all;
 # scripts/deps.sh test installs them, so the README test command runs this test.
+# shellcheck source-path=SCRIPTDIR source=../integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 
 here=$SK_SRC/tests/browser
@@ -43,10 +44,12 @@ fi
 sk_setup_gateway alice:acme bob:acme
 
 sk_log "gateway https://$SK_HOST:$SK_GW_PORT, $("$SK_CHROMIUM" --version 2>/dev/null || echo chromium)"
-mkdir -p "$SK_TMP/home"
+home=$SK_TMP/home  # Chromium writes nothing into the real HOME
+mkdir -p "$home"
+export SK_TMP
 rc=0
-SK_GW_URL="https://$SK_HOST:$SK_GW_PORT" SK_TMP="$SK_TMP" SK_USER=alice SK_TOTP_USER=bob SK_UP_LOG="$SK_UP_LOG" \
-    SK_CHROMIUM="$SK_CHROMIUM" NODE_PATH="$node_dir/node_modules" HOME="$SK_TMP/home" \
+SK_GW_URL="https://$SK_HOST:$SK_GW_PORT" SK_USER=alice SK_TOTP_USER=bob SK_UP_LOG="$SK_UP_LOG" \
+    SK_CHROMIUM="$SK_CHROMIUM" NODE_PATH="$node_dir/node_modules" HOME="$home" \
     timeout 120 node "$here/browser_login.js" || rc=$?
 sk_assert_eq "$rc" 0 "browser scenarios (node exit status; 124 = timed out)"
 
