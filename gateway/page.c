@@ -57,7 +57,7 @@ const char sk_page_css[] =
     "font-size:1rem;border:1px solid #9ca3af;border-radius:.3rem}"
     "button{margin-top:1.3rem;width:100%;padding:.65rem;font-size:1rem;border:0;border-radius:.3rem;"
     "background:#1d4ed8;color:#fff;cursor:pointer}button:focus,input:focus{outline:3px solid #93c5fd}"
-    ".cert{background:#eef2ff;padding:.6rem;border-radius:.3rem;font-size:.9rem;word-break:break-all}"
+    ".cert{background:#eef2ff;padding:.6rem;border-radius:.3rem;font-size:.9rem;overflow-wrap:anywhere}"
     ".msg{padding:.6rem;border-radius:.3rem;margin:.8rem 0}.err{background:#fee2e2;color:#7f1d1d}"
     ".info{background:#ecfdf5;color:#064e3b}.qr svg{width:14rem;height:14rem;display:block;margin:auto}"
     "code{font-size:1rem;letter-spacing:.08em}a{color:#1d4ed8}\n";
