@@ -19,6 +19,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,7 +269,7 @@ static int audit_record(sk_adm_audit *log, const char *cmd, const struct args *a
                         int reason, const char *report)
 {
     struct ca_facts f;
-    char command[32], days_s[16], err[600];
+    char command[32], days_s[16], err[600], ca_dir[PATH_MAX];
     const char *tenant = NULL, *format = NULL;
     sk_audit_kv kv[16];
     size_t n = 0;
@@ -281,7 +282,8 @@ static int audit_record(sk_adm_audit *log, const char *cmd, const struct args *a
         command[0] = '\0';
     if (days == 0 || sk_snprintf(days_s, sizeof(days_s), "%u", (unsigned)days) != 0)
         days_s[0] = '\0';
-    kv[n++] = (sk_audit_kv){"ca_dir", a->dir};
+    /* Absolute, so that an auditor knows which CA without the shell's cwd. */
+    kv[n++] = (sk_audit_kv){"ca_dir", realpath(a->dir, ca_dir) != NULL ? ca_dir : a->dir};
     if (strcmp(cmd, "init") == 0) {
         kv[n++] = (sk_audit_kv){"name", a->name};
         kv[n++] = (sk_audit_kv){"valid_until", nz(f.until)};

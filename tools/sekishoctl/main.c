@@ -61,6 +61,13 @@ void ctl_time_str(int64_t t, char *out, size_t cap)
 
 static int audit_main(const sk_conf *conf, int argc, char **argv)
 {
+    /* The key lives in the state directory by default, which does not exist
+     * yet on a fresh install (the gateway and the state-changing commands
+     * create it the same way). */
+    if (argc >= 1 && strcmp(argv[0], "keygen") == 0 && sk_mkdir_p(conf->state_dir, 0700) != 0) {
+        ctl_err("audit keygen: cannot create the state directory %s", conf->state_dir);
+        return CTL_REFUSED;
+    }
     return ctl_audit_main(conf->audit_dir, conf->audit_key, conf->audit_timezone, argc, argv);
 }
 
