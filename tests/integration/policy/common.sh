@@ -151,6 +151,17 @@ pc_totp() {
     oathtool --totp -b "$1" --now="@$(($(date +%s) + ${2:-0}))"
 }
 
+# pc_totp_settle SECONDS: wait (at most 30 s) until at least SECONDS remain in the
+# current 30 s step, so that a code computed now keeps its distance in steps from the
+# gateway's clock while the request is on its way.
+pc_totp_settle() {
+    local i
+    for ((i = 0; i < 60; i++)); do
+        (((30 - $(date +%s) % 30) >= $1)) && return 0
+        sleep 0.5
+    done
+}
+
 # pc_wrong_totp SECRET: a well-formed 6-digit code that is none of the codes valid
 # within +-2 steps of now (so it cannot be accepted by accident).
 pc_wrong_totp() {

@@ -143,6 +143,7 @@ sk_assert_eq "$(pc_curl -u alice -C "$c4" /echo)" 200 "proxied request after the
 sk_assert_eq "$(sk_echo_header_values X-Sekisho-User)" alice "identity after the forced change"
 c5=$(pc_login alice "$fpw")
 sk_assert_eq "$(sk_last_header location)" / "login after the forced change"
+sk_assert_eq "$(pc_curl -u alice -C "$c5" /echo)" 200 "session of a login after the forced change"
 sk_assert_eq "$(pc_login_attempt alice alice "$rpw")" 401 "operator-set password after the change"
 sk_stop_gateway
 sk_pass
