@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,16 +47,39 @@ struct sk_http {
     sk_policy_cidr_list global_allow, trusted;
     sk_policy_path_rule path_rules[SK_CONF_MAX_PATH_RULES];
     size_t n_path_rules;
-    struct MHD_Daemon *mhd;
     sk_policy_config pol;
     uint8_t csrf_key[32];
-    _Atomic(sk_conn *) *fdmap;
-    size_t fdmap_len;
     atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy,
         session_rejected, revoked_refused;
     atomic_int inflight;
     pthread_mutex_t burst_lock;
     sk_policy_burst burst;
+};
+
+/* One client connection: its own libmicrohttpd daemon in external-poll mode,
+ * driven by the connection's pump thread (see sk_net_app). */
+struct hconn {
+    sk_http *h;
+    sk_conn *c;
+    struct MHD_Daemon *d;
+    int epoll_fd;
+    int busy;       /* requests begun and not completed */
+    int closed;     /* libmicrohttpd closed the connection */
+};
+
+/* Fields of the gateway's own forms. Passwords are wiped as soon as they were
+ * handed on, and the whole struct when the request ends. */
+struct form {
+    char f_id[SK_AUTH_LOGIN_ID_MAX + 1];
+    char f_pw[SK_AUTH_PASSWORD_MAX + 1];
+    size_t f_pw_len;
+    char f_totp[SK_AUTH_TOTP_MAX + 1];
+    char f_csrf[128];
+    char f_return[RETURN_MAX];
+    char f_new[SK_AUTH_PASSWORD_MAX + 1];
+    size_t f_new_len;
+    char f_confirm[SK_AUTH_PASSWORD_MAX + 1];
+    size_t f_confirm_len;
 };
 
 struct req {
@@ -78,16 +101,7 @@ struct req {
     struct MHD_PostProcessor *pp;
     size_t body_bytes;
     int too_large, form_error;
-    char f_id[SK_AUTH_LOGIN_ID_MAX + 1];
-    char f_pw[SK_AUTH_PASSWORD_MAX + 1];
-    size_t f_pw_len;
-    char f_totp[SK_AUTH_TOTP_MAX + 1];
-    char f_csrf[128];
-    char f_return[RETURN_MAX];
-    char f_new[SK_AUTH_PASSWORD_MAX + 1];
-    size_t f_new_len;
-    char f_confirm[SK_AUTH_PASSWORD_MAX + 1];
-    size_t f_confirm_len;
+    struct form *f;     /* only for the form POSTs: most requests never need it */
     const struct route_tenant *route;
     sk_user user;
     int have_user;
@@ -99,10 +113,16 @@ struct req {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static sk_conn *conn_of(struct MHD_Connection *mc)
+static struct hconn *hconn_of(struct MHD_Connection *mc)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
+}
+
+static sk_conn *conn_of(struct MHD_Connection *mc)
+{
+    struct hconn *hc = hconn_of(mc);
+    return hc ? hc->c : NULL;
 }
 
 static const char *header(struct MHD_Connection *mc, const char *name)
@@ -511,7 +531,7 @@ static void note_lockout(sk_http *h, const struct req *rq, const sk_conn *c, con
 static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
     sk_http *h = rq->h;
-    const char *ret = safe_return(rq->f_return);
+    const char *ret = safe_return(rq->f->f_return);
     sk_auth_request *ar = NULL;
     sk_auth_verdict v;
     char cookie[256];
@@ -522,24 +542,24 @@ static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, con
         return respond_error(rq, mc, MHD_HTTP_CONTENT_TOO_LARGE, 1);
     if (rq->form_error)
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
-    if (!csrf_valid(h, c->serial, rq->f_csrf))
+    if (!csrf_valid(h, c->serial, rq->f->f_csrf))
         return send_login_page(rq, mc, c, MHD_HTTP_FORBIDDEN, SK_MSG_FORM_EXPIRED, ret);
     ar = calloc(1, sizeof *ar);
     if (ar == NULL)
         return MHD_NO;
     if (sk_strlcpy(ar->cert_tenant, sizeof ar->cert_tenant, c->tenant) != 0 ||
         sk_strlcpy(ar->cert_id, sizeof ar->cert_id, c->user) != 0 ||
-        sk_strlcpy(ar->totp, sizeof ar->totp, rq->f_totp) != 0 ||
+        sk_strlcpy(ar->totp, sizeof ar->totp, rq->f->f_totp) != 0 ||
         sk_strlcpy(ar->peer, sizeof ar->peer, c->peer_str) != 0) {
         free(ar);
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     }
-    if (sk_strlcpy(ar->login_id, sizeof ar->login_id, rq->f_id) != 0)
+    if (sk_strlcpy(ar->login_id, sizeof ar->login_id, rq->f->f_id) != 0)
         ar->login_id[0] = '\0';
-    memcpy(ar->password, rq->f_pw, rq->f_pw_len);
-    ar->password_len = rq->f_pw_len;
+    memcpy(ar->password, rq->f->f_pw, rq->f->f_pw_len);
+    ar->password_len = rq->f->f_pw_len;
     ar->now = now_s();
-    sk_wipe(rq->f_pw, sizeof rq->f_pw);
+    sk_wipe(rq->f->f_pw, sizeof rq->f->f_pw);
     r = sk_auth_login(h->d.auth, h->d.store, ar, &v);
     sk_wipe(ar, sizeof *ar);
     free(ar);
@@ -553,7 +573,7 @@ static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, con
     }
     if (v.outcome != SK_AUTH_OK) {
         char failures[16];
-        sk_audit_kv kv[] = { { "reason", sk_auth_reason_name(v.reason) }, { "login_id", rq->f_id },
+        sk_audit_kv kv[] = { { "reason", sk_auth_reason_name(v.reason) }, { "login_id", rq->f->f_id },
                              { "failures", failures } };
         atomic_fetch_add(&h->login_fail, 1);
         if (sk_snprintf(failures, sizeof failures, "%u", v.failures) != 0)
@@ -671,7 +691,7 @@ static int form_csrf_ok(const struct req *rq)
 {
     char csrf[SK_B64URL_LEN(SK_CSRF_LEN) + 1];
     session_csrf_token(&rq->sess, csrf);
-    return strlen(rq->f_csrf) == strlen(csrf) && sk_secret_equal(rq->f_csrf, csrf, strlen(csrf));
+    return strlen(rq->f->f_csrf) == strlen(csrf) && sk_secret_equal(rq->f->f_csrf, csrf, strlen(csrf));
 }
 
 /* Every form POST of a signed-in user: a well-formed body, a live session of this
@@ -700,27 +720,27 @@ static enum MHD_Result post_password(struct req *rq, struct MHD_Connection *mc, 
 
     if (!session_form_ok(rq, mc, c, &res))
         return res;
-    if (rq->f_new_len != rq->f_confirm_len || !sk_secret_equal(rq->f_new, rq->f_confirm, rq->f_new_len))
+    if (rq->f->f_new_len != rq->f->f_confirm_len || !sk_secret_equal(rq->f->f_new, rq->f->f_confirm, rq->f->f_new_len))
         return send_password_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_MISMATCH, NULL);
     ar = calloc(1, sizeof *ar);
     if (ar == NULL)
         return MHD_NO;
     if (sk_strlcpy(ar->tenant, sizeof ar->tenant, rq->sess.tenant) != 0 ||
-        sk_strlcpy(ar->id, sizeof ar->id, rq->sess.user) != 0 || rq->f_pw_len > sizeof ar->current ||
-        rq->f_new_len > sizeof ar->new_password) {
+        sk_strlcpy(ar->id, sizeof ar->id, rq->sess.user) != 0 || rq->f->f_pw_len > sizeof ar->current ||
+        rq->f->f_new_len > sizeof ar->new_password) {
         free(ar);
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 0);
     }
-    memcpy(ar->current, rq->f_pw, rq->f_pw_len);
-    ar->current_len = rq->f_pw_len;
-    memcpy(ar->new_password, rq->f_new, rq->f_new_len);
-    ar->new_len = rq->f_new_len;
+    memcpy(ar->current, rq->f->f_pw, rq->f->f_pw_len);
+    ar->current_len = rq->f->f_pw_len;
+    memcpy(ar->new_password, rq->f->f_new, rq->f->f_new_len);
+    ar->new_len = rq->f->f_new_len;
     memcpy(ar->keep_session, rq->sess_hash, sizeof ar->keep_session);
     ar->keep_session_set = 1;
     ar->now = now_s();
-    sk_wipe(rq->f_pw, sizeof rq->f_pw);
-    sk_wipe(rq->f_new, sizeof rq->f_new);
-    sk_wipe(rq->f_confirm, sizeof rq->f_confirm);
+    sk_wipe(rq->f->f_pw, sizeof rq->f->f_pw);
+    sk_wipe(rq->f->f_new, sizeof rq->f->f_new);
+    sk_wipe(rq->f->f_confirm, sizeof rq->f->f_confirm);
     r = sk_auth_change_password(h->d.auth, h->d.store, ar, &v);
     sk_wipe(ar, sizeof *ar);
     free(ar);
@@ -811,7 +831,7 @@ static enum MHD_Result post_totp(struct req *rq, struct MHD_Connection *mc, cons
     int r;
     if (!session_form_ok(rq, mc, c, &res))
         return res;
-    r = sk_auth_totp_confirm(h->d.auth_cfg, h->d.store, c->tenant, c->user, rq->f_totp, now_s());
+    r = sk_auth_totp_confirm(h->d.auth_cfg, h->d.store, c->tenant, c->user, rq->f->f_totp, now_s());
     if (r == 0) {
         audit_event(h, "totp.enrolled", c, NULL, 0);
         return send_totp_page(rq, mc, c, MHD_HTTP_OK, SK_MSG_TOTP_ENABLED);
@@ -894,14 +914,14 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
                                   size_t size)
 {
     static const struct { const char *name; size_t offset, cap; } fields[] = {
-        { "id", offsetof(struct req, f_id), sizeof(((struct req *)0)->f_id) },
-        { "password", offsetof(struct req, f_pw), sizeof(((struct req *)0)->f_pw) },
-        { "totp", offsetof(struct req, f_totp), sizeof(((struct req *)0)->f_totp) },
-        { "csrf", offsetof(struct req, f_csrf), sizeof(((struct req *)0)->f_csrf) },
-        { "return", offsetof(struct req, f_return), sizeof(((struct req *)0)->f_return) },
-        { "current", offsetof(struct req, f_pw), sizeof(((struct req *)0)->f_pw) },
-        { "new", offsetof(struct req, f_new), sizeof(((struct req *)0)->f_new) },
-        { "confirm", offsetof(struct req, f_confirm), sizeof(((struct req *)0)->f_confirm) },
+        { "id", offsetof(struct form, f_id), sizeof(((struct form *)0)->f_id) },
+        { "password", offsetof(struct form, f_pw), sizeof(((struct form *)0)->f_pw) },
+        { "totp", offsetof(struct form, f_totp), sizeof(((struct form *)0)->f_totp) },
+        { "csrf", offsetof(struct form, f_csrf), sizeof(((struct form *)0)->f_csrf) },
+        { "return", offsetof(struct form, f_return), sizeof(((struct form *)0)->f_return) },
+        { "current", offsetof(struct form, f_pw), sizeof(((struct form *)0)->f_pw) },
+        { "new", offsetof(struct form, f_new), sizeof(((struct form *)0)->f_new) },
+        { "confirm", offsetof(struct form, f_confirm), sizeof(((struct form *)0)->f_confirm) },
     };
     struct req *rq = cls;
     if (filename != NULL)
@@ -910,19 +930,19 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
         char *dst;
         if (strcmp(key, fields[i].name) != 0)
             continue;
-        dst = (char *)rq + fields[i].offset;
+        dst = (char *)rq->f + fields[i].offset;
         /* Values arrive in pieces; each piece lands at its offset. A NUL inside a value
          * or a value longer than its field is a malformed form. */
         if (off + size >= fields[i].cap || memchr(data, '\0', size) != NULL)
             goto bad;
         memcpy(dst + off, data, size);
         dst[off + size] = '\0';
-        if (dst == rq->f_pw)
-            rq->f_pw_len = (size_t)(off + size);
-        else if (dst == rq->f_new)
-            rq->f_new_len = (size_t)(off + size);
-        else if (dst == rq->f_confirm)
-            rq->f_confirm_len = (size_t)(off + size);
+        if (dst == rq->f->f_pw)
+            rq->f->f_pw_len = (size_t)(off + size);
+        else if (dst == rq->f->f_new)
+            rq->f->f_new_len = (size_t)(off + size);
+        else if (dst == rq->f->f_confirm)
+            rq->f->f_confirm_len = (size_t)(off + size);
         return MHD_YES;
     }
     return MHD_YES; /* unknown fields are ignored */
@@ -1397,6 +1417,9 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
             if (routes[i].fn != NULL)
                 return routes[i].fn(rq, mc, c);
             rq->kind = routes[i].post_kind;
+            rq->f = calloc(1, sizeof *rq->f);
+            if (rq->f == NULL)
+                return MHD_NO;
             rq->pp = MHD_create_post_processor(mc, 4096, form_field, rq);
             if (rq->pp == NULL)
                 return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
@@ -1493,9 +1516,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     struct req *rq = calloc(1, sizeof *rq);
     if (rq == NULL)
         return NULL;
+    struct hconn *hc = hconn_of(mc);
     rq->h = cls;
     rq->raw_uri = strdup(uri);
     atomic_fetch_add(&rq->h->inflight, 1);
+    if (hc != NULL)
+        hc->busy++;
     return rq;
 }
 
@@ -1505,6 +1531,11 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     if (rq == NULL)
         return;
     atomic_fetch_sub(&rq->h->inflight, 1);
+    {
+        struct hconn *hc = hconn_of(mc);
+        if (hc != NULL && hc->busy > 0)
+            hc->busy--;
+    }
     if (rq->kind == K_PROXY && rq->h->d.audit != NULL && rq->h->d.conf->audit_log_requests && rq->conn != NULL) {
         const sk_conn *c = rq->conn;
         char path[1024];
@@ -1524,7 +1555,14 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     sk_proxy_finish(rq->px);
     free(rq->head);
     free(rq->raw_uri);
-    sk_wipe(rq, sizeof *rq);
+    if (rq->f != NULL) {
+        sk_wipe(rq->f, sizeof *rq->f);
+        free(rq->f);
+    }
+    /* The secrets a request can hold: the account's hashes and sealed TOTP secret,
+     * and the session's CSRF secret. */
+    sk_wipe(&rq->user, sizeof rq->user);
+    sk_wipe(&rq->sess, sizeof rq->sess);
     free(rq);
     *con_cls = NULL;
 }
@@ -1532,15 +1570,11 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    sk_http *h = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-        int fd = ci ? ci->connect_fd : -1;
-        *socket_context = (fd >= 0 && (size_t)fd < h->fdmap_len) ? atomic_exchange(&h->fdmap[fd], NULL) : NULL;
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        sk_conn_unref(*socket_context);
-        *socket_context = NULL;
-    }
+    struct hconn *hc = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = hc;
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        hc->closed = 1;
 }
 
 /* Paths and query values are kept exactly as the client sent them, so the upstream
@@ -1559,31 +1593,74 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     sk_log(SK_LOG_DEBUG, "mhd: %s", msg);
 }
 
-int sk_http_adopt(void *arg, int fd, sk_conn *c)
+void *sk_http_conn_open(void *arg, int fd, sk_conn *c)
 {
     sk_http *h = arg;
-    sk_conn *expected = c;
-    if (fd < 0 || (size_t)fd >= h->fdmap_len) {
+    const sk_conf *conf = h->d.conf;
+    const union MHD_DaemonInfo *di;
+    struct hconn *hc = calloc(1, sizeof *hc);
+
+    if (hc == NULL) {
         close(fd);
-        return -1;
+        return NULL;
     }
-    sk_conn_ref(c);
-    atomic_store(&h->fdmap[fd], c);
-    if (MHD_add_connection(h->mhd, fd, (const struct sockaddr *)&c->peer, c->peer_len) != MHD_YES) {
-        /* libmicrohttpd closed fd. If it never announced the connection, the
-         * reference is still parked in the map. */
-        if (atomic_compare_exchange_strong(&h->fdmap[fd], &expected, NULL))
-            sk_conn_unref(c);
-        return -1;
+    hc->h = h;
+    hc->c = c;
+    /* External polling: nothing runs unless this connection's pump thread calls
+     * sk_http_conn_run, so the request is served on the thread that decrypted it. */
+    hc->d = MHD_start_daemon(
+        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, hc, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->request_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)1, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_STRICT_FOR_CLIENT,
+        (int)1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+    if (hc->d == NULL || (di = MHD_get_daemon_info(hc->d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
+        sk_log(SK_LOG_ERR, "cannot start the HTTP engine for a connection");
+        if (hc->d)
+            MHD_stop_daemon(hc->d);
+        close(fd);
+        free(hc);
+        return NULL;
     }
-    return 0;
+    hc->epoll_fd = di->epoll_fd;
+    /* On failure libmicrohttpd has closed fd. */
+    if (MHD_add_connection(hc->d, fd, (const struct sockaddr *)&c->peer, c->peer_len) != MHD_YES) {
+        MHD_stop_daemon(hc->d);
+        free(hc);
+        return NULL;
+    }
+    return hc;
+}
+
+int sk_http_conn_run(void *ctx, int *poll_fd, int *timeout_ms)
+{
+    struct hconn *hc = ctx;
+    MHD_UNSIGNED_LONG_LONG to = 0;
+
+    (void)MHD_run(hc->d);
+    *poll_fd = hc->epoll_fd;
+    *timeout_ms = -1;
+    if (MHD_get_timeout(hc->d, &to) == MHD_YES)
+        *timeout_ms = to > INT32_MAX ? INT32_MAX : (int)to;
+    if (hc->closed)
+        return -1;
+    return hc->busy > 0 ? 1 : 0;
+}
+
+void sk_http_conn_close(void *ctx)
+{
+    struct hconn *hc = ctx;
+    if (hc == NULL)
+        return;
+    MHD_stop_daemon(hc->d);
+    free(hc);
 }
 
 int sk_http_create(const sk_http_deps *deps, sk_http **out)
 {
     sk_http *h = calloc(1, sizeof *h);
     const sk_conf *conf = deps->conf;
-    struct rlimit rl;
 
     if (h == NULL)
         return -1;
@@ -1621,33 +1698,12 @@ int sk_http_create(const sk_http_deps *deps, sk_http **out)
             goto fail;
         h->n_routes_t = i + 1;
     }
-    h->fdmap_len = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20)
-                       ? (size_t)rl.rlim_cur
-                       : (size_t)1 << 20;
-    h->fdmap = calloc(h->fdmap_len, sizeof *h->fdmap);
-    if (h->fdmap == NULL)
-        goto fail;
-    h->mhd = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET |
-            MHD_USE_ITC |
-            MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-        h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->request_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)conf->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)MHD_STACK, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
-    if (h->mhd == NULL) {
-        sk_log(SK_LOG_ERR, "cannot start the HTTP engine");
-        goto fail;
-    }
     *out = h;
     return 0;
 fail:
     for (size_t i = 0; i < h->n_routes_t; i++)
         if (h->routes_t[i].t != NULL)
             sk_proxy_destroy(h->routes_t[i].proxy);
-    free(h->fdmap);
     free(h);
     return -1;
 }
@@ -1666,14 +1722,9 @@ void sk_http_destroy(sk_http *h)
 {
     if (h == NULL)
         return;
-    if (h->mhd)
-        MHD_stop_daemon(h->mhd);
-    for (size_t i = 0; i < h->fdmap_len; i++)
-        sk_conn_unref(atomic_load(&h->fdmap[i]));
     for (size_t i = 0; i < h->n_routes_t; i++)
         if (h->routes_t[i].t != NULL)
             sk_proxy_destroy(h->routes_t[i].proxy);
-    free(h->fdmap);
     sk_wipe(h->csrf_key, sizeof h->csrf_key);
     free(h);
 }

@@ -294,8 +294,11 @@ static int start(struct gateway *g)
     deps.notify_arg = g;
     if (sk_http_create(&deps, &g->http) != 0)
         return -1;
-    if (sk_net_create(&g->conf, sk_http_adopt, g->http, &g->net) != 0)
-        return -1;
+    {
+        sk_net_app app = { sk_http_conn_open, sk_http_conn_run, sk_http_conn_close, g->http };
+        if (sk_net_create(&g->conf, &app, &g->net) != 0)
+            return -1;
+    }
     {
         sk_net_hooks hooks = { on_refused, on_reloaded, g };
         sk_net_set_hooks(g->net, &hooks);
@@ -315,16 +318,24 @@ static int start(struct gateway *g)
 
 static void stop(struct gateway *g)
 {
-    if (g->net != NULL) {
-        sk_net_stop(g->net, 0);
-        /* Drain: let requests in flight finish; idle keep-alive connections do not
-         * hold the shutdown up. */
-        for (int i = 0; i < DRAIN_SECONDS * 10 && g->http && sk_http_inflight(g->http) > 0; i++)
-            usleep(100 * 1000);
+    int remaining = 0;
+    /* Drain: stop accepting; each connection ends after its request in flight (idle
+     * keep-alive ones at once). What is still running after the grace period is
+     * left to exit() rather than freed under its feet. */
+    if (g->net != NULL)
+        remaining = sk_net_stop(g->net, DRAIN_SECONDS);
+    if (remaining > 0) {
+        /* Their threads still use the store, the pool and the log: record the stop
+         * and leave the rest to exit(). */
+        sk_log(SK_LOG_WARN, "%d connections still busy after %d s; exiting anyway", remaining, DRAIN_SECONDS);
+        if (g->audit != NULL) {
+            audit_simple(g, SK_AUDIT_EV_STOP, NULL, 0);
+            if (sk_audit_checkpoint(g->audit) != 0)
+                sk_log(SK_LOG_ERR, "audit checkpoint failed");
+        }
+        return;
     }
     sk_http_destroy(g->http);
-    if (g->net != NULL)
-        sk_net_stop(g->net, 2);
     sk_net_destroy(g->net);
     if (g->maint_started) {
         pthread_mutex_lock(&g->maint_lock);

@@ -23,7 +23,7 @@
 #include <openssl/x509v3.h>
 
 #define PUMP_BUF 16384
-#define PUMP_STACK (256 * 1024)
+#define PUMP_STACK (512 * 1024) /* the HTTP handlers run on this thread too */
 
 /* The revocation set: serials of the current CRL, sorted for bsearch. Immutable once
  * built; swapped as a whole under the lock and freed by its last user. */
@@ -42,8 +42,7 @@ typedef struct sk_tlsgen {
 
 struct sk_net {
     const sk_conf *conf;
-    sk_net_handoff_fn handoff;
-    void *handoff_arg;
+    sk_net_app app;
     int listen_fd;
     pthread_t accept_thread;
     int accept_started;
@@ -652,21 +651,24 @@ struct relay_dir {
     size_t off, len;
 };
 
-/* Moves bytes between the TLS socket and the plaintext socketpair until either side
- * ends or the connection sits idle past request_timeout. Non-blocking both ways, so a
- * slow reader on one side never stalls the other direction. */
-static void relay(struct pump *p, SSL *ssl, int plain)
+/* Moves bytes between the TLS socket and the plaintext socketpair and runs the
+ * application on the other end, all in this thread, until either side ends, the
+ * connection sits idle past request_timeout, or the gateway stops (after the request
+ * in flight). Non-blocking both ways, so a slow reader on one side never stalls the
+ * other direction. */
+static void relay(struct pump *p, SSL *ssl, int plain, void *app)
 {
     struct relay_dir *up = malloc(sizeof *up), *down = malloc(sizeof *down);
-    int tls_eof = 0, plain_eof = 0;
+    int tls_eof = 0, plain_eof = 0, busy = 0;
     int idle_ms = (int)(p->net->conf->request_timeout * 1000);
+    int64_t idle_since = now_ms();
 
     if (up == NULL || down == NULL)
         goto out;
     up->off = up->len = down->off = down->len = 0;
     while (!(plain_eof && down->len == 0) && !tls_eof) {
         short tls_ev = 0, plain_ev = 0;
-        int progress = 0;
+        int progress = 0, app_fd = -1, app_ms = -1, wait;
 
         if (up->len == 0) {
             int r = SSL_read(ssl, up->buf, sizeof up->buf);
@@ -696,7 +698,12 @@ static void relay(struct pump *p, SSL *ssl, int plain)
                 break;
             }
         }
-        if (down->len == 0 && !plain_eof) {
+        /* The application consumes what was just passed on and produces its answer
+         * into the socketpair, which the next step moves out. */
+        busy = p->net->app.run(app, &app_fd, &app_ms);
+        if (busy < 0)
+            plain_eof = 1; /* finished: flush what it wrote, then end */
+        if (down->len == 0) {
             ssize_t r = recv(plain, down->buf, sizeof down->buf, 0);
             if (r > 0) {
                 down->off = 0;
@@ -729,14 +736,27 @@ static void relay(struct pump *p, SSL *ssl, int plain)
         }
         if (tls_eof)
             break; /* the client is gone: nothing more can be delivered either way */
-        if (!progress) {
-            struct pollfd pfd[2] = { { .fd = p->fd, .events = tls_ev }, { .fd = plain, .events = plain_ev } };
-            int r = poll(pfd, 2, idle_ms);
-            if (r == 0)
-                break; /* idle: the HTTP layer's own timeout normally fires first */
+        if (progress || busy > 0)
+            idle_since = now_ms();
+        else if (atomic_load(&p->net->stopping) && down->len == 0)
+            break; /* draining: an idle keep-alive connection ends now */
+        if (progress)
+            continue;
+        wait = idle_ms - (int)(now_ms() - idle_since);
+        if (wait <= 0)
+            break; /* idle: the HTTP layer's own timeout normally fires first */
+        if (app_ms >= 0 && app_ms < wait)
+            wait = app_ms;
+        if (atomic_load(&p->net->stopping) && wait > 200)
+            wait = 200; /* re-check the drain condition */
+        {
+            struct pollfd pfd[3] = { { .fd = p->fd, .events = tls_ev },
+                                     { .fd = plain, .events = plain_ev },
+                                     { .fd = app_fd, .events = POLLIN } };
+            int r = poll(pfd, app_fd >= 0 ? 3 : 2, wait);
             if (r < 0 && errno != EINTR)
                 break;
-            if ((pfd[0].revents & (POLLERR | POLLNVAL)) || (pfd[1].revents & POLLNVAL))
+            if (r > 0 && ((pfd[0].revents & (POLLERR | POLLNVAL)) || (pfd[1].revents & POLLNVAL)))
                 break;
         }
     }
@@ -752,6 +772,7 @@ static void *pump_main(void *arg)
     struct pump *p = arg;
     sk_net *n = p->net;
     SSL *ssl = NULL;
+    void *app = NULL;
     int sv[2] = { -1, -1 };
 
     ssl = SSL_new(p->gen->ctx);
@@ -785,13 +806,13 @@ static void *pump_main(void *arg)
         close(sv[0]);
         goto out;
     }
-    /* The handoff owns sv[0] from here on, success or not. */
-    if (n->handoff(n->handoff_arg, sv[0], p->conn) != 0) {
-        sv[0] = -1;
-        goto out;
-    }
+    /* The application owns sv[0] from here on, success or not. */
+    app = n->app.open(n->app.arg, sv[0], p->conn);
     sv[0] = -1;
-    relay(p, ssl, sv[1]);
+    if (app == NULL)
+        goto out;
+    relay(p, ssl, sv[1], app);
+    n->app.close(app);
 out:
     if (sv[1] >= 0)
         close(sv[1]);
@@ -937,14 +958,13 @@ out:
     return rc;
 }
 
-int sk_net_create(const sk_conf *conf, sk_net_handoff_fn handoff, void *arg, sk_net **out)
+int sk_net_create(const sk_conf *conf, const sk_net_app *app, sk_net **out)
 {
     sk_net *n = calloc(1, sizeof *n);
     if (n == NULL)
         return -1;
     n->conf = conf;
-    n->handoff = handoff;
-    n->handoff_arg = arg;
+    n->app = *app;
     n->listen_fd = -1;
     if (pthread_rwlock_init(&n->lock, NULL) != 0) {
         free(n);
@@ -982,7 +1002,7 @@ int sk_net_start(sk_net *n)
     return 0;
 }
 
-void sk_net_stop(sk_net *n, int grace_seconds)
+int sk_net_stop(sk_net *n, int grace_seconds)
 {
     atomic_store(&n->stopping, 1);
     if (n->listen_fd >= 0)
@@ -1000,6 +1020,7 @@ void sk_net_stop(sk_net *n, int grace_seconds)
     }
     for (int i = 0; i < grace_seconds * 10 && atomic_load(&n->active) > 0; i++)
         usleep(100 * 1000);
+    return atomic_load(&n->active);
 }
 
 void sk_net_destroy(sk_net *n)

@@ -7,7 +7,7 @@
  * carries a valid session bound to the same certificate.
  *
  * Contracts:
- *  - sk_http_adopt() matches sk_net_handoff_fn and owns the fd it is given.
+ *  - sk_http_conn_open/run/close are the sk_net_app hooks; open owns the fd it is given.
  *  - Identity reaches the upstream only from the certificate and the session, never
  *    from client headers: every client-sent X-Sekisho-* and forwarding header is
  *    removed (any case, '_' or '-') before the gateway sets its own.
@@ -44,10 +44,14 @@ typedef struct sk_http_deps {
 
 int sk_http_create(const sk_http_deps *deps, sk_http **out) SK_MUST_CHECK;
 void sk_http_set_net(sk_http *h, sk_net *net);
-int sk_http_adopt(void *http, int fd, sk_conn *c);
+/* The sk_net_app hooks: one libmicrohttpd daemon per connection, run on the
+ * connection's pump thread. */
+void *sk_http_conn_open(void *http, int fd, sk_conn *c);
+int sk_http_conn_run(void *ctx, int *poll_fd, int *timeout_ms);
+void sk_http_conn_close(void *ctx);
 /* Requests being served right now (for draining on SIGTERM). */
 int sk_http_inflight(sk_http *h);
-/* Stop the daemon: closes every HTTP connection. */
+/* Free; only after every connection has ended (sk_net_stop returned 0). */
 void sk_http_destroy(sk_http *h);
 
 #endif

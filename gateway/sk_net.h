@@ -7,9 +7,9 @@
  * the TCP peer address travel beside that stream in an sk_conn, never in a header.
  *
  * Contracts:
- *  - An sk_conn is reference counted: the pump thread holds one reference, the HTTP
- *    layer takes one when it adopts the plaintext fd and drops it when the HTTP
- *    connection closes. Its identity fields are immutable after the handshake.
+ *  - An sk_conn lives as long as its pump thread, which also runs the application
+ *    (sk_net_app) for that connection. Its identity fields are immutable after the
+ *    handshake.
  *  - sk_net_reload() builds a complete new TLS context (certificates, CA, CRL) and
  *    swaps it in only if everything loaded; on any failure the running one stays.
  *    Established connections keep working; the revocation set is consulted per
@@ -41,9 +41,23 @@ typedef struct sk_conn {
 void sk_conn_ref(sk_conn *c);
 void sk_conn_unref(sk_conn *c);
 
-/* Called by the pump thread once the handshake succeeded. It must adopt plain_fd
- * (close it on failure) and, if it keeps c, take a reference. Return 0 if adopted. */
-typedef int (*sk_net_handoff_fn)(void *arg, int plain_fd, sk_conn *c);
+/* The application that speaks over the decrypted stream, driven from the pump
+ * thread itself: TLS and HTTP work for one connection happen in one thread, so a
+ * request costs no hand-off between threads.
+ *  open:  after the handshake; adopt plain_fd (close it on failure) and return a
+ *         per-connection context, or NULL to drop the connection. c outlives it.
+ *  run:   do every piece of work that is ready, without waiting for the client
+ *         (it may wait for the upstream). Set *poll_fd to a descriptor that becomes
+ *         readable when there is more work (-1: none) and *timeout_ms to when run
+ *         must be called again at the latest (-1: no deadline). Return 1 while a
+ *         request is in progress, 0 when idle, -1 when the connection is finished.
+ *  close: release the context (closes its end of the stream). */
+typedef struct sk_net_app {
+    void *(*open)(void *arg, int plain_fd, sk_conn *c);
+    int (*run)(void *ctx, int *poll_fd, int *timeout_ms);
+    void (*close)(void *ctx);
+    void *arg;
+} sk_net_app;
 
 typedef struct sk_net sk_net;
 
@@ -57,7 +71,7 @@ typedef struct sk_net_hooks {
     void *arg;
 } sk_net_hooks;
 
-int sk_net_create(const sk_conf *conf, sk_net_handoff_fn handoff, void *arg, sk_net **out) SK_MUST_CHECK;
+int sk_net_create(const sk_conf *conf, const sk_net_app *app, sk_net **out) SK_MUST_CHECK;
 /* Set before sk_net_start. */
 void sk_net_set_hooks(sk_net *n, const sk_net_hooks *hooks);
 /* Bind and start the accept thread. */
@@ -70,8 +84,10 @@ int sk_net_serial_revoked(sk_net *n, const char *serial_hex);
  * watcher thread reloads the CRL when its file changes and mails the operators
  * ([notify] operators) [tls] crl_warn_before ahead of expiry and when it expires. */
 int sk_net_crl_usable(sk_net *n);
-/* Stop accepting; wait up to grace seconds for pumps to finish; close the rest. */
-void sk_net_stop(sk_net *n, int grace_seconds);
+/* Stop accepting; connections end after their request in flight (idle ones at
+ * once); wait up to grace seconds for that. */
+/* Returns the number of connections still open (0 when all ended in time). */
+int sk_net_stop(sk_net *n, int grace_seconds);
 void sk_net_destroy(sk_net *n);
 /* Load-only check used by `sekisho -t`: builds the TLS context and discards it. */
 int sk_net_check_conf(const sk_conf *conf, char *err, size_t errlen) SK_MUST_CHECK;
