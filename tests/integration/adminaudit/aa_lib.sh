@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # tests/integration/adminaudit/aa_lib.sh — helpers of the admin audit tests
 # (sourced after ../lib.sh and ../ctl/ctl_lib.sh).
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 AUDIT_DIR=$SK_TMP/state/audit
 
 # aa_export FILE: `sekishoctl audit export` into FILE (must succeed, valid JSON Lines).

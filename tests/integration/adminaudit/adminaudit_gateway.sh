@@ -24,7 +24,7 @@ printf '%s' "p12-$(openssl rand -hex 8)" >"$SK_TMP/p12pass"
     for ((i = 0; i < LOGINS; i++)); do
         sk_login alice >/dev/null
     done
-    echo done >"$SK_TMP/logins.done"
+    echo finished >"$SK_TMP/logins.done"
 ) &
 lpid=$!
 sk_track "$lpid"
