@@ -215,6 +215,45 @@ pc_start_upstream() {
 # pc_up_count LOGFILE 'METHOD PATH': requests an upstream logged with exactly that line.
 pc_up_count() { grep -cxF -- "demo-upstream: $2" "$1" 2>/dev/null || true; }
 
+# pc_ka_open NAME USER SNI: like lc_ka_open (one kept-alive TLS connection fed from a
+# FIFO), with the TLS server name SNI; lc_ka_closed / lc_ka_close work on it.
+pc_ka_open() {
+    local name=$1 user=$2 sni=$3 fifo=$SK_TMP/ka.$1.fifo fd
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    : >"$SK_TMP/ka.$name.out"
+    timeout 60 openssl s_client -quiet -connect "$SK_HOST:$SK_GW_PORT" -servername "$sni" \
+        -CAfile "$SK_CA_DIR/ca.crt" -cert "$SK_TMP/users/$user.crt" -key "$SK_TMP/users/$user.key" \
+        <"$fifo" >"$SK_TMP/ka.$name.out" 2>"$SK_TMP/ka.$name.err" &
+    LC_KA_PID[$name]=$!
+    sk_track "${LC_KA_PID[$name]}"
+    exec {fd}>"$fifo"
+    LC_KA_FD[$name]=$fd
+}
+
+# pc_ka_request NAME HOST PATH [COOKIE]: GET PATH with that Host header on the
+# connection, one request at a time (the next is sent only after this answer came);
+# prints the status, "000" when none came within 10 s.
+pc_ka_request() {
+    local name=$1 out=$SK_TMP/ka.$1.out before i
+    before=$(lc__status_count "$out")
+    {
+        printf 'GET %s HTTP/1.1\r\nHost: %s\r\n' "$3" "$2"
+        [[ -z ${4:-} ]] || printf 'Cookie: __Host-sekisho=%s\r\n' "$4"
+        printf '\r\n'
+    } 1>&"${LC_KA_FD[$name]}" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        (($(lc__status_count "$out") > before)) && break
+        kill -0 "${LC_KA_PID[$name]}" 2>/dev/null || { sleep 0.2; break; }
+        sleep 0.1
+    done
+    if (($(lc__status_count "$out") > before)); then
+        grep -aoE 'HTTP/1\.[01] [0-9]{3} ' "$out" | tail -n 1 | cut -d' ' -f2
+    else
+        echo 000
+    fi
+}
+
 # pc_restart_gateway: SIGTERM (clean exit checked) and start again with $SK_CONF.
 pc_restart_gateway() {
     sk_stop_gateway

@@ -116,6 +116,21 @@ PC_HDR=()
 pc_ctl user deny-ip alice 127.0.0.1/32 --tenant acme
 PC_SRC=127.0.0.2
 allowed "alice from 127.0.0.2 after deny-ip removed her only entry" alice
+
+# ---- checked at every request, not once per connection -------------------------------
+# alice keeps a TLS connection open (from 127.0.0.1); an operator narrows her list to
+# 127.0.0.2 meanwhile: the next request on that same connection is refused and the
+# connection closed.
+PC_SRC=127.0.0.1
+acookie=$(pc_login alice "$pa")
+lc_ka_open ka alice
+sk_assert_eq "$(lc_ka_request ka /echo "$acookie")" 200 "alice on a kept-alive connection"
+sk_assert_eq "$(lc_ka_request ka /echo "$acookie")" 200 "alice on a kept-alive connection (2nd request)"
+pc_ctl user allow-ip alice 127.0.0.2/32 --tenant acme
+sk_assert_eq "$(lc_ka_request ka /echo "$acookie")" 403 "same connection after allow-ip narrowed alice's list"
+lc_ka_closed ka 5 || sk_fail "the connection stayed open after the address refusal"
+lc_ka_close ka
+pc_ctl user deny-ip alice 127.0.0.2/32 --tenant acme
 sk_stop_gateway
 
 # ---- IPv6 -----------------------------------------------------------------------------

@@ -96,6 +96,14 @@ sk_assert_eq "$(pc_curl -u alice -C "$ac" /echo -H "Host: globex.test")" 421 "al
 PC_NAME=globex.test
 sk_assert_eq "$(pc_curl -u bob -C "$bc" /echo -H "Host: acme.test:$SK_GW_PORT")" 421 "bob's session, SNI globex, Host acme"
 sk_assert_eq "$(pc_curl -u bob -C "$bc" /echo -H "Host: GLOBEX.test:$SK_GW_PORT")" 200 "Host differing only in case"
+# One kept-alive connection (openssl s_client, SNI acme.test): a request for acme, then
+# one naming globex in Host. The connection's name does not change with a header.
+pc_ka_open ka alice acme.test
+sk_assert_eq "$(pc_ka_request ka "acme.test:$SK_GW_PORT" /echo "$ac")" 200 "s_client SNI acme.test, Host acme.test"
+sk_assert_eq "$(pc_ka_request ka "acme.test:$SK_GW_PORT" /echo "$ac")" 200 "same connection, Host acme.test again"
+sk_assert_eq "$(pc_ka_request ka "globex.test:$SK_GW_PORT" /echo "$ac")" 421 "same connection, Host globex.test"
+lc_ka_closed ka 5 || sk_fail "the connection stayed open after the 421"
+lc_ka_close ka
 PC_NAME=other.test
 sk_assert_eq "$(pc_curl -u alice /.sekisho/login -H 'Accept: text/html')" 421 "unknown host name"
 no_form "unknown host name"
@@ -105,7 +113,7 @@ sk_assert_eq "$(pc_curl -u alice -C "$ac" /echo -H "Host: acme.test:$SK_GW_PORT"
 sk_assert_eq "$(sk_echo_header_values X-Sekisho-Tenant)" acme "no SNI, Host acme.test: tenant"
 sk_assert_eq "$(pc_curl -u alice -C "$ac" /echo -H "Host: globex.test:$SK_GW_PORT")" 403 "no SNI, Host globex.test, acme certificate"
 sk_assert_eq "$(pc_curl -u alice -C "$ac" /echo)" 421 "no SNI, Host 127.0.0.1"
-sk_assert_eq "$(lines "$UPA")" $((a1 + 1)) "requests at acme's upstream after the refusals"
+sk_assert_eq "$(lines "$UPA")" $((a1 + 3)) "requests at acme's upstream after the refusals (+3: 2 on the s_client connection, 1 without SNI)"
 sk_assert_eq "$(lines "$UPB")" $((b1 + 1)) "requests at globex's upstream after the refusals (+1: GLOBEX.test)"
 
 # ---- no session or password crosses tenants ----------------------------------------
