@@ -83,7 +83,9 @@ static int as_owner(sk_adm_audit *a)
     if (setegid(a->owner_gid) != 0)
         return -1;
     if (seteuid(a->owner_uid) != 0) {
-        (void)setegid(a->saved_gid);
+        /* Undoing half a switch must work, or the tool would go on with the wrong group. */
+        if (setegid(a->saved_gid) != 0)
+            abort();
         return -1;
     }
     return 0;
