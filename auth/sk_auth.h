@@ -329,6 +329,11 @@ int sk_auth_totp_check(const sk_policy_config *pc, const uint8_t *secret, size_t
 int sk_auth_totp_begin(const sk_auth_config *cfg, sk_store *store, const char *tenant,
                        const char *id, char *b32, size_t b32_cap, char *uri,
                        size_t uri_cap) SK_MUST_CHECK;
+/* The pending (unconfirmed) secret again, for a retry after a mistyped code: the
+ * user has already scanned it. 0, SK_STORE_NOTFOUND (none pending), or -1. */
+int sk_auth_totp_pending(const sk_auth_config *cfg, sk_store *store, const char *tenant,
+                         const char *id, char *b32, size_t b32_cap, char *uri,
+                         size_t uri_cap) SK_MUST_CHECK;
 /* confirm: code must match the PENDING secret (window and replay rules as at
  * login). Then, in one transaction, pending becomes the active secret,
  * SK_USER_F_TOTP_ENABLED is set and totp_last_step = the matched step (so the

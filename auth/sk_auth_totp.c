@@ -515,6 +515,47 @@ int sk_auth_totp_enable(const sk_auth_config *cfg, sk_store *store, const char *
     return enrol(cfg, store, tenant, id, 1, b32, b32_cap, uri, uri_cap);
 }
 
+int sk_auth_totp_pending(const sk_auth_config *cfg, sk_store *store, const char *tenant, const char *id,
+                         char *b32, size_t b32_cap, char *uri, size_t uri_cap)
+{
+    uint8_t key[SK_AUTH_TOTP_KEY_LEN], secret[SECRET_MAX];
+    sk_user *u = calloc(1, sizeof *u);
+    size_t len = 0;
+    int rc, ret = -1;
+
+    if (b32_cap > 0)
+        b32[0] = '\0';
+    if (uri_cap > 0)
+        uri[0] = '\0';
+    if (u == NULL)
+        return -1;
+    rc = sk_store_user_get(store, tenant, id, u);
+    if (rc == SK_STORE_NOTFOUND || (rc == SK_STORE_OK && u->totp_pending_len == 0)) {
+        ret = SK_STORE_NOTFOUND;
+        goto out;
+    }
+    /* Never creates a key: a pending secret exists only if one was made. */
+    if (rc != SK_STORE_OK || sk_auth_totp_key_load(cfg->totp_key_path, 0, key) != 0)
+        goto out;
+    if (sk_auth_totp_open(key, u->tenant, u->id, u->totp_pending, u->totp_pending_len, secret, sizeof secret,
+                          &len) != 0 ||
+        sk_auth_base32_encode(secret, len, b32, b32_cap) != 0 || sk_auth_totp_uri(tenant, id, b32, uri, uri_cap) != 0)
+        goto out;
+    ret = 0;
+out:
+    sk_wipe(key, sizeof key);
+    sk_wipe(secret, sizeof secret);
+    sk_wipe(u, sizeof *u);
+    free(u);
+    if (ret != 0) {
+        if (b32_cap > 0)
+            sk_wipe(b32, b32_cap);
+        if (uri_cap > 0)
+            sk_wipe(uri, uri_cap);
+    }
+    return ret;
+}
+
 struct confirm {
     const sk_auth_config *cfg;
     const uint8_t *key;

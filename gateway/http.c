@@ -793,10 +793,16 @@ static enum MHD_Result send_totp_page(struct req *rq, struct MHD_Connection *mc,
     if (page == NULL || svg == NULL)
         goto out;
     if (!p.enabled) {
-        /* Each visit starts a fresh candidate secret; it becomes active only when a
-         * code from it is confirmed, so an abandoned enrolment changes nothing. */
-        if (sk_auth_totp_begin(h->d.auth_cfg, h->d.store, c->tenant, c->user, b32, sizeof b32, uri, sizeof uri) != 0 ||
-            sk_auth_totp_qr_svg(uri, svg, svg_cap) != 0) {
+        /* A visit starts a fresh candidate secret; it becomes active only when a code
+         * from it is confirmed, so an abandoned enrolment changes nothing. After a
+         * mistyped code the same secret is shown again: it is already in the app. */
+        int r = msg == SK_MSG_TOTP_BAD_CODE
+                    ? sk_auth_totp_pending(h->d.auth_cfg, h->d.store, c->tenant, c->user, b32, sizeof b32, uri,
+                                           sizeof uri)
+                    : -2;
+        if (r != 0)
+            r = sk_auth_totp_begin(h->d.auth_cfg, h->d.store, c->tenant, c->user, b32, sizeof b32, uri, sizeof uri);
+        if (r != 0 || sk_auth_totp_qr_svg(uri, svg, svg_cap) != 0) {
             res = respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
             goto out;
         }
