@@ -254,12 +254,6 @@ pc_ka_request() {
     fi
 }
 
-# pc_restart_gateway: SIGTERM (clean exit checked) and start again with $SK_CONF.
-pc_restart_gateway() {
-    sk_stop_gateway
-    sk_start_gateway
-}
-
 # pc_ipv6_loopback: 0 if ::1 is configured on the loopback interface.
 pc_ipv6_loopback() {
     [[ -r /proc/net/if_inet6 ]] || return 1
