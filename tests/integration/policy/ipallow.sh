@@ -8,8 +8,11 @@
 #    the right, and a malformed chain from a trusted proxy is refused;
 #  - IPv6: a gateway on [::1] with ::1 allowed / not allowed, per-user IPv6 lists.
 # (Per-tenant lists are tested in tenants.sh.)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../lifecycle/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sk_setup
 

@@ -9,8 +9,11 @@
 #  - wrong TOTP codes count like wrong passwords;
 #  - a lock notice goes to the operators and to the user's --email; 4 failures across
 #    accounts within burst_window raise one burst alarm mail.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../lifecycle/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sk_setup
 command -v oathtool >/dev/null || sk_fail "oathtool not installed"

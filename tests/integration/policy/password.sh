@@ -8,8 +8,11 @@
 #    logs in while the old one does not;
 #  - after an operator reset (`sekishoctl user passwd`, which forces a change), login
 #    leads to /.sekisho/password and proxied requests are sent there until changed.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../lifecycle/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sk_setup
 

@@ -9,8 +9,11 @@
 #  - path_case_insensitive = yes also covers /ADMIN (restart with that setting).
 # The demo upstream answers 404 "not found" for paths it does not serve: a request
 # that passed the gateway is recognised by that body and by the upstream's log line.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../lifecycle/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sk_setup
 

@@ -8,8 +8,11 @@
 #  - SNI and Host naming different tenants: 421; an unknown host: 421;
 #  - no session crosses tenants (same user ID in both tenants, separate passwords);
 #  - [tenant.globex] allow refuses an address that acme accepts.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../lifecycle/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sk_setup
 

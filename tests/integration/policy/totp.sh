@@ -10,8 +10,11 @@
 #    totp_retry.sh);
 #  - `sekishoctl user totp disable` returns to password-only logins.
 # The gateway runs on the real clock, as oathtool does.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../lifecycle/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sk_setup
 command -v oathtool >/dev/null || sk_fail "oathtool not installed"

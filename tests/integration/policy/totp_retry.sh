@@ -3,8 +3,11 @@
 # says "That code did not match. Check the time on your device and try again.", so
 # trying again with a code from the key the person scanned must confirm the
 # enrolment. A code of the key of an earlier, abandoned visit must not.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../lifecycle/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sk_setup
 command -v oathtool >/dev/null || sk_fail "oathtool not installed"
