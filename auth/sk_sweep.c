@@ -348,7 +348,11 @@ int sk_sweep_run(const sk_conf *conf, sk_store *store, int64_t now, sk_sweep_rep
     for (size_t i = 0; i < col.n; i++)
         if (do_user(&r, &col.v[i]) != 0)
             failed = 1; /* go on: one bad record must not stall everyone else */
-    int n = sk_store_session_sweep(store, conf->idle_timeout, conf->absolute_timeout, now);
+    /* Sessions are removed a day after they expired, not at once: an expired session
+     * is refused on every request anyway, and keeping it lets the login page tell a
+     * returning user why they were signed out (idle or lifetime). */
+    int n = sk_store_session_sweep(store, conf->idle_timeout + SK_SWEEP_SESSION_GRACE,
+                                   conf->absolute_timeout + SK_SWEEP_SESSION_GRACE, now);
     if (n < 0) {
         sk_log(SK_LOG_ERR, "sweep: cannot remove expired sessions");
         failed = 1;

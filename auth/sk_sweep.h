@@ -40,6 +40,9 @@
 #include "sk_store.h"
 #include "sk_util.h"
 
+/* Seconds an expired session is kept before the sweep removes it. */
+#define SK_SWEEP_SESSION_GRACE 86400
+
 typedef enum sk_sweep_action {
     SK_SWEEP_NOTIFIED = 0,      /* reminder recorded (mail follows) */
     SK_SWEEP_LOCKED,            /* dormancy lock recorded, sessions ended */
