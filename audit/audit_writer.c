@@ -24,6 +24,22 @@ struct refusal {
     uint64_t count;
 };
 
+/* Request lines are group-committed: queued in memory under the mutex only and
+ * written as one batch under one cross-process lock, by sk_audit_flush (the gateway
+ * calls it every second), before any other entry (so the order of the log follows
+ * time), when the queue is full, and at close. A request line is never an
+ * acknowledged security event, so a crash may lose at most one batch of them. */
+#define RQ_LEN 128
+#define RQ_FIELD 80
+#define RQ_DETAILS 1536
+
+struct queued_req {
+    int64_t ts;
+    char actor[RQ_FIELD], tenant[RQ_FIELD], peer[RQ_FIELD], serial[RQ_FIELD];
+    unsigned char is_null[4];
+    char details[RQ_DETAILS];
+};
+
 struct sk_audit {
     pthread_mutex_t mu;
     char dir[4096];
@@ -52,6 +68,8 @@ struct sk_audit {
     uint64_t pending_dropped;    /* torn bytes cut by the last resync */
     char *line;                  /* SK_AUDIT_MAX_LINE + 4 bytes, used under mu */
     char pending_seg[32];
+    struct queued_req *rq;       /* request lines waiting for the next batch */
+    unsigned rq_len;
 };
 
 static int64_t now_ms(const sk_audit *a)
@@ -711,7 +729,8 @@ int sk_audit_open(const sk_audit_options *o, sk_audit **out, char *err, size_t e
     a->lock_fd = -1;
     a->seg_fd = -1;
     a->line = malloc(SK_AUDIT_MAX_LINE + 4);
-    if (!a->line || pthread_mutex_init(&a->mu, NULL) != 0)
+    a->rq = malloc(RQ_LEN * sizeof(*a->rq));
+    if (!a->line || !a->rq || pthread_mutex_init(&a->mu, NULL) != 0)
         goto out;
     mu_ok = 1;
     if (sk_strlcpy(a->dir, sizeof(a->dir), o->dir) != 0) {
@@ -787,6 +806,7 @@ out:
         if (mu_ok)
             pthread_mutex_destroy(&a->mu);
         free(a->line);
+        free(a->rq);
         free(a);
     }
     return rc;
@@ -831,6 +851,27 @@ static int kv_details(const sk_audit_event *ev, json_t **out)
 }
 
 /* Append with details either as a jansson object d (consumed) or as text. */
+/* Write the queued request lines; called with mu and the flock held. A line that
+ * cannot be written is reported and dropped: the rest still go out in order. */
+static int drain_requests_locked(sk_audit *a)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < a->rq_len; i++) {
+        const struct queued_req *q = &a->rq[i];
+        if (emit_text_locked(a, q->ts, SK_AUDIT_EV_REQUEST, q->is_null[0] ? NULL : q->actor,
+                             q->is_null[1] ? NULL : q->tenant, q->is_null[2] ? NULL : q->peer,
+                             q->is_null[3] ? NULL : q->serial, q->details, 0) != 0) {
+            rc = -1;
+            continue;
+        }
+        a->since_cp++;
+    }
+    if (rc != 0)
+        sk_log(SK_LOG_ERR, "audit: request lines of a batch could not be written");
+    a->rq_len = 0;
+    return rc;
+}
+
 static int append_common(sk_audit *a, const char *event, const char *actor, const char *tenant,
                          const char *peer, const char *serial, json_t *d, const char *dtext,
                          int durable, uint64_t *seq_out)
@@ -847,6 +888,7 @@ static int append_common(sk_audit *a, const char *event, const char *actor, cons
         json_decref(d);
         goto unlock;
     }
+    (void)drain_requests_locked(a); /* earlier lines first; failures are logged there */
     if (refusal_due(a, now) && refusal_summary_locked(a, now) != 0) {
         json_decref(d);
         goto end;
@@ -909,7 +951,40 @@ int sk_audit_request(sk_audit *a, const char *user, const char *tenant, const ch
     sk_buf_add(&b, "}", 1);
     if (sk_buf_finish(&b) != 0)
         return -1;
-    return append_common(a, SK_AUDIT_EV_REQUEST, user, tenant, peer, serial, NULL, d, 0, NULL);
+    if (!a)
+        return -1;
+    {
+        const char *fields[4] = { user, tenant, peer, serial };
+        struct queued_req *q;
+        int rc = 0;
+        /* Anything that does not fit a queue slot takes the direct path. */
+        if (b.len >= RQ_DETAILS)
+            return append_common(a, SK_AUDIT_EV_REQUEST, user, tenant, peer, serial, NULL, d, 0, NULL);
+        for (int i = 0; i < 4; i++)
+            if (fields[i] != NULL && strlen(fields[i]) >= RQ_FIELD)
+                return append_common(a, SK_AUDIT_EV_REQUEST, user, tenant, peer, serial, NULL, d, 0, NULL);
+        pthread_mutex_lock(&a->mu);
+        if (a->rq_len == RQ_LEN) {
+            int64_t now = now_ms(a);
+            if (begin_locked(a, now) != 0) {
+                rc = -1;
+                a->rq_len = 0; /* cannot write: drop rather than grow */
+            } else {
+                rc = drain_requests_locked(a);
+                end_locked(a);
+            }
+        }
+        q = &a->rq[a->rq_len++];
+        q->ts = now_ms(a);
+        for (int i = 0; i < 4; i++) {
+            char *dst = i == 0 ? q->actor : i == 1 ? q->tenant : i == 2 ? q->peer : q->serial;
+            q->is_null[i] = fields[i] == NULL;
+            memcpy(dst, fields[i] ? fields[i] : "", fields[i] ? strlen(fields[i]) + 1 : 1);
+        }
+        memcpy(q->details, d, b.len + 1);
+        pthread_mutex_unlock(&a->mu);
+        return rc;
+    }
 }
 
 int sk_audit_refused(sk_audit *a, const char *peer, const char *reason, const char *serial)
@@ -929,6 +1004,7 @@ int sk_audit_refused(sk_audit *a, const char *peer, const char *reason, const ch
         if (begin_locked(a, now) != 0) {
             rc = -1;
         } else {
+            (void)drain_requests_locked(a);
             rc = refusal_summary_locked(a, now);
             end_locked(a);
         }
@@ -965,6 +1041,7 @@ int sk_audit_checkpoint(sk_audit *a)
     now = now_ms(a);
     if (begin_locked(a, now) != 0)
         goto unlock;
+    (void)drain_requests_locked(a);
     rc = checkpoint_locked(a, now, "manual");
     end_locked(a);
 unlock:
@@ -983,10 +1060,12 @@ int sk_audit_flush(sk_audit *a)
         return -1;
     pthread_mutex_lock(&a->mu);
     now = now_ms(a);
-    if (refusal_due(a, now) || due_checkpoint(a, now)) {
+    if (a->rq_len > 0 || refusal_due(a, now) || due_checkpoint(a, now)) {
         if (begin_locked(a, now) != 0) {
             rc = -1;
         } else {
+            if (drain_requests_locked(a) != 0)
+                rc = -1;
             if (refusal_due(a, now) && refusal_summary_locked(a, now) != 0)
                 rc = -1;
             if (due_checkpoint(a, now) && checkpoint_locked(a, now, "periodic") != 0)
@@ -1087,6 +1166,8 @@ void sk_audit_close(sk_audit *a)
     pthread_mutex_lock(&a->mu);
     now = now_ms(a);
     if (begin_locked(a, now) == 0) {
+        if (drain_requests_locked(a) != 0)
+            sk_log(SK_LOG_ERR, "audit: final request lines failed");
         if (refusal_summary_locked(a, now) != 0)
             sk_log(SK_LOG_ERR, "audit: final refusal summary failed");
         if (a->since_cp > 0 && checkpoint_locked(a, now, "close") != 0)
@@ -1107,5 +1188,6 @@ void sk_audit_close(sk_audit *a)
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_destroy(&a->mu);
     free(a->line);
+    free(a->rq);
     free(a);
 }

@@ -50,6 +50,8 @@
  * after that, so an acknowledged security event is on stable storage. Request
  * lines (durable == 0) are group-committed: fsync'd at most every 100 ms by a
  * later append, by sk_audit_flush, by the next durable append or at close.
+ * sk_audit_request lines are first queued in memory and written as one batch
+ * (see there): a crash can lose at most that batch, never a security event.
  *
  * A torn last line (no trailing newline) can only be produced by a crash or
  * power loss in the middle of that single write — i.e. before its append
@@ -200,7 +202,11 @@ int sk_audit_open(const sk_audit_options *o, sk_audit **out, char *err, size_t e
  * NULL). durable != 0: returns after the entry is on stable storage. */
 int sk_audit_append(sk_audit *a, const sk_audit_event *ev, int durable, uint64_t *seq_out) SK_MUST_CHECK;
 
-/* A proxied request line (group-committed). duration in microseconds. */
+/* A proxied request line, group-committed: queued in memory (a mutex, no I/O) and
+ * written in one batch by the next sk_audit_flush, append, checkpoint or close, or
+ * when 128 are waiting. Its ts is the time of this call. A crash can lose the lines
+ * of one batch; request lines are never acknowledged security events. duration in
+ * microseconds. */
 int sk_audit_request(sk_audit *a, const char *user, const char *tenant, const char *peer,
                      const char *serial, const char *method, const char *path,
                      int status, uint64_t bytes, uint64_t duration_us) SK_MUST_CHECK;
