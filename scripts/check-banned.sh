@@ -5,7 +5,7 @@
 set -uo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 banned='sprintf|vsprintf|strcpy|strcat|strncpy|strncat|gets|strtok|atoi|atol|atoll|rand|srand|tmpnam|mktemp'
-hits=$(cd "$root" && git ls-files -- '*.c' '*.h' 2>/dev/null | xargs -r grep -nE "(^|[^_a-zA-Z0-9.>])($banned)\s*\(" |
+hits=$(cd "$root" && git ls-files -- '*.c' '*.h' 2>/dev/null | xargs -r grep -nHE "(^|[^_a-zA-Z0-9.>])($banned)\s*\(" |
     grep -vE '^\S+:[0-9]+:\s*(/\*|\*|//)' || true)
 if [ -n "$hits" ]; then
     echo "banned functions used:"
