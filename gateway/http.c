@@ -578,8 +578,13 @@ static enum MHD_Result post_login(struct req *rq, struct MHD_Connection *mc, con
         atomic_fetch_add(&h->login_fail, 1);
         if (sk_snprintf(failures, sizeof failures, "%u", v.failures) != 0)
             failures[0] = '\0';
-        sk_log(SK_LOG_INFO, "login failed: %s/%s from %s (%s, failures %u%s)", c->tenant, c->user, c->peer_str,
-               sk_auth_reason_name(v.reason), v.failures, v.locked_now ? ", now locked" : "");
+        if (v.reason == SK_AUTH_R_LOCKED || v.reason == SK_AUTH_R_OPERATOR_LOCKED ||
+            v.reason == SK_AUTH_R_DORMANT_LOCKED)
+            sk_log(SK_LOG_INFO, "login refused: %s/%s from %s (account %s)", c->tenant, c->user, c->peer_str,
+                   sk_auth_reason_name(v.reason));
+        else
+            sk_log(SK_LOG_INFO, "login failed: %s/%s from %s (%s, failures %u%s)", c->tenant, c->user,
+                   c->peer_str, sk_auth_reason_name(v.reason), v.failures, v.locked_now ? ", now locked" : "");
         audit_event(h, SK_AUDIT_EV_LOGIN_FAIL, c, kv, SK_ARRAY_LEN(kv));
         note_failure(h, c);
         if (v.locked_now) {
