@@ -316,6 +316,36 @@ static int start(struct gateway *g)
     return 0;
 }
 
+/* SIGHUP: certificates, client CA and CRL are reloaded live (connections stay).
+ * The file is re-read and validated too; settings that differ from the running
+ * ones are named in the log and the audit log as needing a restart, rather than
+ * applied halfway or ignored in silence. */
+static void reload(struct gateway *g)
+{
+    static sk_conf fresh; /* only the signal thread uses it */
+    char err[2048];
+    const char *result = "ok", *restart = "no";
+    sk_audit_kv kv[3];
+
+    sk_log(SK_LOG_INFO, "SIGHUP: reloading certificates and CRL, checking %s", g->conf.file);
+    if (sk_conf_load(g->conf.file, &fresh, err, sizeof err) != 0) {
+        sk_log(SK_LOG_ERR, "configuration not reloaded: %s", err);
+        result = "invalid";
+    } else if (memcmp(&fresh, &g->conf, sizeof fresh) != 0) {
+        sk_log(SK_LOG_WARN, "%s changed; certificates and the CRL were reloaded, other settings take effect "
+                            "after a restart", g->conf.file);
+        restart = "yes";
+    }
+    if (sk_net_reload(g->net) != 0) {
+        sk_log(SK_LOG_WARN, "reload failed; still serving with the previous certificates and CRL");
+        result = "tls_failed";
+    }
+    kv[0] = (sk_audit_kv){ "result", result };
+    kv[1] = (sk_audit_kv){ "restart_needed", restart };
+    kv[2] = (sk_audit_kv){ "file", g->conf.file };
+    audit_simple(g, SK_AUDIT_EV_CONFIG_RELOAD, kv, SK_ARRAY_LEN(kv));
+}
+
 static void stop(struct gateway *g)
 {
     int remaining = 0;
@@ -406,9 +436,7 @@ int main(int argc, char **argv)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            sk_log(SK_LOG_INFO, "SIGHUP: reloading certificates and CRL");
-            if (sk_net_reload(g.net) != 0)
-                sk_log(SK_LOG_WARN, "reload failed; still serving with the previous certificates and CRL");
+            reload(&g);
             continue;
         }
         sk_log(SK_LOG_INFO, "signal %d: draining and stopping", sig);
