@@ -348,8 +348,11 @@ static enum sess_result session_find(struct req *rq, struct MHD_Connection *mc, 
      * user's reissued one, does not carry it. */
     if (strcmp(rq->sess.user, c->user) != 0 || strcmp(rq->sess.tenant, c->tenant) != 0 ||
         strcmp(rq->sess.cert_serial, c->serial) != 0) {
+        /* A cookie that shows up with another certificate has leaked: end the
+         * session, so that the stolen copy is worthless everywhere. */
         atomic_fetch_add(&h->session_rejected, 1);
-        sk_log(SK_LOG_WARN, "session of %s/%s presented with certificate %s/%s serial %s from %s",
+        session_drop(h, rq->sess_hash);
+        sk_log(SK_LOG_WARN, "session of %s/%s presented with certificate %s/%s serial %s from %s: revoked",
                rq->sess.tenant, rq->sess.user, c->tenant, c->user, c->serial, c->peer_str);
         {
             sk_audit_kv kv[] = { { "reason", "certificate_mismatch" }, { "session_user", rq->sess.user },

@@ -124,6 +124,10 @@ b2=$(lines "$UPB")
 PC_NAME=globex.test
 sk_assert_eq "$(pc_curl -u bob -C "$ac" /echo)" 401 "bob's certificate with alice's (acme) cookie on globex.test"
 PC_NAME=acme.test
+# A cookie seen with another certificate has leaked: the gateway ends that session.
+sk_assert_eq "$(pc_curl -u alice -C "$ac" /echo)" 401 "alice's leaked cookie, even with her own certificate"
+ac=$(pc_login alice "$pa")
+sk_assert_eq "$(pc_curl -u alice -C "$ac" /echo)" 200 "alice's new session"
 sac=$(PC_ID=sam pc_login sam-acme "$psa")
 sk_assert_eq "$(pc_curl -u sam-acme -C "$sac" /echo)" 200 "sam@acme's session on acme.test"
 sk_assert_eq "$(sk_echo_header_values X-Sekisho-Tenant)" acme "sam@acme's tenant"
