@@ -2,7 +2,9 @@
 #include "sk_http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,22 @@ struct hconn {
     int epoll_fd;
     int busy;       /* requests begun and not completed */
     int closed;     /* libmicrohttpd closed the connection */
+    struct ws_relay *ws; /* after a WebSocket upgrade */
+};
+
+/* A WebSocket after its 101: bytes are copied both ways between the client's
+ * stream (libmicrohttpd's socket) and the upstream socket, without interpreting
+ * frames. The session was checked when the upgrade was asked for. */
+struct ws_dir {
+    char buf[16384];
+    size_t off, len;
+};
+
+struct ws_relay {
+    int client, upstream, epfd;
+    struct MHD_UpgradeResponseHandle *urh;
+    struct ws_dir c2u, u2c;
+    int done;
 };
 
 /* Fields of the gateway's own forms. Passwords are wiped as soon as they were
@@ -97,6 +115,7 @@ struct req {
     sk_proxy_req *px;
     char *head;
     int upstream_failed;
+    int upgrade;        /* the client asked for a WebSocket */
     /* forms */
     struct MHD_PostProcessor *pp;
     size_t body_bytes;
@@ -1136,7 +1155,10 @@ static int build_head(struct req *rq, struct MHD_Connection *mc, const sk_conn *
         sk_buf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)len);
     else if (mode == SK_PROXY_BODY_CHUNKED)
         sk_buf_puts(&b, "Transfer-Encoding: chunked\r\n");
-    sk_buf_puts(&b, "Connection: keep-alive\r\n\r\n");
+    if (rq->upgrade)
+        sk_buf_puts(&b, "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    else
+        sk_buf_puts(&b, "Connection: keep-alive\r\n\r\n");
     if (hc.bad || sk_buf_finish(&b) != 0)
         return -1;
     *head_len = b.len;
@@ -1162,6 +1184,133 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+static int is_websocket_request(struct MHD_Connection *mc)
+{
+    const char *up = header(mc, "Upgrade"), *conn = header(mc, "Connection");
+    return up != NULL && conn != NULL && strcasecmp(up, "websocket") == 0 && in_connection_tokens("upgrade", conn);
+}
+
+static void ws_upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const char *extra_in,
+                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    struct req *rq = cls;
+    struct hconn *hc = hconn_of(mc);
+    struct ws_relay *ws = calloc(1, sizeof *ws);
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP };
+
+    if (ws == NULL || hc == NULL || extra_in_size > sizeof ws->c2u.buf)
+        goto fail;
+    ws->client = sock;
+    ws->upstream = -1;
+    ws->urh = urh;
+    ws->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (ws->epfd < 0 ||
+        sk_proxy_detach(rq->px, &ws->upstream, ws->u2c.buf, sizeof ws->u2c.buf, &ws->u2c.len) != 0)
+        goto fail;
+    memcpy(ws->c2u.buf, extra_in, extra_in_size);
+    ws->c2u.len = extra_in_size;
+    if (fcntl(ws->client, F_SETFL, fcntl(ws->client, F_GETFL) | O_NONBLOCK) != 0 ||
+        fcntl(ws->upstream, F_SETFL, fcntl(ws->upstream, F_GETFL) | O_NONBLOCK) != 0)
+        goto fail;
+    /* Edge-triggered: the relay always runs until it would block, and the pump
+     * thread polls this set between runs. */
+    ev.events |= EPOLLET;
+    if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, ws->client, &ev) != 0 ||
+        epoll_ctl(ws->epfd, EPOLL_CTL_ADD, ws->upstream, &ev) != 0)
+        goto fail;
+    hc->ws = ws;
+    return;
+fail:
+    if (ws != NULL) {
+        if (ws->upstream >= 0)
+            close(ws->upstream);
+        if (ws->epfd >= 0)
+            close(ws->epfd);
+        free(ws);
+    }
+    (void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* One direction: 1 moved bytes, 0 would block, -1 ended (EOF or error). */
+static int ws_move(int from, int to, struct ws_dir *d)
+{
+    int moved = 0;
+    for (;;) {
+        if (d->len == 0) {
+            ssize_t r = recv(from, d->buf, sizeof d->buf, 0);
+            if (r == 0)
+                return -1;
+            if (r < 0)
+                return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? moved : -1;
+            d->off = 0;
+            d->len = (size_t)r;
+        }
+        while (d->len > 0) {
+            ssize_t w = send(to, d->buf + d->off, d->len, MSG_NOSIGNAL);
+            if (w < 0)
+                return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 1 : -1;
+            d->off += (size_t)w;
+            d->len -= (size_t)w;
+            moved = 1;
+        }
+    }
+}
+
+static void ws_relay_run(struct hconn *hc)
+{
+    struct ws_relay *ws = hc->ws;
+    struct epoll_event evs[4];
+    if (ws->done)
+        return;
+    /* The pump polls this epoll set for readability, which lasts until its ready
+     * list is drained here; the moves below then run until they would block. */
+    (void)epoll_wait(ws->epfd, evs, (int)SK_ARRAY_LEN(evs), 0);
+    if (ws_move(ws->client, ws->upstream, &ws->c2u) < 0 || ws_move(ws->upstream, ws->client, &ws->u2c) < 0) {
+        /* Either side is gone: end both; libmicrohttpd closes the client's stream. */
+        ws->done = 1;
+        close(ws->upstream);
+        ws->upstream = -1;
+        (void)MHD_upgrade_action(ws->urh, MHD_UPGRADE_ACTION_CLOSE);
+    }
+}
+
+static void ws_free(struct hconn *hc)
+{
+    if (hc->ws == NULL)
+        return;
+    if (hc->ws->upstream >= 0)
+        close(hc->ws->upstream);
+    if (!hc->ws->done)
+        (void)MHD_upgrade_action(hc->ws->urh, MHD_UPGRADE_ACTION_CLOSE);
+    close(hc->ws->epfd);
+    free(hc->ws);
+    hc->ws = NULL;
+}
+
+static enum MHD_Result ws_respond(struct req *rq, struct MHD_Connection *mc)
+{
+    sk_proxy_req *px = rq->px;
+    struct MHD_Response *r = MHD_create_response_for_upgrade(ws_upgraded, rq);
+    enum MHD_Result ret;
+    if (r == NULL)
+        return MHD_NO;
+    for (size_t i = 0; i < sk_proxy_header_count(px); i++) {
+        const char *name = sk_proxy_header_name(px, i), *value = sk_proxy_header_value(px, i);
+        char folded[128];
+        /* The 101's own Upgrade and Sec-WebSocket-* headers pass; libmicrohttpd
+         * writes Connection itself. */
+        if (fold_name(name, folded, sizeof folded) != 0 || strcmp(folded, "connection") == 0 ||
+            strcmp(folded, "keep-alive") == 0 || strcmp(folded, "transfer-encoding") == 0 ||
+            strcmp(folded, "content-length") == 0)
+            continue;
+        (void)MHD_add_response_header(r, name, value);
+    }
+    rq->status = 101;
+    ret = MHD_queue_response(mc, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result proxy_respond(struct req *rq, struct MHD_Connection *mc, const char *method)
 {
     sk_proxy_req *px = rq->px;
@@ -1174,6 +1323,8 @@ static enum MHD_Result proxy_respond(struct req *rq, struct MHD_Connection *mc, 
         atomic_fetch_add(&rq->h->upstream_errors, 1);
         return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, rq->upstream_failed);
     }
+    if (sk_proxy_upgraded(px))
+        return ws_respond(rq, mc);
     cl = sk_proxy_content_length(px);
     if (!sk_proxy_has_body(px) && strcmp(method, "HEAD") != 0)
         r = MHD_create_response_from_buffer(0, (void *)(uintptr_t)"", MHD_RESPMEM_PERSISTENT);
@@ -1455,6 +1606,7 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     default:
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, mode != SK_PROXY_BODY_NONE);
     }
+    rq->upgrade = strcmp(method, "GET") == 0 && mode == SK_PROXY_BODY_NONE && is_websocket_request(mc);
     if (build_head(rq, mc, c, method, mode, len, &head_len) != 0)
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     rq->kind = K_PROXY;
@@ -1463,6 +1615,8 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
         rq->px = NULL;
         rq->upstream_failed = 1;
         sk_log(SK_LOG_WARN, "upstream unreachable for %s %s", method, url);
+    } else if (rq->upgrade) {
+        sk_proxy_allow_upgrade(rq->px);
     }
     return MHD_YES;
 }
@@ -1623,7 +1777,8 @@ void *sk_http_conn_open(void *arg, int fd, sk_conn *c)
     /* External polling: nothing runs unless this connection's pump thread calls
      * sk_http_conn_run, so the request is served on the thread that decrypted it. */
     hc->d = MHD_start_daemon(
-        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_request, h,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, hc, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->request_timeout, MHD_OPTION_CONNECTION_LIMIT,
@@ -1653,6 +1808,16 @@ int sk_http_conn_run(void *ctx, int *poll_fd, int *timeout_ms)
     MHD_UNSIGNED_LONG_LONG to = 0;
 
     (void)MHD_run(hc->d);
+    if (hc->ws != NULL) {
+        ws_relay_run(hc);
+        (void)MHD_run(hc->d); /* moves what the relay wrote, or closes */
+        if (hc->ws->done || hc->closed)
+            return -1;
+        /* A WebSocket counts as busy: it lives as long as both ends keep it. */
+        *poll_fd = hc->ws->epfd;
+        *timeout_ms = 1000; /* also serve libmicrohttpd's side of the stream */
+        return 1;
+    }
     *poll_fd = hc->epoll_fd;
     *timeout_ms = -1;
     if (MHD_get_timeout(hc->d, &to) == MHD_YES)
@@ -1667,6 +1832,7 @@ void sk_http_conn_close(void *ctx)
     struct hconn *hc = ctx;
     if (hc == NULL)
         return;
+    ws_free(hc);
     MHD_stop_daemon(hc->d);
     free(hc);
 }

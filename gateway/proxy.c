@@ -31,6 +31,7 @@ struct sk_proxy_req {
     int fd;
     int reused;
     int is_head;
+    int allow_upgrade, upgraded;
     enum sk_proxy_body body_mode;
     int body_sent;
     const char *head;
@@ -220,8 +221,14 @@ static int on_headers_complete(http_parser *hp)
     if (r->status >= 100 && r->status < 200) {
         /* Interim answers are consumed here; 101 is never asked for (Upgrade is
          * stripped), so treat it as an error rather than switch protocols. */
-        if (r->status == 101)
-            return -1;
+        if (r->status == 101) {
+            /* Only an upgrade the gateway asked for (a WebSocket) may switch. */
+            if (!r->allow_upgrade)
+                return -1;
+            r->upgraded = 1;
+            r->head_done = 1;
+            return 1;
+        }
         r->interim = 1;
         return 1;
     }
@@ -300,8 +307,14 @@ int sk_proxy_feed(sk_proxy_req *r, const char *data, size_t n)
         return n == 0 ? 0 : (r->extra_bytes = 1, 0);
     used = http_parser_execute(&r->parser, &parser_settings, data, n);
     if (HTTP_PARSER_ERRNO(&r->parser) == HPE_PAUSED) {
-        if (used < n)
+        if (used < n && r->upgraded) {
+            /* The first bytes of the new protocol arrived with the head. */
+            memcpy(r->body, data + used, n - used);
+            r->body_off = 0;
+            r->body_len = n - used;
+        } else if (used < n) {
             r->extra_bytes = 1;
+        }
         return 0;
     }
     if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || (used != n && n != 0)) {
@@ -434,6 +447,28 @@ int sk_proxy_read_head(sk_proxy_req *r)
         return -1;
     }
     r->head = NULL;
+    return 0;
+}
+
+void sk_proxy_allow_upgrade(sk_proxy_req *r)
+{
+    r->allow_upgrade = 1;
+}
+
+int sk_proxy_upgraded(const sk_proxy_req *r)
+{
+    return r->upgraded;
+}
+
+int sk_proxy_detach(sk_proxy_req *r, int *fd, char *buf, size_t cap, size_t *len)
+{
+    if (!r->upgraded || r->fd < 0 || r->body_len > cap)
+        return -1;
+    memcpy(buf, r->body + r->body_off, r->body_len);
+    *len = r->body_len;
+    r->body_len = 0;
+    *fd = r->fd;
+    r->fd = -1; /* no longer HTTP: never pooled, closed by the new owner */
     return 0;
 }
 

@@ -45,6 +45,13 @@ int sk_proxy_send_body(sk_proxy_req *r, const void *data, size_t n) SK_MUST_CHEC
 int sk_proxy_end_body(sk_proxy_req *r) SK_MUST_CHECK;
 int sk_proxy_read_head(sk_proxy_req *r) SK_MUST_CHECK;
 
+/* WebSocket passthrough: call after sk_proxy_begin for a request that asks to
+ * upgrade; a 101 answer is then accepted (otherwise it is a protocol error). */
+void sk_proxy_allow_upgrade(sk_proxy_req *r);
+int sk_proxy_upgraded(const sk_proxy_req *r);
+/* After a 101: the upstream socket (the caller closes it) and the bytes of the new
+ * protocol that arrived with the head (at most 16 KiB). */
+int sk_proxy_detach(sk_proxy_req *r, int *fd, char *buf, size_t cap, size_t *len) SK_MUST_CHECK;
 int sk_proxy_status(const sk_proxy_req *r);
 size_t sk_proxy_header_count(const sk_proxy_req *r);
 const char *sk_proxy_header_name(const sk_proxy_req *r, size_t i);

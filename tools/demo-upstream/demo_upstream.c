@@ -4,6 +4,7 @@
  * ([name, value] pairs in arrival order); /download?bytes=N: byte i = (i*31+7) & 0xff from
  * a reader callback; /upload: body hashed as it arrives; /status/NNN. Loopback use only.
  */
+#include "demo_ws.h"
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -225,6 +226,8 @@ static enum MHD_Result sk_demo_handler(void *cls, struct MHD_Connection *c, cons
         return sk_demo_portal(c);
     if (strcmp(url, "/echo") == 0)
         return sk_demo_echo(c, method, url, r);
+    if (strcmp(url, "/ws") == 0)
+        return sk_demo_ws(c);
     if (strcmp(url, "/download") == 0)
         return sk_demo_download(c, r);
     if (strcmp(url, "/upload") == 0) {
@@ -277,7 +280,7 @@ int main(int argc, char **argv)
         sigaddset(&set, SIGPIPE) != 0 || pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return 1;
     d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                             MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                             MHD_USE_POLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
                          0, NULL, NULL, sk_demo_handler, NULL,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
                          MHD_OPTION_NOTIFY_COMPLETED, sk_demo_completed, NULL,
