@@ -83,6 +83,11 @@ struct ws_relay {
     struct MHD_UpgradeResponseHandle *urh;
     struct ws_dir c2u, u2c;
     int done;
+    /* What the upgrade was allowed on, re-checked every second: a WebSocket has no
+     * "next request" at which revocation or logout could take effect. */
+    uint8_t sess_hash[SK_SESSION_HASH_LEN];
+    int64_t sess_created;
+    int64_t next_check_ms;
 };
 
 /* Fields of the gateway's own forms. Passwords are wiped as soon as they were
@@ -1209,6 +1214,8 @@ static void ws_upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, con
         goto fail;
     memcpy(ws->c2u.buf, extra_in, extra_in_size);
     ws->c2u.len = extra_in_size;
+    memcpy(ws->sess_hash, rq->sess_hash, sizeof ws->sess_hash);
+    ws->sess_created = rq->sess.created;
     if (fcntl(ws->client, F_SETFL, fcntl(ws->client, F_GETFL) | O_NONBLOCK) != 0 ||
         fcntl(ws->upstream, F_SETFL, fcntl(ws->upstream, F_GETFL) | O_NONBLOCK) != 0)
         goto fail;
@@ -1256,12 +1263,43 @@ static int ws_move(int from, int to, struct ws_dir *d)
     }
 }
 
+/* 1 while the WebSocket may go on: certificate not revoked, CRL fresh, session
+ * still there (not logged out, revoked or ended by a password change) and within
+ * its absolute lifetime. */
+static int ws_still_allowed(struct hconn *hc)
+{
+    sk_http *h = hc->h;
+    struct ws_relay *ws = hc->ws;
+    sk_session s;
+    int r;
+    if (h->d.net != NULL && (!sk_net_crl_usable(h->d.net) || sk_net_serial_revoked(h->d.net, hc->c->serial)))
+        return 0;
+    if (now_s() - ws->sess_created >= h->pol.absolute_timeout)
+        return 0;
+    r = sk_store_session_get(h->d.store, ws->sess_hash, &s);
+    sk_wipe(&s, sizeof s);
+    return r == SK_STORE_OK;
+}
+
 static void ws_relay_run(struct hconn *hc)
 {
     struct ws_relay *ws = hc->ws;
     struct epoll_event evs[4];
+    int64_t now = mono_us() / 1000;
     if (ws->done)
         return;
+    if (now >= ws->next_check_ms) {
+        ws->next_check_ms = now + 1000;
+        if (!ws_still_allowed(hc)) {
+            sk_log(SK_LOG_INFO, "WebSocket of %s/%s closed: certificate or session no longer valid", hc->c->tenant,
+                   hc->c->user);
+            ws->done = 1;
+            close(ws->upstream);
+            ws->upstream = -1;
+            (void)MHD_upgrade_action(ws->urh, MHD_UPGRADE_ACTION_CLOSE);
+            return;
+        }
+    }
     /* The pump polls this epoll set for readability, which lasts until its ready
      * list is drained here; the moves below then run until they would block. */
     (void)epoll_wait(ws->epfd, evs, (int)SK_ARRAY_LEN(evs), 0);

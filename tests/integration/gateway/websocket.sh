@@ -9,9 +9,10 @@ sk_setup_gateway alice:acme
 cookie=$(sk_login alice)
 crt=$SK_TMP/users/alice.crt key=$SK_TMP/users/alice.key
 
-# ws_session COOKIE PAYLOAD_BYTES IDLE_SECONDS -> raw bytes received, in $SK_TMP/ws.out
+# ws_session COOKIE PAYLOAD_BYTES IDLE_SECONDS [late] -> raw bytes received, in
+# $SK_TMP/ws.out. With "late" the frame is sent after the idle time, not before.
 ws_session() {
-    SK_COOKIE=$1 SK_N=$2 SK_IDLE=$3 SK_HOSTPORT="$SK_HOST:$SK_GW_PORT" perl -e '
+    SK_COOKIE=$1 SK_N=$2 SK_IDLE=$3 SK_LATE=${4:-} SK_HOSTPORT="$SK_HOST:$SK_GW_PORT" perl -e '
         $| = 1;
         my $c = $ENV{SK_COOKIE} ne "" ? "Cookie: __Host-sekisho=$ENV{SK_COOKIE}\r\n" : "";
         print "GET /ws HTTP/1.1\r\nHost: $ENV{SK_HOSTPORT}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
@@ -23,8 +24,9 @@ ws_session() {
         my $n = length $p;
         my $h = $n < 126 ? chr(0x80 | $n) : $n < 65536 ? chr(0x80 | 126) . pack("n", $n)
                                                       : chr(0x80 | 127) . pack("Q>", $n);
+        select(undef, undef, undef, $ENV{SK_IDLE}) if $ENV{SK_LATE};
         print chr(0x82) . $h . pack("C4", @m) . $x;
-        select(undef, undef, undef, $ENV{SK_IDLE});
+        select(undef, undef, undef, $ENV{SK_IDLE}) unless $ENV{SK_LATE};
         print chr(0x88) . chr(0x80) . pack("C4", @m);
         select(undef, undef, undef, 0.5);' |
         timeout 20 openssl s_client -quiet -connect "$SK_HOST:$SK_GW_PORT" -cert "$crt" -key "$key" \
@@ -57,6 +59,18 @@ t1=$(ticks)
 sk_log "gateway CPU during a 3 s idle WebSocket: $((t1 - t0)) ticks"
 sk_assert_lt "$((t1 - t0))" 50 "CPU ticks (1/100 s) used while a WebSocket sat idle for 3 s"
 expect_payload 8 || sk_fail "frame after idle not echoed"
+
+# Revocation has no "next request" on a WebSocket: ending the session cuts it.
+ws_session "$cookie" 24 4 late &
+wspid=$!
+sleep 1.5
+"$SK_BIN/sekishoctl" -c "$SK_CONF" session revoke --user alice --tenant acme >"$SK_TMP/revoke.log" 2>&1 ||
+    sk_fail "session revoke: $(cat "$SK_TMP/revoke.log")"
+wait "$wspid"
+sk_assert_eq "$(head -n 1 "$SK_TMP/ws.out" | tr -d '\r')" "HTTP/1.1 101 Switching Protocols" "upgrade before the revocation"
+if expect_payload 24; then sk_fail "a frame sent after the session was revoked was still relayed"; fi
+sk_assert_file_contains "$SK_GW_LOG" "WebSocket of acme/alice closed" "gateway log names the cut WebSocket"
+cookie=$(sk_login alice)
 
 # Only WebSocket upgrades are forwarded: h2c is answered as a normal request.
 code=$(sk_curl -u alice -C "$cookie" /echo -H 'Connection: Upgrade, HTTP2-Settings' -H 'Upgrade: h2c' -H 'HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA')
