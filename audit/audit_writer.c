@@ -135,20 +135,6 @@ static json_t *jstr(const char *s)
 
 /* ---- low-level file handling ------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, p + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return 0;
-}
 
 static int fsync_dir(const char *dir)
 {
@@ -362,7 +348,7 @@ static int emit_text_locked(sk_audit *a, int64_t now, const char *ev, const char
     llen += SK_AUDIT_HASH_HEX;
     memcpy(line + llen, "\"}\n", 3);
     llen += 3;
-    if (write_all(a->seg_fd, line, llen) != 0) {
+    if (sk_write_all(a->seg_fd, line, llen) != 0) {
         int saved = errno;
         /* Never leave half a line in front of the next entry. */
         if (ftruncate(a->seg_fd, a->seg_end) != 0)

@@ -92,19 +92,6 @@ static int read_key_fd(int fd, const char *path, uint8_t key[SK_AUTH_TOTP_KEY_LE
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Create the key file unless someone else does first. 0 when a key file now
  * exists (ours or the winner's), -1 otherwise. */
@@ -128,7 +115,7 @@ static int create_key(const char *path, const why_buf *w)
     }
     tmp_made = 1;
     if (fchmod(fd, 0600) != 0 || sk_random(key, sizeof key) != 0 ||
-        write_all(fd, key, sizeof key) != 0 || fsync(fd) != 0) {
+        sk_write_all(fd, key, sizeof key) != 0 || fsync(fd) != 0) {
         why_set(w, "cannot write a new key file for %s", path);
         goto out;
     }

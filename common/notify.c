@@ -44,19 +44,6 @@ static void add_subject(sk_buf *b, const char *subject)
     sk_buf_puts(b, "?=\n");
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 int sk_notify_send(const char *command, const struct sk_notify_msg *m)
 {
@@ -98,7 +85,7 @@ int sk_notify_send(const char *command, const struct sk_notify_msg *m)
     pipefd[0] = -1;
     {
         /* The MTA may exit early; SIGPIPE is ignored by the gateway, EPIPE is an error. */
-        int wr = write_all(pipefd[1], b.data, b.len);
+        int wr = sk_write_all(pipefd[1], b.data, b.len);
         close(pipefd[1]);
         pipefd[1] = -1;
         for (int i = 0; i < SK_NOTIFY_TIMEOUT * 20; i++) {

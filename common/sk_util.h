@@ -81,6 +81,9 @@ int sk_read_secret_tty(const char *prompt, char *out, size_t cap, size_t *len) S
 
 /* ---- files ------------------------------------------------------------- */
 
+/* Write all n bytes to fd, retrying on EINTR and short writes. -1 on any error
+ * (errno set) or a zero-length write. */
+int sk_write_all(int fd, const void *data, size_t n) SK_MUST_CHECK;
 /* Write path atomically: temp file in the same directory, fsync, rename, fsync dir.
  * Either the old content or the new one survives a crash, never a mix. */
 int sk_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode) SK_MUST_CHECK;

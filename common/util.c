@@ -355,6 +355,21 @@ static int fsync_parent_dir(const char *path)
     return rc == 0 ? 0 : -1;
 }
 
+int sk_write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int sk_write_file_atomic(const char *path, const void *data, size_t n, mode_t mode)
 {
     char tmp[4096];
@@ -373,15 +388,8 @@ int sk_write_file_atomic(const char *path, const void *data, size_t n, mode_t mo
         return -1;
     if (fchmod(fd, mode) != 0)
         goto out;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto out;
-        p += w;
-        n -= (size_t)w;
-    }
+    if (sk_write_all(fd, p, n) != 0)
+        goto out;
     if (fsync(fd) != 0)
         goto out;
     if (close(fd) != 0) {
