@@ -198,6 +198,33 @@ async function scenarioLogin(browser, js) {
     });
 }
 
+// Chromium's own WebSocket client through the gateway: the upgrade carries the
+// session cookie (same site), the demo upstream's /ws echoes every frame.
+async function scenarioWebSocket(browser) {
+    await withContext(browser, USER, { js: true }, async (ctx, page) => {
+        await browserLogin(page, USER, '/?from=browser&step=ws');
+        const echoed = await page.evaluate((waitMs) => new Promise((resolve, reject) => {
+            const ws = new WebSocket(`wss://${location.host}/ws`);
+            const timer = setTimeout(() => reject(new Error('no echo within the time limit')), waitMs);
+            ws.onopen = () => ws.send('hello from chromium, 関所');
+            ws.onmessage = (e) => { clearTimeout(timer); ws.close(); resolve(e.data); };
+            ws.onerror = () => { clearTimeout(timer); reject(new Error('WebSocket error')); };
+        }), WAIT_MS - 2000);
+        eq(echoed, 'hello from chromium, 関所', 'WebSocket echo through the gateway');
+    });
+    // Without a session the upgrade is refused: the socket never opens.
+    await withContext(browser, USER, { js: true }, async (ctx, page) => {
+        await page.goto(BASE + '/.sekisho/login', { waitUntil: 'load', timeout: WAIT_MS });
+        const outcome = await page.evaluate((waitMs) => new Promise((resolve) => {
+            const ws = new WebSocket(`wss://${location.host}/ws`);
+            const timer = setTimeout(() => resolve('timeout'), waitMs);
+            ws.onopen = () => { clearTimeout(timer); ws.close(); resolve('open'); };
+            ws.onerror = () => { clearTimeout(timer); resolve('refused'); };
+        }), WAIT_MS - 2000);
+        eq(outcome, 'refused', 'WebSocket without a session');
+    });
+}
+
 async function scenarioJapanese(browser) {
     await withContext(browser, USER, { locale: 'ja-JP' }, async (ctx, page) => {
         const resp = await page.goto(BASE + '/');
@@ -343,6 +370,7 @@ async function main() {
         ['wrong password: message, no session cookie', () => scenarioWrongPassword(browser)],
         ['logout ends the session on the server', () => scenarioLogout(browser)],
         ['TOTP enrolment with the QR page, then login needs a fresh code', () => scenarioTotp(browser)],
+        ['WebSocket from the portal page passes through; none without a session', () => scenarioWebSocket(browser)],
         ['login works with JavaScript disabled', () => scenarioLogin(browser, false)],
     ];
     let n = 0;
