@@ -744,9 +744,36 @@ out:
     return rc;
 }
 
+/* "a,b,c" -> validated, distinct host names (pointers into buf). */
+static int split_hosts(const char *list, char *buf, size_t cap, char **hosts, size_t *n)
+{
+    char *p, *save = NULL;
+    *n = 0;
+    if (list == NULL || sk_strlcpy(buf, cap, list) != 0)
+        return -1;
+    for (p = buf;; p = NULL) {
+        char *h = strtok_r(p, ",", &save);
+        if (h == NULL)
+            break;
+        if (*n == SK_CA_MAX_HOSTS || sk_ca_check_host(h) != 0)
+            return -1;
+        for (size_t i = 0; i < *n; i++)
+            if (strcmp(hosts[i], h) == 0)
+                return -1;
+        hosts[(*n)++] = h;
+    }
+    /* "a,,b" and a trailing comma name an empty host. */
+    if (*n == 0 || strstr(list, ",,") != NULL || list[0] == ',' || list[strlen(list) - 1] == ',')
+        return -1;
+    return 0;
+}
+
 int sk_ca_cmd_server_cert(const char *dir, const char *host, uint32_t days, const char *prefix,
                           FILE *report, sk_ca_err *err)
 {
+    char hostbuf[SK_CA_MAX_HOSTS * (SK_CA_HOST_MAX + 1) + 1];
+    char *hosts[SK_CA_MAX_HOSTS];
+    size_t n_hosts = 0;
     ca_ctx c;
     out_file outs[2];
     sk_ca_entry e;
@@ -767,8 +794,8 @@ int sk_ca_cmd_server_cert(const char *dir, const char *host, uint32_t days, cons
     memset(&e, 0, sizeof(e));
     if (days == 0)
         days = SK_CA_DEFAULT_CERT_DAYS;
-    if (sk_ca_check_host(host) != 0) {
-        sk_ca_err_set(err, "invalid host name (DNS name or IP literal)");
+    if (split_hosts(host, hostbuf, sizeof(hostbuf), hosts, &n_hosts) != 0) {
+        sk_ca_err_set(err, "invalid host name (DNS name or IP literal; up to 16, comma-separated)");
         goto out;
     }
     if (check_days(days, err) != 0)
@@ -785,14 +812,15 @@ int sk_ca_cmd_server_cert(const char *dir, const char *host, uint32_t days, cons
     if (out_open(&outs[0], p_key, 0600, err) != 0 || out_open(&outs[1], p_crt, 0644, err) != 0)
         goto out;
     e.kind = 's';
-    if (sk_strlcpy(e.tenant, sizeof(e.tenant), "-") != 0 || sk_strlcpy(e.name, sizeof(e.name), host) != 0 ||
+    if (sk_strlcpy(e.tenant, sizeof(e.tenant), "-") != 0 || sk_strlcpy(e.name, sizeof(e.name), hosts[0]) != 0 ||
         leaf_validity(&c, now, days, &e, err) != 0)
         goto out;
     if (sk_ca_serial_new(&c.idx, e.serial, &e.serial_len) != 0) {
         sk_ca_err_set(err, "cannot generate a unique serial");
         goto out;
     }
-    if (sk_ca_key_new(&key, err) != 0 || sk_ca_make_leaf(c.cert, c.key, key, &e, &chain[0], err) != 0)
+    if (sk_ca_key_new(&key, err) != 0 ||
+        sk_ca_make_leaf_hosts(c.cert, c.key, key, &e, (const char *const *)hosts, n_hosts, &chain[0], err) != 0)
         goto out;
     chain[1] = c.cert;
     if (sk_ca_pem_cert(chain, 2, &crt_pem, &crt_len) != 0 || sk_ca_pem_key(key, &key_pem, &key_len) != 0) {

@@ -118,13 +118,40 @@ out:
     return rc;
 }
 
+/* subjectAltName for a server certificate naming every host (validated: letters,
+ * digits, '-', '.', ':' only, so none can inject entries into the comma list).
+ * localhost and 127.0.0.1 each bring the other along, for local setups. */
+static int server_san(const char *const *hosts, size_t n, char *out, size_t cap)
+{
+    sk_buf b;
+    int loop = 0;
+    sk_buf_init(&b, out, cap);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(hosts[i], "localhost") == 0 || strcmp(hosts[i], "127.0.0.1") == 0) {
+            loop = 1;
+            continue;
+        }
+        sk_buf_printf(&b, "%s%s:%s", b.len ? "," : "", sk_ca_host_is_ip(hosts[i]) ? "IP" : "DNS", hosts[i]);
+    }
+    if (loop)
+        sk_buf_printf(&b, "%sDNS:localhost,IP:127.0.0.1", b.len ? "," : "");
+    return sk_buf_finish(&b);
+}
+
 int sk_ca_make_leaf(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub, const sk_ca_entry *e, X509 **out,
                     sk_ca_err *err)
+{
+    const char *hosts[1] = { e->name };
+    return sk_ca_make_leaf_hosts(ca, ca_key, pub, e, hosts, 1, out, err);
+}
+
+int sk_ca_make_leaf_hosts(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub, const sk_ca_entry *e,
+                          const char *const *hosts, size_t n_hosts, X509 **out, sk_ca_err *err)
 {
     X509 *x = X509_new();
     X509_NAME *nm = X509_NAME_new();
     X509V3_CTX ctx;
-    char san[2 * SK_CA_HOST_MAX + 64];
+    char san[SK_CA_MAX_HOSTS * (SK_CA_HOST_MAX + 8) + 64];
     int rc = -1;
 
     if (x == NULL || nm == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
@@ -147,19 +174,10 @@ int sk_ca_make_leaf(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub, const sk_ca_entry
         add_ext(x, &ctx, NID_subject_key_identifier, "hash") != 0 ||
         add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") != 0)
         goto fail;
-    if (e->kind == 's') {
-        /* The host name was validated (letters, digits, '-', '.', ':' only), so it
-         * cannot inject further entries into the comma-separated value. */
-        int loop = strcmp(e->name, "localhost") == 0 || strcmp(e->name, "127.0.0.1") == 0;
-        int ip = sk_ca_host_is_ip(e->name);
-        int n;
-        if (loop)
-            n = snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1");
-        else
-            n = snprintf(san, sizeof(san), "%s:%s", ip ? "IP" : "DNS", e->name);
-        if (n < 0 || (size_t)n >= sizeof(san) || add_ext(x, &ctx, NID_subject_alt_name, san) != 0)
-            goto fail;
-    }
+    if (e->kind == 's' && (n_hosts == 0 || n_hosts > SK_CA_MAX_HOSTS ||
+                           server_san(hosts, n_hosts, san, sizeof(san)) != 0 ||
+                           add_ext(x, &ctx, NID_subject_alt_name, san) != 0))
+        goto fail;
     if (X509_sign(x, ca_key, EVP_sha256()) <= 0)
         goto fail;
     *out = x;

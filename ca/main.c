@@ -34,7 +34,7 @@ static const char usage_text[] =
     "  revoke --dir D (--serial HEX | --user ID [--tenant T]) [--reason R]\n"
     "  crl --dir D [--days N]\n"
     "  list --dir D [--json]\n"
-    "  server-cert --dir D --host NAME [--days N] --out PREFIX\n"
+    "  server-cert --dir D --host NAME[,NAME...] [--days N] --out PREFIX\n"
     "every command also takes --audit-config FILE (default: $SEKISHO_CONF): the gateway\n"
     "configuration whose [audit] log records each change\n"
     "reasons: unspecified keyCompromise cACompromise affiliationChanged superseded\n"

@@ -89,6 +89,7 @@
 #define SK_CA_USER_MAX 64     /* [A-Za-z0-9._@-], not starting with '.' or '-' */
 #define SK_CA_TENANT_MAX 63   /* [a-z0-9-] */
 #define SK_CA_HOST_MAX 253    /* DNS name or IPv4/IPv6 literal */
+#define SK_CA_MAX_HOSTS 16    /* names in one server certificate (server-cert --host a,b,...) */
 #define SK_CA_CANAME_MAX 64   /* CA common name, UTF-8 bytes */
 #define SK_CA_SERIAL_MAX 20   /* RFC 5280 limit, octets */
 #define SK_CA_SERIAL_LEN 16   /* octets of new serials: 128 random bits, positive */
@@ -209,6 +210,10 @@ int sk_ca_make_ca_cert(EVP_PKEY *key, const char *name, const uint8_t *serial, s
 /* Leaf certificate for e (kind 'c': O=tenant, CN=user, EKU clientAuth; kind 's':
  * CN=host, EKU serverAuth, SAN), keyUsage critical digitalSignature,
  * basicConstraints CA:FALSE, SKI, AKI; validity and serial from e. */
+/* A server certificate for several host names: hosts[0] is e->name (the CN and the
+ * name in the index); every host goes into subjectAltName. */
+int sk_ca_make_leaf_hosts(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub, const sk_ca_entry *e,
+                          const char *const *hosts, size_t n_hosts, X509 **out, sk_ca_err *err) SK_MUST_CHECK;
 int sk_ca_make_leaf(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub, const sk_ca_entry *e, X509 **out,
                     sk_ca_err *err) SK_MUST_CHECK;
 /* CRL v2 over every revoked entry of idx: thisUpdate now, nextUpdate now+days,
@@ -262,6 +267,8 @@ int sk_ca_cmd_crl(const char *dir, uint32_t days, FILE *report, sk_ca_err *err) 
  * does not run crash recovery (it warns on stderr when a journal is present). */
 int sk_ca_cmd_list(const char *dir, int json, FILE *out, sk_ca_err *err) SK_MUST_CHECK;
 /* PREFIX.crt (leaf + CA) and PREFIX.key (0600) for the gateway's TLS. */
+/* host: one name or a comma-separated list (SK_CA_MAX_HOSTS at most); the first is
+ * the CN and the name listed in the index, all are in subjectAltName. */
 int sk_ca_cmd_server_cert(const char *dir, const char *host, uint32_t days, const char *prefix,
                           FILE *report, sk_ca_err *err) SK_MUST_CHECK;
 
