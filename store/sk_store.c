@@ -368,6 +368,7 @@ out:
 struct sess_filter {
     const char *tenant;
     const char *id;
+    const uint8_t *keep;    /* a session hash never to delete (the caller's own), or NULL */
     int sweep;
     int64_t idle, absolute, now;
 };
@@ -409,7 +410,8 @@ static int delete_sessions(sk_store *s, MDB_txn *txn, const struct sess_filter *
         } else {
             del = sess_matches(f, &ss);
         }
-        if (!del)
+        if (!del || (f->keep && key.mv_size == SK_SESSION_HASH_LEN &&
+                     memcmp(key.mv_data, f->keep, SK_SESSION_HASH_LEN) == 0))
             continue;
         rc = mdb_cursor_del(cur, 0);
         if (rc != 0) {
@@ -525,44 +527,8 @@ out:
 static int delete_user_sessions_except(sk_store *s, MDB_txn *txn, const char *tenant,
                                        const char *id, const uint8_t *keep)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val key, val;
-    sk_session ss;
-    int rc, count = 0, ret = -1;
-
-    memset(&ss, 0, sizeof ss);
-    rc = mdb_cursor_open(txn, s->sessions, &cur);
-    if (rc != 0) {
-        log_mdb("cursor", rc);
-        goto out;
-    }
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        if (sk_store_session_decode(val.mv_data, val.mv_size, &ss) != 0)
-            continue; /* unreadable: nobody can use it; the sweep removes it */
-        if (strcmp(ss.tenant, tenant) != 0 || strcmp(ss.user, id) != 0)
-            continue;
-        if (keep && key.mv_size == SK_SESSION_HASH_LEN &&
-            memcmp(key.mv_data, keep, SK_SESSION_HASH_LEN) == 0)
-            continue;
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            log_mdb("delete session", rc);
-            goto out;
-        }
-        if (count < INT32_MAX)
-            count++;
-    }
-    if (rc != MDB_NOTFOUND) {
-        log_mdb("walk sessions", rc);
-        goto out;
-    }
-    ret = count;
-out:
-    sk_wipe(&ss, sizeof ss);
-    if (cur)
-        mdb_cursor_close(cur);
-    return ret;
+    struct sess_filter f = { .tenant = tenant, .id = id, .keep = keep };
+    return delete_sessions(s, txn, &f);
 }
 
 int sk_store_user_update_ex(sk_store *s, const char *tenant, const char *id,
