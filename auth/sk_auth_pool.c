@@ -128,6 +128,27 @@ static sk_auth_reason lock_reason(const sk_auth_config *cfg, const sk_user *u, i
     return SK_AUTH_R_NONE;
 }
 
+/* The hash a password is verified against: the account's own, or the dummy made at
+ * start-up when the account is unknown, locked, has no password or the typed one is
+ * empty. Either way exactly one argon2 run follows, so every path costs the same;
+ * *reason says why the real hash was not used (SK_AUTH_R_NONE when it was). */
+static const char *hash_to_verify(const sk_auth_pool *p, const sk_user *u, int64_t now, size_t typed_len,
+                                  sk_auth_reason *reason)
+{
+    *reason = SK_AUTH_R_NONE;
+    if (u == NULL)
+        *reason = SK_AUTH_R_UNKNOWN_USER;
+    else if ((*reason = lock_reason(&p->cfg, u, now)) != SK_AUTH_R_NONE)
+        ;
+    else if (u->pw_hash[0] == '\0')
+        *reason = SK_AUTH_R_NO_PASSWORD;
+    else if (typed_len == 0)
+        *reason = SK_AUTH_R_BAD_PASSWORD;
+    else
+        return u->pw_hash;
+    return p->dummy_hash;
+}
+
 /* Count one failure; returns 1 when it locked the account. */
 static int lock_record_failure(const sk_auth_config *cfg, sk_user *u, int64_t now)
 {
@@ -314,16 +335,8 @@ static void decide(sk_auth_pool *p, job *j)
 
     if (mismatch)
         reason = SK_AUTH_R_CERT_MISMATCH;
-    else if (!exists)
-        reason = SK_AUTH_R_UNKNOWN_USER;
-    else if ((reason = lock_reason(&p->cfg, &u, r->now)) != SK_AUTH_R_NONE)
-        ;
-    else if (u.pw_hash[0] == '\0')
-        reason = SK_AUTH_R_NO_PASSWORD;
-    else if (r->password_len == 0)
-        reason = SK_AUTH_R_BAD_PASSWORD;
     else
-        against = u.pw_hash;
+        against = hash_to_verify(p, exists ? &u : NULL, r->now, r->password_len, &reason);
 
     /* Always one argon2 run with the configured cost, whatever the path. */
     vr = sk_auth_verify_password(against, r->password, r->password_len);
@@ -502,16 +515,7 @@ static void decide_pwchange(sk_auth_pool *p, job *j)
         v->reason = SK_AUTH_R_INTERNAL;
         goto out;
     }
-    if (!exists)
-        reason = SK_AUTH_R_UNKNOWN_USER;
-    else if ((reason = lock_reason(&p->cfg, &u, r->now)) != SK_AUTH_R_NONE)
-        ;
-    else if (u.pw_hash[0] == '\0')
-        reason = SK_AUTH_R_NO_PASSWORD;
-    else if (r->current_len == 0)
-        reason = SK_AUTH_R_BAD_PASSWORD;
-    else
-        against = u.pw_hash;
+    against = hash_to_verify(p, exists ? &u : NULL, r->now, r->current_len, &reason);
 
     vr = sk_auth_verify_password(against, r->current, r->current_len);
     sk_wipe(r->current, sizeof r->current);
