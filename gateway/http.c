@@ -919,6 +919,7 @@ static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, co
     METRIC("session_rejected_total", "counter", "Sessions presented with a different certificate.", atomic_load(&h->session_rejected));
     METRIC("revoked_refused_total", "counter", "Requests refused because the certificate is revoked.", atomic_load(&h->revoked_refused));
     METRIC("auth_queue_waiting", "gauge", "Logins waiting for a worker.", as.waiting);
+    METRIC("http_requests_in_flight", "gauge", "Requests being served now.", atomic_load(&h->inflight));
 #undef METRIC
     if (sk_buf_finish(&b) != 0)
         return MHD_NO;
@@ -1924,11 +1925,6 @@ fail:
             sk_proxy_destroy(h->routes_t[i].proxy);
     free(h);
     return -1;
-}
-
-int sk_http_inflight(sk_http *h)
-{
-    return atomic_load(&h->inflight);
 }
 
 void sk_http_set_net(sk_http *h, sk_net *net)

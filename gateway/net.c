@@ -100,17 +100,6 @@ static void ssl_err_string(char *out, size_t cap)
     ERR_clear_error();
 }
 
-void sk_conn_ref(sk_conn *c)
-{
-    atomic_fetch_add(&c->refs, 1);
-}
-
-void sk_conn_unref(sk_conn *c)
-{
-    if (c != NULL && atomic_fetch_sub(&c->refs, 1) == 1)
-        free(c);
-}
-
 static void tlsgen_unref(sk_tlsgen *g)
 {
     if (g != NULL && atomic_fetch_sub(&g->refs, 1) == 1) {
@@ -818,7 +807,7 @@ out:
         close(sv[1]);
     SSL_free(ssl);
     close(p->fd);
-    sk_conn_unref(p->conn);
+    free(p->conn);
     tlsgen_unref(p->gen);
     free(p);
     atomic_fetch_sub(&n->active, 1);
@@ -846,7 +835,6 @@ static int start_pump(sk_net *n, int fd, const struct sockaddr_storage *ss, sock
 
     if (p == NULL || c == NULL)
         goto out;
-    atomic_init(&c->refs, 1);
     memcpy(&c->peer, ss, len);
     c->peer_len = len;
     format_peer(c);

@@ -49,8 +49,6 @@ void sk_http_set_net(sk_http *h, sk_net *net);
 void *sk_http_conn_open(void *http, int fd, sk_conn *c);
 int sk_http_conn_run(void *ctx, int *poll_fd, int *timeout_ms);
 void sk_http_conn_close(void *ctx);
-/* Requests being served right now (for draining on SIGTERM). */
-int sk_http_inflight(sk_http *h);
 /* Free; only after every connection has ended (sk_net_stop returned 0). */
 void sk_http_destroy(sk_http *h);
 

@@ -27,7 +27,6 @@
 #include "sk_util.h"
 
 typedef struct sk_conn {
-    atomic_int refs;
     struct sockaddr_storage peer;
     socklen_t peer_len;
     char peer_str[64];        /* "192.0.2.1" / "2001:db8::1" */
@@ -38,8 +37,6 @@ typedef struct sk_conn {
     int resumed;              /* TLS session was resumed */
 } sk_conn;
 
-void sk_conn_ref(sk_conn *c);
-void sk_conn_unref(sk_conn *c);
 
 /* The application that speaks over the decrypted stream, driven from the pump
  * thread itself: TLS and HTTP work for one connection happen in one thread, so a
