@@ -19,7 +19,6 @@
 #ifndef SK_NET_H
 #define SK_NET_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
