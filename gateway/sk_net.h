@@ -6,10 +6,18 @@
  * stream to the HTTP layer through one end of a socketpair. The verified identity and
  * the TCP peer address travel beside that stream in an sk_conn, never in a header.
  *
+ * The engine: [listen] workers threads, each an epoll loop (gateway/engine/), accept
+ * from one listening socket and run every TLS handshake without blocking. Before a
+ * client has completed its handshake it holds no thread and no TLS memory until it
+ * sends a byte; unfinished handshakes are limited per address
+ * ([listen] handshakes_per_address), per worker (half the connection limit in all),
+ * by [listen] handshake_timeout, and are the first closed when the connection limit
+ * is reached. Only a connection that presented a valid certificate gets a relay.
+ *
  * Contracts:
- *  - An sk_conn lives as long as its pump thread, which also runs the application
- *    (sk_net_app) for that connection. Its identity fields are immutable after the
- *    handshake.
+ *  - An sk_conn lives as long as its relay (pump) thread, which also runs the
+ *    application (sk_net_app) for that connection. Its identity fields are immutable
+ *    after the handshake.
  *  - sk_net_reload() builds a complete new TLS context (certificates, CA, CRL) and
  *    swaps it in only if everything loaded; on any failure the running one stays.
  *    Established connections keep working; the revocation set is consulted per
@@ -88,8 +96,18 @@ void sk_net_destroy(sk_net *n);
 /* Load-only check used by `sekisho -t`: builds the TLS context and discards it. */
 int sk_net_check_conf(const sk_conf *conf, char *err, size_t errlen) SK_MUST_CHECK;
 
+/* The automatic connection limit never exceeds this (memory, not descriptors, is
+ * then the bound that matters). */
+#define SK_NET_MAX_CONNECTIONS_AUTO 100000u
+
 struct sk_net_stats {
     uint64_t accepted, handshakes_ok, handshakes_failed, resumed, active, refused_busy;
+    uint64_t refused_address;    /* over [listen] handshakes_per_address */
+    uint64_t shed;               /* unfinished handshakes closed to make room */
+    uint64_t handshake_timeouts; /* unfinished past [listen] handshake_timeout */
+    uint64_t probes;             /* closed by the client before sending a byte */
+    uint64_t established;        /* connections past the handshake, now */
+    uint64_t max_connections;    /* the effective limit */
 };
 void sk_net_get_stats(sk_net *n, struct sk_net_stats *out);
 
