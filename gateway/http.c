@@ -894,7 +894,7 @@ static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, co
     sk_http *h = rq->h;
     struct sk_net_stats ns = { 0 };
     sk_auth_pool_stats as;
-    char text[4096];
+    char text[8192];
     sk_buf b;
 
     if (h->d.net)
@@ -907,6 +907,12 @@ static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, co
     METRIC("connections_accepted_total", "counter", "TCP connections accepted.", ns.accepted);
     METRIC("connections_active", "gauge", "Client connections open.", ns.active);
     METRIC("connections_refused_busy_total", "counter", "Connections refused at max_connections.", ns.refused_busy);
+    METRIC("connections_established", "gauge", "Client connections past the TLS handshake.", ns.established);
+    METRIC("connections_max", "gauge", "The effective connection limit.", ns.max_connections);
+    METRIC("preauth_refused_address_total", "counter", "Connections refused over handshakes_per_address.", ns.refused_address);
+    METRIC("preauth_shed_total", "counter", "Unfinished handshakes closed to make room.", ns.shed);
+    METRIC("preauth_timeouts_total", "counter", "Unfinished handshakes closed at handshake_timeout.", ns.handshake_timeouts);
+    METRIC("preauth_probes_total", "counter", "Connections closed by the client before sending a byte.", ns.probes);
     METRIC("tls_handshakes_total", "counter", "Successful mTLS handshakes.", ns.handshakes_ok);
     METRIC("tls_handshakes_failed_total", "counter", "Refused or failed handshakes.", ns.handshakes_failed);
     METRIC("tls_resumed_total", "counter", "Resumed TLS sessions.", ns.resumed);

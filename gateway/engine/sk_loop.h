@@ -33,7 +33,8 @@ int sk_loop_mod(sk_loop *l, sk_loop_watch *w, uint32_t events) SK_MUST_CHECK;
 /* Never fails from the caller's point of view: the fd is closed by the caller next. */
 void sk_loop_del(sk_loop *l, sk_loop_watch *w);
 /* Wait up to timeout_ms (-1: no limit) and dispatch what is ready. Returns the
- * number of events dispatched, 0 on timeout or wake, -1 on a loop failure. */
+ * number of events dispatched (a wake counts as one), 0 on timeout, -1 on a loop
+ * failure. */
 int sk_loop_run_once(sk_loop *l, int timeout_ms) SK_MUST_CHECK;
 /* Make a sk_loop_run_once in progress (or the next one) return soon. Any thread. */
 void sk_loop_wake(sk_loop *l);
