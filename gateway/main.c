@@ -275,7 +275,8 @@ static int start(struct gateway *g)
     if (sk_http_create(&deps, &g->http) != 0)
         return -1;
     {
-        sk_net_app app = { sk_http_conn_open, sk_http_conn_run, sk_http_conn_close, g->http };
+        sk_net_app app = { sk_http_worker_open, sk_http_worker_run, sk_http_worker_pending, sk_http_worker_close,
+                           sk_http_conn_open,   sk_http_conn_busy,  sk_http_conn_close,     g->http };
         if (sk_net_create(&g->conf, &app, &g->net) != 0)
             return -1;
     }

@@ -726,8 +726,9 @@ int sk_net_start(sk_net *n)
 
 int sk_net_stop(sk_net *n, int grace_seconds)
 {
+    n->drain_deadline_ms = sk_net_now_ms() + (int64_t)grace_seconds * 1000;
     atomic_store(&n->stopping, 1);
-    sk_net_workers_stop(n);
+    sk_net_workers_stop(n); /* returns when every worker has drained */
     if (n->watch_started) {
         pthread_mutex_lock(&n->watch_lock);
         pthread_cond_signal(&n->watch_cond);
@@ -735,27 +736,21 @@ int sk_net_stop(sk_net *n, int grace_seconds)
         pthread_join(n->watch_thread, NULL);
         n->watch_started = 0;
     }
-    for (int i = 0; i < grace_seconds * 10 && atomic_load(&n->active) > 0; i++)
-        usleep(100 * 1000);
-    return atomic_load(&n->active);
+    return atomic_load(&n->cut);
 }
 
 void sk_net_destroy(sk_net *n)
 {
     if (n == NULL)
         return;
-    atomic_store(&n->stopping, 1);
     sk_net_workers_stop(n);
     if (n->listen_fd >= 0)
         close(n->listen_fd);
-    /* Pumps still running (past the grace period) hold their own generation refs. */
     sk_net_gen_unref(n->gen);
     revset_unref(n->revset);
     sk_wipe(n->ticket_keys, sizeof n->ticket_keys);
-    if (atomic_load(&n->active) == 0) {
-        pthread_rwlock_destroy(&n->lock);
-        free(n);
-    }
+    pthread_rwlock_destroy(&n->lock);
+    free(n);
 }
 
 void sk_net_get_stats(sk_net *n, struct sk_net_stats *s)

@@ -2,8 +2,9 @@
  * net_int.h — what the parts of the TLS front share (not a public API).
  *
  *   net.c         TLS context generations, CRL and revocation set, identity, refusals
- *   net_worker.c  the engine's workers: accept, admission, non-blocking handshakes
- *   net_pump.c    an established connection's relay to the HTTP layer
+ *   net_worker.c  the engine's workers: accept, admission, non-blocking handshakes,
+ *                 drain
+ *   net_conn.c    an established connection's relay to the HTTP layer, in the loop
  */
 #ifndef SK_NET_INT_H
 #define SK_NET_INT_H
@@ -24,6 +25,7 @@ typedef struct sk_tlsgen {
 
 typedef struct sk_revset sk_revset;
 struct net_worker;
+struct tconn;
 struct sk_admit;
 
 struct sk_net {
@@ -31,6 +33,8 @@ struct sk_net {
     sk_net_app app;
     int listen_fd;
     atomic_int stopping;
+    int64_t drain_deadline_ms;     /* set with stopping: busy connections get until then */
+    atomic_int cut;                /* connections closed at the drain deadline */
     pthread_rwlock_t lock;         /* guards gen and revset pointers */
     sk_tlsgen *gen;
     sk_revset *revset;
@@ -75,8 +79,20 @@ void sk_net_log_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *what)
 int sk_net_workers_start(sk_net *n) SK_MUST_CHECK;
 void sk_net_workers_stop(sk_net *n);
 
-/* Hand an established connection to its relay thread (net_pump.c). Takes ownership
- * of fd, ssl, c and the generation reference in every case. */
-int sk_net_pump_start(sk_net *n, int fd, SSL *ssl, sk_conn *c, sk_tlsgen *gen) SK_MUST_CHECK;
+/* Established connections (net_conn.c). sk_net_conn_start takes ownership of fd,
+ * ssl, c and the generation reference in every case. */
+int sk_net_conn_start(struct net_worker *wk, void *wctx, int fd, SSL *ssl, sk_conn *c, sk_tlsgen *gen) SK_MUST_CHECK;
+void sk_net_conn_close(struct tconn *t);
+/* No bytes in flight and no request or WebSocket in progress. */
+int sk_net_conn_idle(const struct tconn *t);
+
+/* What net_conn.c needs of its worker (net_worker.c). */
+sk_net *sk_net_worker_net(const struct net_worker *wk);
+sk_loop *sk_net_worker_loop(const struct net_worker *wk);
+void sk_net_worker_link(struct net_worker *wk, struct tconn *t);
+void sk_net_worker_unlink(struct net_worker *wk, struct tconn *t);
+/* The list links of a tconn (net_conn.c owns the struct). */
+struct tconn **sk_net_conn_prev(struct tconn *t);
+struct tconn **sk_net_conn_next(struct tconn *t);
 
 #endif

@@ -20,7 +20,7 @@
 #include "sk_loop.h"
 
 #define ACCEPT_BATCH 64
-#define WORKER_STACK (256 * 1024)
+#define WORKER_STACK (1024 * 1024) /* the HTTP handlers run on the worker */
 
 struct hs;
 
@@ -28,10 +28,47 @@ struct net_worker {
     sk_net *n;
     pthread_t thread;
     sk_loop *loop;
+    void *wctx;             /* the application's context for this worker */
     sk_loop_watch listen_w;
+    int listening;
     struct hs *head, *tail; /* unfinished handshakes, oldest first (= earliest deadline) */
     uint32_t n_hs;
+    struct tconn *conns;    /* established connections */
+    uint32_t n_conns;
+    atomic_int ready;       /* 1 started, -1 failed to start */
 };
+
+sk_net *sk_net_worker_net(const struct net_worker *wk)
+{
+    return wk->n;
+}
+
+sk_loop *sk_net_worker_loop(const struct net_worker *wk)
+{
+    return wk->loop;
+}
+
+void sk_net_worker_link(struct net_worker *wk, struct tconn *t)
+{
+    *sk_net_conn_prev(t) = NULL;
+    *sk_net_conn_next(t) = wk->conns;
+    if (wk->conns != NULL)
+        *sk_net_conn_prev(wk->conns) = t;
+    wk->conns = t;
+    wk->n_conns++;
+}
+
+void sk_net_worker_unlink(struct net_worker *wk, struct tconn *t)
+{
+    struct tconn *prev = *sk_net_conn_prev(t), *next = *sk_net_conn_next(t);
+    if (prev != NULL)
+        *sk_net_conn_next(prev) = next;
+    else
+        wk->conns = next;
+    if (next != NULL)
+        *sk_net_conn_prev(next) = prev;
+    wk->n_conns--;
+}
 
 /* An unfinished handshake. Nothing TLS is allocated before the client sends a byte:
  * a silent socket costs this struct and its descriptor. */
@@ -121,7 +158,8 @@ static void hs_refuse_quietly(struct hs *h, const char *reason)
 
 static void hs_established(struct hs *h)
 {
-    sk_net *n = h->wk->n;
+    struct net_worker *h_wk = h->wk;
+    sk_net *n = h_wk->n;
     SSL *ssl = h->ssl;
     sk_conn *c = h->conn;
     int fd = h->w.fd;
@@ -150,7 +188,7 @@ static void hs_established(struct hs *h)
     if (c->resumed)
         atomic_fetch_add(&n->resumed, 1);
     atomic_fetch_add(&n->established, 1);
-    if (sk_net_pump_start(n, fd, ssl, c, gen) != 0) {
+    if (sk_net_conn_start(h_wk, h_wk->wctx, fd, ssl, c, gen) != 0) {
         atomic_fetch_sub(&n->established, 1);
         atomic_fetch_sub(&n->active, 1);
     }
@@ -335,20 +373,75 @@ static void on_listen(sk_loop_watch *w, uint32_t events)
     }
 }
 
+static int min_timeout(int a, int b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+/* Drain: no new connections, unfinished handshakes closed, idle established ones
+ * closed now; busy ones go on until they are idle or the deadline passes. */
+static void drain_round(struct net_worker *wk)
+{
+    struct tconn *t, *next;
+    if (wk->listening) {
+        sk_loop_del(wk->loop, &wk->listen_w);
+        wk->listening = 0;
+    }
+    while (wk->head != NULL)
+        hs_close(wk->head);
+    for (t = wk->conns; t != NULL; t = next) {
+        next = *sk_net_conn_next(t);
+        if (sk_net_conn_idle(t) || sk_net_now_ms() >= wk->n->drain_deadline_ms) {
+            if (!sk_net_conn_idle(t))
+                atomic_fetch_add(&wk->n->cut, 1);
+            sk_net_conn_close(t);
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct net_worker *wk = arg;
     sk_net *n = wk->n;
-    while (!atomic_load(&n->stopping)) {
-        int timeout = expire_handshakes(wk);
+    const sk_net_app *app = &n->app;
+
+    wk->wctx = app->worker_open(app->arg, wk->loop);
+    if (wk->wctx == NULL) {
+        atomic_store(&wk->ready, -1);
+        return NULL;
+    }
+    atomic_store(&wk->ready, 1);
+    for (;;) {
+        int timeout;
+        if (atomic_load(&n->stopping)) {
+            drain_round(wk);
+            if (wk->conns == NULL && app->worker_pending(wk->wctx) == 0)
+                break;
+        }
+        timeout = min_timeout(expire_handshakes(wk), app->worker_run(wk->wctx));
+        if (atomic_load(&n->stopping))
+            timeout = min_timeout(timeout, 50); /* re-check what became idle */
         if (sk_loop_run_once(wk->loop, timeout) < 0) {
             sk_log(SK_LOG_ERR, "worker event loop failed: %s", strerror(errno));
             break;
         }
     }
-    sk_loop_del(wk->loop, &wk->listen_w);
     while (wk->head != NULL)
         hs_close(wk->head);
+    while (wk->conns != NULL)
+        sk_net_conn_close(wk->conns);
+    /* Requests waiting for work off the loop (a login's argon2 run) hold pointers
+     * into the application's worker state: let them come back before it goes. */
+    for (int i = 0; i < 600 && app->worker_pending(wk->wctx) > 0; i++) {
+        (void)app->worker_run(wk->wctx);
+        if (sk_loop_run_once(wk->loop, 50) < 0)
+            break;
+    }
+    app->worker_close(wk->wctx);
     return NULL;
 }
 
@@ -368,10 +461,19 @@ int sk_net_workers_start(sk_net *n)
         wk->n = n;
         wk->listen_w.fd = n->listen_fd;
         wk->listen_w.on_event = on_listen;
-        if (sk_loop_create(&wk->loop) != 0 || sk_loop_add(wk->loop, &wk->listen_w, EPOLLIN | EPOLLEXCLUSIVE) != 0 ||
-            pthread_create(&wk->thread, &attr, worker_main, wk) != 0)
+        if (sk_loop_create(&wk->loop) != 0 || sk_loop_add(wk->loop, &wk->listen_w, EPOLLIN | EPOLLEXCLUSIVE) != 0)
+            goto out;
+        wk->listening = 1;
+        if (pthread_create(&wk->thread, &attr, worker_main, wk) != 0)
             goto out;
         n->workers_started = i + 1;
+    }
+    /* Every worker's HTTP engine must be up before the gateway reports it runs. */
+    for (uint32_t i = 0; i < n->n_workers; i++) {
+        for (int j = 0; j < 1000 && atomic_load(&n->workers[i].ready) == 0; j++)
+            usleep(1000);
+        if (atomic_load(&n->workers[i].ready) != 1)
+            goto out;
     }
     rc = 0;
 out:
@@ -381,6 +483,7 @@ out:
 
 void sk_net_workers_stop(sk_net *n)
 {
+    atomic_store(&n->stopping, 1);
     for (uint32_t i = 0; i < n->workers_started; i++)
         sk_loop_wake(n->workers[i].loop);
     for (uint32_t i = 0; i < n->workers_started; i++)
