@@ -71,6 +71,7 @@ struct hworker {
     /* handlers run off the loop: how many are out, and those finished (filled by
      * auth pool threads, emptied by this worker when done_w fires) */
     int pending;
+    int run_mhd;                /* libmicrohttpd has work no descriptor will announce */
     sk_loop_watch done_w;
     pthread_mutex_t done_lock;
     struct off_loop *done_list;
@@ -1404,6 +1405,7 @@ static void ws_end(struct hconn *hc)
     close(ws->upstream);
     ws->upstream = -1;
     (void)MHD_upgrade_action(ws->urh, MHD_UPGRADE_ACTION_CLOSE);
+    hc->w->run_mhd = 1; /* the close happens in MHD_run */
 }
 
 static void ws_relay_run(struct hconn *hc)
@@ -2100,6 +2102,10 @@ int sk_http_worker_run(void *wctx)
     }
     if (w->ws_list != NULL && next < 0)
         next = 1000;
+    if (w->run_mhd) {
+        w->run_mhd = 0;
+        (void)MHD_run(w->d);
+    }
     if (MHD_get_timeout(w->d, &to) == MHD_YES) {
         if (to == 0) {
             (void)MHD_run(w->d);
