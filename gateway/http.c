@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <stdatomic.h>
@@ -72,6 +73,7 @@ struct hworker {
      * auth pool threads, emptied by this worker when done_w fires) */
     int pending;
     int run_mhd;                /* libmicrohttpd has work no descriptor will announce */
+    struct req *up_wait;        /* requests suspended until the upstream answers */
     sk_loop_watch done_w;
     pthread_mutex_t done_lock;
     struct off_loop *done_list;
@@ -137,9 +139,18 @@ struct req {
     int started;
     enum req_kind kind;
     enum sk_lang lang;
-    /* proxy */
+    /* proxy: the upstream socket sits in the worker's loop; while the request waits
+     * for the upstream its MHD connection is suspended (and on the worker's list,
+     * for [upstream] timeout) */
     sk_proxy_req *px;
     char *head;
+    struct hworker *w;
+    struct MHD_Connection *mc;
+    sk_loop_watch up_w;
+    uint32_t up_ev;
+    int up_registered, suspended, timed_out;
+    int64_t up_deadline_ms;
+    struct req *wait_prev, *wait_next;
     int upstream_failed;
     int upgrade;        /* the client asked for a WebSocket */
     /* forms */
@@ -1257,16 +1268,139 @@ static const char *const response_drop[] = {
     "content-length", "proxy-authenticate",
 };
 
+/* ---- the upstream, without blocking the worker ---------------------------- */
+
+static void up_event(sk_loop_watch *lw, uint32_t events);
+
+/* Watch the upstream socket for exactly what the exchange waits for. */
+static int up_watch(struct req *rq, uint32_t want)
+{
+    uint32_t ev = ((want & POLLIN) ? EPOLLIN : 0) | ((want & POLLOUT) ? EPOLLOUT : 0);
+    int fd = sk_proxy_fd(rq->px);
+    if (rq->up_registered && rq->up_w.fd != fd) {
+        sk_loop_del(rq->w->loop, &rq->up_w); /* a stale pooled connection was replaced */
+        rq->up_registered = 0;
+    }
+    if (!rq->up_registered) {
+        rq->up_w.fd = fd;
+        rq->up_w.on_event = up_event;
+        if (sk_loop_add(rq->w->loop, &rq->up_w, ev) != 0)
+            return -1;
+        rq->up_registered = 1;
+        rq->up_ev = ev;
+        return 0;
+    }
+    if (ev != rq->up_ev && sk_loop_mod(rq->w->loop, &rq->up_w, ev) != 0)
+        return -1;
+    rq->up_ev = ev;
+    return 0;
+}
+
+static void up_unwatch(struct req *rq)
+{
+    if (rq->up_registered)
+        sk_loop_del(rq->w->loop, &rq->up_w);
+    rq->up_registered = 0;
+}
+
+/* Wait for the upstream: MHD leaves the connection alone until up_resume. */
+static void up_suspend(struct req *rq)
+{
+    struct hworker *w = rq->w;
+    if (rq->suspended)
+        return;
+    MHD_suspend_connection(rq->mc);
+    rq->suspended = 1;
+    rq->up_deadline_ms = mono_us() / 1000 + rq->h->d.conf->upstream_timeout * 1000;
+    rq->wait_prev = NULL;
+    rq->wait_next = w->up_wait;
+    if (w->up_wait != NULL)
+        w->up_wait->wait_prev = rq;
+    w->up_wait = rq;
+}
+
+static void up_resume(struct req *rq)
+{
+    struct hworker *w = rq->w;
+    if (!rq->suspended)
+        return;
+    if (rq->wait_prev != NULL)
+        rq->wait_prev->wait_next = rq->wait_next;
+    else
+        w->up_wait = rq->wait_next;
+    if (rq->wait_next != NULL)
+        rq->wait_next->wait_prev = rq->wait_prev;
+    rq->suspended = 0;
+    MHD_resume_connection(rq->mc);
+    w->run_mhd = 1;
+}
+
+/* Moves the exchange on; 1 the response head is there, 0 waiting, -1 failed. */
+static int up_progress(struct req *rq)
+{
+    uint32_t want = 0;
+    int rc = sk_proxy_io(rq->px, &want);
+    if (rc < 0 || up_watch(rq, rc == 1 ? 0 : want) != 0) {
+        rq->upstream_failed = 1;
+        return -1;
+    }
+    return rc;
+}
+
+/* The upstream socket is ready: let the suspended request try again (it suspends
+ * itself once more if what it waits for is not there yet). */
+static void up_event(sk_loop_watch *lw, uint32_t events)
+{
+    struct req *rq = (struct req *)((char *)lw - offsetof(struct req, up_w));
+    (void)events;
+    if (rq->px != NULL && !sk_proxy_head_complete(rq->px))
+        (void)up_progress(rq);
+    else if (up_watch(rq, 0) != 0)
+        rq->upstream_failed = 1;
+    up_resume(rq);
+}
+
+/* [upstream] timeout: counted while a request waits for the upstream. Returns the
+ * ms until the next deadline (-1: none). */
+static int64_t up_expire(struct hworker *w, int64_t now_ms)
+{
+    int64_t next = -1;
+    struct req *rq = w->up_wait, *n;
+    for (; rq != NULL; rq = n) {
+        n = rq->wait_next;
+        if (now_ms >= rq->up_deadline_ms) {
+            rq->upstream_failed = rq->timed_out = 1;
+            up_resume(rq);
+        } else if (next < 0 || rq->up_deadline_ms - now_ms < next) {
+            next = rq->up_deadline_ms - now_ms;
+        }
+    }
+    return next;
+}
+
+/* MHD asks for response body bytes: what the upstream has sent, or a suspension
+ * until it sends more. Nothing is read ahead of the client, so a slow reader
+ * holds the upstream back instead of filling the gateway's memory. */
 static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct req *rq = cls;
-    ssize_t n = sk_proxy_read_body(rq->px, buf, max);
+    ssize_t n;
+    (void)pos;
+    if (rq->upstream_failed) {
+        atomic_fetch_add(&rq->h->upstream_errors, 1);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    n = sk_proxy_read_body_nb(rq->px, buf, max);
     if (n > 0) {
         rq->bytes_out += (uint64_t)n;
         return n;
     }
     if (n == 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n == SK_PROXY_AGAIN && up_watch(rq, POLLIN) == 0) {
+        up_suspend(rq);
+        return 0;
+    }
     atomic_fetch_add(&rq->h->upstream_errors, 1);
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
@@ -1443,6 +1577,7 @@ static enum MHD_Result ws_respond(struct req *rq, struct MHD_Connection *mc)
     enum MHD_Result ret;
     if (r == NULL)
         return MHD_NO;
+    up_unwatch(rq); /* the WebSocket relay watches that socket from now on */
     for (size_t i = 0; i < sk_proxy_header_count(px); i++) {
         const char *name = sk_proxy_header_name(px, i), *value = sk_proxy_header_value(px, i);
         char folded[128];
@@ -1468,9 +1603,9 @@ static enum MHD_Result proxy_respond(struct req *rq, struct MHD_Connection *mc, 
     enum MHD_Result ret;
     int64_t cl;
 
-    if (rq->upstream_failed || sk_proxy_end_body(px) != 0 || sk_proxy_read_head(px) != 0) {
+    if (rq->upstream_failed) {
         atomic_fetch_add(&rq->h->upstream_errors, 1);
-        return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, rq->upstream_failed);
+        return respond_error(rq, mc, rq->timed_out ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY, 1);
     }
     if (sk_proxy_upgraded(px))
         return ws_respond(rq, mc);
@@ -1760,22 +1895,39 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     rq->kind = K_PROXY;
     atomic_fetch_add(&h->proxied, 1);
-    if (sk_proxy_begin(rq->route->proxy, rq->head, head_len, mode, strcmp(method, "HEAD") == 0, &rq->px) != 0) {
+    rq->mc = mc;
+    rq->w = hconn_of(mc)->w;
+    if (sk_proxy_start(rq->route->proxy, rq->head, head_len, mode, strcmp(method, "HEAD") == 0, &rq->px) != 0) {
         rq->px = NULL;
         rq->upstream_failed = 1;
-        sk_log(SK_LOG_WARN, "upstream unreachable for %s %s", method, url);
-    } else if (rq->upgrade) {
-        sk_proxy_allow_upgrade(rq->px);
+    } else {
+        if (rq->upgrade)
+            sk_proxy_allow_upgrade(rq->px); /* before any byte of the answer is read */
+        if (up_progress(rq) < 0)
+            rq->upstream_failed = 1;
     }
+    if (rq->upstream_failed)
+        sk_log(SK_LOG_WARN, "upstream unreachable for %s %s", method, url);
     return MHD_YES;
 }
 
-static void consume(struct req *rq, const char *data, size_t n)
+/* Request body bytes: returns how many were taken. A proxied body goes to the
+ * upstream's send queue; when that is full the request waits (suspended) for the
+ * upstream to read, and MHD hands the rest again after the resume. */
+static size_t consume(struct req *rq, const char *data, size_t n)
 {
     if (rq->kind == K_PROXY) {
-        if (!rq->upstream_failed && sk_proxy_send_body(rq->px, data, n) != 0)
+        ssize_t took;
+        if (rq->upstream_failed || rq->px == NULL)
+            return n; /* answered 502 at the end; the body is read and dropped */
+        took = sk_proxy_queue_body(rq->px, data, n);
+        if (took < 0 || up_progress(rq) < 0) {
             rq->upstream_failed = 1;
-        return;
+            return n;
+        }
+        if ((size_t)took < n)
+            up_suspend(rq);
+        return (size_t)took;
     }
     if (rq->kind == K_LOGIN_POST || rq->kind == K_LOGOUT_POST || rq->kind == K_PASSWORD_POST ||
         rq->kind == K_TOTP_POST) {
@@ -1785,6 +1937,25 @@ static void consume(struct req *rq, const char *data, size_t n)
         else if (!rq->form_error && MHD_post_process(rq->pp, data, n) != MHD_YES)
             rq->form_error = 1;
     }
+    return n;
+}
+
+/* The request is complete: the chunked terminator out, then wait for the head. */
+static enum MHD_Result proxy_finish(struct req *rq, struct MHD_Connection *mc, const char *method)
+{
+    int rc;
+    if (rq->px == NULL)
+        return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, 0);
+    if (!rq->upstream_failed) {
+        rc = sk_proxy_queue_end(rq->px);
+        if (rc < 0)
+            rq->upstream_failed = 1;
+        else if (rc == 0 || (rc = up_progress(rq)) == 0) {
+            up_suspend(rq);
+            return MHD_YES;
+        }
+    }
+    return proxy_respond(rq, mc, method);
 }
 
 static enum MHD_Result finish(struct req *rq, struct MHD_Connection *mc, const char *method)
@@ -1794,9 +1965,7 @@ static enum MHD_Result finish(struct req *rq, struct MHD_Connection *mc, const c
         return MHD_NO;
     switch (rq->kind) {
     case K_PROXY:
-        if (rq->px == NULL)
-            return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, 0);
-        return proxy_respond(rq, mc, method);
+        return proxy_finish(rq, mc, method);
     case K_LOGIN_POST:
         return off_loop(rq, mc, post_login);
     case K_LOGOUT_POST:
@@ -1854,16 +2023,16 @@ static enum MHD_Result off_loop(struct req *rq, struct MHD_Connection *mc, route
     o->w = hc->w;
     o->fn = fn;
     rq->off = o;
-    MHD_suspend_connection(mc);
-    hc->w->pending++;
+    /* Queued before the suspension: the job may finish at once, but its completion
+     * is taken up by this worker only after this handler has returned. */
     r = sk_auth_pool_run(rq->h->d.auth, off_loop_main, o);
-    if (r == 0)
+    if (r == 0) {
+        hc->w->pending++;
+        MHD_suspend_connection(mc);
         return MHD_YES;
-    /* Not run: answer from here, through the same resume path. */
-    hc->w->pending--;
+    }
     rq->off = NULL;
     off_loop_free(o);
-    MHD_resume_connection(mc);
     if (r == SK_AUTH_BUSY) {
         atomic_fetch_add(&rq->h->login_busy, 1);
         if (rq->kind == K_LOGIN_POST)
@@ -1923,8 +2092,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return begin(rq, mc, url, method);
     }
     if (*upload_size > 0) {
-        consume(rq, upload, *upload_size);
-        *upload_size = 0;
+        *upload_size -= consume(rq, upload, *upload_size);
         return MHD_YES;
     }
     return finish(rq, mc, method);
@@ -1978,6 +2146,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     }
     if (rq->pp)
         (void)MHD_destroy_post_processor(rq->pp);
+    if (rq->w != NULL)
+        up_unwatch(rq);
     sk_proxy_finish(rq->px);
     free(rq->head);
     free(rq->raw_uri);
@@ -2102,6 +2272,11 @@ int sk_http_worker_run(void *wctx)
     }
     if (w->ws_list != NULL && next < 0)
         next = 1000;
+    {
+        int64_t up = up_expire(w, now);
+        if (up >= 0 && (next < 0 || up < next))
+            next = up;
+    }
     if (w->run_mhd) {
         w->run_mhd = 0;
         (void)MHD_run(w->d);
