@@ -388,6 +388,7 @@ int sk_proxy_start(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy
     r->head = head;
     r->head_len = head_len;
     r->body_mode = body;
+    r->body_ended = body == SK_PROXY_BODY_NONE;
     if (open_conn(r) != 0) {
         sk_proxy_finish(r);
         return -1;
@@ -453,8 +454,14 @@ int sk_proxy_io(sk_proxy_req *r, uint32_t *want)
                 continue;
             return -1;
         }
-        if (rc == 0)
+        if (rc == 0) {
             *want |= POLLOUT;
+            return 0;
+        }
+        /* The answer is read once the whole request is out, as a blocking client
+         * would: a failure is then always reported at the head, never mid-body. */
+        if (!r->body_ended)
+            return 0;
         while (!r->head_done) {
             rc = feed_from_socket(r);
             if (rc == SK_PROXY_AGAIN) {
@@ -523,8 +530,10 @@ ssize_t sk_proxy_queue_body(sk_proxy_req *r, const void *data, size_t n)
 int sk_proxy_queue_end(sk_proxy_req *r)
 {
     int room;
-    if (r->body_mode != SK_PROXY_BODY_CHUNKED || r->body_ended)
+    if (r->body_mode != SK_PROXY_BODY_CHUNKED || r->body_ended) {
+        r->body_ended = 1;
         return 1;
+    }
     room = out_room(r);
     if (room < 0)
         return -1;
@@ -568,42 +577,40 @@ static int wait_fd(sk_proxy_req *r, short events)
     return poll(&pfd, 1, ms) > 0 ? 0 : -1;
 }
 
+/* Sends everything queued, waiting as needed; the answer is not looked at. */
+static int drain_out(sk_proxy_req *r)
+{
+    for (;;) {
+        int rc;
+        if (r->connecting) {
+            if (wait_fd(r, POLLOUT) != 0 || connect_done(r) != 0)
+                return -1;
+        }
+        rc = flush_out(r);
+        if (rc == 1)
+            return 0;
+        if (rc < 0) {
+            if (retry_fresh(r) == 0)
+                continue;
+            return -1;
+        }
+        if (wait_fd(r, POLLOUT) != 0)
+            return -1;
+    }
+}
+
 int sk_proxy_begin(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy_body body,
                    int is_head_request, sk_proxy_req **out)
 {
     sk_proxy_req *r;
     if (sk_proxy_start(p, head, head_len, body, is_head_request, &r) != 0)
         return -1;
-    for (;;) {
-        uint32_t want;
-        int rc = sk_proxy_io(r, &want);
-        if (rc < 0) {
-            sk_proxy_finish(r);
-            return -1;
-        }
-        if (rc == 1 || !(want & POLLOUT))
-            break; /* the head is out */
-        if (wait_fd(r, POLLOUT) != 0) {
-            sk_proxy_finish(r);
-            return -1;
-        }
+    if (drain_out(r) != 0) {
+        sk_proxy_finish(r);
+        return -1;
     }
     *out = r;
     return 0;
-}
-
-static int drain_out(sk_proxy_req *r)
-{
-    for (;;) {
-        uint32_t want;
-        int rc = sk_proxy_io(r, &want);
-        if (rc < 0)
-            return -1;
-        if (!(want & POLLOUT))
-            return 0;
-        if (wait_fd(r, POLLOUT) != 0)
-            return -1;
-    }
 }
 
 int sk_proxy_send_body(sk_proxy_req *r, const void *data, size_t n)
