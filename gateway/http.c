@@ -1567,9 +1567,139 @@ static int path_allowed(sk_http *h, const struct req *rq)
                                   h->d.conf->path_icase ? SK_POLICY_PATH_ICASE : 0);
 }
 
+/* ---- the request head, byte for byte ------------------------------------ */
+
+/* libmicrohttpd 0.9.75 takes a bare LF as a line end, keeps a bare CR or any other
+ * control character inside values, cuts a value at a NUL, and glues an obs-fold
+ * continuation line onto the previous header's name. None of that may reach the
+ * upstream (issue 13): a portal that splits lines at a bare CR would see headers
+ * the gateway never checked. libmicrohttpd parses the head in place (CR, LF, the
+ * colons and the request-line spaces become NULs) and does not offer the raw
+ * bytes, so the head is walked over that buffer: the request line and every header
+ * must sit exactly where a clean "name: value\r\n" sequence would put them. A
+ * folded line, a NUL, a bare LF or anything else libmicrohttpd reinterpreted
+ * leaves a gap or a misplaced field, and the request is refused. Should a later
+ * libmicrohttpd lay the buffer out differently, every request fails this check
+ * (fail closed; the integration tests notice at once). */
+struct head_walk {
+    uintptr_t base;
+    size_t off, size;
+    int bad;
+};
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* RFC 9110 5.5: field values are VCHAR, obs-text, SP and HTAB; no CTL, no DEL. */
+static int value_clean(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+static const char *walk_at(const struct head_walk *w, size_t off)
+{
+    return (const char *)(w->base + off);
+}
+
+/* Is p exactly at the walk's position? (Compared as integers: p may lie anywhere.) */
+static int walk_here(const struct head_walk *w, const void *p)
+{
+    return (uintptr_t)p - w->base == w->off && w->off < w->size;
+}
+
+/* n NULs (the bytes libmicrohttpd blanked) follow; skip them. */
+static int walk_nuls(struct head_walk *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++, w->off++)
+        if (w->off >= w->size || *walk_at(w, w->off) != '\0')
+            return 0;
+    return 1;
+}
+
+static enum MHD_Result walk_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                  const char *value, size_t value_size)
+{
+    struct head_walk *w = cls;
+    (void)kind;
+    if (w->bad || !walk_here(w, key) || key_size == 0 || key_size >= w->size - w->off)
+        goto bad;
+    for (size_t i = 0; i < key_size; i++)
+        if (!is_tchar((unsigned char)key[i]))
+            goto bad;
+    w->off += key_size;
+    if (!walk_nuls(w, 1)) /* the colon */
+        goto bad;
+    while (w->off < w->size && (*walk_at(w, w->off) == ' ' || *walk_at(w, w->off) == '\t'))
+        w->off++;
+    if (!walk_here(w, value) || value_size >= w->size - w->off || !value_clean(value, value_size))
+        goto bad;
+    w->off += value_size;
+    if (!walk_nuls(w, 2)) /* CR LF; a bare LF leaves one */
+        goto bad;
+    return MHD_YES;
+bad:
+    w->bad = 1;
+    return MHD_NO;
+}
+
+/* 1 when the request line and the header section are exactly what a client sent
+ * without any control character, bare LF or obs-fold; 0 means 400. */
+static int head_intact(const struct req *rq, struct MHD_Connection *mc, const char *url, const char *method,
+                       const char *version)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    struct head_walk w = { (uintptr_t)method, 0, 0, 0 };
+    size_t n;
+
+    if (ci == NULL || rq->raw_uri == NULL || url == NULL || version == NULL)
+        return 0;
+    w.size = ci->header_size;
+    /* The method: a token, then the NUL that was its space. */
+    n = strlen(method);
+    if (n == 0 || n >= w.size)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)method[i]))
+            return 0;
+    w.off = n;
+    if (!walk_nuls(&w, 1))
+        return 0;
+    /* The target as libmicrohttpd first saw it (on_uri kept a copy): printable
+     * ASCII only, and as long as the space the line gives it (a NUL would cut it). */
+    if (!walk_here(&w, url))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)rq->raw_uri; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f)
+            return 0;
+    n = strlen(rq->raw_uri);
+    if (n >= w.size - w.off)
+        return 0;
+    w.off += n;
+    if (!walk_nuls(&w, 1) || !walk_here(&w, version))
+        return 0;
+    n = strlen(version);
+    if (n >= w.size - w.off)
+        return 0;
+    w.off += n;
+    if (!walk_nuls(&w, 2))
+        return 0;
+    (void)MHD_get_connection_values_n(mc, MHD_HEADER_KIND, walk_field, &w);
+    /* The empty line ends the head exactly. */
+    return !w.bad && walk_nuls(&w, 2) && w.off == w.size;
+}
+
 /* ---- request lifecycle ------------------------------------------------- */
 
-static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const char *url, const char *method)
+static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const char *url, const char *method,
+                            const char *version)
 {
     sk_http *h = rq->h;
     sk_conn *c = conn_of(mc);
@@ -1583,6 +1713,8 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
         return MHD_NO;
     rq->conn = c;
     rq->start_us = mono_us();
+    if (!head_intact(rq, mc, url, method, version))
+        return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     if (sk_strlcpy(rq->method, sizeof rq->method, method) != 0)
         return respond_error(rq, mc, MHD_HTTP_METHOD_NOT_ALLOWED, 1);
     rq->lang = sk_page_lang(header(mc, "Accept-Language"));
@@ -1708,7 +1840,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_NO;
     if (!rq->started) {
         rq->started = 1;
-        return begin(rq, mc, url, method);
+        return begin(rq, mc, url, method, version);
     }
     if (*upload_size > 0) {
         consume(rq, upload, *upload_size);
