@@ -40,7 +40,9 @@ int sk_req_host_parse(const char *in, char *host, size_t host_cap, char *port, s
     if (*p == ':') {
         p++;
         pn = strlen(p);
-        if (pn == 0 || pn > 5 || pn >= port_cap || strspn(p, "0123456789") != pn)
+        uint64_t v;
+        if (pn == 0 || pn > 5 || pn >= port_cap || strspn(p, "0123456789") != pn ||
+            sk_parse_u64(p, 1, 65535, &v) != 0)
             return -1;
         memcpy(port, p, pn + 1);
     } else if (*p != '\0') {
