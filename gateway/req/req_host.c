@@ -55,8 +55,8 @@ int sk_req_host_parse(const char *in, char *host, size_t host_cap, char *port, s
         return -1;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)h[i];
-        if (!ok(c))
-            return -1;
+        if (!ok(c) || (ok == host_char && c == '.' && (i == 0 || h[i - 1] == '.')))
+            return -1; /* no empty labels */
         host[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
     }
     host[n] = '\0';
