@@ -38,8 +38,8 @@ static const struct {
     /* forwarding: only the gateway states where a request came from */
     { "forwarded", PREFIX },                /* Forwarded, Forwarded-For, ... */
     { "x-forwarded", PREFIX },              /* X-Forwarded, -For, -Host, -User, -Proto, ... */
-    { "x-original-", PREFIX },              /* -URL, -URI, -Host, -Forwarded-For, -Method */
-    { "x-rewrite-", PREFIX },               /* X-Rewrite-URL (IIS URL Rewrite, Symfony, Zend) */
+    { "x-original", PREFIX },               /* -URL, -URI, -Host, -Forwarded-For, -Method */
+    { "x-rewrite", PREFIX },                /* X-Rewrite-URL (IIS URL Rewrite, Symfony, Zend) */
     { "x-real-ip", EXACT }, { "x-client-", PREFIX }, { "client-ip", EXACT }, { "true-client-ip", EXACT },
     { "x-cluster-client-ip", EXACT }, { "x-originating-ip", EXACT }, { "x-remote-", PREFIX },
     { "cf-connecting-ip", EXACT }, { "fastly-client-ip", EXACT }, { "x-proxyuser-ip", EXACT },

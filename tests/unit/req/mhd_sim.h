@@ -5,7 +5,7 @@
  * sk_req_walk. The in-process harness (tests/fuzz/req/fuzz_req_mhd.c) runs the real
  * library; this model lets the walk be tested alone and fast.
  *
- * Also: raw_head_clean(), the property the walk must decide: the head is
+ * Also: raw_head_clean(), the strict form of what the walk decides: the head is
  * "METHOD SP TARGET SP VERSION CRLF *(NAME ':' VALUE CRLF) CRLF" with token
  * method and names, printable-ASCII target and version, values without CTL
  * (HTAB allowed) or DEL, and no obs-fold line.
@@ -178,6 +178,33 @@ static int raw_head_clean(const char *in, size_t from, size_t to)
         p = eol + 2;
     }
     return 0;
+}
+
+/*
+ * What the walk guarantees when it calls a head intact, decided on the raw bytes:
+ * no control character but CR, LF, HTAB and NUL, every CR followed by LF, and no
+ * line starting with SP or HTAB (obs-fold). It cannot promise more: once
+ * libmicrohttpd has blanked CR, LF and the colons, a client's "NUL LF" looks like
+ * "CR LF" and "NUL NUL LF LF" like the end of the head. That is harmless: each
+ * field libmicrohttpd hands on is then exactly clean bytes of the head (a NUL
+ * cuts the line; nothing after it on that line survives), so such a request
+ * means the same as its clean spelling. raw_head_clean() always implies a walk
+ * verdict of 1; a verdict of 1 always implies raw_head_weak().
+ */
+static int raw_head_weak(const char *in, size_t from, size_t to)
+{
+    int line_start = 1;
+    for (size_t i = from; i < to; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t' && c != 0) || c == 0x7f)
+            return 0;
+        if (c == '\r' && (i + 1 >= to || in[i + 1] != '\n'))
+            return 0;
+        if (line_start && (c == ' ' || c == '\t'))
+            return 0;
+        line_start = c == '\n';
+    }
+    return 1;
 }
 
 #endif
