@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -252,6 +253,18 @@ sk_ca_entry *sk_ca_index_find_valid(const sk_ca_index *idx, const char *tenant, 
         sk_ca_entry *e = &idx->v[i];
         if (e->kind == 'c' && !e->revoked && e->not_after > now && strcmp(e->tenant, tenant) == 0 &&
             strcmp(e->name, user) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+sk_ca_entry *sk_ca_index_find_case_variant(const sk_ca_index *idx, const char *tenant, const char *user,
+                                           int64_t now)
+{
+    for (size_t i = 0; i < idx->n; i++) {
+        sk_ca_entry *e = &idx->v[i];
+        if (e->kind == 'c' && !e->revoked && e->not_after > now && strcmp(e->tenant, tenant) == 0 &&
+            strcasecmp(e->name, user) == 0 && strcmp(e->name, user) != 0)
             return e;
     }
     return NULL;

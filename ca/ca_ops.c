@@ -657,6 +657,12 @@ int sk_ca_cmd_issue(const sk_ca_issue_opts *o, FILE *report, sk_ca_err *err)
                       o->user, tenant, old_hex);
         goto out;
     }
+    if ((cur = sk_ca_index_find_case_variant(&c.idx, tenant, o->user, now)) != NULL) {
+        sk_ca_err_set(err, "user %s differs only in case from %s (tenant %s), which has a valid certificate; "
+                      "user IDs are case-insensitive", o->user, cur->name, tenant);
+        goto out;
+    }
+    cur = sk_ca_index_find_valid(&c.idx, tenant, o->user, now);
     if (o->reissue && cur == NULL) {
         sk_ca_err_set(err, "unknown user: %s (tenant %s) has no valid certificate to reissue", o->user, tenant);
         goto out;

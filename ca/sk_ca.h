@@ -181,6 +181,11 @@ sk_ca_entry *sk_ca_index_find_serial(const sk_ca_index *idx, const uint8_t *seri
  * `now`, or NULL. */
 sk_ca_entry *sk_ca_index_find_valid(const sk_ca_index *idx, const char *tenant,
                                     const char *user, int64_t now);
+/* A valid client certificate of the tenant whose user differs from user only in
+ * ASCII case ("ALICE" beside "alice"): portals comparing names case-insensitively
+ * would see one person, so issue refuses it. NULL when there is none. */
+sk_ca_entry *sk_ca_index_find_case_variant(const sk_ca_index *idx, const char *tenant, const char *user,
+                                           int64_t now);
 /* Strict parse of the format above (any deviation, bad checksum, duplicate
  * serial, invalid name, unknown reason -> -1 with a reason). idx is reset first;
  * on failure it is left empty. */

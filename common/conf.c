@@ -125,6 +125,9 @@ void sk_conf_defaults(sk_conf *c)
     COPY_LITERAL(c->audit_timezone, "Asia/Tokyo");
     c->audit_log_requests = 1;
     c->log_level = SK_LOG_INFO;
+    /* Fail safe: the gateway cannot know whether the upstream folds case and
+     * trailing dots (IIS does), so rules match the lenient way unless told. */
+    c->path_icase = 1;
 }
 
 struct conf_parse {
@@ -354,7 +357,7 @@ static int add_path_rule(sk_conf *c, const char *value)
     /* A rule must already be in normal form, or it would never match what the
      * gateway compares it with. */
     if (sk_policy_path_normalize(r->prefix, plen, norm, sizeof norm, NULL) != SK_POLICY_PATH_OK ||
-        strcmp(norm, r->prefix) != 0)
+        strcmp(norm, r->prefix) != 0 || sk_policy_path_has_empty_segment(r->prefix, plen))
         return -1;
     while (*sp == ' ' || *sp == '\t')
         sp++;

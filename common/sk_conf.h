@@ -114,7 +114,7 @@ typedef struct sk_conf {
     uint32_t n_trusted_proxies;
     sk_conf_path_rule path_rules[SK_CONF_MAX_PATH_RULES];  /* "path_rule = /admin admin" */
     uint32_t n_path_rules;
-    int path_icase;                                        /* upstream treats paths case-insensitively */
+    int path_icase;  /* default 1: rules ignore case and trailing dots/spaces of segments (IIS); 0 = exact */
 
     /* [tenant.NAME] sections; none = single portal at [upstream] url, any host */
     sk_conf_tenant tenants[SK_CONF_MAX_TENANTS];

@@ -289,6 +289,7 @@ static const struct {
     { 404, { "Not found.", "見つかりません。" } },
     { 405, { "Method not allowed.", "このメソッドは使用できません。" } },
     { 413, { "The request is too large.", "リクエストが大きすぎます。" } },
+    { 414, { "The address is too long.", "アドレスが長すぎます。" } },
     { 421, { "This certificate or host name does not belong to this portal.",
              "この証明書またはホスト名はこのポータルのものではありません。" } },
     { 500, { "An internal error occurred.", "内部エラーが発生しました。" } },

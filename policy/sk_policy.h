@@ -391,6 +391,12 @@ typedef struct sk_policy_path_rule {
 /* Compare ASCII letters case-insensitively: for upstreams (IIS, ...) that treat
  * "/ADMIN" and "/admin" as the same resource. */
 #define SK_POLICY_PATH_ICASE 1u
+/* Compare segment by segment, ignoring trailing dots and spaces (raw or %20) of
+ * each: IIS and Windows serve "/admin./x" and "/admin%20/x" as "/admin/x". */
+#define SK_POLICY_PATH_TRIM 2u
+/* What the gateway uses unless the operator asks for exact matching: fail safe
+ * when it cannot know how the upstream resolves names. */
+#define SK_POLICY_PATH_LENIENT (SK_POLICY_PATH_ICASE | SK_POLICY_PATH_TRIM)
 
 /*
  * May a user holding roles (mask) reach path (len bytes)? Returns 1 or 0.
@@ -434,9 +440,11 @@ const char *sk_policy_path_strerror(sk_policy_path_err e);
  *    decoded, so "%2e%2E" is "..". Every other escape stays encoded, with upper
  *    case hex, so decoding cannot create a separator or change what the upstream
  *    sees (RFC 3986 §6.2.2). %2F and %5C (encoded separators) and %00 are refused.
- *  - empty segments ("//") are collapsed; "." segments are removed; ".."
- *    removes the previous segment and is refused at the root.
- *  - a trailing "/" (or a final "." / ".." segment) leaves the result ending in "/".
+ *  - then RFC 3986 5.2.4 remove_dot_segments, exactly: "." segments go, ".."
+ *    removes the previous segment (an empty one too: "/a//../b" is "/a/b") and
+ *    is refused when nothing is left to remove ("/.." climbs above the root).
+ *    Empty segments are kept, as the RFC keeps them (see has_empty_segment).
+ *  - a final "." / ".." segment leaves the result ending in "/".
  *  - raw bytes outside printable ASCII, '\\' (a separator on Windows), ';'
  *    (Java containers cut path parameters: "/admin;x/" would reach "/admin/"),
  *    '?' and '#' are refused.
@@ -447,6 +455,11 @@ const char *sk_policy_path_strerror(sk_policy_path_err e);
  */
 sk_policy_path_err sk_policy_path_normalize(const char *in, size_t len, char *out, size_t cap,
                                             size_t *out_len) SK_POLICY_MUST_CHECK;
+
+/* 1 when a path has an empty segment ("//"). Upstreams disagree about those
+ * (nginx merges them, most frameworks keep them), so a gateway that must forward
+ * exactly what it authorised refuses them rather than guess. */
+int sk_policy_path_has_empty_segment(const char *path, size_t len) SK_POLICY_MUST_CHECK;
 
 /* ======================================================================== */
 /* 8. TOTP step acceptance (RFC 6238 replay guard)                           */

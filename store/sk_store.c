@@ -5,6 +5,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "sk_store.h"
@@ -345,13 +346,50 @@ out:
     return ret;
 }
 
+/* 1 when the tenant already holds an ID that differs from id only in ASCII case
+ * (a portal comparing names case-insensitively would see one person), 0 when
+ * not, -1 on error. Walks the tenant's key range inside txn. */
+static int case_variant_exists(sk_store *s, MDB_txn *txn, const char *tenant, const char *id)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    char tkey[SK_TENANT_MAX + 1];
+    size_t tl = strlen(tenant), il = strlen(id);
+    int rc, ret = -1;
+
+    if (tl > SK_TENANT_MAX || mdb_cursor_open(txn, s->users, &cur) != 0)
+        return -1;
+    memcpy(tkey, tenant, tl + 1);
+    key.mv_data = tkey;
+    key.mv_size = tl + 1;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        const char *k = key.mv_data;
+        if (key.mv_size <= tl || memcmp(k, tenant, tl) != 0 || k[tl] != '\0')
+            break; /* past the tenant */
+        if (key.mv_size - tl - 1 == il && strncasecmp(k + tl + 1, id, il) == 0 && memcmp(k + tl + 1, id, il) != 0) {
+            ret = 1;
+            goto out;
+        }
+    }
+    ret = (rc == 0 || rc == MDB_NOTFOUND) ? 0 : -1;
+out:
+    mdb_cursor_close(cur);
+    return ret;
+}
+
 int sk_store_user_put_new(sk_store *s, const sk_user *u)
 {
     MDB_txn *txn = NULL;
-    int ret = -1;
+    int ret = -1, v;
 
     if (begin(s, 1, &txn) != 0)
         goto out;
+    v = case_variant_exists(s, txn, u->tenant, u->id);
+    if (v != 0) {
+        ret = v > 0 ? SK_STORE_EXISTS : -1;
+        goto out;
+    }
     ret = put_user(s, txn, u, MDB_NOOVERWRITE);
     if (ret != 0)
         goto out;

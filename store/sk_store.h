@@ -140,7 +140,8 @@ void sk_store_close(sk_store *s);
 
 /* Look a user up. SK_STORE_OK and *out filled, SK_STORE_NOTFOUND, or -1. */
 int sk_store_user_get(sk_store *s, const char *tenant, const char *id, sk_user *out) SK_MUST_CHECK;
-/* Insert u (key from u->tenant, u->id). SK_STORE_EXISTS if the user exists. */
+/* Insert u (key from u->tenant, u->id). SK_STORE_EXISTS if the user exists, or an
+ * ID of that tenant that differs only in case ("ALICE" beside "alice"). */
 int sk_store_user_put_new(sk_store *s, const sk_user *u) SK_MUST_CHECK;
 /* Delete a user and, in the same transaction, all of that user's sessions.
  * SK_STORE_NOTFOUND if there was no such user. */

@@ -305,7 +305,7 @@ static int cmd_add(const sk_conf *conf, const struct uopts *o)
     rc = sk_store_user_get(s, o->tenant, o->id, &existing);
     sk_wipe(&existing, sizeof existing);
     if (rc == SK_STORE_OK) {
-        ctl_err("user '%s' already exists in tenant '%s'", o->id, o->tenant);
+        ctl_err("user '%s' (or an ID differing only in case) already exists in tenant '%s'", o->id, o->tenant);
         goto out;
     }
     if (rc != SK_STORE_NOTFOUND) {
@@ -323,7 +323,7 @@ static int cmd_add(const sk_conf *conf, const struct uopts *o)
         u.flags |= SK_USER_F_MUST_CHANGE_PW;
     rc = sk_store_user_put_new(s, &u);
     if (rc == SK_STORE_EXISTS) {
-        ctl_err("user '%s' already exists in tenant '%s'", o->id, o->tenant);
+        ctl_err("user '%s' (or an ID differing only in case) already exists in tenant '%s'", o->id, o->tenant);
         goto out;
     }
     if (rc != SK_STORE_OK) {

@@ -61,6 +61,14 @@ sk_assert_eq "$(sk_echo_header_values X-Sekisho-Tenant)" acme "X-Sekisho-Tenant 
 sk_assert_eq "$(sk_echo_header_count X-Sekisho-Tenant)" 1 "X-Sekisho-Tenant headers at acme's upstream"
 sk_assert_eq "$(sk_echo_header_values X-Sekisho-User)" alice "X-Sekisho-User at acme's upstream"
 sk_assert_match "$(sk_echo_header_values Host)" '^acme\.test(:[0-9]+)?$' "Host at acme's upstream"
+# Issue 13 item 7: the forwarded Host is the tenant's configured name (with the
+# client's port), X-Forwarded-Host the same; never a name the client made up.
+sk_assert_eq "$(sk_echo_header_values Host)" "acme.test:$SK_GW_PORT" "Host at acme's upstream"
+sk_assert_eq "$(sk_echo_header_values X-Forwarded-Host)" "acme.test:$SK_GW_PORT" "X-Forwarded-Host at acme's upstream"
+code=$(pc_curl -u alice -C "$ac" /echo -H "Host: ACME.test.:$SK_GW_PORT")
+sk_assert_eq "$code" 200 "alice on acme.test with Host in another spelling"
+sk_assert_eq "$(sk_echo_header_values Host)" "acme.test:$SK_GW_PORT" "Host forwarded in the configured spelling"
+a0=$((a0 + 1))
 sk_assert_eq "$(lines "$UPA")" $((a0 + 1)) "requests at acme's upstream"
 sk_assert_eq "$(lines "$UPB")" "$b0" "requests at globex's upstream after alice's"
 

@@ -18,8 +18,12 @@ static const struct {
     { "/a", "/a" },
     { "/a/", "/a/" },
     { "/a/b/c", "/a/b/c" },
-    { "//", "/" },
-    { "///a//b///", "/a/b/" },
+    { "//", "//" },                            /* RFC 3986 keeps empty segments */
+    { "///a//b///", "///a//b///" },
+    { "/a//../b", "/a/b" },                    /* ".." removes the empty segment */
+    { "/admin//../users", "/admin/users" },
+    { "/a/b/c/./../../g", "/a/g" },            /* RFC 3986 5.2.4 example */
+    { "//..", "/" },
     { "/./", "/" },
     { "/.", "/" },
     { "/a/.", "/a/" },
@@ -31,7 +35,7 @@ static const struct {
     { "/a/b/../../c", "/c" },
     { "/public/../admin", "/admin" },
     { "/public/./../admin/", "/admin/" },
-    { "/public//..//admin", "/admin" },       /* "//" collapsed before ".." applies */
+    { "/public//..//admin", "/public//admin" },
     { "/%2e%2e%2Fx", NULL },                   /* placeholder: refused, see below */
     { "/public/%2e%2e/admin", "/admin" },
     { "/public/%2E%2E/admin", "/admin" },
@@ -100,7 +104,6 @@ static const struct {
     { "/%2e%2e", 0, SK_POLICY_PATH_ESCAPES_ROOT },
     { "/%2e%2e/", 0, SK_POLICY_PATH_ESCAPES_ROOT },
     { "/./..", 0, SK_POLICY_PATH_ESCAPES_ROOT },
-    { "//..", 0, SK_POLICY_PATH_ESCAPES_ROOT },
     { "/a%2fb", 0, SK_POLICY_PATH_ENCODED_SLASH },
     { "/a%2Fb", 0, SK_POLICY_PATH_ENCODED_SLASH },
     { "/%2e%2e%2Fx", 0, SK_POLICY_PATH_ENCODED_SLASH },
@@ -267,7 +270,7 @@ static void test_rules_icase_and_root(void **state)
 static void test_rules_after_normalize(void **state)
 {
     static const char *const attacks[] = {
-        "/public/../admin",      "/public/%2e%2e/admin", "/public/.%2E/admin/x", "//admin",
+        "/public/../admin",      "/public/%2e%2e/admin", "/public/.%2E/admin/x", "/x/y//../../../admin",
         "/./admin",              "/%61dmin",             "/%61%64%6d%69%6e/",    "/admin/",
         "/x/y/../../admin/users", "/admin/./",           "/admin//x",
     };
@@ -282,6 +285,37 @@ static void test_rules_after_normalize(void **state)
             fail_msg("%s -> %s reached /admin as general", attacks[i], out);
         assert_true(sk_policy_path_allowed(rules, N(rules), out, olen, ADM, 0));
     }
+    /* Empty segments survive normalisation; the gateway refuses them. */
+    assert_true(sk_policy_path_has_empty_segment("//admin", 7));
+    assert_true(sk_policy_path_has_empty_segment("/a//", 4));
+    assert_false(sk_policy_path_has_empty_segment("/a/b/", 5));
+    assert_false(sk_policy_path_has_empty_segment("/", 1));
+}
+
+/* Issue 13 item 3: what IIS/Windows treat as "/admin" is "/admin" by default. */
+static void test_rules_lenient(void **state)
+{
+    static const char *const same[] = {
+        "/ADMIN/x", "/Admin", "/admin.", "/admin./x", "/admin%20", "/admin%20/x", "/admin. .%20./x",
+        "/AdMiN..", "/admin ", "/admin.../users",
+    };
+    static const char *const other[] = { "/administrator", "/admin.php", "/adminx", "/adm", "/x/admin", "/" };
+    size_t i;
+    (void)state;
+    for (i = 0; i < N(same); i++) {
+        size_t n = strlen(same[i]);
+        if (sk_policy_path_allowed(rules, N(rules), same[i], n, GEN, SK_POLICY_PATH_LENIENT))
+            fail_msg("%s reached /admin as general", same[i]);
+        assert_true(sk_policy_path_allowed(rules, N(rules), same[i], n, ADM, SK_POLICY_PATH_LENIENT));
+    }
+    for (i = 0; i < N(other); i++)
+        assert_true(sk_policy_path_allowed(rules, N(rules), other[i], strlen(other[i]), GEN, SK_POLICY_PATH_LENIENT));
+    /* Longer prefixes still win, trimmed too. */
+    assert_true(sk_policy_path_allowed(rules, N(rules), "/ADMIN./Public%20/x", 19, GEN, SK_POLICY_PATH_LENIENT));
+    assert_false(sk_policy_path_allowed(rules, N(rules), "/Reports./q", 11, ADM, SK_POLICY_PATH_LENIENT));
+    /* Exact matching stays exact when asked for. */
+    assert_true(sk_policy_path_allowed(rules, N(rules), "/admin.", 7, GEN, 0));
+    assert_true(sk_policy_path_allowed(rules, N(rules), "/admin.", 7, GEN, SK_POLICY_PATH_ICASE));
 }
 
 static void test_rules_validate(void **state)
@@ -319,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_rules_table),
         cmocka_unit_test(test_rules_icase_and_root),
         cmocka_unit_test(test_rules_after_normalize),
+        cmocka_unit_test(test_rules_lenient),
         cmocka_unit_test(test_rules_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
