@@ -110,6 +110,8 @@
 #define SK_AUDIT_EV_CHECKPOINT      "audit.checkpoint"
 #define SK_AUDIT_EV_RECOVER         "audit.recover"
 #define SK_AUDIT_EV_PRUNE           "audit.prune"
+#define SK_AUDIT_EV_EPOCH           "audit.epoch"     /* first entry of a key epoch */
+#define SK_AUDIT_EV_TRUNCATED       "audit.truncated" /* the log ended before the remembered head */
 
 /* Internal login failure reasons (details.reason). Never shown to the client. */
 #define SK_AUDIT_REASON_UNKNOWN_USER  "unknown_user"
@@ -166,8 +168,8 @@ typedef struct sk_audit sk_audit;
 
 typedef struct sk_audit_options {
     const char *dir;                 /* audit directory (created 0700) */
-    const char *key_path;            /* used when signer is NULL */
-    const sk_audit_signer *signer;   /* optional; copied, destroyed at close */
+    const char *key_path;            /* the epoch key file (required; evolves in place) */
+    const sk_audit_signer *signer;   /* no longer supported (epoch keys): must be NULL */
     int64_t retention_secs;          /* 0: 365 days; < 0: never prune */
     uint32_t checkpoint_every;       /* 0: 1000 entries */
     uint32_t checkpoint_secs;        /* 0: 300 s */
@@ -175,6 +177,10 @@ typedef struct sk_audit_options {
     /* Clock in ms since the epoch (UTC); NULL: CLOCK_REALTIME. For tests. */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
+    uint32_t epoch_secs;             /* key epoch ([audit] epoch); 0: 900 s */
+    const char *witness;             /* [audit] witness: shell command, checkpoint on stdin */
+    const char *head_path;           /* remembered head; NULL: key_path + ".head" */
+    int no_thread;                   /* no heartbeat thread (it is never started with clock_ms) */
 } sk_audit_options;
 
 typedef struct sk_audit_kv {
@@ -263,6 +269,18 @@ typedef struct sk_audit_entry {
     char segment[64];                /* audit.segment: details.segment */
     char prev_segment[64];           /* audit.segment: details.prev_segment */
     char oldest_kept[64];            /* audit.prune: details.oldest_kept */
+    char mac[SK_AUDIT_HASH_HEX + 1]; /* the writer's MAC (not verifiable without its key) */
+    size_t mac_len;                  /* bytes of the line covered by mac */
+    /* checkpoints (and audit.segment / audit.epoch where present) */
+    uint64_t epoch;
+    int has_epoch;
+    uint64_t cp_from;                /* first seq this checkpoint covers */
+    uint64_t epoch_secs;             /* the writer's epoch length */
+    char reason[16];
+    char origin[SK_AUDIT_HASH_HEX + 1];     /* key id of epoch 0 (names the log) */
+    char next_segment[64];           /* rotate checkpoints */
+    int has_next;
+    uint8_t next_pub[32];            /* handoff: the next epoch's public key */
     void *priv_;                     /* owned storage */
 } sk_audit_entry;
 
@@ -296,6 +314,10 @@ enum sk_audit_problem {
     SK_AUDIT_BAD_SIGNATURE,
     SK_AUDIT_UNKNOWN_KEY,
     SK_AUDIT_IO_ERROR,
+    SK_AUDIT_UNSIGNED,               /* entries no valid checkpoint covers */
+    SK_AUDIT_EPOCH_GAP,              /* a key epoch is missing */
+    SK_AUDIT_WRONG_EPOCH_KEY,        /* signed by a key not of the epoch it is in */
+    SK_AUDIT_TRUNCATED,              /* entries cut off (witness, writer's head, missing segment) */
 };
 const char *sk_audit_problem_name(enum sk_audit_problem p);
 
@@ -311,11 +333,32 @@ typedef struct sk_audit_verdict {
     uint64_t line;                   /* 1-based line within the segment */
     uint64_t seq;                    /* sequence number at that line (0 unknown) */
     char detail[256];
+    /* epochs and freshness */
+    uint64_t first_epoch, last_epoch;
+    int64_t newest_cp_ms;            /* ts of the newest valid checkpoint (0: none) */
+    int closed;                      /* the newest checkpoint is a writer's closing one */
+    uint64_t unsealed;               /* entries after it (allowed only while young) */
+    int64_t epoch_secs;              /* the writer's epoch length, from the log */
+    unsigned witnesses, witnesses_ok;
+    char witness_status[8][160];     /* first 8 witnesses: one line each */
 } sk_audit_verdict;
 
-/* Verify the log in dir against the public key pub (raw 32 bytes). Returns 0
- * when the verdict was produced (check v->problem), -1 on usage errors. */
+/* Verify the log in dir against the initial public key pub (raw 32 bytes,
+ * epoch 0's key). Returns 0 when the verdict was produced (check v->problem),
+ * -1 on usage errors. */
 int sk_audit_verify(const char *dir, const uint8_t pub[32], sk_audit_verdict *v) SK_MUST_CHECK;
+
+typedef struct sk_audit_verify_opts {
+    int64_t now_ms;                  /* 0: CLOCK_REALTIME */
+    const char *const *witness;      /* witnessed checkpoint files (text form) */
+    size_t n_witness;
+} sk_audit_verify_opts;
+int sk_audit_verify_ex(const char *dir, const uint8_t pub[32], const sk_audit_verify_opts *o,
+                       sk_audit_verdict *v) SK_MUST_CHECK;
+
+/* The newest checkpoint of the log in its stable text form (witness form,
+ * see FORMAT.md) into a malloc'd string. 0 ok, -1 none or error (err). */
+int sk_audit_head_text(const char *dir, char **out, char *err, size_t errcap) SK_MUST_CHECK;
 
 /* Segment-name helpers: 1 if name is "audit-YYYYMMDD.jsonl". */
 int sk_audit_is_segment_name(const char *name);

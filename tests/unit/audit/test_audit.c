@@ -98,6 +98,15 @@ static sk_audit_verdict verify(struct fx *f)
     return v;
 }
 
+/* Verify "now" on the fixture's clock (a writer still running at that time). */
+static sk_audit_verdict verify_at(struct fx *f)
+{
+    sk_audit_verdict v;
+    sk_audit_verify_opts vo = {.now_ms = f->clock};
+    assert_int_equal(sk_audit_verify_ex(f->dir, f->pubraw, &vo, &v), 0);
+    return v;
+}
+
 /* The single segment file of the fixture (all tests run on one fake day). */
 static void seg_path(struct fx *f, char *out, size_t cap)
 {
@@ -508,7 +517,7 @@ static void test_rotation_and_retention(void **state)
     }
     /* now on day 6: segments for days 0..5 exist; retention 3 days */
     add(a, SK_AUDIT_EV_LOGIN_OK, "alice", NULL, NULL);
-    v = verify(f);
+    v = verify_at(f);
     assert_int_equal(v.problem, SK_AUDIT_OK);
     assert_int_equal(v.first_seq, 1);
     assert_int_equal(sk_audit_prune(a, &removed), 0);
@@ -517,6 +526,7 @@ static void test_rotation_and_retention(void **state)
     seg_path(f, path, sizeof(path));
     assert_int_equal(access(path, F_OK), -1);
     v = verify(f);
+    if (v.problem) print_message("%s %s:%llu %s\n", sk_audit_problem_name(v.problem), v.segment, (unsigned long long)v.line, v.detail);
     assert_int_equal(v.problem, SK_AUDIT_OK);
     assert_true(v.first_seq > 1);
     assert_int_equal(v.last_signed_seq, v.last_seq);
@@ -702,6 +712,19 @@ static void test_parser_negative(void **state)
         "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
         "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
         "\"h\":\"000000000000000000000000000000000000000000000000000000000000000G\"}",
+        /* no mac */
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        /* mac not lowercase hex */
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"mac\":\"000000000000000000000000000000000000000000000000000000000000000A\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        /* mac in the wrong place */
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"mac\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"actor\":null,\"tenant\":null,\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
     };
     sk_audit_entry e;
     char err[200];
@@ -715,7 +738,7 @@ static void test_parser_negative(void **state)
     {
         const char *ok = "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":\"a\\n\",\"tenant\":null,"
                          "\"peer\":null,\"serial\":null,\"details\":{\"k\":[1,{}]},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
-                         "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}";
+                         "\"mac\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}";
         assert_int_equal(sk_audit_parse_line(ok, strlen(ok), &e, err, sizeof(err)), 0);
         assert_int_equal(e.hash_ok, 0);
         assert_string_equal(e.actor, "a\n");
