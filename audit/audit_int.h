@@ -18,7 +18,7 @@
 #define AUDIT_MACKEY_DOMAIN "sekisho-audit-mackey-v2\n"
 /* `,"mac":"` + 64 hex + `"` */
 #define AUDIT_MAC_PART_LEN 73
-#define AUDIT_EPOCHS_FILE "audit-epochs.jsonl"
+#define AUDIT_EPOCHS_FILE "epochs.jsonl"
 /* `,"h":"` + 64 hex + `"}` */
 #define AUDIT_H_SUFFIX_LEN 72
 /* `,"sig":"` + 86 base64url + `"` */

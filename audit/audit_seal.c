@@ -102,7 +102,10 @@ out:
 
 int audit_evolve_due(const sk_audit *a, int64_t now)
 {
-    return a->pending_handoff || now - a->key.start_ms >= a->epoch_ms;
+    /* A clock far before the epoch's start (set back, or the key made with a
+     * wrong clock) evolves too: evolving early is always safe, never is not. */
+    return a->pending_handoff || now - a->key.start_ms >= a->epoch_ms ||
+           a->key.start_ms - now >= a->epoch_ms;
 }
 
 static void keep_epoch_line(sk_audit *a, const char *line, size_t n)
@@ -299,19 +302,17 @@ void audit_head_update(sk_audit *a, uint64_t seq, const char *h)
     pthread_mutex_unlock(&a->head_mu);
 }
 
-int audit_head_check_locked(sk_audit *a, int64_t now)
+int audit_head_check_locked(sk_audit *a, int64_t now, uint64_t found,
+                            const char found_h[SK_AUDIT_HASH_HEX + 1])
 {
     uint64_t hs = 0;
     char hh[SK_AUDIT_HASH_HEX + 1] = "";
-    char found_h[SK_AUDIT_HASH_HEX + 1];
-    uint64_t found = a->seq;
     if (audit_head_read(a, &hs, hh) != 0) {
         sk_log(SK_LOG_WARN, "audit: %s is unreadable; rewriting it", a->head_path);
         hs = 0;
     }
-    if (hs == 0 || found > hs || (found == hs && strcmp(hh, a->prev) == 0))
+    if (hs == 0 || found > hs || (found == hs && strcmp(hh, found_h) == 0))
         return 0;
-    memcpy(found_h, a->prev, sizeof(found_h));
     sk_log(SK_LOG_ERR, "audit: ALARM: the log in %s ends at entry %llu but this host left it at "
            "entry %llu: entries were cut off. Recording audit.truncated; tell the auditors",
            a->dir, (unsigned long long)found, (unsigned long long)hs);

@@ -85,7 +85,7 @@ struct vstate {
     char *buf, *scratch;
     uint8_t pub0[32];
     char keyid0[SK_AUDIT_HASH_HEX + 1];
-    /* epoch 1.. keys from audit-epochs.jsonl (needed once old segments are pruned) */
+    /* epoch 1.. keys from epochs.jsonl (needed once old segments are pruned) */
     uint8_t (*epub)[32];
     size_t n_epub;                   /* epub[i] is the key of epoch i (epub[0] = pub0) */
     /* running state */
@@ -120,7 +120,7 @@ static void set_key(struct vstate *s, uint64_t epoch, const uint8_t pub[32])
         s->cur_keyid[0] = '\0';
 }
 
-/* audit-epochs.jsonl: a copy of every handoff checkpoint, kept when segments
+/* epochs.jsonl: a copy of every handoff checkpoint, kept when segments
  * are pruned so that the key of the first retained epoch is still reachable
  * from epoch 0's key. Each line is checked on its own (hash, signature by the
  * previous epoch's key); reading stops at the first line that does not hold. */
@@ -237,7 +237,7 @@ static void first_entry(struct vstate *s, sk_audit_verdict *v, const char *seg, 
     }
     /* Pruned: a segment header after the previous segment's rotation
      * checkpoint (seq - 1); its epoch names the key, which must be reachable
-     * from epoch 0 through audit-epochs.jsonl. Both are checked by the first
+     * from epoch 0 through epochs.jsonl. Both are checked by the first
      * checkpoint (epoch, key, from). */
     if (!e->has_epoch || e->epoch >= s->n_epub) {
         fail(v, SK_AUDIT_UNKNOWN_KEY, seg, ln, e->seq,
@@ -337,18 +337,7 @@ static void check_links(struct vstate *s, sk_audit_verdict *v, FILE *f, size_t s
                         const sk_audit_entry *e)
 {
     const char *seg = s->segs[si];
-    if (s->have_prev && e->seq != s->expected) {
-        if (e->seq < s->expected)
-            fail(v, SK_AUDIT_REORDERED, seg, ln, e->seq, "sequence %llu appears after %llu",
-                 (unsigned long long)e->seq, (unsigned long long)(s->expected - 1));
-        else if (seq_later_in(f, s->scratch, s->expected))
-            fail(v, SK_AUDIT_REORDERED, seg, ln, e->seq,
-                 "expected sequence %llu here, it appears later", (unsigned long long)s->expected);
-        else
-            fail(v, SK_AUDIT_DELETED, seg, ln, e->seq, "entries %llu..%llu are missing",
-                 (unsigned long long)s->expected, (unsigned long long)(e->seq - 1));
-        return;
-    }
+    /* Whole files first: a swapped or missing segment is named as such. */
     if (ln == 1) {
         if (strcmp(e->event, SK_AUDIT_EV_SEGMENT) != 0)
             fail(v, SK_AUDIT_DELETED, seg, ln, e->seq,
@@ -360,6 +349,18 @@ static void check_links(struct vstate *s, sk_audit_verdict *v, FILE *f, size_t s
                  e->prev_segment);
         if (v->problem != SK_AUDIT_OK)
             return;
+    }
+    if (s->have_prev && e->seq != s->expected) {
+        if (e->seq < s->expected)
+            fail(v, SK_AUDIT_REORDERED, seg, ln, e->seq, "sequence %llu appears after %llu",
+                 (unsigned long long)e->seq, (unsigned long long)(s->expected - 1));
+        else if (seq_later_in(f, s->scratch, s->expected))
+            fail(v, SK_AUDIT_REORDERED, seg, ln, e->seq,
+                 "expected sequence %llu here, it appears later", (unsigned long long)s->expected);
+        else
+            fail(v, SK_AUDIT_DELETED, seg, ln, e->seq, "entries %llu..%llu are missing",
+                 (unsigned long long)s->expected, (unsigned long long)(e->seq - 1));
+        return;
     }
     if (s->have_prev && memcmp(e->prev, s->prev_h, SK_AUDIT_HASH_HEX) != 0) {
         fail(v, SK_AUDIT_EDITED, seg, ln, e->seq,
@@ -433,6 +434,30 @@ static void verify_segment(struct vstate *s, sk_audit_verdict *v, size_t si)
 static void verify_end(struct vstate *s, sk_audit_verdict *v, int64_t now)
 {
     int64_t epoch_ms = (v->epoch_secs > 0 ? v->epoch_secs : DEFAULT_EPOCH_S) * 1000LL;
+    /* Most specific first: a witness names exactly what was cut. */
+    for (size_t i = 0; i < s->nw; i++) {
+        char *st = i < 8 ? v->witness_status[i] : NULL;
+        const audit_note *n = &s->w[i].n;
+        if (s->w[i].seen) {
+            v->witnesses_ok++;
+            if (st && sk_snprintf(st, 160, "%s: checkpoint %llu present", s->w[i].file,
+                                  (unsigned long long)n->seq) != 0)
+                st[0] = '\0';
+            continue;
+        }
+        if (st && sk_snprintf(st, 160, "%s: checkpoint %llu MISSING", s->w[i].file,
+                              (unsigned long long)n->seq) != 0)
+            st[0] = '\0';
+        if (n->seq > v->last_seq)
+            fail(v, SK_AUDIT_TRUNCATED, s->end_seg, s->end_line, v->last_seq,
+                 "the log ends at %llu but %s witnessed checkpoint %llu (entries %llu..%llu cut)",
+                 (unsigned long long)v->last_seq, s->w[i].file, (unsigned long long)n->seq,
+                 (unsigned long long)v->last_seq + 1, (unsigned long long)n->seq);
+        else
+            fail(v, SK_AUDIT_DELETED, s->segs[0], 1, v->first_seq,
+                 "checkpoint %llu witnessed in %s is no longer in the log",
+                 (unsigned long long)n->seq, s->w[i].file);
+    }
     if (v->first_seq > 1) {
         if (!s->last_kept[0])
             fail(v, SK_AUDIT_DELETED, s->segs[0], 1, v->first_seq,
@@ -460,29 +485,6 @@ static void verify_end(struct vstate *s, sk_audit_verdict *v, int64_t now)
     if (s->tr_seq)
         fail(v, SK_AUDIT_TRUNCATED, s->tr_seg, s->tr_line, s->tr_seq,
              "the writer found the log shorter than it had left it: %s", s->tr_detail);
-    for (size_t i = 0; i < s->nw; i++) {
-        char *st = i < 8 ? v->witness_status[i] : NULL;
-        const audit_note *n = &s->w[i].n;
-        if (s->w[i].seen) {
-            v->witnesses_ok++;
-            if (st && sk_snprintf(st, 160, "%s: checkpoint %llu present", s->w[i].file,
-                                  (unsigned long long)n->seq) != 0)
-                st[0] = '\0';
-            continue;
-        }
-        if (st && sk_snprintf(st, 160, "%s: checkpoint %llu MISSING", s->w[i].file,
-                              (unsigned long long)n->seq) != 0)
-            st[0] = '\0';
-        if (n->seq > v->last_seq)
-            fail(v, SK_AUDIT_TRUNCATED, s->end_seg, s->end_line, v->last_seq,
-                 "the log ends at %llu but %s witnessed checkpoint %llu (entries %llu..%llu cut)",
-                 (unsigned long long)v->last_seq, s->w[i].file, (unsigned long long)n->seq,
-                 (unsigned long long)v->last_seq + 1, (unsigned long long)n->seq);
-        else
-            fail(v, SK_AUDIT_DELETED, s->segs[0], 1, v->first_seq,
-                 "checkpoint %llu witnessed in %s is no longer in the log",
-                 (unsigned long long)n->seq, s->w[i].file);
-    }
 }
 
 int sk_audit_verify_ex(const char *dir, const uint8_t pub[32], const sk_audit_verify_opts *o,

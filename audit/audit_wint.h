@@ -57,7 +57,8 @@ struct sk_audit {
     uint64_t last_cp;            /* seq of the newest checkpoint in the log */
     int64_t tail_ms;             /* ts of the tail found by the last resync */
     int pending_handoff;
-    int tail_is_close;           /* the newest entry is a closing checkpoint */         /* the tail is a handoff whose audit.epoch is missing */
+    int tail_is_close;
+    int opening;                 /* the first begin_locked checks the remembered head */           /* the newest entry is a closing checkpoint */         /* the tail is a handoff whose audit.epoch is missing */
     int64_t tail_ms_at_open;     /* ts of the newest entry before we wrote (0: none) */
     int64_t open_real_ms, open_mono_ms;
     /* remembered head (outside the log directory) */
@@ -127,7 +128,8 @@ int audit_head_open(sk_audit *a, const char *head_path) SK_MUST_CHECK;
 int audit_head_read(sk_audit *a, uint64_t *seq, char h[SK_AUDIT_HASH_HEX + 1]) SK_MUST_CHECK;
 void audit_head_update(sk_audit *a, uint64_t seq, const char *h);
 /* Compare the log with the remembered head at open; log audit.truncated. */
-int audit_head_check_locked(sk_audit *a, int64_t now) SK_MUST_CHECK;
+int audit_head_check_locked(sk_audit *a, int64_t now, uint64_t found,
+                            const char found_h[SK_AUDIT_HASH_HEX + 1]) SK_MUST_CHECK;
 int audit_thread_start(sk_audit *a) SK_MUST_CHECK;
 void audit_thread_stop(sk_audit *a);
 /* Pruning is refused when the clock looks wrong. 1 plausible. */

@@ -391,6 +391,8 @@ static int prune_locked(sk_audit *a, int64_t now, unsigned *removed);
 /* Take the cross-process lock and make sure our view is current. */
 static int begin_locked(sk_audit *a, int64_t now)
 {
+    char found_h[SK_AUDIT_HASH_HEX + 1];
+    uint64_t found;
     struct stat st;
     int stale = a->seg_fd < 0;
     while (flock(a->lock_fd, LOCK_EX) != 0) {
@@ -403,12 +405,18 @@ static int begin_locked(sk_audit *a, int64_t now)
         stale = 1;
     if (stale && resync_locked(a) != 0)
         goto fail;
+    found = a->seq;
+    memcpy(found_h, a->prev, sizeof(found_h));
     if (a->pending_handoff && audit_evolve_locked(a, now) != 0)
         goto fail; /* finishes the handoff a crash interrupted */
     if (a->seg_fd < 0 || now / AUDIT_DAY_MS > a->seg_day) {
         if (rotate_locked(a, now) != 0)
             goto fail;
     }
+    /* At open, before anything of ours: does the log end where this host left it? */
+    if (a->opening && audit_head_check_locked(a, now, found, found_h) != 0)
+        goto fail;
+    a->opening = 0;
     if (a->pending_dropped) {
         json_t *d = json_pack("{s:s, s:I}", "segment", a->pending_seg, "dropped_bytes",
                               (json_int_t)a->pending_dropped);
@@ -651,6 +659,7 @@ int sk_audit_open(const sk_audit_options *o, sk_audit **out, char *err, size_t e
     a->open_mono_ms = audit_mono_ms();
     a->last_cp_ms = now;
     a->last_sync_ms = now;
+    a->opening = 1;
     pthread_mutex_lock(&a->mu);
     if (begin_locked(a, now) != 0) {
         pthread_mutex_unlock(&a->mu);
@@ -659,10 +668,6 @@ int sk_audit_open(const sk_audit_options *o, sk_audit **out, char *err, size_t e
     }
     locked = 1;
     a->tail_ms_at_open = a->tail_ms;
-    if (audit_head_check_locked(a, now) != 0) {
-        audit_err(err, errcap, "audit: cannot record the truncation found in %s", a->dir);
-        goto out;
-    }
     if (a->retention_ms > 0 && prune_locked(a, now, NULL) != 0) {
         audit_err(err, errcap, "audit: retention pruning failed in %s", a->dir);
         goto out;

@@ -6,7 +6,10 @@
  *                                         each acknowledged durable append print
  *                                         "SEQ N" on stdout (a pipe)
  *   check DIR ACKFILE                     every "SEQ N" in ACKFILE is in the log
- *   days DIR KEY NDAYS RETENTION_DAYS     one open/append/close per simulated day
+ *   days DIR KEY NDAYS RETENTION_DAYS [START]
+ *                                         one open/append/close per simulated day
+ *                                         (from START, epoch seconds; default 2024-01-01)
+ * Environment: SK_AUDIT_WITNESS (witness command), SK_AUDIT_EPOCH_S (epoch length).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +40,14 @@ static int open_log(const char *dir, const char *key, uint32_t every, int fake, 
     o.key_path = key;
     o.checkpoint_every = every;
     o.retention_secs = retention;
+    /* Optional, for the tests of epochs and witnesses. */
+    o.witness = getenv("SK_AUDIT_WITNESS");
+    if (getenv("SK_AUDIT_EPOCH_S")) {
+        uint64_t es;
+        if (sk_parse_u64(getenv("SK_AUDIT_EPOCH_S"), 1, 86400, &es) != 0)
+            return -1;
+        o.epoch_secs = (uint32_t)es;
+    }
     if (fake) {
         o.clock_ms = fake_clock;
         o.clock_ctx = NULL;
@@ -218,12 +229,14 @@ out:
     return rc;
 }
 
-static int cmd_days(const char *dir, const char *key, const char *nds, const char *rds)
+static int cmd_days(const char *dir, const char *key, const char *nds, const char *rds,
+                    const char *start)
 {
-    uint64_t nd, rd;
-    if (sk_parse_u64(nds, 1, 5000, &nd) != 0 || sk_parse_u64(rds, 1, 5000, &rd) != 0)
+    uint64_t nd, rd, st = 1704067200; /* 2024-01-01 */
+    if (sk_parse_u64(nds, 1, 5000, &nd) != 0 || sk_parse_u64(rds, 1, 5000, &rd) != 0 ||
+        (start && sk_parse_u64(start, 0, 4000000000ULL, &st) != 0))
         return 2;
-    g_clock = 1704067200000LL + 3600000; /* 2024-01-01T01:00Z */
+    g_clock = ((int64_t)st / 86400 * 86400 + 3600) * 1000; /* 01:00Z that day */
     for (uint64_t d = 0; d < nd; d++) {
         sk_audit *a;
         if (open_log(dir, key, 1000, 1, (int64_t)rd * 86400, &a) != 0)
@@ -256,8 +269,8 @@ int main(int argc, char **argv)
         return cmd_crash(argv[2], argv[3]);
     if (argc == 4 && strcmp(argv[1], "check") == 0)
         return cmd_check(argv[2], argv[3]);
-    if (argc == 6 && strcmp(argv[1], "days") == 0)
-        return cmd_days(argv[2], argv[3], argv[4], argv[5]);
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "days") == 0)
+        return cmd_days(argv[2], argv[3], argv[4], argv[5], argc == 7 ? argv[6] : NULL);
     fprintf(stderr, "usage: see the comment at the top of audit_testdrv.c\n");
     return 2;
 }

@@ -19,6 +19,10 @@
 #include "audit_int.h"
 #include "sk_audit.h"
 
+/* The fake clock runs in 2025, long before the key was made: without this every
+ * open would start with an epoch handoff (tested on its own below). */
+#define NO_EVOLUTION 0x7fffffffu
+
 /* ---- fixture ----------------------------------------------------------- */
 
 struct fx {
@@ -74,6 +78,7 @@ static sk_audit *open_log(struct fx *f, uint32_t every)
     o.checkpoint_every = every;
     o.clock_ms = fake_clock;
     o.clock_ctx = f;
+    o.epoch_secs = NO_EVOLUTION;
     o.retention_secs = 3 * 86400;
     if (sk_audit_open(&o, &a, err, sizeof(err)) != 0)
         print_error("open: %s\n", err);
@@ -499,6 +504,7 @@ static void test_corrupt_last_entry_refuses_open(void **state)
     o.key_path = f->key;
     o.clock_ms = fake_clock;
     o.clock_ctx = f;
+    o.epoch_secs = NO_EVOLUTION;
     assert_int_equal(sk_audit_open(&o, &a, err, sizeof(err)), -1);
     assert_null(a);
     free(b);
@@ -564,6 +570,7 @@ static void test_refusal_aggregation(void **state)
     o.key_path = f->key;
     o.clock_ms = fake_clock;
     o.clock_ctx = f;
+    o.epoch_secs = NO_EVOLUTION;
     o.refusal_interval_secs = 60;
     assert_int_equal(sk_audit_open(&o, &a, err, sizeof(err)), 0);
     for (int i = 0; i < 20000; i++) {
