@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+
+#include "sk_notify.h"
 
 #include "audit_wint.h"
 
@@ -41,7 +44,7 @@ int audit_key_sync_locked(sk_audit *a)
     if (audit_ekey_load(a->key_path, &k) != 0)
         return -1;
     if (strcmp(k.origin, a->key.origin) != 0 || k.epoch < a->key.epoch) {
-        sk_log(SK_LOG_ERR, "audit: ALARM: %s now holds epoch %llu of another log or an older "
+        audit_alarm(a, "%s now holds epoch %llu of another log or an older "
                "epoch (was epoch %llu); refusing to use it", a->key_path,
                (unsigned long long)k.epoch, (unsigned long long)a->key.epoch);
         audit_ekey_free(&k);
@@ -77,8 +80,7 @@ int audit_tail_auth_locked(sk_audit *a, const char *line, size_t n, const sk_aud
         if (e->has_sig && e->has_next) {
             /* A handoff whose audit.epoch entry a crash prevented. */
             if (!have_next || memcmp(next.pub, e->next_pub, 32) != 0) {
-                sk_log(SK_LOG_ERR, "audit: ALARM: the log hands off to an epoch key that %s "
-                       "does not hold", np);
+                audit_alarm(a, "the log hands off to an epoch key that %s does not hold", np);
                 goto out;
             }
             a->pending_handoff = 1;
@@ -313,9 +315,9 @@ int audit_head_check_locked(sk_audit *a, int64_t now, uint64_t found,
     }
     if (hs == 0 || found > hs || (found == hs && strcmp(hh, found_h) == 0))
         return 0;
-    sk_log(SK_LOG_ERR, "audit: ALARM: the log in %s ends at entry %llu but this host left it at "
-           "entry %llu: entries were cut off. Recording audit.truncated; tell the auditors",
-           a->dir, (unsigned long long)found, (unsigned long long)hs);
+    audit_alarm(a, "the log in %s ends at entry %llu but this host left it at entry %llu: "
+                "entries were cut off. Recorded as audit.truncated; tell the auditors",
+                a->dir, (unsigned long long)found, (unsigned long long)hs);
     if (audit_emit_locked(a, now, SK_AUDIT_EV_TRUNCATED,
                           json_pack("{s:I, s:s, s:I, s:s}", "expected_seq", (json_int_t)hs,
                                     "expected_h", hh, "found_seq", (json_int_t)found, "found_h",
@@ -444,6 +446,7 @@ void audit_witness_deliver(sk_audit *a)
         if (run_witness(a->witness_cmd, todo[i]) != 0)
             sk_log(SK_LOG_ERR, "audit: ALARM: the witness command failed; a checkpoint was not "
                    "handed to the witness");
+        /* (not mailed: the witness is often the mail path itself) */
         free(todo[i]);
     }
     pthread_mutex_unlock(&a->wit_mu);
@@ -517,4 +520,51 @@ int audit_clock_plausible(const sk_audit *a, int64_t now)
         return 0;
     }
     return 1;
+}
+
+/* ---- operators' alarm --------------------------------------------------- */
+
+void audit_alarm(sk_audit *a, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    size_t old, n;
+    char *t;
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sk_log(SK_LOG_ERR, "audit: ALARM: %s", msg);
+    if (!a->notify_cmd || !a->notify_to)
+        return;
+    old = a->alarm_text ? strlen(a->alarm_text) : 0;
+    n = strlen(msg);
+    if (old > 16384)
+        return; /* enough to act on */
+    t = realloc(a->alarm_text, old + n + 2);
+    if (!t)
+        return;
+    memcpy(t + old, msg, n);
+    t[old + n] = '\n';
+    t[old + n + 1] = '\0';
+    a->alarm_text = t;
+}
+
+void audit_alarm_deliver(sk_audit *a)
+{
+    char *text;
+    struct sk_notify_msg m;
+    pthread_mutex_lock(&a->mu);
+    text = a->alarm_text;
+    a->alarm_text = NULL;
+    pthread_mutex_unlock(&a->mu);
+    if (!text)
+        return;
+    memset(&m, 0, sizeof(m));
+    m.from = a->notify_from;
+    m.to = a->notify_to;
+    m.subject = "Sekisho audit log ALARM";
+    m.body = text;
+    if (sk_notify_send(a->notify_cmd, &m) != 0)
+        sk_log(SK_LOG_ERR, "audit: the alarm mail could not be sent");
+    free(text);
 }

@@ -71,6 +71,9 @@ struct sk_audit {
     char *wq[16];
     unsigned wq_len;
     pthread_mutex_t wit_mu;      /* one delivery at a time */
+    /* operators' alarm: text waiting to be mailed (under mu) */
+    char *notify_cmd, *notify_to, *notify_from;
+    char *alarm_text;
     /* heartbeat thread */
     pthread_t thr;
     int thr_started, thr_stop;
@@ -132,6 +135,10 @@ int audit_head_check_locked(sk_audit *a, int64_t now, uint64_t found,
                             const char found_h[SK_AUDIT_HASH_HEX + 1]) SK_MUST_CHECK;
 int audit_thread_start(sk_audit *a) SK_MUST_CHECK;
 void audit_thread_stop(sk_audit *a);
+/* Log an alarm now (error level) and queue it for the operators' mail. */
+void audit_alarm(sk_audit *a, const char *fmt, ...) SK_PRINTF(2, 3);
+/* Mail queued alarms; call without mu (blocks up to SK_NOTIFY_TIMEOUT). */
+void audit_alarm_deliver(sk_audit *a);
 /* Pruning is refused when the clock looks wrong. 1 plausible. */
 int audit_clock_plausible(const sk_audit *a, int64_t now);
 

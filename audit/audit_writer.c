@@ -353,11 +353,11 @@ static int resync_locked(sk_audit *a)
             goto out;
         }
         if (audit_tail_auth_locked(a, last, (size_t)(buf + n - 1 - last), &e) != 0) {
-            sk_log(SK_LOG_ERR,
-                   "audit: ALARM: the last entry of %s (seq %llu) does not carry this writer's "
-                   "MAC: it was not written with the audit key (appended by hand?). Refusing to "
-                   "continue the chain; run 'sekishoctl audit verify'",
-                   path, (unsigned long long)e.seq);
+            audit_alarm(a,
+                        "the last entry of %s (seq %llu) does not carry this writer's MAC: it "
+                        "was not written with the audit key (appended by hand?). Refusing to "
+                        "continue the chain; run 'sekishoctl audit verify'",
+                        path, (unsigned long long)e.seq);
             goto out;
         }
         if (audit_find_last_cp(fd, cut, &a->last_cp) != 0) {
@@ -550,6 +550,10 @@ static void free_audit(sk_audit *a)
     for (unsigned i = 0; i < a->wq_len; i++)
         free(a->wq[i]);
     free(a->witness_cmd);
+    free(a->notify_cmd);
+    free(a->notify_to);
+    free(a->notify_from);
+    free(a->alarm_text);
     free(a->line);
     free(a->rq);
     free(a);
@@ -612,7 +616,10 @@ static int setup(sk_audit *a, const sk_audit_options *o, char *err, size_t errca
     a->ref_secs = o->refusal_interval_secs ? o->refusal_interval_secs : 60;
     a->clock_ms = o->clock_ms;
     a->clock_ctx = o->clock_ctx;
-    if (o->witness && *o->witness && !(a->witness_cmd = strdup(o->witness)))
+    if ((o->witness && *o->witness && !(a->witness_cmd = strdup(o->witness))) ||
+        (o->notify_command && *o->notify_command && !(a->notify_cmd = strdup(o->notify_command))) ||
+        (o->notify_to && *o->notify_to && !(a->notify_to = strdup(o->notify_to))) ||
+        (o->notify_from && *o->notify_from && !(a->notify_from = strdup(o->notify_from))))
         return -1;
     if (o->head_path ? sk_strlcpy(head, sizeof(head), o->head_path) != 0
                      : sk_snprintf(head, sizeof(head), "%s.head", a->key_path) != 0)
@@ -688,6 +695,8 @@ out:
         audit_err(err, errcap, "audit: cannot start the heartbeat thread");
         rc = -1;
     }
+    if (sync_ok)
+        audit_alarm_deliver(a);
     if (rc == 0) {
         *out = a;
     } else if (a) {
@@ -966,6 +975,7 @@ int sk_audit_flush(sk_audit *a)
     if (do_sync(a, y) != 0)
         rc = -1;
     audit_witness_deliver(a);
+    audit_alarm_deliver(a);
     return rc;
 }
 
@@ -1084,6 +1094,7 @@ void sk_audit_close(sk_audit *a)
     }
     pthread_mutex_unlock(&a->mu);
     audit_witness_deliver(a);
+    audit_alarm_deliver(a);
     destroy_sync(a);
     free_audit(a);
 }

@@ -181,6 +181,11 @@ typedef struct sk_audit_options {
     const char *witness;             /* [audit] witness: shell command, checkpoint on stdin */
     const char *head_path;           /* remembered head; NULL: key_path + ".head" */
     int no_thread;                   /* no heartbeat thread (it is never started with clock_ms) */
+    /* Operators' alarm (truncation found, forged tail refused, witness failing):
+     * mailed through [notify] command when both are set. */
+    const char *notify_command;
+    const char *notify_to;
+    const char *notify_from;
 } sk_audit_options;
 
 typedef struct sk_audit_kv {

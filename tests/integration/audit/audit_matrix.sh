@@ -112,8 +112,10 @@ expect "old segment replayed (witness)" "$T" truncated "$S5" "$(wc -l < "$T/$S5"
 #     reporting the gap
 cp -r "$D" "$SK_TMP/before-cut"
 n=$(wc -l < "$D/$S5"); sed -i "$((n - 2)),\$d" "$D/$S5"
-out=$("$DRV" append "$D" "$K" 1 2>&1); rc=$?
+out=$(SK_AUDIT_NOTIFY="cat > '$SK_TMP/mail'" "$DRV" append "$D" "$K" 1 2>&1); rc=$?
 [ $rc -eq 0 ] && grep -q "ALARM" <<<"$out" && ok "writer alarms on restart after a cut" || bad "no alarm: rc=$rc $out"
+grep -q "^To: ops@example.org" "$SK_TMP/mail" && grep -q "cut off" "$SK_TMP/mail" \
+    && ok "operators are mailed" || bad "no alarm mail: $(cat "$SK_TMP/mail" 2>&1)"
 mapfile -t NS < <(cd "$D" && ls audit-2*.jsonl)
 TL=$(grep -n '"ev":"audit.truncated"' "$D/${NS[-1]}" | cut -d: -f1)
 [ -n "$TL" ] && grep '"ev":"audit.truncated"' "$D/${NS[-1]}" | grep -q "\"expected_seq\":$(( $(grep -c . "$SK_TMP/before-cut"/audit-2* | awk -F: '{s+=$2} END {print s}') ))" \
