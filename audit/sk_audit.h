@@ -1,44 +1,21 @@
 /*
  * sk_audit.h — Sekisho's tamper-evident access log.
  *
- * On-disk format
- * --------------
- * The log is a directory of segment files, one per UTC day, named
- * "audit-YYYYMMDD.jsonl" so that a lexical sort is a chronological sort. Every
- * other file in the directory (".lock") is ignored by readers. Each segment is
- * JSON Lines: one entry per line, pure ASCII (non-ASCII is \u-escaped, invalid
- * UTF-8 from clients becomes U+FFFD, control characters are escaped), so no
- * client-controlled string can start a new line or forge another entry.
+ * On-disk format: audit/FORMAT.md (the contract with independent verifiers).
+ * In short: a directory of daily segments "audit-YYYYMMDD.jsonl" (JSON Lines,
+ * pure ASCII, keys in a fixed order), every entry hash-chained to the previous
+ * one across segments and carrying the writer's MAC; signed checkpoints cover
+ * contiguous ranges; the signing key evolves every [audit] epoch (forward
+ * security: the next epoch's public key is committed in a checkpoint signed by
+ * the current one, the old private key is erased); epochs.jsonl keeps the
+ * handoffs so a pruned log still verifies from epoch 0's public key.
  *
- * An entry is written with its keys in this fixed order:
- *
- *   {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","ev":E,"actor":A,"tenant":T,
- *    "peer":P,"serial":S,"details":{...},"prev":"<hex>"[,"sig":"<b64url>"],"h":"<hex>"}
- *
- * actor/tenant/peer/serial are strings or null. Let L be the line without its
- * trailing newline and without the final `,"h":"<64 hex>"}` (72 bytes). Then
- *   h = SHA-256("sekisho-audit-v1\n" || L)      (lowercase hex)
- * and "prev" is the h of the previous entry (64 zeros for the very first entry
- * of a fresh log). The hash covers the exact stored bytes, so no
- * canonicalisation is needed to verify: a byte changed anywhere breaks h.
- *
- * Entries written by this module itself:
- *   audit.segment     first entry of every segment; restates the running state
- *                     (segment name, previous segment name, signing key id,
- *                     last checkpoint seq). Its prev is the last h of the
- *                     previous segment, so segments chain.
- *   audit.checkpoint  every checkpoint_every entries, every checkpoint_secs, at
- *                     rotation and at close. Before "h" it carries "sig": the
- *                     Ed25519 signature (base64url, 64 bytes) over
- *                     "sekisho-audit-checkpoint-v1\n" || B, where B is the line
- *                     up to (excluding) `,"sig":`. B contains prev, so one
- *                     signature covers the whole chain before it. details.key
- *                     is the key id: hex SHA-256 of the raw 32-byte public key.
- *   audit.recover     written on open when a torn (unterminated) last line left
- *                     by a crash was cut off; records how many bytes.
- *   audit.prune       retention removed whole segments; written (and fsync'd)
- *                     BEFORE the files are unlinked; records oldest_kept.
- *   tls.refused.summary  the aggregated handshake refusals (sk_audit_refused).
+ * Forward security and witnesses: every checkpoint (at least one per epoch, by
+ * the heartbeat thread even when idle) is handed to [audit] witness in the
+ * stable text form of FORMAT.md section 9; `audit verify --witness FILE...`
+ * then proves nothing after a witnessed checkpoint was cut or rewritten. The
+ * writer refuses a tail without its MAC, remembers its head in KEY.head and
+ * records audit.truncated (and alarms the operators) when the log ends before it.
  *
  * Durability and crash semantics
  * ------------------------------
@@ -61,21 +38,13 @@
  * someone cutting bytes, so it refuses to call it OK, but the writer may repair
  * it because nothing acknowledged is lost by doing so. kill -9 alone never
  * tears a line (the kernel completes the write), so such a log verifies as is.
- * Whole lines removed from the end after the last checkpoint cannot be detected
- * without an external anchor; verify reports how many trailing entries are not
- * covered by a signature.
+ * Whole lines removed from the end are found by witnesses, by the writer's
+ * remembered head, and by verify when the log ends neither on a closing
+ * checkpoint nor within one epoch of its newest checkpoint.
  *
  * Retention: segments whose whole UTC day is older than `retention` are removed
- * at open and by sk_audit_prune (call it daily); the newest segment is never
- * removed. What remains verifies from the first retained segment on: its
- * audit.segment entry is the anchor, and every later checkpoint signs the chain.
- *
- * Verification order per line: parse; for checkpoints, key id then signature;
- * then the entry's own hash; then sequence continuity (a gap is "deleted", an
- * entry found later in the segment is "reordered"); then the link to the
- * previous hash (a rewritten-and-rehashed entry shows up as "edited" at the
- * next line). A log not starting at seq 1 must be explained by an audit.prune
- * record whose oldest_kept is not older than the first segment present.
+ * at open and by sk_audit_prune (call it daily), never the three newest and never
+ * on an implausible clock; the audit.prune record is signed before the unlink.
  *
  * Thread safety: every sk_audit_* function taking an sk_audit* is thread-safe
  * (except sk_audit_close, see there). Several processes may append to one

@@ -18,6 +18,8 @@ ctl "$D" "$K" head > "$SK_TMP/w.final" || bad "audit head"
 out=$(ctl "$D" "$K" verify --witness "$SK_TMP/w.final"); rc=$?
 [ $rc -eq 0 ] && grep -q '^epochs: 0\.\.[1-9]' <<<"$out" && grep -q "present" <<<"$out" \
     && ok "base log verifies over several epochs, witness present" || bad "base: rc=$rc $out"
+out=$(python3 "$PYV" --pubkey "$K.pub" --witness "$SK_TMP/w.final" "$D"); rc=$?
+[ $rc -eq 0 ] && grep -q "^OK: entries 1\.\." <<<"$out" && ok "python verifier: $out" || bad "python base: rc=$rc $out"
 
 # Both verifiers; they must agree on the kind and the place.
 # expect NAME DIR KIND SEGMENT LINE [verify args...]
