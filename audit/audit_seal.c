@@ -106,6 +106,8 @@ int audit_evolve_due(const sk_audit *a, int64_t now)
 {
     /* A clock far before the epoch's start (set back, or the key made with a
      * wrong clock) evolves too: evolving early is always safe, never is not. */
+    if (!a->pending_handoff && now < a->evolve_retry_ms && now >= a->evolve_retry_ms - 60000)
+        return 0;
     return a->pending_handoff || now - a->key.start_ms >= a->epoch_ms ||
            a->key.start_ms - now >= a->epoch_ms;
 }
@@ -173,6 +175,8 @@ int audit_evolve_locked(sk_audit *a, int64_t now)
            (unsigned long long)a->key.epoch, a->key.keyid);
     rc = 0;
 out:
+    if (rc != 0)
+        a->evolve_retry_ms = now + 60000; /* e.g. the key directory is read-only */
     audit_ekey_free(&next);
     free(handoff);
     return rc;

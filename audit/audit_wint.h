@@ -57,6 +57,7 @@ struct sk_audit {
     uint64_t last_cp;            /* seq of the newest checkpoint in the log */
     int64_t tail_ms;             /* ts of the tail found by the last resync */
     int pending_handoff;
+    int64_t evolve_retry_ms;     /* after a failed handoff, not before this time */
     int tail_is_close;
     int opening;                 /* the first begin_locked checks the remembered head */           /* the newest entry is a closing checkpoint */         /* the tail is a handoff whose audit.epoch is missing */
     int64_t tail_ms_at_open;     /* ts of the newest entry before we wrote (0: none) */
