@@ -112,6 +112,22 @@ int audit_emit_locked(sk_audit *a, int64_t now, const char *ev, json_t *details,
 int audit_checkpoint_locked(sk_audit *a, int64_t now, const char *reason, const char *next_seg,
                             const uint8_t *next_pub) SK_MUST_CHECK;
 int64_t audit_now_ms(const sk_audit *a);
+int audit_emit_text_locked(sk_audit *a, int64_t now, const char *ev, const char *actor,
+                           const char *tenant, const char *peer, const char *serial,
+                           const char *details, int is_checkpoint) SK_MUST_CHECK;
+/* Take the cross-process lock and bring our view up to date / release it. */
+int audit_begin_locked(sk_audit *a, int64_t now) SK_MUST_CHECK;
+void audit_end_locked(sk_audit *a);
+/* Append with details as a jansson object d (consumed) or as JSON text. */
+int audit_append_common(sk_audit *a, const char *event, const char *actor, const char *tenant,
+                        const char *peer, const char *serial, json_t *d, const char *dtext,
+                        int durable, uint64_t *seq_out) SK_MUST_CHECK;
+
+/* audit_events.c (under mu; the _locked ones also under the flock) */
+int audit_refusal_summary_locked(sk_audit *a, int64_t now) SK_MUST_CHECK;
+int audit_refusal_due(const sk_audit *a, int64_t now);
+int audit_drain_requests_locked(sk_audit *a);
+int audit_kv_details(const sk_audit_event *ev, json_t **out) SK_MUST_CHECK;
 int64_t audit_mono_ms(void);
 
 /* audit_seal.c */
