@@ -62,6 +62,10 @@ expect "reordered entries" "$T" reordered "$S2" "$L"
 # 4. the tail cut off (last entry and the closing checkpoint), with a witness
 fresh; n=$(wc -l < "$T/$S5"); sed -i "$((n - 1)),\$d" "$T/$S5"
 expect "truncated tail (witness)" "$T" truncated "$S5" "$((n - 2))" --witness "$SK_TMP/w.final"
+#    ... and cut right after a (non-closing) checkpoint, without a witness: no
+#    heartbeat followed it within an epoch
+fresh; L=$(lineof "$S5" '"ev":"audit.checkpoint"'); sed -i "$((L + 1)),\$d" "$T/$S5"
+expect "cut right after a checkpoint" "$T" truncated "$S5" "$L"
 # 5. the newest segment deleted, with a witness; without one, the rotation names it
 fresh; rm "$T/$S5"
 expect "deleted newest segment (witness)" "$T" truncated "$S4" "$(wc -l < "$T/$S4")" \
