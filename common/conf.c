@@ -70,6 +70,8 @@ static const struct conf_key conf_keys[] = {
     DUR("audit", "retention", audit_retention, 86400, 100 * 366 * 86400LL),
     STR("audit", "timezone", audit_timezone),
     BOOL("audit", "log_requests", audit_log_requests),
+    DUR("audit", "epoch", audit_epoch, 60, 86400),
+    STR("audit", "witness", audit_witness),
     { "log", "level", T_LOGLEVEL, offsetof(sk_conf, log_level), 0, 0, 0 },
 };
 
@@ -124,6 +126,7 @@ void sk_conf_defaults(sk_conf *c)
     c->audit_retention = 365 * 86400;
     COPY_LITERAL(c->audit_timezone, "Asia/Tokyo");
     c->audit_log_requests = 1;
+    c->audit_epoch = 900;
     c->log_level = SK_LOG_INFO;
     /* Fail safe: the gateway cannot know whether the upstream folds case and
      * trailing dots (IIS does), so rules match the lenient way unless told. */

@@ -131,6 +131,8 @@ typedef struct sk_conf {
     int64_t audit_retention;
     char audit_timezone[64];
     int audit_log_requests;
+    int64_t audit_epoch;                     /* key epoch: handoff + heartbeat checkpoint */
+    char audit_witness[SK_CONF_PATH_MAX];    /* command given each checkpoint on stdin, "" = none */
 
     /* [log] */
     int log_level;                           /* enum sk_log_level */

@@ -229,6 +229,11 @@ static int open_audit(struct gateway *g)
     o.dir = g->conf.audit_dir;
     o.key_path = g->conf.audit_key;
     o.retention_secs = g->conf.audit_retention;
+    o.epoch_secs = (uint32_t)g->conf.audit_epoch;
+    o.witness = g->conf.audit_witness;
+    o.notify_command = g->conf.notify_command;
+    o.notify_to = g->conf.notify_operators;
+    o.notify_from = g->conf.notify_from;
     if (sk_audit_open(&o, &g->audit, err, sizeof err) != 0) {
         sk_log(SK_LOG_ERR, "cannot open the audit log in %s: %s", g->conf.audit_dir, err);
         return -1;

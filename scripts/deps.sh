@@ -10,7 +10,7 @@ build_pkgs=(cmake gcc make pkg-config libssl-dev openssl libmicrohttpd-dev liblm
   libargon2-dev liboath-dev libinih-dev libjansson-dev libqrencode-dev libhttp-parser-dev
   libcmocka-dev curl ca-certificates)
 test_pkgs=(oathtool libnss3-tools faketime nginx-light wrk clang libclang-rt-14-dev jq
-  python3 procps iproute2 lmdb-utils chromium fonts-noto-cjk nodejs)
+  python3 python3-cryptography procps iproute2 lmdb-utils chromium fonts-noto-cjk nodejs)
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
 missing=()
