@@ -545,8 +545,6 @@ int main(int argc, char **argv)
         if ((strcmp(cmd, "reissue") == 0 || (strcmp(cmd, "revoke") == 0 && a.user != NULL)) &&
             resolve_tenant(&a, user_tenant, sizeof(user_tenant)) != 0)
             return 1;
-        if (strcmp(cmd, "issue") == 0 || strcmp(cmd, "reissue") == 0)
-            warn_unknown(audit_conf, a.user, a.tenant != NULL ? a.tenant : SK_CA_DEFAULT_TENANT);
     }
 
     /* A state change from here on: audit before act. */
@@ -602,6 +600,8 @@ int main(int argc, char **argv)
     }
     if (rc != 0)
         return refuse(err.msg);
+    if (strcmp(cmd, "issue") == 0 || strcmp(cmd, "reissue") == 0)
+        warn_unknown(audit_conf, a.user, a.tenant != NULL ? a.tenant : SK_CA_DEFAULT_TENANT);
     if (fflush(stdout) != 0)
         return refuse("cannot write to standard output");
     return 0;

@@ -16,6 +16,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "sk_policy.h"
 #include "sk_util.h"
 
@@ -72,6 +73,7 @@ typedef struct sk_conf {
 
     /* [upstream] */
     char upstream_url[SK_CONF_URL_MAX];      /* http://host:port[/prefix] */
+    int upstream_url_set;                    /* given in the file (the gateway requires it) */
     char upstream_host[256];                 /* parsed from url */
     char upstream_port[8];
     char upstream_prefix[512];               /* "" or "/prefix" without trailing slash */
@@ -137,5 +139,25 @@ typedef struct sk_conf {
 void sk_conf_defaults(sk_conf *c);
 /* Load and validate path. err gets "FILE:LINE: message" (or "FILE: message"). */
 int sk_conf_load(const char *path, sk_conf *out, char *err, size_t errlen) SK_MUST_CHECK;
+
+/* Print the configuration as an INI file that loads back to the same values,
+ * every key with its effective value (defaults included; paths absolute when the
+ * file named them relative). 0, or -1 on a write error. */
+int sk_conf_dump(const sk_conf *c, FILE *out) SK_MUST_CHECK;
+
+/* ---- checks beyond the syntax (conf_check.c), for `sekisho -t` and start ---- */
+
+/* What the gateway needs that the tools do not: [upstream] url given (unless every
+ * portal is a [tenant.NAME] with its own upstream). 0, or -1 with err. */
+int sk_conf_check_gateway(const sk_conf *c, char *err, size_t errlen) SK_MUST_CHECK;
+/* The files and directories the gateway uses are usable by the user running this
+ * check (run it as the service user): state and audit directories writable (or
+ * creatable), certificates, keys, CA and CRL readable, existing key files
+ * readable. 0, or -1 with "FILE: [section] key PATH: not readable by user NAME
+ * (uid N): why". */
+int sk_conf_check_access(const sk_conf *c, char *err, size_t errlen) SK_MUST_CHECK;
+/* Settings that are allowed but weaker than the standards behind the defaults,
+ * one "FILE: warning: ..." line each on out. Returns the number printed. */
+int sk_conf_warnings(const sk_conf *c, FILE *out);
 
 #endif
