@@ -36,6 +36,7 @@ static const char usage_text[] =
     "  crl --dir D [--days N]\n"
     "  list --dir D [--json]\n"
     "  server-cert --dir D --host NAME[,NAME...] [--days N] --out PREFIX\n"
+    "  --version, --help, COMMAND --help\n"
     "every command also takes --audit-config FILE (default: $SEKISHO_CONF): the gateway\n"
     "configuration whose [audit] log records each change\n"
     "reasons: unspecified keyCompromise cACompromise affiliationChanged superseded\n"
@@ -89,6 +90,20 @@ static int usage(void)
 {
     fputs(usage_text, stderr);
     return 2;
+}
+
+/* `sekisho-ca COMMAND --help`: that command's usage lines and the notes. */
+static int command_help(const char *cmd)
+{
+    size_t n = strlen(cmd);
+    fputs("usage: sekisho-ca COMMAND [OPTIONS]\n", stdout);
+    for (const char *line = usage_text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        int mine = strncmp(line, "  ", 2) == 0 && strncmp(line + 2, cmd, n) == 0 && line[2 + n] == ' ';
+        int note = line[0] != ' ' && strncmp(line, "usage:", 6) != 0;
+        if (mine || note || (note == 0 && line[0] == ' ' && line[1] == ' ' && line[2] == ' '))
+            fwrite(line, 1, (size_t)(nl - line + 1), stdout);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 static int refuse(const char *msg)
@@ -447,6 +462,10 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return 0;
     }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("sekisho-ca %s\n", SEKISHO_VERSION);
+        return 0;
+    }
     if (strcmp(cmd, "init") != 0 && strcmp(cmd, "issue") != 0 && strcmp(cmd, "reissue") != 0 &&
         strcmp(cmd, "revoke") != 0 && strcmp(cmd, "crl") != 0 && strcmp(cmd, "list") != 0 &&
         strcmp(cmd, "server-cert") != 0) {
@@ -473,8 +492,7 @@ int main(int argc, char **argv)
         case OPT_LEGACY: a.legacy = 1; break;
         case OPT_JSON: a.json = 1; break;
         case OPT_HELP:
-            fputs(usage_text, stdout);
-            return 0;
+            return command_help(cmd);
         default:
             fprintf(stderr, "sekisho-ca: unknown option or missing value\n");
             return usage();

@@ -414,7 +414,7 @@ int main(int argc, char **argv)
         case 't': test = 1; break;
         case 'T': test = 2; break;
         case 'h': usage(stdout); return 0;
-        case 'V': printf("sekisho 0.1.0\n"); return 0;
+        case 'V': printf("sekisho %s\n", SEKISHO_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

@@ -25,6 +25,7 @@
 #define CTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "sk_conf.h"
@@ -80,6 +81,10 @@ int ctl_user_modify(const sk_conf *conf, const char *id, const char *tenant, con
 
 int ctl_user_main(const sk_conf *conf, int argc, char **argv);
 void ctl_user_usage(void);
+/* The usage lines of a group on f (the *_usage() forms write to stderr). */
+void ctl_user_usage_to(FILE *f);
+void ctl_session_usage_to(FILE *f);
+void ctl_sweep_usage_to(FILE *f);
 int ctl_session_main(const sk_conf *conf, int argc, char **argv);
 void ctl_session_usage(void);
 int ctl_sweep_main(const sk_conf *conf, int argc, char **argv);

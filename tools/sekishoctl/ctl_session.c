@@ -19,9 +19,14 @@ static const char usage_list[] = "session list [--json]";
 static const char usage_revoke[] =
     "session revoke (SESSION-ID | --user ID[@TENANT] [--tenant T] | --all)";
 
+void ctl_session_usage_to(FILE *f)
+{
+    fprintf(f, "  %s\n  %s\n", usage_list, usage_revoke);
+}
+
 void ctl_session_usage(void)
 {
-    fprintf(stderr, "  %s\n  %s\n", usage_list, usage_revoke);
+    ctl_session_usage_to(stderr);
 }
 
 static int usage_error(const char *usage, const char *what, const char *arg)

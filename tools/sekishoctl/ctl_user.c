@@ -926,10 +926,15 @@ static const struct ucmd *find_cmd(const char *name)
     return NULL;
 }
 
-void ctl_user_usage(void)
+void ctl_user_usage_to(FILE *f)
 {
     for (size_t i = 0; i < SK_ARRAY_LEN(cmds); i++)
-        fprintf(stderr, "  %s\n", cmds[i].usage);
+        fprintf(f, "  %s\n", cmds[i].usage);
+}
+
+void ctl_user_usage(void)
+{
+    ctl_user_usage_to(stderr);
 }
 
 static int usage_error(const struct ucmd *c, const char *what, const char *arg)
