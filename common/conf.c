@@ -65,6 +65,11 @@ static const struct conf_key conf_keys[] = {
     STR("notify", "command", notify_command),
     STR("notify", "operators", notify_operators),
     STR("notify", "from", notify_from),
+    STR("notify", "operators_warning", notify_operators_level[0]),
+    STR("notify", "operators_minor", notify_operators_level[1]),
+    STR("notify", "operators_major", notify_operators_level[2]),
+    STR("notify", "allowed_domains", notify_allowed_domains),
+    STR("notify", "portal_url", notify_portal_url),
     PATH("audit", "dir", audit_dir),
     PATH("audit", "key", audit_key),
     DUR("audit", "retention", audit_retention, 86400, 100 * 366 * 86400LL),
@@ -361,6 +366,17 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
         if (strcmp(k->section, "audit") == 0 && strcmp(k->name, "timezone") == 0 && !valid_timezone(value)) {
             (void)snprintf(p->why, sizeof p->why, "unknown time zone: must be a name of the tz database "
                                                   "(e.g. Asia/Tokyo, Europe/Berlin, UTC)");
+            return -1;
+        }
+        if (strcmp(k->section, "notify") == 0 && strcmp(k->name, "allowed_domains") == 0 &&
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-, ") != strlen(value)) {
+            (void)snprintf(p->why, sizeof p->why, "must be mail domains separated by commas (example.com; "
+                                                  ".example.com for its subdomains)");
+            return -1;
+        }
+        if (strcmp(k->section, "notify") == 0 && strcmp(k->name, "portal_url") == 0 &&
+            (strncmp(value, "https://", 8) != 0 || strpbrk(value, " \t\"<>") != NULL)) {
+            (void)snprintf(p->why, sizeof p->why, "must be the portal's https:// address");
             return -1;
         }
         if (strcmp(k->section, "upstream") == 0 && strcmp(k->name, "url") == 0) {

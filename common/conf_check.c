@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,4 +129,40 @@ int sk_conf_warnings(const sk_conf *c, FILE *out)
         n++;
     }
     return n;
+}
+
+const char *sk_conf_operators_for(const sk_conf *c, int level)
+{
+    if (level >= 1 && level <= 3 && c->notify_operators_level[level - 1][0] != '\0')
+        return c->notify_operators_level[level - 1];
+    return c->notify_operators;
+}
+
+int sk_conf_email_allowed(const sk_conf *c, const char *email)
+{
+    const char *at = strrchr(email, '@'), *p = c->notify_allowed_domains;
+    size_t dl;
+    if (p[0] == '\0')
+        return 1;
+    if (at == NULL)
+        return 0;
+    at++;
+    dl = strlen(at);
+    while (*p) {
+        size_t n;
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        n = strcspn(p, ", \t");
+        if (n == 0)
+            break;
+        if (p[0] == '.') {
+            /* ".example.com": any subdomain (not example.com itself) */
+            if (dl > n && strncasecmp(at + dl - n, p, n) == 0)
+                return 1;
+        } else if (dl == n && strncasecmp(at, p, n) == 0) {
+            return 1;
+        }
+        p += n;
+    }
+    return 0;
 }

@@ -124,6 +124,9 @@ typedef struct sk_conf {
     char notify_command[SK_CONF_PATH_MAX];   /* sendmail -t compatible */
     char notify_operators[512];              /* comma-separated addresses for alarms */
     char notify_from[256];                   /* From: of Sekisho's mail, "" = MTA default */
+    char notify_operators_level[3][512];     /* operators_warning/_minor/_major; "" = operators */
+    char notify_allowed_domains[512];        /* comma-separated; "" = any domain for user addresses */
+    char notify_portal_url[SK_CONF_URL_MAX]; /* in account notices; "" = from [tenant.*] host */
 
     /* [audit] */
     char audit_dir[SK_CONF_PATH_MAX];        /* default <state>/audit */
@@ -139,6 +142,14 @@ typedef struct sk_conf {
 void sk_conf_defaults(sk_conf *c);
 /* Load and validate path. err gets "FILE:LINE: message" (or "FILE: message"). */
 int sk_conf_load(const char *path, sk_conf *out, char *err, size_t errlen) SK_MUST_CHECK;
+
+/* Recipients of operator mail of an alert level (1 warning, 2 minor, 3 major):
+ * [notify] operators_LEVEL when set, else [notify] operators ("" = nobody). */
+const char *sk_conf_operators_for(const sk_conf *c, int level);
+/* 1 if the e-mail address is in [notify] allowed_domains (its domain equal to one
+ * of them, case-insensitively, or a subdomain of an entry written ".example.com"),
+ * or the list is empty; else 0. */
+int sk_conf_email_allowed(const sk_conf *c, const char *email);
 
 /* Print the configuration as an INI file that loads back to the same values,
  * every key with its effective value (defaults included; paths absolute when the

@@ -79,6 +79,10 @@ int ctl_resolve_user(const sk_conf *conf, const char *arg, const char *tenant_op
 int ctl_user_modify(const sk_conf *conf, const char *id, const char *tenant, const char *role,
                     const char *email);
 
+/* `user notify`: mail the account notice (ID, tenant, portal, how to import the
+ * certificate; never a password) to the user's address. Exit code. */
+int ctl_user_notify(const sk_conf *conf, const char *id, const char *tenant);
+
 int ctl_user_main(const sk_conf *conf, int argc, char **argv);
 void ctl_user_usage(void);
 /* The usage lines of a group on f (the *_usage() forms write to stderr). */

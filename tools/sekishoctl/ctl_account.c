@@ -16,6 +16,7 @@
 
 #include "ctl.h"
 #include "sk_admin_audit.h"
+#include "sk_notify.h"
 #include "sk_store.h"
 
 int ctl_valid_email(const char *e)
@@ -43,9 +44,13 @@ int ctl_valid_email(const char *e)
  * set, in one of those domains. CTL_OK or CTL_REFUSED after saying why. */
 int ctl_check_email(const sk_conf *conf, const char *email)
 {
-    (void)conf;
     if (!ctl_valid_email(email)) {
         ctl_err("invalid e-mail address '%s'", email);
+        return CTL_REFUSED;
+    }
+    if (!sk_conf_email_allowed(conf, email)) {
+        ctl_err("e-mail address '%s' refused: its domain is not in [notify] allowed_domains (%s)", email,
+                conf->notify_allowed_domains);
         return CTL_REFUSED;
     }
     return CTL_OK;
@@ -231,6 +236,100 @@ int ctl_user_modify(const sk_conf *conf, const char *id, const char *tenant, con
     }
     ret = CTL_OK;
 out:
+    sk_store_close(s);
+    ctl_log_close(log);
+    return ret;
+}
+
+/* ---- user notify: the account notice ------------------------------------------ */
+
+/* The portal's address for the notice: [notify] portal_url, else the first host of
+ * the user's tenant, else nothing (the mail then says to ask the operator). */
+static void portal_url(const sk_conf *conf, const char *tenant, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (conf->notify_portal_url[0] != '\0') {
+        if (sk_strlcpy(out, cap, conf->notify_portal_url) != 0)
+            out[0] = '\0';
+        return;
+    }
+    for (uint32_t i = 0; i < conf->n_tenants; i++)
+        if (strcmp(conf->tenants[i].name, tenant) == 0 && conf->tenants[i].n_hosts > 0 &&
+            sk_snprintf(out, cap, "https://%s/", conf->tenants[i].hosts[0]) != 0)
+            out[0] = '\0';
+}
+
+int ctl_user_notify(const sk_conf *conf, const char *id, const char *tenant)
+{
+    sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
+    static sk_user u;
+    static char body[4096];
+    char subject[256], url[SK_CONF_URL_MAX + 16];
+    int rc, ret = CTL_REFUSED;
+
+    if (sk_store_open(conf->state_dir, 1, &s) != SK_STORE_OK) {
+        ctl_err("no user '%s' in tenant '%s'", id, tenant);
+        goto out;
+    }
+    rc = sk_store_user_get(s, tenant, id, &u);
+    if (rc != SK_STORE_OK) {
+        ctl_err(rc == SK_STORE_NOTFOUND ? "no user '%s' in tenant '%s'" : "cannot read user '%s' (tenant %s)",
+                id, tenant);
+        goto out;
+    }
+    if (u.email[0] == '\0') {
+        ctl_err("user %s (tenant %s) has no e-mail address; set one with: sekishoctl user modify %s@%s --email ADDR",
+                id, tenant, id, tenant);
+        goto out;
+    }
+    if (!sk_conf_email_allowed(conf, u.email)) {
+        ctl_err("the address of %s (%s) is not in [notify] allowed_domains; nothing sent", id, u.email);
+        goto out;
+    }
+    portal_url(conf, tenant, url, sizeof url);
+    /* What the person needs, never a password: those travel another way. */
+    if (sk_snprintf(subject, sizeof subject, "Sekisho: your account %s", id) != 0 ||
+        sk_snprintf(body, sizeof body,
+                    "Your Sekisho account is ready.\n\n"
+                    "  User ID:  %s\n  Tenant:   %s\n  Portal:   %s\n\n"
+                    "1. Import the certificate bundle (.p12) you receive separately into your\n"
+                    "   browser's personal certificate store (Windows: double-click it, store\n"
+                    "   \"Current User\", \"Personal\"; Firefox: Settings > Privacy & Security >\n"
+                    "   Certificates > View Certificates > Your Certificates > Import).\n"
+                    "2. Open the portal and choose this certificate when the browser asks.\n"
+                    "3. Sign in with your user ID and the initial password your administrator\n"
+                    "   gives you by another channel; you will be asked to change it.\n\n"
+                    "This mail contains no password. If you did not expect it, tell your\n"
+                    "administrator.\n\n"
+                    "Sekisho アカウントが用意できました。\n"
+                    "  ユーザーID: %s / テナント: %s / ポータル: %s\n"
+                    "別途届く証明書 (.p12) をブラウザーの個人用証明書ストアに取り込み、ポータルを開いて\n"
+                    "この証明書を選び、管理者から別の経路で伝えられる初期パスワードでサインインしてください。\n"
+                    "このメールにパスワードは含まれていません。\n",
+                    id, tenant, url[0] ? url : "(ask your administrator)", id, tenant,
+                    url[0] ? url : "(管理者にお問い合わせください)") != 0) {
+        ctl_err("account notice too long");
+        goto out;
+    }
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
+    {
+        struct sk_notify_msg m = { conf->notify_from[0] ? conf->notify_from : NULL, u.email, subject, body };
+        int sent = sk_notify_send(conf->notify_command, &m) == 0;
+        sk_audit_kv kv[] = { { "user", id }, { "result", sent ? "ok" : "refused" }, { "email", u.email },
+                             { "reason", sent ? NULL : "mail command failed" } };
+        if (ctl_log_change(log, "user.notify", tenant, kv, SK_ARRAY_LEN(kv)) != CTL_OK)
+            goto out;
+        if (!sent) {
+            ctl_err("the account notice to %s could not be sent ([notify] command failed)", u.email);
+            goto out;
+        }
+    }
+    printf("account notice sent to %s for %s (tenant %s)\n", u.email, id, tenant);
+    ret = CTL_OK;
+out:
+    sk_wipe(&u, sizeof u);
     sk_store_close(s);
     ctl_log_close(log);
     return ret;

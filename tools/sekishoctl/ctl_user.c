@@ -899,6 +899,11 @@ static int cmd_modify(const sk_conf *conf, const struct uopts *o)
     return ctl_user_modify(conf, o->id, o->tenant, o->role, o->email);
 }
 
+static int cmd_notify(const sk_conf *conf, const struct uopts *o)
+{
+    return ctl_user_notify(conf, o->id, o->tenant);
+}
+
 static const struct ucmd cmds[] = {
     { "add", cmd_add, O_TENANT | O_ROLE | O_EMAIL | O_PWFILE | O_MUSTCHANGE, 1,
       "user add ID [--tenant T] [--role admin|general] [--email ADDR] [--password-file F] "
@@ -907,6 +912,7 @@ static const struct ucmd cmds[] = {
       "user passwd ID [--tenant T] [--password-file F] [--no-force-change]" },
     { "modify", cmd_modify, O_TENANT | O_ROLE | O_EMAIL, 1,
       "user modify ID [--tenant T] [--role admin|general] [--email ADDR|'']" },
+    { "notify", cmd_notify, O_TENANT, 1, "user notify ID [--tenant T]   (mails the account notice)" },
     { "show", cmd_show, O_TENANT | O_JSON, 1, "user show ID [--tenant T] [--json]" },
     { "list", cmd_list, O_TENANT | O_JSON, 0, "user list [--tenant T] [--json]" },
     { "delete", cmd_delete, O_TENANT, 1, "user delete ID [--tenant T]" },
