@@ -374,7 +374,7 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
                                                   ".example.com for its subdomains)");
             return -1;
         }
-        if (strcmp(k->section, "notify") == 0 && strcmp(k->name, "portal_url") == 0 &&
+        if (strcmp(k->section, "notify") == 0 && strcmp(k->name, "portal_url") == 0 && value[0] != '\0' &&
             (strncmp(value, "https://", 8) != 0 || strpbrk(value, " \t\"<>") != NULL)) {
             (void)snprintf(p->why, sizeof p->why, "must be the portal's https:// address");
             return -1;

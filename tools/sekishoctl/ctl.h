@@ -83,6 +83,13 @@ int ctl_user_modify(const sk_conf *conf, const char *id, const char *tenant, con
  * certificate; never a password) to the user's address. Exit code. */
 int ctl_user_notify(const sk_conf *conf, const char *id, const char *tenant);
 
+int ctl_backup_main(const sk_conf *conf, int argc, char **argv);
+void ctl_backup_usage(void);
+void ctl_backup_usage_to(FILE *f);
+int ctl_restore_main(const sk_conf *conf, int argc, char **argv);
+void ctl_restore_usage(void);
+void ctl_restore_usage_to(FILE *f);
+
 int ctl_user_main(const sk_conf *conf, int argc, char **argv);
 void ctl_user_usage(void);
 /* The usage lines of a group on f (the *_usage() forms write to stderr). */

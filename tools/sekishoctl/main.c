@@ -100,6 +100,8 @@ static const struct group groups[] = {
     { "session", ctl_session_main, ctl_session_usage, ctl_session_usage_to, 1 },
     { "sweep", ctl_sweep_main, ctl_sweep_usage, ctl_sweep_usage_to, 0 },
     { "audit", audit_main, audit_usage, audit_usage_to, 1 },
+    { "backup", ctl_backup_main, ctl_backup_usage, ctl_backup_usage_to, 0 },
+    { "restore", ctl_restore_main, ctl_restore_usage, ctl_restore_usage_to, 0 },
 };
 
 static void usage_to(FILE *f)

@@ -19,7 +19,8 @@ deb=$(ls "$SK_TMP"/pkg/sekisho_*.deb)
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$SK_TMP/contents"
 for f in /usr/bin/sekisho /usr/bin/sekisho-ca /usr/bin/sekishoctl \
     /usr/lib/systemd/system/sekisho.service /usr/lib/systemd/system/sekisho-crl.service \
-    /usr/lib/systemd/system/sekisho-crl.timer /usr/lib/sysusers.d/sekisho.conf /usr/lib/tmpfiles.d/sekisho.conf \
+    /usr/lib/systemd/system/sekisho-crl.timer /usr/lib/systemd/system/sekisho-backup.timer \
+    /usr/lib/systemd/system/sekisho-backup.service /usr/lib/sysusers.d/sekisho.conf /usr/lib/tmpfiles.d/sekisho.conf \
     /usr/share/man/man8/sekisho.8 /usr/share/man/man8/sekishoctl.8 /usr/share/man/man8/sekisho-ca.8 \
     /usr/share/man/man5/sekisho.conf.5 /usr/share/bash-completion/completions/sekishoctl \
     /usr/share/bash-completion/completions/sekisho-ca /usr/share/sekisho/sekisho.conf.sample \
@@ -80,6 +81,9 @@ sk_assert_eq "$(awk -F: '$1 == "sekisho" { print $6 " " $7 }' "$root/etc/passwd"
     "sekisho user home and shell"
 systemd-tmpfiles --create --root="$root" >"$SK_TMP/tmpfiles.log" 2>&1 || sk_fail "systemd-tmpfiles: $(cat "$SK_TMP/tmpfiles.log")"
 sk_assert_eq "$(stat -c '%a %u' "$root/var/lib/sekisho")" "700 $uid" "state directory mode and owner"
+sk_assert_eq "$(stat -c "%a %u" "$root/var/backups/sekisho")" "700 $uid" "backup directory mode and owner"
+sk_assert_eq "$(grep -h "^ExecStart" "$root/usr/lib/systemd/system/sekisho-backup.service")" \
+    "ExecStart=/usr/bin/sekishoctl -c /etc/sekisho/sekisho.conf backup --into /var/backups/sekisho --keep 7" "backup unit"
 
 # The README's production steps, with the installed binaries, paths under the root.
 etc=$root/etc/sekisho
