@@ -1,7 +1,7 @@
 /* sk_conf: table-driven INI configuration. See sk_conf.h. */
 #include "sk_conf.h"
+#include "conf_internal.h"
 
-#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,22 +227,6 @@ static int set_value_error(struct conf_parse *p, const char *section, const char
     return 0;
 }
 
-/* 60 -> "60s", 1800 -> "30m", 43200 -> "12h", 86400 -> "1d": how the ranges are said. */
-static void fmt_duration(uint64_t s, char *out, size_t cap)
-{
-    int r;
-    if (s != 0 && s % 86400 == 0)
-        r = sk_snprintf(out, cap, "%llud", (unsigned long long)(s / 86400));
-    else if (s != 0 && s % 3600 == 0)
-        r = sk_snprintf(out, cap, "%lluh", (unsigned long long)(s / 3600));
-    else if (s >= 600 && s % 60 == 0)
-        r = sk_snprintf(out, cap, "%llum", (unsigned long long)(s / 60));
-    else
-        r = sk_snprintf(out, cap, "%llus", (unsigned long long)s);
-    if (r != 0 && cap > 0)
-        out[0] = '\0';
-}
-
 static int resolve_path(const struct conf_parse *p, const char *value, char *out, size_t cap)
 {
     if (value[0] == '/' || value[0] == '\0')
@@ -288,67 +272,6 @@ static int valid_tenant_name(const char *s)
     return 1;
 }
 
-/* A zone the tz database knows (the file exists and is TZif), so that a typo such
- * as Asia/Tokio does not silently show audit times in UTC. */
-static int valid_timezone(const char *tz)
-{
-    const char *dir = getenv("TZDIR");
-    char path[SK_CONF_PATH_MAX + 80], magic[4];
-    size_t n = strlen(tz);
-    FILE *f;
-    int ok;
-
-    if (n == 0 || n > 63 || tz[0] == '/' || strstr(tz, "..") != NULL)
-        return 0;
-    for (const char *c = tz; *c; c++)
-        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-              strchr("/_+-", *c)))
-            return 0;
-    if (dir == NULL || dir[0] == '\0' || strlen(dir) > SK_CONF_PATH_MAX)
-        dir = "/usr/share/zoneinfo";
-    if (sk_snprintf(path, sizeof path, "%s/%s", dir, tz) != 0 || (f = fopen(path, "re")) == NULL)
-        return 0;
-    ok = fread(magic, 1, sizeof magic, f) == sizeof magic && memcmp(magic, "TZif", 4) == 0;
-    fclose(f);
-    return ok;
-}
-
-static int valid_port(const char *s)
-{
-    uint64_t v;
-    return sk_parse_u64(s, 1, 65535, &v) == 0;
-}
-
-/* "127.0.0.1:8443", "[::1]:8443", "portal.example:8443", ":8443". */
-static int valid_listen_address(const char *a)
-{
-    char host[256];
-    const char *colon;
-    size_t n;
-
-    if (a[0] == '[') {
-        const char *rb = strchr(a, ']');
-        struct in6_addr a6;
-        n = rb != NULL ? (size_t)(rb - a - 1) : 0;
-        if (rb == NULL || rb[1] != ':' || n == 0 || n >= sizeof host)
-            return 0;
-        memcpy(host, a + 1, n);
-        host[n] = '\0';
-        return inet_pton(AF_INET6, host, &a6) == 1 && valid_port(rb + 2);
-    }
-    colon = strchr(a, ':');
-    if (colon == NULL || strchr(colon + 1, ':') != NULL || !valid_port(colon + 1))
-        return 0;
-    n = (size_t)(colon - a);
-    if (n >= sizeof host)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') || (a[i] >= '0' && a[i] <= '9') ||
-              a[i] == '.' || a[i] == '-'))
-            return 0;
-    return 1;
-}
-
 static int parse_upstream_url(const char *url, sk_conf_upstream *u);
 
 /* Parse one table key into the struct; on failure p->why says what it must be. */
@@ -363,7 +286,7 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
     switch (k->type) {
     case T_STR:
     case T_PATH:
-        if (strcmp(k->section, "audit") == 0 && strcmp(k->name, "timezone") == 0 && !valid_timezone(value)) {
+        if (strcmp(k->section, "audit") == 0 && strcmp(k->name, "timezone") == 0 && !sk_conf_valid_timezone(value)) {
             (void)snprintf(p->why, sizeof p->why, "unknown time zone: must be a name of the tz database "
                                                   "(e.g. Asia/Tokyo, Europe/Berlin, UTC)");
             return -1;
@@ -388,7 +311,7 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
             }
             p->conf->upstream_url_set = 1;
         }
-        if (strcmp(k->section, "listen") == 0 && strcmp(k->name, "address") == 0 && !valid_listen_address(value)) {
+        if (strcmp(k->section, "listen") == 0 && strcmp(k->name, "address") == 0 && !sk_conf_valid_listen_address(value)) {
             (void)snprintf(p->why, sizeof p->why, "must be IPV4:PORT, [IPV6]:PORT, HOSTNAME:PORT or :PORT "
                                                   "with PORT between 1 and 65535");
             return -1;
@@ -409,8 +332,8 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
         return 0;
     case T_DUR:
         if (sk_parse_duration(value, &d) != 0 || (uint64_t)d < k->min || (uint64_t)d > k->max) {
-            fmt_duration(k->min, lo, sizeof lo);
-            fmt_duration(k->max, hi, sizeof hi);
+            sk_conf_fmt_duration(k->min, lo, sizeof lo);
+            sk_conf_fmt_duration(k->max, hi, sizeof hi);
             (void)snprintf(p->why, sizeof p->why, "must be between %s and %s (a number with s, m, h or d)", lo, hi);
             return -1;
         }
@@ -741,8 +664,8 @@ static int conf_finish(const struct conf_parse *p, sk_conf *c, char *err, size_t
     }
     if (c->idle_timeout > c->absolute_timeout) {
         char a[24], b[24];
-        fmt_duration((uint64_t)c->idle_timeout, a, sizeof a);
-        fmt_duration((uint64_t)c->absolute_timeout, b, sizeof b);
+        sk_conf_fmt_duration((uint64_t)c->idle_timeout, a, sizeof a);
+        sk_conf_fmt_duration((uint64_t)c->absolute_timeout, b, sizeof b);
         (void)snprintf(msg, sizeof msg, "[policy] idle_timeout = %s: must not exceed absolute_timeout (%s)", a, b);
         return finish_error(p, "policy", key_line(p, "policy", "idle_timeout") ? "idle_timeout" : "absolute_timeout",
                             err, errlen, msg);
@@ -916,7 +839,7 @@ int sk_conf_dump(const sk_conf *c, FILE *out)
             fprintf(out, "%u", (unsigned)*(const uint32_t *)(const void *)field);
             break;
         case T_DUR:
-            fmt_duration((uint64_t)*(const int64_t *)(const void *)field, d, sizeof d);
+            sk_conf_fmt_duration((uint64_t)*(const int64_t *)(const void *)field, d, sizeof d);
             fputs(d, out);
             break;
         case T_BOOL:

@@ -1,10 +1,13 @@
 /* conf_check.c — configuration checks that need the file system or the running
  * user (sekisho -t), and warnings about weak but allowed settings. See sk_conf.h. */
 #include "sk_conf.h"
+#include "conf_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -165,4 +168,83 @@ int sk_conf_email_allowed(const sk_conf *c, const char *email)
         p += n;
     }
     return 0;
+}
+
+/* ---- value checks used by the parser (conf_internal.h) ---- */
+
+/* A zone the tz database knows (the file exists and is TZif), so that a typo such
+ * as Asia/Tokio does not silently show audit times in UTC. */
+int sk_conf_valid_timezone(const char *tz)
+{
+    const char *dir = getenv("TZDIR");
+    char path[SK_CONF_PATH_MAX + 80], magic[4];
+    size_t n = strlen(tz);
+    FILE *f;
+    int ok;
+
+    if (n == 0 || n > 63 || tz[0] == '/' || strstr(tz, "..") != NULL)
+        return 0;
+    for (const char *c = tz; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              strchr("/_+-", *c)))
+            return 0;
+    if (dir == NULL || dir[0] == '\0' || strlen(dir) > SK_CONF_PATH_MAX)
+        dir = "/usr/share/zoneinfo";
+    if (sk_snprintf(path, sizeof path, "%s/%s", dir, tz) != 0 || (f = fopen(path, "re")) == NULL)
+        return 0;
+    ok = fread(magic, 1, sizeof magic, f) == sizeof magic && memcmp(magic, "TZif", 4) == 0;
+    fclose(f);
+    return ok;
+}
+
+static int valid_port(const char *s)
+{
+    uint64_t v;
+    return sk_parse_u64(s, 1, 65535, &v) == 0;
+}
+
+/* "127.0.0.1:8443", "[::1]:8443", "portal.example:8443", ":8443". */
+int sk_conf_valid_listen_address(const char *a)
+{
+    char host[256];
+    const char *colon;
+    size_t n;
+
+    if (a[0] == '[') {
+        const char *rb = strchr(a, ']');
+        struct in6_addr a6;
+        n = rb != NULL ? (size_t)(rb - a - 1) : 0;
+        if (rb == NULL || rb[1] != ':' || n == 0 || n >= sizeof host)
+            return 0;
+        memcpy(host, a + 1, n);
+        host[n] = '\0';
+        return inet_pton(AF_INET6, host, &a6) == 1 && valid_port(rb + 2);
+    }
+    colon = strchr(a, ':');
+    if (colon == NULL || strchr(colon + 1, ':') != NULL || !valid_port(colon + 1))
+        return 0;
+    n = (size_t)(colon - a);
+    if (n >= sizeof host)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') || (a[i] >= '0' && a[i] <= '9') ||
+              a[i] == '.' || a[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* 60 -> "60s", 1800 -> "30m", 43200 -> "12h", 86400 -> "1d": how the ranges are said. */
+void sk_conf_fmt_duration(uint64_t s, char *out, size_t cap)
+{
+    int r;
+    if (s != 0 && s % 86400 == 0)
+        r = sk_snprintf(out, cap, "%llud", (unsigned long long)(s / 86400));
+    else if (s != 0 && s % 3600 == 0)
+        r = sk_snprintf(out, cap, "%lluh", (unsigned long long)(s / 3600));
+    else if (s >= 600 && s % 60 == 0)
+        r = sk_snprintf(out, cap, "%llum", (unsigned long long)(s / 60));
+    else
+        r = sk_snprintf(out, cap, "%llus", (unsigned long long)s);
+    if (r != 0 && cap > 0)
+        out[0] = '\0';
 }

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "ctl_backup.h"
+#include "ctl_manifest.h"
 #include "sk_admin_audit.h"
 
 static const char usage_backup[] = "backup (--to DIR | --into PARENT [--keep N])";
@@ -455,7 +456,7 @@ int ctl_backup_verify_dir(const char *dir, long *users, size_t *files)
         return CTL_REFUSED;
     }
     for (line = buf; line != NULL && *line; line = next) {
-        char hex[80], rel[300], want[65];
+        char hex[65], rel[CTL_MANIFEST_PATH_MAX + 1], want[65];
         long long size, real;
         next = strchr(line, '\n');
         if (next != NULL)
@@ -470,8 +471,7 @@ int ctl_backup_verify_dir(const char *dir, long *users, size_t *files)
         }
         if (strncmp(line, "created ", 8) == 0 || strncmp(line, "source ", 7) == 0)
             continue;
-        if (sscanf(line, "sha256 %79s %lld %299s", hex, &size, rel) != 3 || strlen(hex) != 64 ||
-            strstr(rel, "..") != NULL || rel[0] == '/') {
+        if (ctl_manifest_line(line, hex, &size, rel) != 0) {
             ctl_err("backup %s: MANIFEST line %d is malformed", dir, lineno);
             goto out;
         }

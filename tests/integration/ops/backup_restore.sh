@@ -66,6 +66,11 @@ touch "$SK_TMP/backups/extra/audit/planted.jsonl"
 ctl 1 backup verify "$SK_TMP/backups/extra"
 sk_assert_contains "$(ctl_err_text)" "audit/planted.jsonl is not in the manifest" "unlisted file found"
 
+cp -a "$bk" "$SK_TMP/backups/evil"
+printf 'sha256 %s 5 ../../etc/passwd\n' "$(printf '0%.0s' {1..64})" >>"$SK_TMP/backups/evil/MANIFEST"
+ctl 1 backup verify "$SK_TMP/backups/evil"
+sk_assert_contains "$(ctl_err_text)" "is malformed" "a path leaving the backup is refused"
+
 sk_stop_gateway
 ctl 1 restore --from "$SK_TMP/backups/bad"
 sk_assert_contains "$(ctl_err_text)" "nothing was changed" "damaged backup not restored"
