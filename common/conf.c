@@ -829,14 +829,24 @@ int sk_conf_dump(const sk_conf *c, FILE *out)
             fprintf(out, "\n[%s]\n", k->section);
             section = k->section;
         }
+        if (k->type == T_U32) {
+            uint32_t v = *(const uint32_t *)(const void *)field;
+            /* A default outside the settable range means "decided at start" (e.g.
+             * 0 = from the open-file limit): shown, but as a comment, so that the
+             * dump still loads back. */
+            if (v < k->min || v > k->max)
+                fprintf(out, "; %s = %u (automatic)\n", k->name, (unsigned)v);
+            else
+                fprintf(out, "%s = %u\n", k->name, (unsigned)v);
+            continue;
+        }
         fprintf(out, "%s = ", k->name);
         switch (k->type) {
         case T_STR:
         case T_PATH:
             fputs(field, out);
             break;
-        case T_U32:
-            fprintf(out, "%u", (unsigned)*(const uint32_t *)(const void *)field);
+        case T_U32: /* printed above */
             break;
         case T_DUR:
             sk_conf_fmt_duration((uint64_t)*(const int64_t *)(const void *)field, d, sizeof d);
