@@ -7,6 +7,8 @@
 
 #include "ctl_manifest.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char line[1024], hex[65], rel[CTL_MANIFEST_PATH_MAX + 1];
