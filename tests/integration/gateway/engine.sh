@@ -69,6 +69,11 @@ sk_login bob >/dev/null
 code=$(sk_curl -u alice -C "$cookie_a" /echo)
 sk_assert_eq "$code" 200 "gateway serves after clients vanished during logins"
 
+# A connection's HTTP memory is small (16 KiB pool), yet a large request head still fits.
+big=$(head -c 12000 /dev/zero | tr '\0' 'a')
+code=$(sk_curl -u alice -C "$cookie_a" /echo -H "X-Big: $big")
+sk_assert_eq "$code" 200 "request with a 12 KB header"
+
 # 3. threads with 1 and with 1000 idle signed-in connections
 printf '__Host-sekisho=%s' "$cookie_a" >"$SK_TMP/cookie.hdr"
 hold() { # N TAG
