@@ -133,7 +133,7 @@ static void off_loop_main(void *arg)
     uint64_t one = 1;
 
     tl_off = o;
-    o->result = o->fn(rq, o->mc, rq->conn);
+    (void)o->fn(rq, o->mc, rq->conn); /* an answer not recorded means MHD_NO: the connection closes */
     tl_off = NULL;
     pthread_mutex_lock(&w->done_lock);
     o->done = 1;

@@ -184,7 +184,7 @@ struct off_loop {
     struct hworker *w;
     route_fn fn;
     struct off_loop *next;  /* the worker's list of finished ones */
-    int done, answered, result;
+    int done, answered;
     int status, close_conn;
     const char *ctype;      /* handlers pass string literals */
     char *body;
