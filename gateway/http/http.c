@@ -302,6 +302,8 @@ static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, co
     METRIC("login_busy_total", "counter", "Logins refused with 503 (worker pool full).", atomic_load(&h->login_busy));
     METRIC("session_rejected_total", "counter", "Sessions presented with a different certificate.", atomic_load(&h->session_rejected));
     METRIC("revoked_refused_total", "counter", "Requests refused because the certificate is revoked.", atomic_load(&h->revoked_refused));
+    METRIC("address_refused_total", "counter", "Requests refused by the IP allowlists.", atomic_load(&h->refused_total[HTTP_REFUSED_ADDRESS]));
+    METRIC("role_refused_total", "counter", "Requests refused by role rules (403).", atomic_load(&h->refused_total[HTTP_REFUSED_ROLE]));
     METRIC("auth_queue_waiting", "gauge", "Logins waiting for a worker.", as.waiting);
     METRIC("http_requests_in_flight", "gauge", "Requests being served now.", atomic_load(&h->inflight));
 #undef METRIC
@@ -415,6 +417,65 @@ static unsigned role_bits(enum sk_role r)
 }
 
 /* 1 allowed, 0 forbidden. rq->path is the normalised path that is forwarded. */
+#define REFUSAL_LOG_EVERY 10
+
+/* A refusal by the allowlist or a role rule: counted, audited in aggregate (like
+ * handshake refusals), and put in the journal as at most one line per kind and
+ * REFUSAL_LOG_EVERY seconds, so that a scan cannot flood it. */
+static const struct {
+    const char *audit_reason, *what;
+} refusal_kinds[] = {
+    [HTTP_REFUSED_ADDRESS] = { "address_refused", "refused by the IP allowlist" },
+    [HTTP_REFUSED_ROLE] = { "role_forbidden", "refused by a role rule (403)" },
+};
+
+/* Under refusal_lock: the journal line for kind when its window is over (or force). */
+static void refusal_line_locked(sk_http *h, enum http_refusal kind, int64_t now, int force)
+{
+    struct refusal_log *rl = &h->refusal_log[kind];
+    if (rl->pending == 0 || (!force && rl->since != 0 && now - rl->since < REFUSAL_LOG_EVERY))
+        return;
+    sk_log(SK_LOG_WARN, "%s: %llu request(s) since the last such line (latest %s)", refusal_kinds[kind].what,
+           (unsigned long long)rl->pending, rl->latest);
+    rl->pending = 0;
+    rl->since = now;
+}
+
+/* A refusal by the allowlist or a role rule: counted, audited in aggregate (like
+ * handshake refusals), and put in the journal as at most one line per kind and
+ * REFUSAL_LOG_EVERY seconds (the rest summed into the next), so that a scan cannot
+ * flood it. */
+static void note_refusal(sk_http *h, enum http_refusal kind, const sk_conn *c)
+{
+    struct refusal_log *rl = &h->refusal_log[kind];
+    int64_t now = http_now_s();
+
+    atomic_fetch_add(&h->refused_total[kind], 1);
+    if (h->d.audit != NULL && sk_audit_refused(h->d.audit, c->peer_str, refusal_kinds[kind].audit_reason,
+                                               c->serial) != 0)
+        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a refusal (%s)", refusal_kinds[kind].audit_reason);
+    pthread_mutex_lock(&h->refusal_lock);
+    rl->pending++;
+    if (sk_snprintf(rl->latest, sizeof rl->latest, "%s/%s from %s", c->tenant, c->user, c->peer_str) != 0)
+        rl->latest[0] = '\0';
+    refusal_line_locked(h, kind, now, 0);
+    atomic_store(&h->refusals_pending, 1);
+    pthread_mutex_unlock(&h->refusal_lock);
+}
+
+void http_refusal_tick(sk_http *h)
+{
+    int64_t now;
+    if (!atomic_load(&h->refusals_pending))
+        return;
+    now = http_now_s();
+    pthread_mutex_lock(&h->refusal_lock);
+    refusal_line_locked(h, HTTP_REFUSED_ADDRESS, now, 0);
+    refusal_line_locked(h, HTTP_REFUSED_ROLE, now, 0);
+    atomic_store(&h->refusals_pending, h->refusal_log[0].pending + h->refusal_log[1].pending > 0);
+    pthread_mutex_unlock(&h->refusal_lock);
+}
+
 static int path_allowed(sk_http *h, const struct req *rq)
 {
     return sk_policy_path_allowed(h->path_rules, h->n_path_rules, rq->path, strlen(rq->path), role_bits(rq->sess.role),
@@ -495,8 +556,7 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     rq->have_user = sk_store_user_get(h->d.store, c->tenant, c->user, &rq->user) == SK_STORE_OK;
     /* A refused address never sees a login form: this precedes every route. */
     if (!address_allowed(h, rq, mc, c)) {
-        if (h->d.audit != NULL && sk_audit_refused(h->d.audit, c->peer_str, "address_refused", c->serial) != 0)
-            sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for an address refusal");
+        note_refusal(h, HTTP_REFUSED_ADDRESS, c);
         return http_respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 1);
     }
     if (strncmp(url, "/.sekisho/", 10) == 0) {
@@ -527,8 +587,10 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
         if (st != 0)
             return http_respond_error(rq, mc, st, mode != SK_PROXY_BODY_NONE);
     }
-    if (!path_allowed(h, rq))
+    if (!path_allowed(h, rq)) {
+        note_refusal(h, HTTP_REFUSED_ROLE, c);
         return http_respond_error(rq, mc, MHD_HTTP_FORBIDDEN, mode != SK_PROXY_BODY_NONE);
+    }
     rq->upgrade = strcmp(method, "GET") == 0 && mode == SK_PROXY_BODY_NONE && http_is_websocket_request(mc);
     if (http_build_head(rq, mc, c, method, mode, len, &head_len) != 0)
         return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
@@ -718,6 +780,7 @@ int sk_http_create(const sk_http_deps *deps, sk_http **out)
     h->pol.burst_threshold = conf->burst_threshold;
     h->pol.burst_window = conf->burst_window;
     pthread_mutex_init(&h->burst_lock, NULL);
+    pthread_mutex_init(&h->refusal_lock, NULL);
     sk_policy_burst_init(&h->burst);
     if (sk_random(h->csrf_key, sizeof h->csrf_key) != 0)
         goto fail;

@@ -327,6 +327,9 @@ int sk_http_worker_run(void *wctx)
         if (up >= 0 && (next < 0 || up < next))
             next = up;
     }
+    http_refusal_tick(w->h);
+    if (atomic_load(&w->h->refusals_pending) && (next < 0 || next > 1000))
+        next = 1000; /* the summed journal line is due even when nothing else happens */
     if (w->run_mhd) {
         w->run_mhd = 0;
         (void)MHD_run(w->d);

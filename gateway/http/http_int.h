@@ -57,7 +57,19 @@ struct sk_http {
     atomic_int inflight;
     pthread_mutex_t burst_lock;
     sk_policy_burst burst;
+    /* refusals by the IP allowlist and by role rules: counted, audited in aggregate,
+     * and summed into at most one journal line per kind every REFUSAL_LOG_EVERY s */
+    atomic_uint_fast64_t refused_total[2];
+    pthread_mutex_t refusal_lock;
+    struct refusal_log {
+        int64_t since;     /* when the last line was written, 0 = none yet */
+        uint64_t pending;  /* refusals not yet in a journal line */
+        char latest[160];  /* tenant/user from address of the latest */
+    } refusal_log[2];
+    atomic_int refusals_pending;
 };
+
+enum http_refusal { HTTP_REFUSED_ADDRESS, HTTP_REFUSED_ROLE };
 
 /* One HTTP engine per network worker: a libmicrohttpd daemon without threads or
  * listening socket, whose epoll descriptor sits in the worker's loop. */
@@ -195,6 +207,9 @@ struct off_loop {
 
 
 extern const char http_cookie_clear[];
+
+/* Writes the journal lines of refusals whose window has passed (worker loop). */
+void http_refusal_tick(sk_http *h);
 
 void http_add_security_headers(struct MHD_Response *r);
 void http_audit_event(sk_http *h, const char *ev, const sk_conn *c, const sk_audit_kv *kv, size_t n_kv);

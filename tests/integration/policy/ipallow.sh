@@ -172,5 +172,10 @@ v6config "127.0.0.0/8, 2001:db8::/32, ::2/128"
 sk_start_gateway
 refused "carol over IPv6 (::1 not in [access] allow)" carol "$ccookie"
 refused "bob over IPv6 (his list allows ::1, the global one does not)" bob
+# The refusals reach the journal summed: a few lines, not one per request.
+n=$(grep -c "refused by the IP allowlist" "$SK_GW_LOG" || true)
+sk_assert_lt 0 "$n" "journal lines for allowlist refusals"
+grep -qE "refused by the IP allowlist: ([2-9]|[1-9][0-9]+) request" "$SK_GW_LOG" ||
+    sk_fail "no journal line sums several allowlist refusals: $(grep "IP allowlist" "$SK_GW_LOG" | head -5)"
 sk_stop_gateway
 sk_pass

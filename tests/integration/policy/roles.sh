@@ -111,5 +111,13 @@ for p in /ADMIN /Admin/x /admin. /ADMINISTRATOR; do
     passes gen "$gc" "$p"
 done
 passes root "$rc" /admin
+# Role refusals reach the journal summed (not a line per request) and the metrics.
+n=$(grep -c "refused by a role rule (403)" "$SK_GW_LOG" || true)
+sk_assert_lt 0 "$n" "journal lines for role refusals"
+sk_assert_file_contains "$SK_GW_LOG" "(latest acme/gen from 127.0.0.1)" "role refusal line names the latest refused user"
+code=$(sk_curl -u root -C "$rc" /.sekisho/metrics)
+sk_assert_eq "$code" 200 "metrics"
+m=$(awk '$1 == "sekisho_role_refused_total" { print $2 }' "$SK_TMP/last.body")
+sk_assert_lt 1 "${m:-0}" "sekisho_role_refused_total after several role refusals"
 sk_stop_gateway
 sk_pass
