@@ -163,6 +163,39 @@ static enum MHD_Result find_session_cookie(void *cls, enum MHD_ValueKind kind, c
     return MHD_YES;
 }
 
+/* The last_seen write is a store commit: it runs on the auth pool, never on a
+ * worker's loop, and nobody waits for it. A full pool skips it; the next request
+ * of the session tries again. */
+struct session_touch {
+    sk_store *store; /* closed only after the pool has run every queued job */
+    uint8_t hash[SK_SESSION_HASH_LEN];
+    int64_t now, every;
+};
+
+static void touch_session_job(void *arg)
+{
+    struct session_touch *t = arg;
+    if (sk_store_session_touch_every(t->store, t->hash, t->now, t->every) < 0)
+        sk_log(SK_LOG_WARN, "session touch failed");
+    sk_wipe(t, sizeof *t);
+    free(t);
+}
+
+static void touch_session(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN], int64_t now, int64_t every)
+{
+    struct session_touch *t = malloc(sizeof *t);
+    if (t == NULL)
+        return;
+    t->store = h->d.store;
+    memcpy(t->hash, hash, sizeof t->hash);
+    t->now = now;
+    t->every = every;
+    if (sk_auth_pool_run(h->d.auth, touch_session_job, t) != 0) {
+        sk_wipe(t, sizeof *t);
+        free(t);
+    }
+}
+
 enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
     sk_http *h = rq->h;
@@ -220,8 +253,8 @@ enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, co
             every = SK_SESSION_TOUCH_INTERVAL;
         if (every < 1)
             every = 1;
-        if (now - rq->sess.last_seen >= every && sk_store_session_touch_every(h->d.store, rq->sess_hash, now, every) < 0)
-            sk_log(SK_LOG_WARN, "session touch failed");
+        if (now - rq->sess.last_seen >= every)
+            touch_session(h, rq->sess_hash, now, every);
     }
     rq->have_sess = 1;
     return SESS_OK;
