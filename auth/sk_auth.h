@@ -248,6 +248,14 @@ typedef struct sk_auth_pwchange_verdict {
 int sk_auth_change_password(sk_auth_pool *p, sk_store *store, const sk_auth_pwchange_request *req,
                             sk_auth_pwchange_verdict *out) SK_MUST_CHECK;
 
+/* Run fn(arg) on a pool worker without waiting for it: the whole of a request
+ * that must not run on an event loop (a login: argon2, the store commit, the audit
+ * entry). Inside fn, sk_auth_login and sk_auth_change_password are decided on that
+ * same worker. fn must arrange its own completion notice. Returns 0 (queued),
+ * SK_AUTH_BUSY (queue_max jobs already waiting: fn will not run), or -1 (shutting
+ * down: fn will not run). Destroy runs every queued fn before it returns. */
+int sk_auth_pool_run(sk_auth_pool *p, void (*fn)(void *arg), void *arg) SK_MUST_CHECK;
+
 void sk_auth_pool_get_stats(sk_auth_pool *p, sk_auth_pool_stats *out);
 /* Hold (paused != 0) or release the workers: while held, no new job is picked
  * up (running ones finish). For maintenance and for tests that need a full

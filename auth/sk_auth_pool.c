@@ -13,7 +13,7 @@
 #include "sk_auth.h"
 #include "sk_policy.h"
 
-enum job_kind { JOB_LOGIN = 0, JOB_PWCHANGE };
+enum job_kind { JOB_LOGIN = 0, JOB_PWCHANGE, JOB_FN };
 
 typedef struct job {
     enum job_kind kind;
@@ -29,7 +29,14 @@ typedef struct job {
     int done;
     pthread_cond_t cond;
     struct job *next;
+    /* JOB_FN: run and free, nobody waits */
+    void (*fn)(void *arg);
+    void *arg;
 } job;
+
+/* The pool a thread works for: a job run by a pool worker that asks for a login
+ * verdict gets it decided right there, never queued behind itself. */
+static _Thread_local sk_auth_pool *tl_pool;
 
 struct sk_auth_pool {
     pthread_mutex_t mu;
@@ -585,6 +592,7 @@ out:
 static void *worker(void *arg)
 {
     sk_auth_pool *p = arg;
+    tl_pool = p;
 
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -600,6 +608,14 @@ static void *worker(void *arg)
         p->running++;
         pthread_mutex_unlock(&p->mu);
 
+        if (j->kind == JOB_FN) {
+            j->fn(j->arg);
+            free(j);
+            pthread_mutex_lock(&p->mu);
+            p->running--;
+            p->completed++;
+            continue;
+        }
         if (j->kind == JOB_PWCHANGE)
             decide_pwchange(p, j);
         else
@@ -719,9 +735,17 @@ void sk_auth_pool_destroy(sk_auth_pool *p)
     free(p);
 }
 
-/* Queue j and wait for its verdict. 0, SK_AUTH_BUSY or -1. */
+/* Queue j and wait for its verdict. 0, SK_AUTH_BUSY or -1. On a pool worker
+ * (inside an sk_auth_pool_run job) the verdict is decided at once instead. */
 static int submit(sk_auth_pool *p, job *j)
 {
+    if (tl_pool == p) {
+        if (j->kind == JOB_PWCHANGE)
+            decide_pwchange(p, j);
+        else
+            decide(p, j);
+        return 0;
+    }
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         pthread_mutex_unlock(&p->mu);
@@ -793,6 +817,37 @@ int sk_auth_change_password(sk_auth_pool *p, sk_store *store, const sk_auth_pwch
     sk_wipe(&j.in, sizeof j.in);
     pthread_cond_destroy(&j.cond);
     return ret;
+}
+
+int sk_auth_pool_run(sk_auth_pool *p, void (*fn)(void *arg), void *arg)
+{
+    job *j;
+    if (p == NULL || fn == NULL)
+        return -1;
+    j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return -1;
+    j->kind = JOB_FN;
+    j->fn = fn;
+    j->arg = arg;
+    pthread_mutex_lock(&p->mu);
+    if (p->stopping || p->waiting >= p->queue_max) {
+        int busy = !p->stopping;
+        if (busy)
+            p->rejected_busy++;
+        pthread_mutex_unlock(&p->mu);
+        free(j);
+        return busy ? SK_AUTH_BUSY : -1;
+    }
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    p->waiting++;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
 }
 
 void sk_auth_pool_get_stats(sk_auth_pool *p, sk_auth_pool_stats *out)

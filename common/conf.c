@@ -28,7 +28,9 @@ static const struct conf_key conf_keys[] = {
     STR("listen", "address", listen_address),
     PATH("listen", "cert", listen_cert),
     PATH("listen", "key", listen_key),
-    U32("listen", "max_connections", max_connections, 1, 100000),
+    U32("listen", "max_connections", max_connections, 1, 1000000),
+    U32("listen", "workers", listen_workers, 1, 256),
+    U32("listen", "handshakes_per_address", handshakes_per_address, 1, 100000),
     DUR("listen", "handshake_timeout", handshake_timeout, 1, 300),
     DUR("listen", "request_timeout", request_timeout, 1, 86400),
     PATH("tls", "client_ca", tls_client_ca),
@@ -82,7 +84,9 @@ void sk_conf_defaults(sk_conf *c)
 {
     memset(c, 0, sizeof *c);
     COPY_LITERAL(c->listen_address, "127.0.0.1:8443");
-    c->max_connections = 1024;
+    c->max_connections = 0;  /* derived from the open-file limit at start */
+    c->listen_workers = 0;   /* one per CPU */
+    c->handshakes_per_address = 64;
     c->handshake_timeout = 10;
     c->request_timeout = 300;
     c->tls_session_lifetime = 3600;

@@ -59,7 +59,9 @@ typedef struct sk_conf {
     char listen_address[256];      /* "127.0.0.1:8443", "[::1]:8443", ":8443" */
     char listen_cert[SK_CONF_PATH_MAX];
     char listen_key[SK_CONF_PATH_MAX];
-    uint32_t max_connections;      /* concurrent client connections */
+    uint32_t max_connections;      /* concurrent client connections; 0 = from the open-file limit */
+    uint32_t listen_workers;       /* event-loop threads; 0 = one per CPU */
+    uint32_t handshakes_per_address; /* unfinished TLS handshakes per client address */
     int64_t handshake_timeout;     /* seconds for the TLS handshake */
     int64_t request_timeout;       /* seconds of client silence on a connection */
 

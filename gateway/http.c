@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,15 +61,33 @@ struct sk_http {
     sk_policy_burst burst;
 };
 
-/* One client connection: its own libmicrohttpd daemon in external-poll mode,
- * driven by the connection's pump thread (see sk_net_app). */
-struct hconn {
+/* One HTTP engine per network worker: a libmicrohttpd daemon without threads or
+ * listening socket, whose epoll descriptor sits in the worker's loop. */
+struct hworker {
     sk_http *h;
-    sk_conn *c;
+    sk_loop *loop;
     struct MHD_Daemon *d;
-    int epoll_fd;
+    sk_loop_watch mhd_w;
+    struct hconn *adding;       /* the connection MHD_add_connection is adding now */
+    struct ws_relay *ws_list;   /* open WebSockets, re-checked every second */
+    /* handlers run off the loop: how many are out, and those finished (filled by
+     * auth pool threads, emptied by this worker when done_w fires) */
+    int pending;
+    int run_mhd;                /* libmicrohttpd has work no descriptor will announce */
+    struct req *up_wait;        /* requests suspended until the upstream answers */
+    sk_loop_watch done_w;
+    pthread_mutex_t done_lock;
+    struct off_loop *done_list;
+};
+
+/* One client connection. It ends when both sides have let go: libmicrohttpd
+ * (MHD_CONNECTION_NOTIFY_CLOSED) and the TLS side (sk_http_conn_close). */
+struct hconn {
+    struct hworker *w;
+    sk_http *h;
+    sk_conn *c;     /* owned */
     int busy;       /* requests begun and not completed */
-    int closed;     /* libmicrohttpd closed the connection */
+    int refs;
     struct ws_relay *ws; /* after a WebSocket upgrade */
 };
 
@@ -80,7 +100,10 @@ struct ws_dir {
 };
 
 struct ws_relay {
-    int client, upstream, epfd;
+    sk_loop_watch client_w, upstream_w; /* edge-triggered: each run moves until EAGAIN */
+    struct hconn *hc;
+    struct ws_relay *next;
+    int client, upstream;
     struct MHD_UpgradeResponseHandle *urh;
     struct ws_dir c2u, u2c;
     int done;
@@ -117,9 +140,18 @@ struct req {
     int started;
     enum req_kind kind;
     enum sk_lang lang;
-    /* proxy */
+    /* proxy: the upstream socket sits in the worker's loop; while the request waits
+     * for the upstream its MHD connection is suspended (and on the worker's list,
+     * for [upstream] timeout) */
     sk_proxy_req *px;
     char *head;
+    struct hworker *w;
+    struct MHD_Connection *mc;
+    sk_loop_watch up_w;
+    uint32_t up_ev;
+    int up_registered, suspended, timed_out;
+    int64_t up_deadline_ms;
+    struct req *wait_prev, *wait_next;
     int upstream_failed;
     int upgrade;        /* the client asked for a WebSocket */
     /* forms */
@@ -129,6 +161,7 @@ struct req {
     const struct route_tenant *route;
     sk_user user;
     int have_user;
+    struct off_loop *off; /* the handler runs or ran on the auth pool */
     /* session */
     sk_session sess;
     uint8_t sess_hash[SK_SESSION_HASH_LEN];
@@ -205,10 +238,58 @@ static void add_security_headers(struct MHD_Response *r)
         (void)MHD_add_response_header(r, hdrs[i][0], hdrs[i][1]);
 }
 
+typedef enum MHD_Result (*route_fn)(struct req *, struct MHD_Connection *, const sk_conn *);
+
+/* A gateway-made answer prepared by a handler running off the loop (on the auth
+ * pool, its connection suspended), queued by the worker once it is resumed. */
+struct off_loop {
+    struct req *rq;
+    struct MHD_Connection *mc;
+    struct hworker *w;
+    route_fn fn;
+    struct off_loop *next;  /* the worker's list of finished ones */
+    int done, answered, result;
+    int status, close_conn;
+    const char *ctype;      /* handlers pass string literals */
+    char *body;
+    size_t len;
+    char *location;
+    char cookie[256];
+};
+
+/* Set on an auth pool thread while it runs a handler: respond() then records the
+ * answer instead of touching libmicrohttpd, which only its worker may call. */
+static _Thread_local struct off_loop *tl_off;
+
+static enum MHD_Result respond_now(struct MHD_Connection *mc, int status, const char *ctype, const char *body,
+                                   size_t len, const char *location, const char *cookie, int close_conn);
+
 /* Queue a gateway-made response. close_conn for anything after which the rest of the
  * byte stream cannot be trusted (bad framing, unread bodies). */
 static enum MHD_Result respond(struct MHD_Connection *mc, int status, const char *ctype, const char *body,
                                size_t len, const char *location, const char *cookie, int close_conn)
+{
+    struct off_loop *o = tl_off;
+    if (o == NULL)
+        return respond_now(mc, status, ctype, body, len, location, cookie, close_conn);
+    if (o->answered)
+        return MHD_NO;
+    o->body = malloc(len + 1);
+    o->location = location ? strdup(location) : NULL;
+    if (o->body == NULL || (location && o->location == NULL) ||
+        (cookie && sk_strlcpy(o->cookie, sizeof o->cookie, cookie) != 0))
+        return MHD_NO;
+    memcpy(o->body, body, len);
+    o->len = len;
+    o->status = status;
+    o->ctype = ctype;
+    o->close_conn = close_conn;
+    o->answered = 1;
+    return MHD_YES;
+}
+
+static enum MHD_Result respond_now(struct MHD_Connection *mc, int status, const char *ctype, const char *body,
+                                   size_t len, const char *location, const char *cookie, int close_conn)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
     enum MHD_Result ret;
@@ -871,7 +952,7 @@ static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, co
     sk_http *h = rq->h;
     struct sk_net_stats ns = { 0 };
     sk_auth_pool_stats as;
-    char text[4096];
+    char text[8192];
     sk_buf b;
 
     if (h->d.net)
@@ -884,6 +965,12 @@ static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, co
     METRIC("connections_accepted_total", "counter", "TCP connections accepted.", ns.accepted);
     METRIC("connections_active", "gauge", "Client connections open.", ns.active);
     METRIC("connections_refused_busy_total", "counter", "Connections refused at max_connections.", ns.refused_busy);
+    METRIC("connections_established", "gauge", "Client connections past the TLS handshake.", ns.established);
+    METRIC("connections_max", "gauge", "The effective connection limit.", ns.max_connections);
+    METRIC("preauth_refused_address_total", "counter", "Connections refused over handshakes_per_address.", ns.refused_address);
+    METRIC("preauth_shed_total", "counter", "Unfinished handshakes closed to make room.", ns.shed);
+    METRIC("preauth_timeouts_total", "counter", "Unfinished handshakes closed at handshake_timeout.", ns.handshake_timeouts);
+    METRIC("preauth_probes_total", "counter", "Connections closed by the client before sending a byte.", ns.probes);
     METRIC("tls_handshakes_total", "counter", "Successful mTLS handshakes.", ns.handshakes_ok);
     METRIC("tls_handshakes_failed_total", "counter", "Refused or failed handshakes.", ns.handshakes_failed);
     METRIC("tls_resumed_total", "counter", "Resumed TLS sessions.", ns.resumed);
@@ -903,25 +990,30 @@ static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, co
     return respond(mc, MHD_HTTP_OK, "text/plain; version=0.0.4", b.data, b.len, NULL, NULL, 0);
 }
 
-typedef enum MHD_Result (*route_fn)(struct req *, struct MHD_Connection *, const sk_conn *);
 
+/* off_loop: the handler may wait for the disk (store commits, fsync'd audit
+ * entries) or argon2, so it runs on the auth pool while the connection is
+ * suspended; every form POST is such a handler (see finish). */
 static const struct route {
     const char *method, *path;
     route_fn fn;
     enum req_kind post_kind;
+    int off_loop;
 } routes[] = {
-    { "GET", "/.sekisho/login", get_login, K_NONE },
-    { "POST", "/.sekisho/login", NULL, K_LOGIN_POST },
-    { "GET", "/.sekisho/logout", get_logout, K_NONE },
-    { "POST", "/.sekisho/logout", NULL, K_LOGOUT_POST },
-    { "GET", "/.sekisho/password", get_password, K_NONE },
-    { "POST", "/.sekisho/password", NULL, K_PASSWORD_POST },
-    { "GET", "/.sekisho/totp", get_totp, K_NONE },
-    { "POST", "/.sekisho/totp", NULL, K_TOTP_POST },
-    { "GET", "/.sekisho/health", get_health, K_NONE },
-    { "GET", "/.sekisho/metrics", get_metrics, K_NONE },
-    { "GET", "/.sekisho/style.css", get_css, K_NONE },
+    { "GET", "/.sekisho/login", get_login, K_NONE, 0 },
+    { "POST", "/.sekisho/login", NULL, K_LOGIN_POST, 1 },
+    { "GET", "/.sekisho/logout", get_logout, K_NONE, 0 },
+    { "POST", "/.sekisho/logout", NULL, K_LOGOUT_POST, 1 },
+    { "GET", "/.sekisho/password", get_password, K_NONE, 0 },
+    { "POST", "/.sekisho/password", NULL, K_PASSWORD_POST, 1 },
+    { "GET", "/.sekisho/totp", get_totp, K_NONE, 1 },
+    { "POST", "/.sekisho/totp", NULL, K_TOTP_POST, 1 },
+    { "GET", "/.sekisho/health", get_health, K_NONE, 0 },
+    { "GET", "/.sekisho/metrics", get_metrics, K_NONE, 0 },
+    { "GET", "/.sekisho/style.css", get_css, K_NONE, 0 },
 };
+
+static enum MHD_Result off_loop(struct req *rq, struct MHD_Connection *mc, route_fn fn);
 
 /* ---- forms ------------------------------------------------------------ */
 
@@ -973,11 +1065,14 @@ static int form_begin(struct req *rq, struct MHD_Connection *mc)
 
 static void form_finish(struct req *rq)
 {
-    if (rq->f == NULL || rq->form_body == NULL || rq->too_large || rq->form_error)
-        return;
-    if (sk_req_form_parse(rq->form_body, rq->body_bytes, form_field, rq) != 0)
+    if (rq->form_body == NULL)
+        return; /* not a form, or parsed already */
+    if (rq->f != NULL && !rq->too_large && !rq->form_error &&
+        sk_req_form_parse(rq->form_body, rq->body_bytes, form_field, rq) != 0)
         rq->form_error = 1;
     sk_wipe(rq->form_body, FORM_MAX);
+    free(rq->form_body);
+    rq->form_body = NULL;
 }
 
 /* ---- proxying ----------------------------------------------------------- */
@@ -1091,16 +1186,139 @@ out:
     return rc;
 }
 
+/* ---- the upstream, without blocking the worker ---------------------------- */
+
+static void up_event(sk_loop_watch *lw, uint32_t events);
+
+/* Watch the upstream socket for exactly what the exchange waits for. */
+static int up_watch(struct req *rq, uint32_t want)
+{
+    uint32_t ev = ((want & POLLIN) ? EPOLLIN : 0) | ((want & POLLOUT) ? EPOLLOUT : 0);
+    int fd = sk_proxy_fd(rq->px);
+    if (rq->up_registered && rq->up_w.fd != fd) {
+        sk_loop_del(rq->w->loop, &rq->up_w); /* a stale pooled connection was replaced */
+        rq->up_registered = 0;
+    }
+    if (!rq->up_registered) {
+        rq->up_w.fd = fd;
+        rq->up_w.on_event = up_event;
+        if (sk_loop_add(rq->w->loop, &rq->up_w, ev) != 0)
+            return -1;
+        rq->up_registered = 1;
+        rq->up_ev = ev;
+        return 0;
+    }
+    if (ev != rq->up_ev && sk_loop_mod(rq->w->loop, &rq->up_w, ev) != 0)
+        return -1;
+    rq->up_ev = ev;
+    return 0;
+}
+
+static void up_unwatch(struct req *rq)
+{
+    if (rq->up_registered)
+        sk_loop_del(rq->w->loop, &rq->up_w);
+    rq->up_registered = 0;
+}
+
+/* Wait for the upstream: MHD leaves the connection alone until up_resume. */
+static void up_suspend(struct req *rq)
+{
+    struct hworker *w = rq->w;
+    if (rq->suspended)
+        return;
+    MHD_suspend_connection(rq->mc);
+    rq->suspended = 1;
+    rq->up_deadline_ms = mono_us() / 1000 + rq->h->d.conf->upstream_timeout * 1000;
+    rq->wait_prev = NULL;
+    rq->wait_next = w->up_wait;
+    if (w->up_wait != NULL)
+        w->up_wait->wait_prev = rq;
+    w->up_wait = rq;
+}
+
+static void up_resume(struct req *rq)
+{
+    struct hworker *w = rq->w;
+    if (!rq->suspended)
+        return;
+    if (rq->wait_prev != NULL)
+        rq->wait_prev->wait_next = rq->wait_next;
+    else
+        w->up_wait = rq->wait_next;
+    if (rq->wait_next != NULL)
+        rq->wait_next->wait_prev = rq->wait_prev;
+    rq->suspended = 0;
+    MHD_resume_connection(rq->mc);
+    w->run_mhd = 1;
+}
+
+/* Moves the exchange on; 1 the response head is there, 0 waiting, -1 failed. */
+static int up_progress(struct req *rq)
+{
+    uint32_t want = 0;
+    int rc = sk_proxy_io(rq->px, &want);
+    if (rc < 0 || up_watch(rq, rc == 1 ? 0 : want) != 0) {
+        rq->upstream_failed = 1;
+        return -1;
+    }
+    return rc;
+}
+
+/* The upstream socket is ready: let the suspended request try again (it suspends
+ * itself once more if what it waits for is not there yet). */
+static void up_event(sk_loop_watch *lw, uint32_t events)
+{
+    struct req *rq = (struct req *)((char *)lw - offsetof(struct req, up_w));
+    (void)events;
+    if (rq->px != NULL && !sk_proxy_head_complete(rq->px))
+        (void)up_progress(rq);
+    else if (up_watch(rq, 0) != 0)
+        rq->upstream_failed = 1;
+    up_resume(rq);
+}
+
+/* [upstream] timeout: counted while a request waits for the upstream. Returns the
+ * ms until the next deadline (-1: none). */
+static int64_t up_expire(struct hworker *w, int64_t now_ms)
+{
+    int64_t next = -1;
+    struct req *rq = w->up_wait, *n;
+    for (; rq != NULL; rq = n) {
+        n = rq->wait_next;
+        if (now_ms >= rq->up_deadline_ms) {
+            rq->upstream_failed = rq->timed_out = 1;
+            up_resume(rq);
+        } else if (next < 0 || rq->up_deadline_ms - now_ms < next) {
+            next = rq->up_deadline_ms - now_ms;
+        }
+    }
+    return next;
+}
+
+/* MHD asks for response body bytes: what the upstream has sent, or a suspension
+ * until it sends more. Nothing is read ahead of the client, so a slow reader
+ * holds the upstream back instead of filling the gateway's memory. */
 static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct req *rq = cls;
-    ssize_t n = sk_proxy_read_body(rq->px, buf, max);
+    ssize_t n;
+    (void)pos;
+    if (rq->upstream_failed) {
+        atomic_fetch_add(&rq->h->upstream_errors, 1);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    n = sk_proxy_read_body_nb(rq->px, buf, max);
     if (n > 0) {
         rq->bytes_out += (uint64_t)n;
         return n;
     }
     if (n == 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n == SK_PROXY_AGAIN && up_watch(rq, POLLIN) == 0) {
+        up_suspend(rq);
+        return 0;
+    }
     atomic_fetch_add(&rq->h->upstream_errors, 1);
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
@@ -1111,22 +1329,46 @@ static int is_websocket_request(struct MHD_Connection *mc)
     return up != NULL && conn != NULL && strcasecmp(up, "websocket") == 0 && sk_req_hdr_in_tokens("upgrade", conn);
 }
 
+static void ws_relay_run(struct hconn *hc);
+
+static void ws_client_event(sk_loop_watch *w, uint32_t events)
+{
+    struct ws_relay *ws = (struct ws_relay *)((char *)w - offsetof(struct ws_relay, client_w));
+    (void)events;
+    ws_relay_run(ws->hc);
+}
+
+static void ws_upstream_event(sk_loop_watch *w, uint32_t events)
+{
+    struct ws_relay *ws = (struct ws_relay *)((char *)w - offsetof(struct ws_relay, upstream_w));
+    (void)events;
+    ws_relay_run(ws->hc);
+}
+
+static void ws_unlink(struct ws_relay *ws)
+{
+    struct ws_relay **p = &ws->hc->w->ws_list;
+    while (*p != NULL && *p != ws)
+        p = &(*p)->next;
+    if (*p == ws)
+        *p = ws->next;
+}
+
 static void ws_upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const char *extra_in,
                         size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     struct req *rq = cls;
     struct hconn *hc = hconn_of(mc);
     struct ws_relay *ws = calloc(1, sizeof *ws);
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP };
+    const uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
     if (ws == NULL || hc == NULL || extra_in_size > sizeof ws->c2u.buf)
         goto fail;
+    ws->hc = hc;
     ws->client = sock;
     ws->upstream = -1;
     ws->urh = urh;
-    ws->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (ws->epfd < 0 ||
-        sk_proxy_detach(rq->px, &ws->upstream, ws->u2c.buf, sizeof ws->u2c.buf, &ws->u2c.len) != 0)
+    if (sk_proxy_detach(rq->px, &ws->upstream, ws->u2c.buf, sizeof ws->u2c.buf, &ws->u2c.len) != 0)
         goto fail;
     memcpy(ws->c2u.buf, extra_in, extra_in_size);
     ws->c2u.len = extra_in_size;
@@ -1135,20 +1377,24 @@ static void ws_upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, con
     if (fcntl(ws->client, F_SETFL, fcntl(ws->client, F_GETFL) | O_NONBLOCK) != 0 ||
         fcntl(ws->upstream, F_SETFL, fcntl(ws->upstream, F_GETFL) | O_NONBLOCK) != 0)
         goto fail;
-    /* Edge-triggered: the relay always runs until it would block, and the pump
-     * thread polls this set between runs. */
-    ev.events |= EPOLLET;
-    if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, ws->client, &ev) != 0 ||
-        epoll_ctl(ws->epfd, EPOLL_CTL_ADD, ws->upstream, &ev) != 0)
+    ws->client_w.fd = ws->client;
+    ws->client_w.on_event = ws_client_event;
+    ws->upstream_w.fd = ws->upstream;
+    ws->upstream_w.on_event = ws_upstream_event;
+    if (sk_loop_add(hc->w->loop, &ws->client_w, ev) != 0)
         goto fail;
+    if (sk_loop_add(hc->w->loop, &ws->upstream_w, ev) != 0) {
+        sk_loop_del(hc->w->loop, &ws->client_w);
+        goto fail;
+    }
+    ws->next = hc->w->ws_list;
+    hc->w->ws_list = ws;
     hc->ws = ws;
     return;
 fail:
     if (ws != NULL) {
         if (ws->upstream >= 0)
             close(ws->upstream);
-        if (ws->epfd >= 0)
-            close(ws->epfd);
         free(ws);
     }
     (void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -1197,46 +1443,47 @@ static int ws_still_allowed(struct hconn *hc)
     return r == SK_STORE_OK;
 }
 
+/* Ends the relay: the upstream socket is closed, libmicrohttpd closes the client's
+ * stream (and with it the TLS connection). */
+static void ws_end(struct hconn *hc)
+{
+    struct ws_relay *ws = hc->ws;
+    if (ws == NULL || ws->done)
+        return;
+    ws->done = 1;
+    sk_loop_del(hc->w->loop, &ws->client_w);
+    sk_loop_del(hc->w->loop, &ws->upstream_w);
+    ws_unlink(ws);
+    close(ws->upstream);
+    ws->upstream = -1;
+    (void)MHD_upgrade_action(ws->urh, MHD_UPGRADE_ACTION_CLOSE);
+    hc->w->run_mhd = 1; /* the close happens in MHD_run */
+}
+
 static void ws_relay_run(struct hconn *hc)
 {
     struct ws_relay *ws = hc->ws;
-    struct epoll_event evs[4];
     int64_t now = mono_us() / 1000;
-    if (ws->done)
+    if (ws == NULL || ws->done)
         return;
     if (now >= ws->next_check_ms) {
         ws->next_check_ms = now + 1000;
         if (!ws_still_allowed(hc)) {
             sk_log(SK_LOG_INFO, "WebSocket of %s/%s closed: certificate or session no longer valid", hc->c->tenant,
                    hc->c->user);
-            ws->done = 1;
-            close(ws->upstream);
-            ws->upstream = -1;
-            (void)MHD_upgrade_action(ws->urh, MHD_UPGRADE_ACTION_CLOSE);
+            ws_end(hc);
             return;
         }
     }
-    /* The pump polls this epoll set for readability, which lasts until its ready
-     * list is drained here; the moves below then run until they would block. */
-    (void)epoll_wait(ws->epfd, evs, (int)SK_ARRAY_LEN(evs), 0);
-    if (ws_move(ws->client, ws->upstream, &ws->c2u) < 0 || ws_move(ws->upstream, ws->client, &ws->u2c) < 0) {
-        /* Either side is gone: end both; libmicrohttpd closes the client's stream. */
-        ws->done = 1;
-        close(ws->upstream);
-        ws->upstream = -1;
-        (void)MHD_upgrade_action(ws->urh, MHD_UPGRADE_ACTION_CLOSE);
-    }
+    if (ws_move(ws->client, ws->upstream, &ws->c2u) < 0 || ws_move(ws->upstream, ws->client, &ws->u2c) < 0)
+        ws_end(hc); /* either side is gone: end both */
 }
 
 static void ws_free(struct hconn *hc)
 {
     if (hc->ws == NULL)
         return;
-    if (hc->ws->upstream >= 0)
-        close(hc->ws->upstream);
-    if (!hc->ws->done)
-        (void)MHD_upgrade_action(hc->ws->urh, MHD_UPGRADE_ACTION_CLOSE);
-    close(hc->ws->epfd);
+    ws_end(hc);
     free(hc->ws);
     hc->ws = NULL;
 }
@@ -1248,6 +1495,7 @@ static enum MHD_Result ws_respond(struct req *rq, struct MHD_Connection *mc)
     enum MHD_Result ret;
     if (r == NULL)
         return MHD_NO;
+    up_unwatch(rq); /* the WebSocket relay watches that socket from now on */
     for (size_t i = 0; i < sk_proxy_header_count(px); i++) {
         const char *name = sk_proxy_header_name(px, i), *value = sk_proxy_header_value(px, i);
         char folded[128];
@@ -1273,9 +1521,9 @@ static enum MHD_Result proxy_respond(struct req *rq, struct MHD_Connection *mc, 
     enum MHD_Result ret;
     int64_t cl;
 
-    if (rq->upstream_failed || sk_proxy_end_body(px) != 0 || sk_proxy_read_head(px) != 0) {
+    if (rq->upstream_failed) {
         atomic_fetch_add(&rq->h->upstream_errors, 1);
-        return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, rq->upstream_failed);
+        return respond_error(rq, mc, rq->timed_out ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY, 1);
     }
     if (sk_proxy_upgraded(px))
         return ws_respond(rq, mc);
@@ -1498,7 +1746,7 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
             if (strcmp(url, routes[i].path) != 0 || strcmp(method, routes[i].method) != 0)
                 continue;
             if (routes[i].fn != NULL)
-                return routes[i].fn(rq, mc, c);
+                return routes[i].off_loop ? off_loop(rq, mc, routes[i].fn) : routes[i].fn(rq, mc, c);
             rq->kind = routes[i].post_kind;
             rq->f = calloc(1, sizeof *rq->f);
             if (rq->f == NULL)
@@ -1528,22 +1776,39 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
         return respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     rq->kind = K_PROXY;
     atomic_fetch_add(&h->proxied, 1);
-    if (sk_proxy_begin(rq->route->proxy, rq->head, head_len, mode, strcmp(method, "HEAD") == 0, &rq->px) != 0) {
+    rq->mc = mc;
+    rq->w = hconn_of(mc)->w;
+    if (sk_proxy_start(rq->route->proxy, rq->head, head_len, mode, strcmp(method, "HEAD") == 0, &rq->px) != 0) {
         rq->px = NULL;
         rq->upstream_failed = 1;
-        sk_log(SK_LOG_WARN, "upstream unreachable for %s %s", method, url);
-    } else if (rq->upgrade) {
-        sk_proxy_allow_upgrade(rq->px);
+    } else {
+        if (rq->upgrade)
+            sk_proxy_allow_upgrade(rq->px); /* before any byte of the answer is read */
+        if (up_progress(rq) < 0)
+            rq->upstream_failed = 1;
     }
+    if (rq->upstream_failed)
+        sk_log(SK_LOG_WARN, "upstream unreachable for %s %s", method, url);
     return MHD_YES;
 }
 
-static void consume(struct req *rq, const char *data, size_t n)
+/* Request body bytes: returns how many were taken. A proxied body goes to the
+ * upstream's send queue; when that is full the request waits (suspended) for the
+ * upstream to read, and MHD hands the rest again after the resume. */
+static size_t consume(struct req *rq, const char *data, size_t n)
 {
     if (rq->kind == K_PROXY) {
-        if (!rq->upstream_failed && sk_proxy_send_body(rq->px, data, n) != 0)
+        ssize_t took;
+        if (rq->upstream_failed || rq->px == NULL)
+            return n; /* answered 502 at the end; the body is read and dropped */
+        took = sk_proxy_queue_body(rq->px, data, n);
+        if (took < 0 || up_progress(rq) < 0) {
             rq->upstream_failed = 1;
-        return;
+            return n;
+        }
+        if ((size_t)took < n)
+            up_suspend(rq);
+        return (size_t)took;
     }
     if (rq->kind == K_LOGIN_POST || rq->kind == K_LOGOUT_POST || rq->kind == K_PASSWORD_POST ||
         rq->kind == K_TOTP_POST) {
@@ -1553,6 +1818,25 @@ static void consume(struct req *rq, const char *data, size_t n)
         else if (rq->form_body != NULL)
             memcpy(rq->form_body + rq->body_bytes - n, data, n);
     }
+    return n;
+}
+
+/* The request is complete: the chunked terminator out, then wait for the head. */
+static enum MHD_Result proxy_finish(struct req *rq, struct MHD_Connection *mc, const char *method)
+{
+    int rc;
+    if (rq->px == NULL)
+        return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, 0);
+    if (!rq->upstream_failed) {
+        rc = sk_proxy_queue_end(rq->px);
+        if (rc < 0)
+            rq->upstream_failed = 1;
+        else if (rc == 0 || (rc = up_progress(rq)) == 0) {
+            up_suspend(rq);
+            return MHD_YES;
+        }
+    }
+    return proxy_respond(rq, mc, method);
 }
 
 static enum MHD_Result finish(struct req *rq, struct MHD_Connection *mc, const char *method)
@@ -1563,20 +1847,118 @@ static enum MHD_Result finish(struct req *rq, struct MHD_Connection *mc, const c
     form_finish(rq);
     switch (rq->kind) {
     case K_PROXY:
-        if (rq->px == NULL)
-            return respond_error(rq, mc, MHD_HTTP_BAD_GATEWAY, 0);
-        return proxy_respond(rq, mc, method);
+        return proxy_finish(rq, mc, method);
     case K_LOGIN_POST:
-        return post_login(rq, mc, c);
+        return off_loop(rq, mc, post_login);
     case K_LOGOUT_POST:
-        return post_logout(rq, mc, c);
+        return off_loop(rq, mc, post_logout);
     case K_PASSWORD_POST:
-        return post_password(rq, mc, c);
+        return off_loop(rq, mc, post_password);
     case K_TOTP_POST:
-        return post_totp(rq, mc, c);
+        return off_loop(rq, mc, post_totp);
     default:
         return respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 1);
     }
+}
+
+static void off_loop_free(struct off_loop *o)
+{
+    if (o == NULL)
+        return;
+    sk_wipe(o->cookie, sizeof o->cookie);
+    free(o->body);
+    free(o->location);
+    free(o);
+}
+
+/* On an auth pool thread: run the handler, then hand the connection back to its
+ * worker. The connection is suspended, so libmicrohttpd neither reads it nor frees
+ * it meanwhile; the handler only reads the request's headers. */
+static void off_loop_main(void *arg)
+{
+    struct off_loop *o = arg;
+    struct req *rq = o->rq;
+    struct hworker *w = o->w;
+    uint64_t one = 1;
+
+    tl_off = o;
+    o->result = o->fn(rq, o->mc, rq->conn);
+    tl_off = NULL;
+    pthread_mutex_lock(&w->done_lock);
+    o->done = 1;
+    o->next = w->done_list;
+    w->done_list = o;
+    pthread_mutex_unlock(&w->done_lock);
+    (void)!write(w->done_w.fd, &one, sizeof one);
+}
+
+static enum MHD_Result off_loop(struct req *rq, struct MHD_Connection *mc, route_fn fn)
+{
+    struct hconn *hc = hconn_of(mc);
+    struct off_loop *o;
+    int r;
+
+    if (hc == NULL || (o = calloc(1, sizeof *o)) == NULL)
+        return MHD_NO;
+    o->rq = rq;
+    o->mc = mc;
+    o->w = hc->w;
+    o->fn = fn;
+    rq->off = o;
+    /* Queued before the suspension: the job may finish at once, but its completion
+     * is taken up by this worker only after this handler has returned. */
+    r = sk_auth_pool_run(rq->h->d.auth, off_loop_main, o);
+    if (r == 0) {
+        hc->w->pending++;
+        MHD_suspend_connection(mc);
+        return MHD_YES;
+    }
+    rq->off = NULL;
+    off_loop_free(o);
+    if (r == SK_AUTH_BUSY) {
+        atomic_fetch_add(&rq->h->login_busy, 1);
+        if (rq->kind == K_LOGIN_POST)
+            return send_login_page(rq, mc, rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY,
+                                   sk_req_return_path(rq->f->f_return));
+        return respond_error(rq, mc, MHD_HTTP_SERVICE_UNAVAILABLE, 0);
+    }
+    return respond_error(rq, mc, MHD_HTTP_SERVICE_UNAVAILABLE, 1);
+}
+
+/* The worker, after the resume: queue what the handler prepared. */
+static enum MHD_Result off_loop_answer(struct req *rq, struct MHD_Connection *mc)
+{
+    struct off_loop *o = rq->off;
+    enum MHD_Result res = MHD_NO;
+    if (!o->done)
+        return MHD_YES; /* still running (a spurious call): stay suspended */
+    rq->off = NULL;
+    if (o->answered)
+        res = respond_now(mc, o->status, o->ctype, o->body, o->len, o->location, o->cookie[0] ? o->cookie : NULL,
+                          o->close_conn);
+    off_loop_free(o);
+    return res;
+}
+
+/* Wakes the worker when handlers it sent off the loop have finished. */
+static void off_loop_finished(sk_loop_watch *lw, uint32_t events)
+{
+    struct hworker *w = (struct hworker *)((char *)lw - offsetof(struct hworker, done_w));
+    struct off_loop *list, *next;
+    uint64_t v;
+    (void)events;
+    while (read(lw->fd, &v, sizeof v) == (ssize_t)sizeof v)
+        ;
+    pthread_mutex_lock(&w->done_lock);
+    list = w->done_list;
+    w->done_list = NULL;
+    pthread_mutex_unlock(&w->done_lock);
+    for (; list != NULL; list = next) {
+        next = list->next;
+        w->pending--;
+        MHD_resume_connection(list->mc);
+    }
+    (void)MHD_run(w->d);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
@@ -1585,13 +1967,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     struct req *rq = *con_cls;
     if (rq == NULL)
         return MHD_NO;
+    if (rq->off != NULL)
+        return off_loop_answer(rq, mc);
     if (!rq->started) {
         rq->started = 1;
         return begin(rq, mc, url, method, version);
     }
     if (*upload_size > 0) {
-        consume(rq, upload, *upload_size);
-        *upload_size = 0;
+        *upload_size -= consume(rq, upload, *upload_size);
         return MHD_YES;
     }
     return finish(rq, mc, method);
@@ -1633,10 +2016,19 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
                              (uint64_t)(mono_us() - rq->start_us)) != 0)
             sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a request line");
     }
+    if (rq->off != NULL) {
+        /* Only a finished one can be here: a suspended connection is never ended. */
+        if (rq->off->done)
+            off_loop_free(rq->off);
+        else
+            sk_log(SK_LOG_ERR, "request ended while its handler still runs off the loop");
+    }
     if (rq->form_body != NULL) {
         sk_wipe(rq->form_body, FORM_MAX);
         free(rq->form_body);
     }
+    if (rq->w != NULL)
+        up_unwatch(rq);
     sk_proxy_finish(rq->px);
     free(rq->head);
     free(rq->raw_uri);
@@ -1652,14 +2044,27 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     *con_cls = NULL;
 }
 
+static void hconn_unref(struct hconn *hc)
+{
+    if (--hc->refs > 0)
+        return;
+    ws_free(hc);
+    free(hc->c);
+    free(hc);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    struct hconn *hc = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
-        *socket_context = hc;
-    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
-        hc->closed = 1;
+    struct hworker *w = cls;
+    (void)mc;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* Called from inside MHD_add_connection, on this worker's thread. */
+        *socket_context = w->adding;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+        hconn_unref(*socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* Paths and query values are kept exactly as the client sent them, so the upstream
@@ -1678,80 +2083,155 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     sk_log(SK_LOG_DEBUG, "mhd: %s", msg);
 }
 
-void *sk_http_conn_open(void *arg, int fd, sk_conn *c)
+static void mhd_ready(sk_loop_watch *lw, uint32_t events)
+{
+    struct hworker *w = (struct hworker *)((char *)lw - offsetof(struct hworker, mhd_w));
+    (void)events;
+    (void)MHD_run(w->d);
+}
+
+void *sk_http_worker_open(void *arg, sk_loop *loop)
 {
     sk_http *h = arg;
     const sk_conf *conf = h->d.conf;
     const union MHD_DaemonInfo *di;
+    struct hworker *w = calloc(1, sizeof *w);
+
+    if (w == NULL)
+        return NULL;
+    w->h = h;
+    w->loop = loop;
+    /* No thread and no listening socket of its own: connections come from the TLS
+     * side through MHD_add_connection, and MHD_run is called from this worker's
+     * loop when MHD's epoll descriptor is ready. */
+    w->d = MHD_start_daemon(
+        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, w, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
+        h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->request_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)SK_NET_MAX_CONNECTIONS_AUTO * 10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+    if (w->d == NULL || (di = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
+        sk_log(SK_LOG_ERR, "cannot start the HTTP engine of a worker");
+        goto fail;
+    }
+    w->mhd_w.fd = di->epoll_fd;
+    w->mhd_w.on_event = mhd_ready;
+    w->done_w.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->done_w.on_event = off_loop_finished;
+    if (w->done_w.fd < 0 || pthread_mutex_init(&w->done_lock, NULL) != 0)
+        goto fail;
+    if (sk_loop_add(loop, &w->mhd_w, EPOLLIN) != 0 || sk_loop_add(loop, &w->done_w, EPOLLIN) != 0) {
+        pthread_mutex_destroy(&w->done_lock);
+        goto fail;
+    }
+    return w;
+fail:
+    if (w->d != NULL)
+        MHD_stop_daemon(w->d);
+    if (w->done_w.fd >= 0)
+        close(w->done_w.fd);
+    free(w);
+    return NULL;
+}
+
+int sk_http_worker_run(void *wctx)
+{
+    struct hworker *w = wctx;
+    MHD_UNSIGNED_LONG_LONG to = 0;
+    int64_t now = mono_us() / 1000, next = -1;
+    struct ws_relay *ws, *ws_next;
+
+    /* WebSockets have no next request at which a revocation could bite. */
+    for (ws = w->ws_list; ws != NULL; ws = ws_next) {
+        ws_next = ws->next;
+        if (now >= ws->next_check_ms)
+            ws_relay_run(ws->hc);
+        else if (next < 0 || ws->next_check_ms - now < next)
+            next = ws->next_check_ms - now;
+    }
+    if (w->ws_list != NULL && next < 0)
+        next = 1000;
+    {
+        int64_t up = up_expire(w, now);
+        if (up >= 0 && (next < 0 || up < next))
+            next = up;
+    }
+    if (w->run_mhd) {
+        w->run_mhd = 0;
+        (void)MHD_run(w->d);
+    }
+    if (MHD_get_timeout(w->d, &to) == MHD_YES) {
+        if (to == 0) {
+            (void)MHD_run(w->d);
+            if (MHD_get_timeout(w->d, &to) != MHD_YES)
+                return (int)next;
+        }
+        if (next < 0 || (int64_t)to < next)
+            next = to > INT32_MAX ? INT32_MAX : (int64_t)to;
+    }
+    return (int)next;
+}
+
+int sk_http_worker_pending(void *wctx)
+{
+    struct hworker *w = wctx;
+    return w->pending;
+}
+
+void sk_http_worker_close(void *wctx)
+{
+    struct hworker *w = wctx;
+    if (w == NULL)
+        return;
+    sk_loop_del(w->loop, &w->mhd_w);
+    sk_loop_del(w->loop, &w->done_w);
+    MHD_stop_daemon(w->d); /* closes what is left; NOTIFY_CLOSED frees each hconn */
+    close(w->done_w.fd);
+    pthread_mutex_destroy(&w->done_lock);
+    free(w);
+}
+
+void *sk_http_conn_open(void *wctx, int fd, sk_conn *c)
+{
+    struct hworker *w = wctx;
     struct hconn *hc = calloc(1, sizeof *hc);
 
     if (hc == NULL) {
         close(fd);
+        free(c);
         return NULL;
     }
-    hc->h = h;
+    hc->w = w;
+    hc->h = w->h;
     hc->c = c;
-    /* External polling: nothing runs unless this connection's pump thread calls
-     * sk_http_conn_run, so the request is served on the thread that decrypted it. */
-    hc->d = MHD_start_daemon(
-        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_request, h,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, hc, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, h,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->request_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)1, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_STRICT_FOR_CLIENT,
-        (int)1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
-    if (hc->d == NULL || (di = MHD_get_daemon_info(hc->d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
-        sk_log(SK_LOG_ERR, "cannot start the HTTP engine for a connection");
-        if (hc->d)
-            MHD_stop_daemon(hc->d);
-        close(fd);
+    hc->refs = 2; /* libmicrohttpd's side and the TLS side */
+    w->adding = hc;
+    /* On failure libmicrohttpd has closed fd and never reported the connection. */
+    if (MHD_add_connection(w->d, fd, (const struct sockaddr *)&c->peer, c->peer_len) != MHD_YES) {
+        w->adding = NULL;
+        free(c);
         free(hc);
         return NULL;
     }
-    hc->epoll_fd = di->epoll_fd;
-    /* On failure libmicrohttpd has closed fd. */
-    if (MHD_add_connection(hc->d, fd, (const struct sockaddr *)&c->peer, c->peer_len) != MHD_YES) {
-        MHD_stop_daemon(hc->d);
-        free(hc);
-        return NULL;
-    }
+    w->adding = NULL;
     return hc;
 }
 
-int sk_http_conn_run(void *ctx, int *poll_fd, int *timeout_ms)
+int sk_http_conn_busy(void *ctx)
 {
     struct hconn *hc = ctx;
-    MHD_UNSIGNED_LONG_LONG to = 0;
-
-    (void)MHD_run(hc->d);
-    if (hc->ws != NULL) {
-        ws_relay_run(hc);
-        (void)MHD_run(hc->d); /* moves what the relay wrote, or closes */
-        if (hc->ws->done || hc->closed)
-            return -1;
-        /* A WebSocket counts as busy: it lives as long as both ends keep it. */
-        *poll_fd = hc->ws->epfd;
-        *timeout_ms = 1000; /* also serve libmicrohttpd's side of the stream */
-        return 1;
-    }
-    *poll_fd = hc->epoll_fd;
-    *timeout_ms = -1;
-    if (MHD_get_timeout(hc->d, &to) == MHD_YES)
-        *timeout_ms = to > INT32_MAX ? INT32_MAX : (int)to;
-    if (hc->closed)
-        return -1;
-    return hc->busy > 0 ? 1 : 0;
+    return hc->busy > 0 || (hc->ws != NULL && !hc->ws->done);
 }
 
 void sk_http_conn_close(void *ctx)
 {
     struct hconn *hc = ctx;
-    if (hc == NULL)
-        return;
-    ws_free(hc);
-    MHD_stop_daemon(hc->d);
-    free(hc);
+    /* The TLS side is gone; libmicrohttpd notices the end of the stream itself. */
+    if (hc->ws != NULL)
+        ws_end(hc);
+    hconn_unref(hc);
 }
 
 int sk_http_create(const sk_http_deps *deps, sk_http **out)

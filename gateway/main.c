@@ -236,25 +236,6 @@ static int open_audit(struct gateway *g)
     return 0;
 }
 
-/* Each client connection holds three descriptors (the TLS socket and both ends of
- * its socketpair) plus one upstream socket while a request is in flight; the
- * default soft limit of 1024 would cap the gateway near 250 connections. */
-static void raise_fd_limit(const sk_conf *conf)
-{
-    struct rlimit rl;
-    rlim_t want = (rlim_t)conf->max_connections * 4 + 256;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    if (rl.rlim_cur < want) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            sk_log(SK_LOG_WARN, "cannot raise the open-file limit: %s", strerror(errno));
-    }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
-        sk_log(SK_LOG_WARN, "open-file limit %llu is below the %llu that max_connections = %u needs",
-               (unsigned long long)rl.rlim_cur, (unsigned long long)want, conf->max_connections);
-}
-
 static int start(struct gateway *g)
 {
     sk_http_deps deps;
@@ -263,7 +244,6 @@ static int start(struct gateway *g)
         sk_log(SK_LOG_ERR, "cannot create state directory %s: %s", g->conf.state_dir, strerror(errno));
         return -1;
     }
-    raise_fd_limit(&g->conf);
     pthread_mutex_init(&g->maint_lock, NULL);
     pthread_cond_init(&g->maint_cond, NULL);
     if (open_audit(g) != 0)
@@ -295,7 +275,8 @@ static int start(struct gateway *g)
     if (sk_http_create(&deps, &g->http) != 0)
         return -1;
     {
-        sk_net_app app = { sk_http_conn_open, sk_http_conn_run, sk_http_conn_close, g->http };
+        sk_net_app app = { sk_http_worker_open, sk_http_worker_run, sk_http_worker_pending, sk_http_worker_close,
+                           sk_http_conn_open,   sk_http_conn_busy,  sk_http_conn_close,     g->http };
         if (sk_net_create(&g->conf, &app, &g->net) != 0)
             return -1;
     }

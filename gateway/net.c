@@ -1,6 +1,6 @@
 /* sk_net: OpenSSL TLS front. See sk_net.h for the contracts. */
 #define _GNU_SOURCE
-#include "sk_net.h"
+#include "net_int.h"
 #include "sk_notify.h"
 
 #include <arpa/inet.h>
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,59 +24,18 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#define PUMP_BUF 16384
-#define PUMP_STACK (512 * 1024) /* the HTTP handlers run on this thread too */
-
 /* The revocation set: serials of the current CRL, sorted for bsearch. Immutable once
  * built; swapped as a whole under the lock and freed by its last user. */
-typedef struct sk_revset {
+struct sk_revset {
     atomic_int refs;
     int64_t next_update;        /* 0 = no CRL configured */
     size_t count;
     char (*serials)[67];
-} sk_revset;
-
-/* A TLS context generation. Connections keep the generation they were accepted on. */
-typedef struct sk_tlsgen {
-    atomic_int refs;
-    SSL_CTX *ctx;
-} sk_tlsgen;
-
-struct sk_net {
-    const sk_conf *conf;
-    sk_net_app app;
-    int listen_fd;
-    pthread_t accept_thread;
-    int accept_started;
-    atomic_int stopping;
-    pthread_rwlock_t lock;         /* guards gen and revset pointers */
-    sk_tlsgen *gen;
-    sk_revset *revset;
-    atomic_uint_fast64_t accepted, hs_ok, hs_failed, resumed, refused_busy;
-    atomic_int active;
-    atomic_uint_fast64_t log_window, log_count;
-    /* CRL freshness, maintained by the watcher thread */
-    pthread_t watch_thread;
-    int watch_started;
-    pthread_mutex_t watch_lock;
-    pthread_cond_t watch_cond;
-    struct stat crl_stat;
-    atomic_int crl_stale;
-    int64_t warned_for, alarmed_for; /* nextUpdate values already mailed about */
-    sk_net_hooks hooks;
-    unsigned char ticket_keys[80];   /* process-wide: tickets survive CRL reloads */
-};
-
-struct pump {
-    sk_net *net;
-    int fd;
-    sk_conn *conn;
-    sk_tlsgen *gen;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static int set_nonblock(int fd)
+int sk_net_set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
@@ -83,7 +43,7 @@ static int set_nonblock(int fd)
     return 0;
 }
 
-static int64_t now_ms(void)
+int64_t sk_net_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -101,7 +61,17 @@ static void ssl_err_string(char *out, size_t cap)
     ERR_clear_error();
 }
 
-static void tlsgen_unref(sk_tlsgen *g)
+sk_tlsgen *sk_net_gen_ref(sk_net *n)
+{
+    sk_tlsgen *g;
+    pthread_rwlock_rdlock(&n->lock);
+    g = n->gen;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_rwlock_unlock(&n->lock);
+    return g;
+}
+
+void sk_net_gen_unref(sk_tlsgen *g)
 {
     if (g != NULL && atomic_fetch_sub(&g->refs, 1) == 1) {
         SSL_CTX_free(g->ctx);
@@ -367,7 +337,7 @@ static int net_reload(sk_net *n, const char *why)
     n->gen = gen;
     n->revset = rs;
     pthread_rwlock_unlock(&n->lock);
-    tlsgen_unref(old_gen);
+    sk_net_gen_unref(old_gen);
     revset_unref(old_rs);
     sk_log(SK_LOG_INFO, "TLS context loaded (%zu revoked serials)", rs->count);
     if (n->hooks.reloaded)
@@ -525,7 +495,7 @@ static int valid_chars(const char *s, const char *extra, int upper_ok)
     return 1;
 }
 
-static int extract_identity(SSL *ssl, sk_conn *c)
+int sk_net_extract_identity(SSL *ssl, sk_conn *c)
 {
     X509 *cert = SSL_get0_peer_certificate(ssl);
     X509_NAME *subj;
@@ -553,7 +523,7 @@ static int extract_identity(SSL *ssl, sk_conn *c)
     return 0;
 }
 
-/* ---- the pump: one thread per client connection ------------------------- */
+/* ---- refusals ------------------------------------------------------------ */
 
 static const char *refusal_reason(long vr)
 {
@@ -575,7 +545,7 @@ static const char *refusal_reason(long vr)
     return NULL;
 }
 
-static void report_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *fallback)
+void sk_net_report_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *fallback)
 {
     X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
     const char *reason = ssl ? refusal_reason(SSL_get_verify_result(ssl)) : NULL;
@@ -594,10 +564,10 @@ static void report_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *fa
     n->hooks.refused(n->hooks.arg, c->peer_str, reason, serial[0] ? serial : NULL);
 }
 
-static void log_handshake_failure(sk_net *n, const sk_conn *c, SSL *ssl, const char *what)
+void sk_net_log_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *what)
 {
     /* At most 10 lines a second: a handshake flood must not flood the log. */
-    uint64_t sec = (uint64_t)(now_ms() / 1000);
+    uint64_t sec = (uint64_t)(sk_net_now_ms() / 1000);
     uint64_t win = atomic_load(&n->log_window);
     char ebuf[256];
     long vr = SSL_get_verify_result(ssl);
@@ -613,209 +583,7 @@ static void log_handshake_failure(sk_net *n, const sk_conn *c, SSL *ssl, const c
            X509_verify_cert_error_string(vr));
 }
 
-static int handshake(struct pump *p, SSL *ssl)
-{
-    int64_t deadline = now_ms() + p->net->conf->handshake_timeout * 1000;
-    for (;;) {
-        int r = SSL_accept(ssl), e, wait;
-        struct pollfd pfd = { .fd = p->fd };
-        if (r == 1)
-            return 0;
-        e = SSL_get_error(ssl, r);
-        if (e == SSL_ERROR_WANT_READ)
-            pfd.events = POLLIN;
-        else if (e == SSL_ERROR_WANT_WRITE)
-            pfd.events = POLLOUT;
-        else
-            return -1;
-        wait = (int)(deadline - now_ms());
-        if (wait <= 0 || atomic_load(&p->net->stopping))
-            return -1;
-        if (poll(&pfd, 1, wait) <= 0)
-            return -1;
-    }
-}
-
-struct relay_dir {
-    char buf[PUMP_BUF];
-    size_t off, len;
-};
-
-/* Moves bytes between the TLS socket and the plaintext socketpair and runs the
- * application on the other end, all in this thread, until either side ends, the
- * connection sits idle past request_timeout, or the gateway stops (after the request
- * in flight). Non-blocking both ways, so a slow reader on one side never stalls the
- * other direction. */
-static void relay(struct pump *p, SSL *ssl, int plain, void *app)
-{
-    struct relay_dir *up = malloc(sizeof *up), *down = malloc(sizeof *down);
-    int tls_eof = 0, plain_eof = 0, busy = 0;
-    int idle_ms = (int)(p->net->conf->request_timeout * 1000);
-    int64_t idle_since = now_ms();
-
-    if (up == NULL || down == NULL)
-        goto out;
-    up->off = up->len = down->off = down->len = 0;
-    while (!(plain_eof && down->len == 0) && !tls_eof) {
-        short tls_ev = 0, plain_ev = 0;
-        int progress = 0, app_fd = -1, app_ms = -1, wait;
-
-        if (up->len == 0) {
-            int r = SSL_read(ssl, up->buf, sizeof up->buf);
-            if (r > 0) {
-                up->off = 0;
-                up->len = (size_t)r;
-                progress = 1;
-            } else {
-                int e = SSL_get_error(ssl, r);
-                if (e == SSL_ERROR_WANT_READ)
-                    tls_ev |= POLLIN;
-                else if (e == SSL_ERROR_WANT_WRITE)
-                    tls_ev |= POLLOUT;
-                else
-                    tls_eof = 1;
-            }
-        }
-        if (up->len > 0) {
-            ssize_t w = send(plain, up->buf + up->off, up->len, MSG_NOSIGNAL);
-            if (w > 0) {
-                up->off += (size_t)w;
-                up->len -= (size_t)w;
-                progress = 1;
-            } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-                plain_ev |= POLLOUT;
-            } else {
-                break;
-            }
-        }
-        /* The application consumes what was just passed on and produces its answer
-         * into the socketpair, which the next step moves out. */
-        busy = p->net->app.run(app, &app_fd, &app_ms);
-        if (busy < 0)
-            plain_eof = 1; /* finished: flush what it wrote, then end */
-        if (down->len == 0) {
-            ssize_t r = recv(plain, down->buf, sizeof down->buf, 0);
-            if (r > 0) {
-                down->off = 0;
-                down->len = (size_t)r;
-                progress = 1;
-            } else if (r == 0) {
-                plain_eof = 1;
-                progress = 1;
-            } else if (errno == EAGAIN || errno == EINTR) {
-                plain_ev |= POLLIN;
-            } else {
-                plain_eof = 1;
-            }
-        }
-        if (down->len > 0) {
-            int w = SSL_write(ssl, down->buf + down->off, (int)down->len);
-            if (w > 0) {
-                down->off += (size_t)w;
-                down->len -= (size_t)w;
-                progress = 1;
-            } else {
-                int e = SSL_get_error(ssl, w);
-                if (e == SSL_ERROR_WANT_WRITE)
-                    tls_ev |= POLLOUT;
-                else if (e == SSL_ERROR_WANT_READ)
-                    tls_ev |= POLLIN;
-                else
-                    break;
-            }
-        }
-        if (tls_eof)
-            break; /* the client is gone: nothing more can be delivered either way */
-        if (progress || busy > 0)
-            idle_since = now_ms();
-        else if (atomic_load(&p->net->stopping) && down->len == 0)
-            break; /* draining: an idle keep-alive connection ends now */
-        if (progress)
-            continue;
-        wait = idle_ms - (int)(now_ms() - idle_since);
-        if (wait <= 0)
-            break; /* idle: the HTTP layer's own timeout normally fires first */
-        if (app_ms >= 0 && app_ms < wait)
-            wait = app_ms;
-        if (atomic_load(&p->net->stopping) && wait > 200)
-            wait = 200; /* re-check the drain condition */
-        {
-            struct pollfd pfd[3] = { { .fd = p->fd, .events = tls_ev },
-                                     { .fd = plain, .events = plain_ev },
-                                     { .fd = app_fd, .events = POLLIN } };
-            int r = poll(pfd, app_fd >= 0 ? 3 : 2, wait);
-            if (r < 0 && errno != EINTR)
-                break;
-            if (r > 0 && ((pfd[0].revents & (POLLERR | POLLNVAL)) || (pfd[1].revents & POLLNVAL)))
-                break;
-        }
-    }
-    if (plain_eof && !tls_eof)
-        (void)SSL_shutdown(ssl);
-out:
-    free(up);
-    free(down);
-}
-
-static void *pump_main(void *arg)
-{
-    struct pump *p = arg;
-    sk_net *n = p->net;
-    SSL *ssl = NULL;
-    void *app = NULL;
-    int sv[2] = { -1, -1 };
-
-    ssl = SSL_new(p->gen->ctx);
-    if (ssl == NULL || SSL_set_fd(ssl, p->fd) != 1)
-        goto out;
-    SSL_set_app_data(ssl, p->conn);
-    if (handshake(p, ssl) != 0) {
-        atomic_fetch_add(&n->hs_failed, 1);
-        report_refusal(n, p->conn, ssl, NULL);
-        log_handshake_failure(n, p->conn, ssl, "TLS handshake failed");
-        goto out;
-    }
-    if (extract_identity(ssl, p->conn) != 0) {
-        atomic_fetch_add(&n->hs_failed, 1);
-        report_refusal(n, p->conn, ssl, "bad_subject");
-        log_handshake_failure(n, p->conn, ssl, "certificate subject unusable (CN/O)");
-        goto out;
-    }
-    atomic_fetch_add(&n->hs_ok, 1);
-    if (p->conn->resumed)
-        atomic_fetch_add(&n->resumed, 1);
-    if (sk_net_serial_revoked(n, p->conn->serial)) {
-        /* A resumed session skips certificate verification; the CRL still applies. */
-        report_refusal(n, p->conn, NULL, "revoked");
-        log_handshake_failure(n, p->conn, ssl, "certificate revoked (resumed session)");
-        goto out;
-    }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        goto out;
-    if (set_nonblock(sv[1]) != 0) {
-        close(sv[0]);
-        goto out;
-    }
-    /* The application owns sv[0] from here on, success or not. */
-    app = n->app.open(n->app.arg, sv[0], p->conn);
-    sv[0] = -1;
-    if (app == NULL)
-        goto out;
-    relay(p, ssl, sv[1], app);
-    n->app.close(app);
-out:
-    if (sv[1] >= 0)
-        close(sv[1]);
-    SSL_free(ssl);
-    close(p->fd);
-    free(p->conn);
-    tlsgen_unref(p->gen);
-    free(p);
-    atomic_fetch_sub(&n->active, 1);
-    return NULL;
-}
-
-static void format_peer(sk_conn *c)
+void sk_net_format_peer(sk_conn *c)
 {
     const void *addr = NULL;
     if (c->peer.ss_family == AF_INET)
@@ -824,81 +592,6 @@ static void format_peer(sk_conn *c)
         addr = &((struct sockaddr_in6 *)&c->peer)->sin6_addr;
     if (addr == NULL || inet_ntop(c->peer.ss_family, addr, c->peer_str, sizeof c->peer_str) == NULL)
         memcpy(c->peer_str, "unknown", sizeof "unknown");
-}
-
-static int start_pump(sk_net *n, int fd, const struct sockaddr_storage *ss, socklen_t len)
-{
-    struct pump *p = calloc(1, sizeof *p);
-    sk_conn *c = calloc(1, sizeof *c);
-    pthread_attr_t attr;
-    pthread_t tid;
-    int one = 1, rc = -1;
-
-    if (p == NULL || c == NULL)
-        goto out;
-    memcpy(&c->peer, ss, len);
-    c->peer_len = len;
-    format_peer(c);
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (set_nonblock(fd) != 0)
-        goto out;
-    p->net = n;
-    p->fd = fd;
-    p->conn = c;
-    pthread_rwlock_rdlock(&n->lock);
-    p->gen = n->gen;
-    atomic_fetch_add(&p->gen->refs, 1);
-    pthread_rwlock_unlock(&n->lock);
-    if (pthread_attr_init(&attr) != 0) {
-        tlsgen_unref(p->gen);
-        goto out;
-    }
-    (void)pthread_attr_setstacksize(&attr, PUMP_STACK);
-    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    atomic_fetch_add(&n->active, 1);
-    if (pthread_create(&tid, &attr, pump_main, p) != 0) {
-        atomic_fetch_sub(&n->active, 1);
-        tlsgen_unref(p->gen);
-        pthread_attr_destroy(&attr);
-        goto out;
-    }
-    pthread_attr_destroy(&attr);
-    rc = 0;
-out:
-    if (rc != 0) {
-        free(p);
-        free(c);
-    }
-    return rc;
-}
-
-static void *accept_main(void *arg)
-{
-    sk_net *n = arg;
-    while (!atomic_load(&n->stopping)) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        int fd = accept4(n->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (atomic_load(&n->stopping) || errno == EBADF || errno == EINVAL)
-                break;
-            /* EMFILE and friends: back off instead of spinning. */
-            sk_log(SK_LOG_WARN, "accept: %s", strerror(errno));
-            usleep(100 * 1000);
-            continue;
-        }
-        atomic_fetch_add(&n->accepted, 1);
-        if ((uint32_t)atomic_load(&n->active) >= n->conf->max_connections) {
-            atomic_fetch_add(&n->refused_busy, 1);
-            close(fd);
-            continue;
-        }
-        if (start_pump(n, fd, &ss, len) != 0)
-            close(fd);
-    }
-    return NULL;
 }
 
 /* "host:port", "[v6]:port" or ":port" (all addresses). */
@@ -935,7 +628,8 @@ static int open_listener(const char *spec, int *out)
     if (fd < 0)
         goto out;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0)
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0 ||
+        sk_net_set_nonblock(fd) != 0)
         goto out;
     *out = fd;
     fd = -1;
@@ -945,6 +639,41 @@ out:
         close(fd);
     freeaddrinfo(ai);
     return rc;
+}
+
+/* Workers default to one per CPU. The connection limit defaults to what the
+ * open-file limit (raised to its hard maximum) allows: an established connection
+ * holds three descriptors (TLS socket, both ends of its socketpair) and a fourth
+ * while a request is upstream. Unfinished handshakes may use at most half of it,
+ * so that they can never crowd out clients that presented a certificate. */
+static void size_engine(sk_net *n)
+{
+    const sk_conf *conf = n->conf;
+    struct rlimit rl;
+    uint64_t by_fds = 1024;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    n->n_workers = conf->listen_workers ? conf->listen_workers : (uint32_t)(cpus > 0 ? cpus : 1);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0)
+                sk_log(SK_LOG_WARN, "cannot raise the open-file limit: %s", strerror(errno));
+        }
+        by_fds = rl.rlim_cur > 256 + 4 ? (uint64_t)(rl.rlim_cur - 256) / 4 : 1;
+    }
+    if (conf->max_connections != 0) {
+        n->max_conns = conf->max_connections;
+        if (by_fds < n->max_conns)
+            sk_log(SK_LOG_WARN, "max_connections = %u needs an open-file limit of %llu; the limit allows %llu",
+                   conf->max_connections, (unsigned long long)conf->max_connections * 4 + 256,
+                   (unsigned long long)by_fds);
+    } else {
+        n->max_conns = by_fds > SK_NET_MAX_CONNECTIONS_AUTO ? SK_NET_MAX_CONNECTIONS_AUTO : (uint32_t)by_fds;
+    }
+    n->hs_per_worker = n->max_conns / 2 / n->n_workers;
+    if (n->hs_per_worker == 0)
+        n->hs_per_worker = 1;
 }
 
 int sk_net_create(const sk_conf *conf, const sk_net_app *app, sk_net **out)
@@ -971,6 +700,7 @@ int sk_net_create(const sk_conf *conf, const sk_net_app *app, sk_net **out)
         return -1;
     }
     check_crl_freshness(n, (int64_t)time(NULL));
+    size_engine(n);
     *out = n;
     return 0;
 }
@@ -981,25 +711,24 @@ int sk_net_start(sk_net *n)
         sk_log(SK_LOG_ERR, "cannot listen on %s: %s", n->conf->listen_address, strerror(errno));
         return -1;
     }
-    if (pthread_create(&n->accept_thread, NULL, accept_main, n) != 0)
+    if (sk_net_workers_start(n) != 0) {
+        sk_log(SK_LOG_ERR, "cannot start the connection workers");
         return -1;
-    n->accept_started = 1;
+    }
     if (pthread_create(&n->watch_thread, NULL, watch_main, n) != 0)
         return -1;
     n->watch_started = 1;
-    sk_log(SK_LOG_INFO, "listening on https://%s", n->conf->listen_address);
+    sk_log(SK_LOG_INFO, "listening on https://%s (%u workers, at most %u connections, %u unfinished handshakes "
+                        "per address)", n->conf->listen_address, n->n_workers, n->max_conns,
+           n->conf->handshakes_per_address);
     return 0;
 }
 
 int sk_net_stop(sk_net *n, int grace_seconds)
 {
+    n->drain_deadline_ms = sk_net_now_ms() + (int64_t)grace_seconds * 1000;
     atomic_store(&n->stopping, 1);
-    if (n->listen_fd >= 0)
-        (void)shutdown(n->listen_fd, SHUT_RDWR);
-    if (n->accept_started) {
-        pthread_join(n->accept_thread, NULL);
-        n->accept_started = 0;
-    }
+    sk_net_workers_stop(n); /* returns when every worker has drained */
     if (n->watch_started) {
         pthread_mutex_lock(&n->watch_lock);
         pthread_cond_signal(&n->watch_cond);
@@ -1007,25 +736,21 @@ int sk_net_stop(sk_net *n, int grace_seconds)
         pthread_join(n->watch_thread, NULL);
         n->watch_started = 0;
     }
-    for (int i = 0; i < grace_seconds * 10 && atomic_load(&n->active) > 0; i++)
-        usleep(100 * 1000);
-    return atomic_load(&n->active);
+    return atomic_load(&n->cut);
 }
 
 void sk_net_destroy(sk_net *n)
 {
     if (n == NULL)
         return;
+    sk_net_workers_stop(n);
     if (n->listen_fd >= 0)
         close(n->listen_fd);
-    /* Pumps still running (past the grace period) hold their own generation refs. */
-    tlsgen_unref(n->gen);
+    sk_net_gen_unref(n->gen);
     revset_unref(n->revset);
     sk_wipe(n->ticket_keys, sizeof n->ticket_keys);
-    if (atomic_load(&n->active) == 0) {
-        pthread_rwlock_destroy(&n->lock);
-        free(n);
-    }
+    pthread_rwlock_destroy(&n->lock);
+    free(n);
 }
 
 void sk_net_get_stats(sk_net *n, struct sk_net_stats *s)
@@ -1036,4 +761,10 @@ void sk_net_get_stats(sk_net *n, struct sk_net_stats *s)
     s->resumed = atomic_load(&n->resumed);
     s->active = (uint64_t)atomic_load(&n->active);
     s->refused_busy = atomic_load(&n->refused_busy);
+    s->refused_address = atomic_load(&n->refused_addr);
+    s->shed = atomic_load(&n->shed);
+    s->handshake_timeouts = atomic_load(&n->hs_timeout);
+    s->probes = atomic_load(&n->probes);
+    s->established = (uint64_t)atomic_load(&n->established);
+    s->max_connections = n->max_conns;
 }

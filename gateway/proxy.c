@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +34,12 @@ struct sk_proxy_req {
     int is_head;
     int allow_upgrade, upgraded;
     enum sk_proxy_body body_mode;
-    int body_sent;
+    int body_sent, body_ended;
+    int connecting, retried, got_bytes;
     const char *head;
-    size_t head_len;
+    size_t head_len, head_off;
+    char *out;                 /* request body bytes waiting to be sent */
+    size_t out_off, out_len;
 
     http_parser parser;
     int status;
@@ -100,20 +104,22 @@ void sk_proxy_destroy(sk_proxy *p)
     free(p);
 }
 
-static int connect_fresh(sk_proxy *p)
+/* A non-blocking connect to the first address that accepts one: 0 with *fd set
+ * (*in_progress when the connection completes later), -1 when none could start. */
+static int connect_fresh(sk_proxy *p, int *fd, int *in_progress)
 {
-    struct timeval tv = { .tv_sec = (time_t)p->conf->upstream_timeout };
     int one = 1;
     for (struct addrinfo *ai = p->addrs; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-        if (fd < 0)
+        int s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (s < 0)
             continue;
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            return fd;
-        close(fd);
+        (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(s, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            *fd = s;
+            *in_progress = errno == EINPROGRESS;
+            return 0;
+        }
+        close(s);
     }
     return -1;
 }
@@ -127,7 +133,7 @@ static int idle_conn_alive(int fd)
     return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-static int take_conn(sk_proxy *p, int *reused)
+static int take_idle(sk_proxy *p)
 {
     for (;;) {
         int fd = -1;
@@ -135,16 +141,10 @@ static int take_conn(sk_proxy *p, int *reused)
         if (p->idle_count > 0)
             fd = p->idle[--p->idle_count];
         pthread_mutex_unlock(&p->lock);
-        if (fd < 0)
-            break;
-        if (idle_conn_alive(fd)) {
-            *reused = 1;
+        if (fd < 0 || idle_conn_alive(fd))
             return fd;
-        }
         close(fd);
     }
-    *reused = 0;
-    return connect_fresh(p);
 }
 
 static void put_conn(sk_proxy *p, int fd)
@@ -330,60 +330,56 @@ int sk_proxy_head_complete(const sk_proxy_req *r)
     return r->head_done;
 }
 
+/* Reads what the upstream has sent into the parser. 0 progress, SK_PROXY_AGAIN
+ * nothing there yet, -1 error or a stream that ended too early. */
 static int feed_from_socket(sk_proxy_req *r)
 {
     ssize_t n;
     do {
-        n = recv(r->fd, r->raw, sizeof r->raw, 0);
+        n = recv(r->fd, r->raw, sizeof r->raw, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
-        return -1;
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? SK_PROXY_AGAIN : -1;
     if (n == 0) {
         r->upstream_eof = 1;
         /* Tells http-parser the stream ended: completes close-delimited bodies. */
         return sk_proxy_feed(r, NULL, 0) == 0 && (r->msg_done || r->head_done) ? 0 : -1;
     }
+    r->got_bytes = 1;
     return sk_proxy_feed(r, r->raw, (size_t)n);
 }
 
-/* ---- exchange ---------------------------------------------------------- */
+/* ---- exchange (non-blocking) ------------------------------------------- */
 
-static int send_all(int fd, const void *data, size_t n)
+static int open_conn(sk_proxy_req *r)
 {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    r->fd = take_idle(r->proxy);
+    r->reused = r->fd >= 0;
+    r->connecting = 0;
+    if (r->fd >= 0)
+        return 0;
+    return connect_fresh(r->proxy, &r->fd, &r->connecting);
 }
 
-static int open_and_send_head(sk_proxy_req *r)
+/* A pooled connection the upstream closed while idle fails before any answer:
+ * the request is sent once more on a fresh one, but only while nothing of the body
+ * has been taken (it could not be sent again). */
+static int retry_fresh(sk_proxy_req *r)
 {
-    r->fd = take_conn(r->proxy, &r->reused);
-    if (r->fd < 0)
+    if (!r->reused || r->body_sent || r->got_bytes || r->retried)
         return -1;
-    if (send_all(r->fd, r->head, r->head_len) == 0)
-        return 0;
+    r->retried = 1;
     close(r->fd);
     r->fd = -1;
-    if (!r->reused)
-        return -1;
-    /* The pooled connection died between the liveness probe and the write. */
-    r->fd = connect_fresh(r->proxy);
+    req_reset_parser(r);
+    r->upstream_eof = 0;
+    r->head_off = 0;
     r->reused = 0;
-    if (r->fd < 0 || send_all(r->fd, r->head, r->head_len) != 0)
-        return -1;
-    return 0;
+    return connect_fresh(r->proxy, &r->fd, &r->connecting);
 }
 
-int sk_proxy_begin(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy_body body,
-                   int is_head_request, sk_proxy_req **out)
+int sk_proxy_start(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy_body body, int is_head_request,
+                   sk_proxy_req **out)
 {
     sk_proxy_req *r = sk_proxy_req_new_detached(is_head_request);
     if (r == NULL)
@@ -392,7 +388,224 @@ int sk_proxy_begin(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy
     r->head = head;
     r->head_len = head_len;
     r->body_mode = body;
-    if (open_and_send_head(r) != 0) {
+    r->body_ended = body == SK_PROXY_BODY_NONE;
+    if (open_conn(r) != 0) {
+        sk_proxy_finish(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+int sk_proxy_fd(const sk_proxy_req *r)
+{
+    return r->fd;
+}
+
+/* Sends what is queued: the head, then request body bytes. 1 all sent, 0 blocked,
+ * -1 error. */
+static int flush_out(sk_proxy_req *r)
+{
+    while (r->head != NULL && r->head_off < r->head_len) {
+        ssize_t w = send(r->fd, r->head + r->head_off, r->head_len - r->head_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0)
+            return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+        r->head_off += (size_t)w;
+    }
+    while (r->out != NULL && r->out_len > 0) {
+        ssize_t w = send(r->fd, r->out + r->out_off, r->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0)
+            return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+        r->out_off += (size_t)w;
+        r->out_len -= (size_t)w;
+    }
+    if (r->out != NULL)
+        r->out_off = 0;
+    return 1;
+}
+
+static int connect_done(sk_proxy_req *r)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+        return -1;
+    r->connecting = 0;
+    return 0;
+}
+
+int sk_proxy_io(sk_proxy_req *r, uint32_t *want)
+{
+    int rc;
+    *want = 0;
+    for (;;) {
+        if (r->connecting) {
+            struct pollfd pfd = { .fd = r->fd, .events = POLLOUT };
+            if (poll(&pfd, 1, 0) == 0) {
+                *want = POLLOUT;
+                return 0;
+            }
+            if (connect_done(r) != 0)
+                return -1; /* a fresh connection refused: nothing to retry */
+        }
+        rc = flush_out(r);
+        if (rc < 0) {
+            if (retry_fresh(r) == 0)
+                continue;
+            return -1;
+        }
+        if (rc == 0) {
+            *want |= POLLOUT;
+            return 0;
+        }
+        /* The answer is read once the whole request is out, as a blocking client
+         * would: a failure is then always reported at the head, never mid-body. */
+        if (!r->body_ended)
+            return 0;
+        while (!r->head_done) {
+            rc = feed_from_socket(r);
+            if (rc == SK_PROXY_AGAIN) {
+                *want |= POLLIN;
+                break;
+            }
+            if (rc != 0 || (r->upstream_eof && !r->head_done))
+                break;
+        }
+        if (r->head_done)
+            return 1;
+        if ((rc != 0 && rc != SK_PROXY_AGAIN) || r->upstream_eof) {
+            if (retry_fresh(r) == 0)
+                continue;
+            return -1;
+        }
+        return 0;
+    }
+}
+
+static int out_room(sk_proxy_req *r)
+{
+    if (r->out == NULL) {
+        r->out = malloc(SK_PROXY_OUT_MAX);
+        if (r->out == NULL)
+            return -1;
+        r->out_off = r->out_len = 0;
+    }
+    if (r->out_off > 0 && r->out_len > 0) {
+        memmove(r->out, r->out + r->out_off, r->out_len);
+        r->out_off = 0;
+    }
+    return (int)(SK_PROXY_OUT_MAX - r->out_off - r->out_len);
+}
+
+ssize_t sk_proxy_queue_body(sk_proxy_req *r, const void *data, size_t n)
+{
+    int room = out_room(r);
+    size_t take;
+    if (room < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    if (r->body_mode == SK_PROXY_BODY_CHUNKED) {
+        char line[24];
+        if (room <= 32)
+            return 0;
+        take = n < (size_t)room - 32 ? n : (size_t)room - 32;
+        if (sk_snprintf(line, sizeof line, "%zx\r\n", take) != 0)
+            return -1;
+        memcpy(r->out + r->out_off + r->out_len, line, strlen(line));
+        r->out_len += strlen(line);
+        memcpy(r->out + r->out_off + r->out_len, data, take);
+        r->out_len += take;
+        memcpy(r->out + r->out_off + r->out_len, "\r\n", 2);
+        r->out_len += 2;
+    } else {
+        take = n < (size_t)room ? n : (size_t)room;
+        memcpy(r->out + r->out_off + r->out_len, data, take);
+        r->out_len += take;
+    }
+    r->body_sent = 1;
+    return (ssize_t)take;
+}
+
+int sk_proxy_queue_end(sk_proxy_req *r)
+{
+    int room;
+    if (r->body_mode != SK_PROXY_BODY_CHUNKED || r->body_ended) {
+        r->body_ended = 1;
+        return 1;
+    }
+    room = out_room(r);
+    if (room < 0)
+        return -1;
+    if (room < 5)
+        return 0;
+    memcpy(r->out + r->out_off + r->out_len, "0\r\n\r\n", 5);
+    r->out_len += 5;
+    r->body_ended = 1;
+    return 1;
+}
+
+ssize_t sk_proxy_read_body_nb(sk_proxy_req *r, char *buf, size_t max)
+{
+    for (;;) {
+        int rc;
+        if (r->body_len > 0) {
+            size_t n = r->body_len < max ? r->body_len : max;
+            memcpy(buf, r->body + r->body_off, n);
+            r->body_off += n;
+            r->body_len -= n;
+            if (r->body_len == 0)
+                r->body_off = 0;
+            return (ssize_t)n;
+        }
+        if (r->msg_done)
+            return 0;
+        if (r->upstream_eof || r->fd < 0)
+            return -1;
+        rc = feed_from_socket(r);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* ---- exchange (blocking, for callers without an event loop) ------------- */
+
+static int wait_fd(sk_proxy_req *r, short events)
+{
+    struct pollfd pfd = { .fd = r->fd, .events = events };
+    int ms = (int)(r->proxy->conf->upstream_timeout * 1000);
+    return poll(&pfd, 1, ms) > 0 ? 0 : -1;
+}
+
+/* Sends everything queued, waiting as needed; the answer is not looked at. */
+static int drain_out(sk_proxy_req *r)
+{
+    for (;;) {
+        int rc;
+        if (r->connecting) {
+            if (wait_fd(r, POLLOUT) != 0 || connect_done(r) != 0)
+                return -1;
+        }
+        rc = flush_out(r);
+        if (rc == 1)
+            return 0;
+        if (rc < 0) {
+            if (retry_fresh(r) == 0)
+                continue;
+            return -1;
+        }
+        if (wait_fd(r, POLLOUT) != 0)
+            return -1;
+    }
+}
+
+int sk_proxy_begin(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy_body body,
+                   int is_head_request, sk_proxy_req **out)
+{
+    sk_proxy_req *r;
+    if (sk_proxy_start(p, head, head_len, body, is_head_request, &r) != 0)
+        return -1;
+    if (drain_out(r) != 0) {
         sk_proxy_finish(r);
         return -1;
     }
@@ -402,52 +615,53 @@ int sk_proxy_begin(sk_proxy *p, const char *head, size_t head_len, enum sk_proxy
 
 int sk_proxy_send_body(sk_proxy_req *r, const void *data, size_t n)
 {
-    char line[24];
-    if (n == 0)
-        return 0;
-    r->body_sent = 1;
-    if (r->body_mode == SK_PROXY_BODY_CHUNKED) {
-        if (sk_snprintf(line, sizeof line, "%zx\r\n", n) != 0 || send_all(r->fd, line, strlen(line)) != 0 ||
-            send_all(r->fd, data, n) != 0 || send_all(r->fd, "\r\n", 2) != 0)
+    const char *p = data;
+    while (n > 0) {
+        ssize_t took = sk_proxy_queue_body(r, p, n);
+        if (took < 0)
             return -1;
-        return 0;
+        p += took;
+        n -= (size_t)took;
+        if (drain_out(r) != 0)
+            return -1;
     }
-    return send_all(r->fd, data, n);
+    return 0;
 }
 
 int sk_proxy_end_body(sk_proxy_req *r)
 {
-    if (r->body_mode == SK_PROXY_BODY_CHUNKED)
-        return send_all(r->fd, "0\r\n\r\n", 5);
-    return 0;
+    int rc;
+    while ((rc = sk_proxy_queue_end(r)) == 0)
+        if (drain_out(r) != 0)
+            return -1;
+    return rc < 0 ? -1 : drain_out(r);
 }
 
 int sk_proxy_read_head(sk_proxy_req *r)
 {
-    int retried = 0;
-    while (!r->head_done) {
-        if (feed_from_socket(r) == 0 && !r->upstream_eof)
-            continue;
-        if (r->head_done)
-            break;
-        /* Nothing came back on a reused connection and no body was sent: the
-         * upstream closed it while idle. Resend once on a fresh connection. */
-        if (!retried && r->reused && !r->body_sent && r->hdr_count == 0 && r->status == 0) {
-            retried = 1;
-            close(r->fd);
-            r->fd = -1;
-            req_reset_parser(r);
-            r->upstream_eof = 0;
-            r->fd = connect_fresh(r->proxy);
-            r->reused = 0;
-            if (r->fd >= 0 && send_all(r->fd, r->head, r->head_len) == 0 &&
-                (r->body_mode != SK_PROXY_BODY_CHUNKED || sk_proxy_end_body(r) == 0))
-                continue;
+    for (;;) {
+        uint32_t want;
+        int rc = sk_proxy_io(r, &want);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            r->head = NULL;
+            return 0;
         }
-        return -1;
+        if (wait_fd(r, (short)want) != 0)
+            return -1;
     }
-    r->head = NULL;
-    return 0;
+}
+
+ssize_t sk_proxy_read_body(sk_proxy_req *r, char *buf, size_t max)
+{
+    for (;;) {
+        ssize_t n = sk_proxy_read_body_nb(r, buf, max);
+        if (n != SK_PROXY_AGAIN)
+            return n;
+        if (wait_fd(r, POLLIN) != 0)
+            return -1;
+    }
 }
 
 void sk_proxy_allow_upgrade(sk_proxy_req *r)
@@ -514,38 +728,19 @@ int sk_proxy_has_body(const sk_proxy_req *r)
     return 1;
 }
 
-ssize_t sk_proxy_read_body(sk_proxy_req *r, char *buf, size_t max)
-{
-    for (;;) {
-        if (r->body_len > 0) {
-            size_t n = r->body_len < max ? r->body_len : max;
-            memcpy(buf, r->body + r->body_off, n);
-            r->body_off += n;
-            r->body_len -= n;
-            if (r->body_len == 0)
-                r->body_off = 0;
-            return (ssize_t)n;
-        }
-        if (r->msg_done)
-            return 0;
-        if (r->upstream_eof || r->fd < 0)
-            return -1;
-        if (feed_from_socket(r) != 0)
-            return -1;
-    }
-}
-
 void sk_proxy_finish(sk_proxy_req *r)
 {
     if (r == NULL)
         return;
     if (r->fd >= 0) {
         int reusable = r->proxy != NULL && r->msg_done && !r->extra_bytes && !r->upstream_eof &&
-                       r->body_len == 0 && http_should_keep_alive(&r->parser);
+                       r->body_len == 0 && !r->connecting && (r->out == NULL || r->out_len == 0) &&
+                       (r->head == NULL || r->head_off == r->head_len) && http_should_keep_alive(&r->parser);
         if (reusable)
             put_conn(r->proxy, r->fd);
         else
             close(r->fd);
     }
+    free(r->out);
     free(r);
 }

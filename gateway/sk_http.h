@@ -7,7 +7,8 @@
  * carries a valid session bound to the same certificate.
  *
  * Contracts:
- *  - sk_http_conn_open/run/close are the sk_net_app hooks; open owns the fd it is given.
+ *  - sk_http_worker_* and sk_http_conn_* are the sk_net_app hooks; conn_open owns the
+ *    fd and the sk_conn it is given.
  *  - Identity reaches the upstream only from the certificate and the session, never
  *    from client headers: every client-sent X-Sekisho-* and forwarding header is
  *    removed (any case, '_' or '-') before the gateway sets its own.
@@ -44,10 +45,14 @@ typedef struct sk_http_deps {
 
 int sk_http_create(const sk_http_deps *deps, sk_http **out) SK_MUST_CHECK;
 void sk_http_set_net(sk_http *h, sk_net *net);
-/* The sk_net_app hooks: one libmicrohttpd daemon per connection, run on the
- * connection's pump thread. */
-void *sk_http_conn_open(void *http, int fd, sk_conn *c);
-int sk_http_conn_run(void *ctx, int *poll_fd, int *timeout_ms);
+/* The sk_net_app hooks (see sk_net.h): one libmicrohttpd daemon per network
+ * worker, run from that worker's loop. */
+void *sk_http_worker_open(void *http, sk_loop *loop);
+int sk_http_worker_run(void *wctx);
+int sk_http_worker_pending(void *wctx);
+void sk_http_worker_close(void *wctx);
+void *sk_http_conn_open(void *wctx, int fd, sk_conn *c);
+int sk_http_conn_busy(void *ctx);
 void sk_http_conn_close(void *ctx);
 /* Free; only after every connection has ended (sk_net_stop returned 0). */
 void sk_http_destroy(sk_http *h);

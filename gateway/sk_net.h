@@ -6,10 +6,20 @@
  * stream to the HTTP layer through one end of a socketpair. The verified identity and
  * the TCP peer address travel beside that stream in an sk_conn, never in a header.
  *
+ * The engine: [listen] workers threads, each an epoll loop (gateway/engine/), accept
+ * from one listening socket and run every TLS handshake without blocking. Before a
+ * client has completed its handshake it holds no thread and no TLS memory until it
+ * sends a byte; unfinished handshakes are limited per address
+ * ([listen] handshakes_per_address), per worker (half the connection limit in all),
+ * by [listen] handshake_timeout, and are the first closed when the connection limit
+ * is reached. Only a connection that presented a valid certificate gets a relay.
+ *
  * Contracts:
- *  - An sk_conn lives as long as its pump thread, which also runs the application
- *    (sk_net_app) for that connection. Its identity fields are immutable after the
- *    handshake.
+ *  - A connection past its handshake stays on the worker that accepted it: the
+ *    worker relays TLS records to and from the application's socketpair end in its
+ *    loop, and runs the application there (one HTTP engine per worker). An sk_conn
+ *    is handed to the application with the connection; its identity fields are
+ *    immutable after the handshake.
  *  - sk_net_reload() builds a complete new TLS context (certificates, CA, CRL) and
  *    swaps it in only if everything loaded; on any failure the running one stays.
  *    Established connections keep working; the revocation set is consulted per
@@ -23,6 +33,7 @@
 #include <sys/socket.h>
 
 #include "sk_conf.h"
+#include "sk_loop.h"
 #include "sk_util.h"
 
 typedef struct sk_conn {
@@ -37,21 +48,32 @@ typedef struct sk_conn {
 } sk_conn;
 
 
-/* The application that speaks over the decrypted stream, driven from the pump
- * thread itself: TLS and HTTP work for one connection happen in one thread, so a
- * request costs no hand-off between threads.
- *  open:  after the handshake; adopt plain_fd (close it on failure) and return a
- *         per-connection context, or NULL to drop the connection. c outlives it.
- *  run:   do every piece of work that is ready, without waiting for the client
- *         (it may wait for the upstream). Set *poll_fd to a descriptor that becomes
- *         readable when there is more work (-1: none) and *timeout_ms to when run
- *         must be called again at the latest (-1: no deadline). Return 1 while a
- *         request is in progress, 0 when idle, -1 when the connection is finished.
- *  close: release the context (closes its end of the stream). */
+/* The application that speaks over the decrypted stream (the HTTP layer). Every
+ * callback runs on the thread of the worker that owns the connection; nothing is
+ * shared between workers but what the application shares itself.
+ *  worker_open:    on the worker's thread before its loop runs; returns the worker's
+ *                  application context (NULL: the gateway does not start). It may
+ *                  register watches in loop.
+ *  worker_run:     on every loop round: do what is ready (resumed requests, timers)
+ *                  and return the ms until it must run again at the latest (-1: none).
+ *  worker_pending: requests still waiting for work off the loop; the worker does not
+ *                  end (or free anything they use) while this is non-zero.
+ *  worker_close:   after the last connection of the worker ended.
+ *  open:           after the handshake: adopt plain_fd (the application's end of the
+ *                  socketpair) and c (the application frees it); returns the
+ *                  connection context, or NULL to drop the connection (plain_fd and
+ *                  c then released by the application too).
+ *  busy:           1 while a request or a WebSocket is in progress (drain keeps it).
+ *  close:          the TLS side is gone; the context stays the application's until
+ *                  its own side has ended too. */
 typedef struct sk_net_app {
-    void *(*open)(void *arg, int plain_fd, sk_conn *c);
-    int (*run)(void *ctx, int *poll_fd, int *timeout_ms);
-    void (*close)(void *ctx);
+    void *(*worker_open)(void *arg, sk_loop *loop);
+    int (*worker_run)(void *wctx);
+    int (*worker_pending)(void *wctx);
+    void (*worker_close)(void *wctx);
+    void *(*open)(void *wctx, int plain_fd, sk_conn *c);
+    int (*busy)(void *cctx);
+    void (*close)(void *cctx);
     void *arg;
 } sk_net_app;
 
@@ -81,15 +103,25 @@ int sk_net_serial_revoked(sk_net *n, const char *serial_hex);
  * ([notify] operators) [tls] crl_warn_before ahead of expiry and when it expires. */
 int sk_net_crl_usable(sk_net *n);
 /* Stop accepting; connections end after their request in flight (idle ones at
- * once); wait up to grace seconds for that. */
-/* Returns the number of connections still open (0 when all ended in time). */
+ * once); wait up to grace seconds for that, then close the rest. Returns the number
+ * of connections that had to be cut (0 when all ended in time). */
 int sk_net_stop(sk_net *n, int grace_seconds);
 void sk_net_destroy(sk_net *n);
 /* Load-only check used by `sekisho -t`: builds the TLS context and discards it. */
 int sk_net_check_conf(const sk_conf *conf, char *err, size_t errlen) SK_MUST_CHECK;
 
+/* The automatic connection limit never exceeds this (memory, not descriptors, is
+ * then the bound that matters). */
+#define SK_NET_MAX_CONNECTIONS_AUTO 100000u
+
 struct sk_net_stats {
     uint64_t accepted, handshakes_ok, handshakes_failed, resumed, active, refused_busy;
+    uint64_t refused_address;    /* over [listen] handshakes_per_address */
+    uint64_t shed;               /* unfinished handshakes closed to make room */
+    uint64_t handshake_timeouts; /* unfinished past [listen] handshake_timeout */
+    uint64_t probes;             /* closed by the client before sending a byte */
+    uint64_t established;        /* connections past the handshake, now */
+    uint64_t max_connections;    /* the effective limit */
 };
 void sk_net_get_stats(sk_net *n, struct sk_net_stats *out);
 

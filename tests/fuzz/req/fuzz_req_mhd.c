@@ -1,7 +1,8 @@
 /*
  * In-process harness (issue 13 item 9): raw request bytes go through the real
- * libmicrohttpd and the gateway's router (sk_http_conn_open/run, exactly as the
- * TLS pump drives them, over a socketpair) to a capturing upstream on loopback.
+ * libmicrohttpd and the gateway's router (one sk_http worker on its own sk_loop,
+ * sk_http_conn_open over a socketpair, driven as a network worker drives it) to
+ * a capturing upstream on loopback.
  * A session cookie of user bob (role general) is inserted after the first line,
  * so most inputs reach the proxy path. Invariants on every request the upstream
  * receives: no control character but CR LF and HTAB, CR only in CRLF, no
@@ -16,7 +17,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +30,7 @@
 #include <openssl/sha.h>
 
 #include "sk_http.h"
+#include "sk_loop.h"
 #include "sk_req.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -43,6 +44,8 @@ static struct {
     sk_auth_pool *auth;
     sk_proxy *proxy;
     sk_http *http;
+    sk_loop *loop;
+    void *worker;
     char cookie[64];
     int listen_fd;
     pthread_mutex_t mu;
@@ -167,7 +170,8 @@ static void init(void)
     d.auth = g.auth;
     d.auth_cfg = &g.acfg;
     d.proxy = g.proxy;
-    if (sk_http_create(&d, &g.http) != 0)
+    if (sk_http_create(&d, &g.http) != 0 || sk_loop_create(&g.loop) != 0 ||
+        (g.worker = sk_http_worker_open(g.http, g.loop)) == NULL)
         die("http");
 }
 
@@ -303,11 +307,22 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void drain(int fd)
+/* Read what the gateway answered; 1 once it has closed its end. */
+static int drain(int fd)
 {
     char buf[16384];
-    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+    ssize_t r;
+    while ((r = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
         ;
+    return r == 0;
+}
+
+/* One turn of the worker, as net_worker.c's loop does it. */
+static void turn(int max_ms)
+{
+    int to = sk_http_worker_run(g.worker);
+    if (sk_loop_run_once(g.loop, to < 0 || to > max_ms ? max_ms : to) < 0)
+        die("loop");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -317,8 +332,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = 0, first;
     sk_buf b;
     int sv[2];
-    sk_conn c;
-    struct sockaddr_in *pa = (struct sockaddr_in *)&c.peer;
+    sk_conn *c;
+    struct sockaddr_in *pa;
     void *ctx;
     int64_t deadline;
 
@@ -342,32 +357,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g.cap_n = 0;
     pthread_mutex_unlock(&g.mu);
 
-    memset(&c, 0, sizeof c);
+    if ((c = calloc(1, sizeof *c)) == NULL) /* sk_http_conn_open owns it */
+        die("calloc");
+    pa = (struct sockaddr_in *)&c->peer;
     pa->sin_family = AF_INET;
     pa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    c.peer_len = sizeof *pa;
-    memcpy(c.peer_str, "127.0.0.1", 10);
-    memcpy(c.user, "bob", 4);
-    memcpy(c.tenant, "acme", 5);
-    memcpy(c.serial, "0A", 3);
+    c->peer_len = sizeof *pa;
+    memcpy(c->peer_str, "127.0.0.1", 10);
+    memcpy(c->user, "bob", 4);
+    memcpy(c->tenant, "acme", 5);
+    memcpy(c->serial, "0A", 3);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         die("socketpair");
     if (send(sv[0], req, n, MSG_NOSIGNAL) != (ssize_t)n)
         die("send");
     (void)shutdown(sv[0], SHUT_WR);
-    ctx = sk_http_conn_open(g.http, sv[1], &c);
+    ctx = sk_http_conn_open(g.worker, sv[1], c);
     deadline = now_ms() + 3000;
     while (ctx != NULL && now_ms() < deadline) {
-        int pfd = -1, to = -1, r = sk_http_conn_run(ctx, &pfd, &to);
-        struct pollfd p = { pfd, POLLIN, 0 };
-        drain(sv[0]);
-        if (r < 0)
+        turn(20);
+        if (drain(sv[0]))
             break;
-        (void)poll(&p, pfd >= 0 ? 1 : 0, to < 0 || to > 20 ? 20 : to);
     }
     if (ctx != NULL)
         sk_http_conn_close(ctx);
     close(sv[0]);
+    /* Let libmicrohttpd and any handler still off the loop finish. */
+    for (int i = 0; i < 300 && (i < 3 || sk_http_worker_pending(g.worker) > 0); i++)
+        turn(10);
 
     pthread_mutex_lock(&g.mu);
     for (size_t off = 0; off < g.cap_len; off += strlen(g.cap + off) + 1)
