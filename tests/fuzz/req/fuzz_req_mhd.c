@@ -375,7 +375,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ctx = sk_http_conn_open(g.worker, sv[1], c);
     deadline = now_ms() + 3000;
     while (ctx != NULL && now_ms() < deadline) {
-        turn(20);
+        turn(1);
         if (drain(sv[0]))
             break;
     }
@@ -383,7 +383,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sk_http_conn_close(ctx);
     close(sv[0]);
     /* Let libmicrohttpd and any handler still off the loop finish. */
-    for (int i = 0; i < 300 && (i < 3 || sk_http_worker_pending(g.worker) > 0); i++)
+    for (int i = 0; i < 3; i++)
+        turn(0);
+    for (int i = 0; i < 300 && sk_http_worker_pending(g.worker) > 0; i++)
         turn(10);
 
     pthread_mutex_lock(&g.mu);
