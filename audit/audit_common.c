@@ -1,6 +1,8 @@
 /* audit_common.c — hashing, time stamps, segment names, directory listing. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -241,4 +243,158 @@ int audit_path_inside(const char *path, const char *dir)
     if (dl == 1) /* audit dir "/" contains everything */
         return 1;
     return strncmp(rparent, rdir, dl) == 0 && rparent[dl] == '/';
+}
+
+int audit_fsync_dir_of(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    int fd, rc;
+    if (!slash) {
+        if (sk_strlcpy(dir, sizeof(dir), ".") != 0)
+            return -1;
+    } else if (slash == path) {
+        if (sk_strlcpy(dir, sizeof(dir), "/") != 0)
+            return -1;
+    } else {
+        size_t l = (size_t)(slash - path);
+        if (l >= sizeof(dir))
+            return -1;
+        memcpy(dir, path, l);
+        dir[l] = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    if (close(fd) != 0)
+        rc = -1;
+    return rc;
+}
+
+int audit_line_head(const char *l, size_t n, uint64_t *seq, const char *ev, int *is_ev)
+{
+    static const char pre[] = "{\"seq\":";
+    size_t i = sizeof(pre) - 1, el = strlen(ev);
+    uint64_t v = 0;
+    if (n < i || memcmp(l, pre, i) != 0)
+        return -1;
+    if (i >= n || l[i] < '1' || l[i] > '9')
+        return -1;
+    while (i < n && l[i] >= '0' && l[i] <= '9') {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(l[i++] - '0');
+    }
+    /* ,"ts":"<24>","ev":" */
+    if (n < i + 7 + 24 + 8 || memcmp(l + i, ",\"ts\":\"", 7) != 0 ||
+        memcmp(l + i + 31, "\",\"ev\":\"", 8) != 0)
+        return -1;
+    i += 39;
+    *seq = v;
+    *is_ev = n >= i + el + 1 && memcmp(l + i, ev, el) == 0 && l[i + el] == '"';
+    return 0;
+}
+
+#define NOTE_SIG_PREFIX "\xe2\x80\x94 sekisho-audit "
+
+int audit_note_format(const audit_note *n, char **out)
+{
+    char buf[1024];
+    *out = NULL;
+    if (sk_snprintf(buf, sizeof(buf),
+                    "sekisho-audit/%s\n%llu\n%s\ntime %s\nepoch %llu %s\n\n" NOTE_SIG_PREFIX "%s\n",
+                    n->origin, (unsigned long long)n->seq, n->h, n->ts,
+                    (unsigned long long)n->epoch, n->keyid, n->sig) != 0)
+        return -1;
+    *out = strdup(buf);
+    return *out ? 0 : -1;
+}
+
+/* Next line of text (without '\n') into out; -1 when missing or too long. */
+static int note_line(const char **p, const char *end, char *out, size_t cap)
+{
+    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+    size_t l;
+    if (!nl)
+        return -1;
+    l = (size_t)(nl - *p);
+    if (l >= cap)
+        return -1;
+    memcpy(out, *p, l);
+    out[l] = '\0';
+    *p = nl + 1;
+    return 0;
+}
+
+static int hex64(const char *s)
+{
+    if (strlen(s) != SK_AUDIT_HASH_HEX)
+        return 0;
+    for (size_t i = 0; i < SK_AUDIT_HASH_HEX; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int audit_note_parse(const char *text, size_t len, audit_note *n)
+{
+    const char *p = text, *end = text + len;
+    char l[256];
+    uint64_t v;
+    memset(n, 0, sizeof(*n));
+    if (note_line(&p, end, l, sizeof(l)) != 0 || strncmp(l, "sekisho-audit/", 14) != 0 ||
+        !hex64(l + 14))
+        return -1;
+    memcpy(n->origin, l + 14, SK_AUDIT_HASH_HEX + 1);
+    if (note_line(&p, end, l, sizeof(l)) != 0 || sk_parse_u64(l, 1, UINT64_MAX / 2, &v) != 0)
+        return -1;
+    n->seq = v;
+    if (note_line(&p, end, l, sizeof(l)) != 0 || !hex64(l))
+        return -1;
+    memcpy(n->h, l, SK_AUDIT_HASH_HEX + 1);
+    if (note_line(&p, end, l, sizeof(l)) != 0 || strncmp(l, "time ", 5) != 0 ||
+        sk_strlcpy(n->ts, sizeof(n->ts), l + 5) != 0)
+        return -1;
+    if (note_line(&p, end, l, sizeof(l)) != 0 || strncmp(l, "epoch ", 6) != 0)
+        return -1;
+    {
+        char *sp = strchr(l + 6, ' ');
+        if (!sp)
+            return -1;
+        *sp = '\0';
+        if (sk_parse_u64(l + 6, 0, UINT64_MAX / 2, &v) != 0 || !hex64(sp + 1))
+            return -1;
+        n->epoch = v;
+        memcpy(n->keyid, sp + 1, SK_AUDIT_HASH_HEX + 1);
+    }
+    if (note_line(&p, end, l, sizeof(l)) != 0 || l[0] != '\0')
+        return -1;
+    /* Signature lines: ours is required; others (a witness's cosignature) are kept
+     * by the witness and ignored here. */
+    while (p < end) {
+        if (note_line(&p, end, l, sizeof(l)) != 0)
+            return -1;
+        if (strncmp(l, NOTE_SIG_PREFIX, sizeof(NOTE_SIG_PREFIX) - 1) == 0 &&
+            strlen(l) == sizeof(NOTE_SIG_PREFIX) - 1 + AUDIT_SIG_B64_LEN)
+            memcpy(n->sig, l + sizeof(NOTE_SIG_PREFIX) - 1, AUDIT_SIG_B64_LEN + 1);
+    }
+    return n->sig[0] ? 0 : -1;
+}
+
+int audit_note_of(const char *line, const sk_audit_entry *e, audit_note *n)
+{
+    memset(n, 0, sizeof(*n));
+    if (!e->has_sig || !e->has_epoch || !e->origin[0])
+        return -1;
+    memcpy(n->origin, e->origin, sizeof(n->origin));
+    n->seq = e->seq;
+    memcpy(n->h, e->hash, sizeof(n->h));
+    if (sk_strlcpy(n->ts, sizeof(n->ts), e->ts) != 0)
+        return -1;
+    n->epoch = e->epoch;
+    memcpy(n->keyid, e->keyid, sizeof(n->keyid));
+    memcpy(n->sig, line + e->signed_len + 8, AUDIT_SIG_B64_LEN);
+    n->sig[AUDIT_SIG_B64_LEN] = '\0';
+    return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -45,43 +46,18 @@ out:
     return rc;
 }
 
-static int fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    int fd, rc;
-    if (!slash) {
-        if (sk_strlcpy(dir, sizeof(dir), ".") != 0)
-            return -1;
-    } else if (slash == path) {
-        if (sk_strlcpy(dir, sizeof(dir), "/") != 0)
-            return -1;
-    } else {
-        size_t l = (size_t)(slash - path);
-        if (l >= sizeof(dir))
-            return -1;
-        memcpy(dir, path, l);
-        dir[l] = '\0';
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    if (close(fd) != 0)
-        rc = -1;
-    return rc;
-}
-
 int sk_audit_keygen(const char *key_path, const char *audit_dir, char *err, size_t errcap)
 {
     char pub_path[4096];
-    EVP_PKEY *pk = NULL;
-    BIO *bpriv = NULL, *bpub = NULL;
-    char *dpriv = NULL, *dpub = NULL;
-    long npriv = 0, npub = 0;
+    audit_ekey k;
+    BIO *bpub = NULL;
+    char *dpub = NULL;
+    long npub = 0;
     struct stat st;
+    struct timespec ts;
     int rc = -1, key_written = 0;
 
+    memset(&k, 0, sizeof(k));
     if (!key_path || !*key_path) {
         audit_err(err, errcap, "no key path configured ([audit] key)");
         goto out;
@@ -103,22 +79,18 @@ int sk_audit_keygen(const char *key_path, const char *audit_dir, char *err, size
         audit_err(err, errcap, "%s already exists; refusing to overwrite", pub_path);
         goto out;
     }
-    pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    bpriv = BIO_new(BIO_s_mem());
-    bpub = BIO_new(BIO_s_mem());
-    if (!pk || !bpriv || !bpub ||
-        PEM_write_bio_PrivateKey(bpriv, pk, NULL, NULL, 0, NULL, NULL) != 1 ||
-        PEM_write_bio_PUBKEY(bpub, pk) != 1) {
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 ||
+        audit_ekey_generate(&k, 0, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, NULL) != 0) {
         audit_err(err, errcap, "key generation failed");
         goto out;
     }
-    npriv = BIO_get_mem_data(bpriv, &dpriv);
-    npub = BIO_get_mem_data(bpub, &dpub);
-    if (npriv <= 0 || npub <= 0) {
+    bpub = BIO_new(BIO_s_mem());
+    if (!bpub || PEM_write_bio_PUBKEY(bpub, k.pk) != 1 ||
+        (npub = BIO_get_mem_data(bpub, &dpub)) <= 0) {
         audit_err(err, errcap, "key encoding failed");
         goto out;
     }
-    if (write_new_file(key_path, dpriv, (size_t)npriv, 0600) != 0) {
+    if (audit_ekey_write(&k, key_path, 1) != 0) {
         audit_err(err, errcap, "cannot create %s: %s", key_path, strerror(errno));
         goto out;
     }
@@ -127,7 +99,7 @@ int sk_audit_keygen(const char *key_path, const char *audit_dir, char *err, size
         audit_err(err, errcap, "cannot create %s: %s", pub_path, strerror(errno));
         goto out;
     }
-    if (fsync_dir_of(key_path) != 0 || fsync_dir_of(pub_path) != 0) {
+    if (audit_fsync_dir_of(key_path) != 0 || audit_fsync_dir_of(pub_path) != 0) {
         audit_err(err, errcap, "cannot sync the key directory");
         (void)unlink(pub_path);
         goto out;
@@ -136,11 +108,8 @@ int sk_audit_keygen(const char *key_path, const char *audit_dir, char *err, size
 out:
     if (rc != 0 && key_written)
         (void)unlink(key_path);
-    if (dpriv && npriv > 0)
-        OPENSSL_cleanse(dpriv, (size_t)npriv);
-    BIO_free(bpriv);
     BIO_free(bpub);
-    EVP_PKEY_free(pk);
+    audit_ekey_free(&k);
     return rc;
 }
 

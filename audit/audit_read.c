@@ -64,16 +64,63 @@ static int copy_detail(json_t *details, const char *key, char *out, size_t cap)
     return sk_strlcpy(out, cap, json_string_value(v));
 }
 
+/* An optional non-negative integer detail; *has = 1 when present. */
+static int get_uint(json_t *details, const char *key, uint64_t *out, int *has)
+{
+    json_t *v = json_object_get(details, key);
+    if (has)
+        *has = 0;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    if (has)
+        *has = 1;
+    return 0;
+}
+
+static int parse_checkpoint(json_t *details, sk_audit_entry *e, char *err, size_t errcap)
+{
+    json_t *v = json_object_get(details, "key");
+    int has_from = 0, has_es = 0;
+    if (!json_is_string(v) || json_string_length(v) != SK_AUDIT_HASH_HEX) {
+        audit_err(err, errcap, "checkpoint without key id");
+        return -1;
+    }
+    memcpy(e->keyid, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
+    if (get_uint(details, "epoch", &e->epoch, &e->has_epoch) != 0 || !e->has_epoch ||
+        get_uint(details, "from", &e->cp_from, &has_from) != 0 || !has_from ||
+        get_uint(details, "epoch_s", &e->epoch_secs, &has_es) != 0 || !has_es ||
+        copy_detail(details, "reason", e->reason, sizeof(e->reason)) != 0 ||
+        copy_detail(details, "origin", e->origin, sizeof(e->origin)) != 0 ||
+        strlen(e->origin) != SK_AUDIT_HASH_HEX ||
+        copy_detail(details, "next_segment", e->next_segment, sizeof(e->next_segment)) != 0) {
+        audit_err(err, errcap, "checkpoint without epoch/from/epoch_s/reason");
+        return -1;
+    }
+    v = json_object_get(details, "next");
+    if (v) {
+        if (!json_is_string(v) || json_string_length(v) != 64 ||
+            !is_lower_hex(json_string_value(v), 64) || sk_hex_decode(json_string_value(v), e->next_pub, 32) != 0) {
+            audit_err(err, errcap, "bad next key");
+            return -1;
+        }
+        e->has_next = 1;
+    }
+    return 0;
+}
+
 int sk_audit_parse_line(const char *line, size_t n, sk_audit_entry *e, char *err, size_t errcap)
 {
     static const char *const allowed[] = {"seq",    "ts",     "ev",      "actor", "tenant", "peer",
-                                          "serial", "details", "prev",   "sig",   "h"};
+                                          "serial", "details", "prev",   "mac",   "sig",   "h"};
     struct entry_priv *p = NULL;
     json_error_t jerr;
     json_t *root = NULL, *v, *details;
     const char *key;
     char computed[SK_AUDIT_HASH_HEX + 1];
-    size_t hashed_len;
+    size_t hashed_len, mac_end;
     int rc = -1;
 
     sk_audit_entry_free(e);
@@ -170,6 +217,7 @@ int sk_audit_parse_line(const char *line, size_t n, sk_audit_entry *e, char *err
     memcpy(e->hash, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
 
     v = json_object_get(p->root, "sig");
+    mac_end = hashed_len;
     if (strcmp(e->event, SK_AUDIT_EV_CHECKPOINT) == 0) {
         const char *sp;
         if (!json_is_string(v) || hashed_len < AUDIT_SIG_PART_LEN) {
@@ -186,14 +234,28 @@ int sk_audit_parse_line(const char *line, size_t n, sk_audit_entry *e, char *err
         }
         e->has_sig = 1;
         e->signed_len = hashed_len - AUDIT_SIG_PART_LEN;
-        v = json_object_get(details, "key");
-        if (!json_is_string(v) || json_string_length(v) != SK_AUDIT_HASH_HEX) {
-            audit_err(err, errcap, "checkpoint without key id");
+        mac_end = e->signed_len;
+        if (parse_checkpoint(details, e, err, errcap) != 0)
             goto out;
-        }
-        memcpy(e->keyid, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
     } else if (v) {
         audit_err(err, errcap, "signature on a non-checkpoint entry");
+        goto out;
+    }
+    v = json_object_get(p->root, "mac");
+    if (mac_end < AUDIT_MAC_PART_LEN || !json_is_string(v) ||
+        json_string_length(v) != SK_AUDIT_HASH_HEX ||
+        memcmp(line + mac_end - AUDIT_MAC_PART_LEN, ",\"mac\":\"", 8) != 0 ||
+        line[mac_end - 1] != '"' ||
+        memcmp(line + mac_end - AUDIT_MAC_PART_LEN + 8, json_string_value(v), SK_AUDIT_HASH_HEX) != 0 ||
+        !is_lower_hex(json_string_value(v), SK_AUDIT_HASH_HEX)) {
+        audit_err(err, errcap, "bad mac field");
+        goto out;
+    }
+    memcpy(e->mac, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
+    e->mac_len = mac_end - AUDIT_MAC_PART_LEN;
+    if ((strcmp(e->event, SK_AUDIT_EV_SEGMENT) == 0 || strcmp(e->event, SK_AUDIT_EV_EPOCH) == 0) &&
+        get_uint(details, "epoch", &e->epoch, &e->has_epoch) != 0) {
+        audit_err(err, errcap, "bad epoch");
         goto out;
     }
     if (strcmp(e->event, SK_AUDIT_EV_SEGMENT) == 0 &&
@@ -224,7 +286,7 @@ out:
 
 /* Reads one line into buf (without '\n'). 1: line, 0: EOF, -1: too long or
  * I/O error. *torn = 1 when the line ended at EOF without a newline. */
-static int read_line(FILE *f, char *buf, size_t cap, size_t *len, int *torn)
+int audit_read_line(FILE *f, char *buf, size_t cap, size_t *len, int *torn)
 {
     size_t n = 0;
     int c;
@@ -315,7 +377,7 @@ int sk_audit_reader_next(sk_audit_reader *r, sk_audit_entry *e, const char **lin
             }
             r->lineno = 0;
         }
-        k = read_line(r->f, r->buf, SK_AUDIT_MAX_LINE + 2, &len, &torn);
+        k = audit_read_line(r->f, r->buf, SK_AUDIT_MAX_LINE + 2, &len, &torn);
         if (k == 0) {
             fclose(r->f);
             r->f = NULL;
@@ -343,218 +405,3 @@ int sk_audit_reader_next(sk_audit_reader *r, sk_audit_entry *e, const char **lin
     }
 }
 
-/* ---- verification ------------------------------------------------------ */
-
-const char *sk_audit_problem_name(enum sk_audit_problem p)
-{
-    switch (p) {
-    case SK_AUDIT_OK: return "ok";
-    case SK_AUDIT_EDITED: return "edited";
-    case SK_AUDIT_DELETED: return "deleted";
-    case SK_AUDIT_REORDERED: return "reordered";
-    case SK_AUDIT_TRUNCATED_TAIL: return "truncated tail";
-    case SK_AUDIT_BAD_SIGNATURE: return "bad signature";
-    case SK_AUDIT_UNKNOWN_KEY: return "unknown key";
-    case SK_AUDIT_IO_ERROR: return "unreadable";
-    }
-    return "unknown";
-}
-
-static void fail(sk_audit_verdict *v, enum sk_audit_problem p, const char *seg, uint64_t line,
-                 uint64_t seq, const char *fmt, ...) SK_PRINTF(6, 7);
-static void fail(sk_audit_verdict *v, enum sk_audit_problem p, const char *seg, uint64_t line,
-                 uint64_t seq, const char *fmt, ...)
-{
-    va_list ap;
-    v->problem = p;
-    if (sk_strlcpy(v->segment, sizeof(v->segment), seg ? seg : "") != 0)
-        v->segment[0] = '\0';
-    v->line = line;
-    v->seq = seq;
-    va_start(ap, fmt);
-    (void)vsnprintf(v->detail, sizeof(v->detail), fmt, ap);
-    va_end(ap);
-}
-
-/* Is there an entry with sequence number seq later in this segment? Used to
- * tell "reordered" (it is there, just elsewhere) from "deleted". */
-static int seq_later_in(FILE *f, char *buf, uint64_t seq)
-{
-    sk_audit_entry e;
-    size_t len;
-    int torn, k, found = 0;
-    long pos = ftell(f);
-    memset(&e, 0, sizeof(e));
-    while ((k = read_line(f, buf, SK_AUDIT_MAX_LINE + 2, &len, &torn)) == 1) {
-        if (sk_audit_parse_line(buf, len, &e, NULL, 0) == 0 && e.seq == seq) {
-            found = 1;
-            break;
-        }
-    }
-    sk_audit_entry_free(&e);
-    if (pos >= 0)
-        (void)fseek(f, pos, SEEK_SET);
-    return found;
-}
-
-int sk_audit_verify(const char *dir, const uint8_t pub[32], sk_audit_verdict *v)
-{
-    char **segs = NULL;
-    size_t nsegs = 0;
-    char *buf = NULL, *scratch = NULL;
-    char keyid[SK_AUDIT_HASH_HEX + 1], prev_h[SK_AUDIT_HASH_HEX + 1];
-    char last_kept[64] = "";
-    char perr[160];
-    sk_audit_entry e;
-    FILE *f = NULL;
-    int have_prev = 0, rc = -1;
-    uint64_t expected = 0;
-
-    memset(v, 0, sizeof(*v));
-    memset(&e, 0, sizeof(e));
-    if (!dir || !pub || audit_keyid(pub, keyid) != 0)
-        goto out;
-    buf = malloc(SK_AUDIT_MAX_LINE + 2);
-    scratch = malloc(SK_AUDIT_MAX_LINE + 2);
-    if (!buf || !scratch)
-        goto out;
-    if (audit_list_segments(dir, &segs, &nsegs) != 0) {
-        fail(v, SK_AUDIT_IO_ERROR, dir, 0, 0, "cannot list the audit directory: %s",
-             strerror(errno));
-        rc = 0;
-        goto out;
-    }
-    for (size_t si = 0; si < nsegs && v->problem == SK_AUDIT_OK; si++) {
-        char path[4200];
-        uint64_t lineno = 0;
-        size_t len;
-        int torn, k;
-        if (sk_snprintf(path, sizeof(path), "%s/%s", dir, segs[si]) != 0)
-            goto out;
-        f = fopen(path, "re");
-        if (!f) {
-            fail(v, SK_AUDIT_IO_ERROR, segs[si], 0, 0, "cannot open: %s", strerror(errno));
-            break;
-        }
-        while (v->problem == SK_AUDIT_OK &&
-               (k = read_line(f, buf, SK_AUDIT_MAX_LINE + 2, &len, &torn)) != 0) {
-            uint64_t here = have_prev ? expected : 0;
-            lineno++;
-            if (k < 0) {
-                fail(v, SK_AUDIT_EDITED, segs[si], lineno, here, "line too long or unreadable");
-                break;
-            }
-            if (torn) {
-                if (si + 1 == nsegs)
-                    fail(v, SK_AUDIT_TRUNCATED_TAIL, segs[si], lineno, here,
-                         "last line is incomplete (never acknowledged, or cut)");
-                else
-                    fail(v, SK_AUDIT_EDITED, segs[si], lineno, here,
-                         "incomplete line at the end of a closed segment");
-                break;
-            }
-            if (sk_audit_parse_line(buf, len, &e, perr, sizeof(perr)) != 0) {
-                fail(v, SK_AUDIT_EDITED, segs[si], lineno, here, "malformed entry: %s", perr);
-                break;
-            }
-            if (e.has_sig) {
-                if (strcmp(e.keyid, keyid) != 0) {
-                    fail(v, SK_AUDIT_UNKNOWN_KEY, segs[si], lineno, e.seq,
-                         "checkpoint signed by key %.16s..., not by the given public key",
-                         e.keyid);
-                    break;
-                }
-                if (!sk_audit_check_sig(buf, &e, pub)) {
-                    fail(v, SK_AUDIT_BAD_SIGNATURE, segs[si], lineno, e.seq,
-                         "checkpoint signature does not verify");
-                    break;
-                }
-            }
-            if (!e.hash_ok) {
-                fail(v, SK_AUDIT_EDITED, segs[si], lineno, e.seq,
-                     "entry content does not match its hash");
-                break;
-            }
-            if (have_prev && e.seq != expected) {
-                if (e.seq < expected)
-                    fail(v, SK_AUDIT_REORDERED, segs[si], lineno, e.seq,
-                         "sequence %llu appears after %llu", (unsigned long long)e.seq,
-                         (unsigned long long)(expected - 1));
-                else if (seq_later_in(f, scratch, expected))
-                    fail(v, SK_AUDIT_REORDERED, segs[si], lineno, e.seq,
-                         "expected sequence %llu here, it appears later",
-                         (unsigned long long)expected);
-                else
-                    fail(v, SK_AUDIT_DELETED, segs[si], lineno, e.seq,
-                         "entries %llu..%llu are missing", (unsigned long long)expected,
-                         (unsigned long long)(e.seq - 1));
-                break;
-            }
-            if (lineno == 1) {
-                if (strcmp(e.event, SK_AUDIT_EV_SEGMENT) != 0) {
-                    fail(v, SK_AUDIT_DELETED, segs[si], lineno, e.seq,
-                         "segment does not start with its audit.segment header");
-                    break;
-                }
-                if (strcmp(e.segment, segs[si]) != 0) {
-                    fail(v, SK_AUDIT_REORDERED, segs[si], lineno, e.seq,
-                         "segment header names %s", e.segment);
-                    break;
-                }
-                if (si > 0 && strcmp(e.prev_segment, segs[si - 1]) != 0) {
-                    fail(v, SK_AUDIT_DELETED, segs[si], lineno, e.seq,
-                         "previous segment %s is missing", e.prev_segment);
-                    break;
-                }
-            }
-            if (have_prev && memcmp(e.prev, prev_h, SK_AUDIT_HASH_HEX) != 0) {
-                fail(v, SK_AUDIT_EDITED, segs[si], lineno, e.seq,
-                     "does not chain to entry %llu (one of them was rewritten)",
-                     (unsigned long long)(e.seq - 1));
-                break;
-            }
-            if (!have_prev) {
-                v->first_seq = e.seq;
-                if (e.seq == 1 && strcmp(e.prev, AUDIT_ZERO_HASH) != 0) {
-                    fail(v, SK_AUDIT_EDITED, segs[si], lineno, e.seq,
-                         "first entry does not start a chain");
-                    break;
-                }
-            }
-            if (e.has_sig) {
-                v->checkpoints++;
-                v->last_signed_seq = e.seq;
-                v->last_signed_ms = e.ts_ms;
-            }
-            if (strcmp(e.event, SK_AUDIT_EV_PRUNE) == 0 && e.oldest_kept[0])
-                memcpy(last_kept, e.oldest_kept, sizeof(last_kept));
-            memcpy(prev_h, e.hash, sizeof(prev_h));
-            have_prev = 1;
-            expected = e.seq + 1;
-            v->last_seq = e.seq;
-            v->entries++;
-        }
-        fclose(f);
-        f = NULL;
-    }
-    /* A log that does not start at 1 must have been pruned, and the prune
-     * record (in a later, retained segment) says what was kept. */
-    if (v->problem == SK_AUDIT_OK && have_prev && v->first_seq > 1) {
-        if (!last_kept[0])
-            fail(v, SK_AUDIT_DELETED, segs[0], 1, v->first_seq,
-                 "entries 1..%llu are missing and no audit.prune record explains it",
-                 (unsigned long long)(v->first_seq - 1));
-        else if (strcmp(segs[0], last_kept) > 0)
-            fail(v, SK_AUDIT_DELETED, segs[0], 1, v->first_seq,
-                 "segments before %s are missing (the last prune kept %s)", segs[0], last_kept);
-    }
-    rc = 0;
-out:
-    if (f)
-        fclose(f);
-    sk_audit_entry_free(&e);
-    audit_free_list(segs, nsegs);
-    free(buf);
-    free(scratch);
-    return rc;
-}

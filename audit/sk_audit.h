@@ -1,44 +1,21 @@
 /*
  * sk_audit.h — Sekisho's tamper-evident access log.
  *
- * On-disk format
- * --------------
- * The log is a directory of segment files, one per UTC day, named
- * "audit-YYYYMMDD.jsonl" so that a lexical sort is a chronological sort. Every
- * other file in the directory (".lock") is ignored by readers. Each segment is
- * JSON Lines: one entry per line, pure ASCII (non-ASCII is \u-escaped, invalid
- * UTF-8 from clients becomes U+FFFD, control characters are escaped), so no
- * client-controlled string can start a new line or forge another entry.
+ * On-disk format: audit/FORMAT.md (the contract with independent verifiers).
+ * In short: a directory of daily segments "audit-YYYYMMDD.jsonl" (JSON Lines,
+ * pure ASCII, keys in a fixed order), every entry hash-chained to the previous
+ * one across segments and carrying the writer's MAC; signed checkpoints cover
+ * contiguous ranges; the signing key evolves every [audit] epoch (forward
+ * security: the next epoch's public key is committed in a checkpoint signed by
+ * the current one, the old private key is erased); epochs.jsonl keeps the
+ * handoffs so a pruned log still verifies from epoch 0's public key.
  *
- * An entry is written with its keys in this fixed order:
- *
- *   {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","ev":E,"actor":A,"tenant":T,
- *    "peer":P,"serial":S,"details":{...},"prev":"<hex>"[,"sig":"<b64url>"],"h":"<hex>"}
- *
- * actor/tenant/peer/serial are strings or null. Let L be the line without its
- * trailing newline and without the final `,"h":"<64 hex>"}` (72 bytes). Then
- *   h = SHA-256("sekisho-audit-v1\n" || L)      (lowercase hex)
- * and "prev" is the h of the previous entry (64 zeros for the very first entry
- * of a fresh log). The hash covers the exact stored bytes, so no
- * canonicalisation is needed to verify: a byte changed anywhere breaks h.
- *
- * Entries written by this module itself:
- *   audit.segment     first entry of every segment; restates the running state
- *                     (segment name, previous segment name, signing key id,
- *                     last checkpoint seq). Its prev is the last h of the
- *                     previous segment, so segments chain.
- *   audit.checkpoint  every checkpoint_every entries, every checkpoint_secs, at
- *                     rotation and at close. Before "h" it carries "sig": the
- *                     Ed25519 signature (base64url, 64 bytes) over
- *                     "sekisho-audit-checkpoint-v1\n" || B, where B is the line
- *                     up to (excluding) `,"sig":`. B contains prev, so one
- *                     signature covers the whole chain before it. details.key
- *                     is the key id: hex SHA-256 of the raw 32-byte public key.
- *   audit.recover     written on open when a torn (unterminated) last line left
- *                     by a crash was cut off; records how many bytes.
- *   audit.prune       retention removed whole segments; written (and fsync'd)
- *                     BEFORE the files are unlinked; records oldest_kept.
- *   tls.refused.summary  the aggregated handshake refusals (sk_audit_refused).
+ * Forward security and witnesses: every checkpoint (at least one per epoch, by
+ * the heartbeat thread even when idle) is handed to [audit] witness in the
+ * stable text form of FORMAT.md section 9; `audit verify --witness FILE...`
+ * then proves nothing after a witnessed checkpoint was cut or rewritten. The
+ * writer refuses a tail without its MAC, remembers its head in KEY.head and
+ * records audit.truncated (and alarms the operators) when the log ends before it.
  *
  * Durability and crash semantics
  * ------------------------------
@@ -61,21 +38,13 @@
  * someone cutting bytes, so it refuses to call it OK, but the writer may repair
  * it because nothing acknowledged is lost by doing so. kill -9 alone never
  * tears a line (the kernel completes the write), so such a log verifies as is.
- * Whole lines removed from the end after the last checkpoint cannot be detected
- * without an external anchor; verify reports how many trailing entries are not
- * covered by a signature.
+ * Whole lines removed from the end are found by witnesses, by the writer's
+ * remembered head, and by verify when the log ends neither on a closing
+ * checkpoint nor within one epoch of its newest checkpoint.
  *
  * Retention: segments whose whole UTC day is older than `retention` are removed
- * at open and by sk_audit_prune (call it daily); the newest segment is never
- * removed. What remains verifies from the first retained segment on: its
- * audit.segment entry is the anchor, and every later checkpoint signs the chain.
- *
- * Verification order per line: parse; for checkpoints, key id then signature;
- * then the entry's own hash; then sequence continuity (a gap is "deleted", an
- * entry found later in the segment is "reordered"); then the link to the
- * previous hash (a rewritten-and-rehashed entry shows up as "edited" at the
- * next line). A log not starting at seq 1 must be explained by an audit.prune
- * record whose oldest_kept is not older than the first segment present.
+ * at open and by sk_audit_prune (call it daily), never the three newest and never
+ * on an implausible clock; the audit.prune record is signed before the unlink.
  *
  * Thread safety: every sk_audit_* function taking an sk_audit* is thread-safe
  * (except sk_audit_close, see there). Several processes may append to one
@@ -110,6 +79,8 @@
 #define SK_AUDIT_EV_CHECKPOINT      "audit.checkpoint"
 #define SK_AUDIT_EV_RECOVER         "audit.recover"
 #define SK_AUDIT_EV_PRUNE           "audit.prune"
+#define SK_AUDIT_EV_EPOCH           "audit.epoch"     /* first entry of a key epoch */
+#define SK_AUDIT_EV_TRUNCATED       "audit.truncated" /* the log ended before the remembered head */
 
 /* Internal login failure reasons (details.reason). Never shown to the client. */
 #define SK_AUDIT_REASON_UNKNOWN_USER  "unknown_user"
@@ -166,8 +137,8 @@ typedef struct sk_audit sk_audit;
 
 typedef struct sk_audit_options {
     const char *dir;                 /* audit directory (created 0700) */
-    const char *key_path;            /* used when signer is NULL */
-    const sk_audit_signer *signer;   /* optional; copied, destroyed at close */
+    const char *key_path;            /* the epoch key file (required; evolves in place) */
+    const sk_audit_signer *signer;   /* no longer supported (epoch keys): must be NULL */
     int64_t retention_secs;          /* 0: 365 days; < 0: never prune */
     uint32_t checkpoint_every;       /* 0: 1000 entries */
     uint32_t checkpoint_secs;        /* 0: 300 s */
@@ -175,6 +146,15 @@ typedef struct sk_audit_options {
     /* Clock in ms since the epoch (UTC); NULL: CLOCK_REALTIME. For tests. */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
+    uint32_t epoch_secs;             /* key epoch ([audit] epoch); 0: 900 s */
+    const char *witness;             /* [audit] witness: shell command, checkpoint on stdin */
+    const char *head_path;           /* remembered head; NULL: key_path + ".head" */
+    int no_thread;                   /* no heartbeat thread (it is never started with clock_ms) */
+    /* Operators' alarm (truncation found, forged tail refused, witness failing):
+     * mailed through [notify] command when both are set. */
+    const char *notify_command;
+    const char *notify_to;
+    const char *notify_from;
 } sk_audit_options;
 
 typedef struct sk_audit_kv {
@@ -263,6 +243,18 @@ typedef struct sk_audit_entry {
     char segment[64];                /* audit.segment: details.segment */
     char prev_segment[64];           /* audit.segment: details.prev_segment */
     char oldest_kept[64];            /* audit.prune: details.oldest_kept */
+    char mac[SK_AUDIT_HASH_HEX + 1]; /* the writer's MAC (not verifiable without its key) */
+    size_t mac_len;                  /* bytes of the line covered by mac */
+    /* checkpoints (and audit.segment / audit.epoch where present) */
+    uint64_t epoch;
+    int has_epoch;
+    uint64_t cp_from;                /* first seq this checkpoint covers */
+    uint64_t epoch_secs;             /* the writer's epoch length */
+    char reason[16];
+    char origin[SK_AUDIT_HASH_HEX + 1];     /* key id of epoch 0 (names the log) */
+    char next_segment[64];           /* rotate checkpoints */
+    int has_next;
+    uint8_t next_pub[32];            /* handoff: the next epoch's public key */
     void *priv_;                     /* owned storage */
 } sk_audit_entry;
 
@@ -296,6 +288,10 @@ enum sk_audit_problem {
     SK_AUDIT_BAD_SIGNATURE,
     SK_AUDIT_UNKNOWN_KEY,
     SK_AUDIT_IO_ERROR,
+    SK_AUDIT_UNSIGNED,               /* entries no valid checkpoint covers */
+    SK_AUDIT_EPOCH_GAP,              /* a key epoch is missing */
+    SK_AUDIT_WRONG_EPOCH_KEY,        /* signed by a key not of the epoch it is in */
+    SK_AUDIT_TRUNCATED,              /* entries cut off (witness, writer's head, missing segment) */
 };
 const char *sk_audit_problem_name(enum sk_audit_problem p);
 
@@ -311,11 +307,32 @@ typedef struct sk_audit_verdict {
     uint64_t line;                   /* 1-based line within the segment */
     uint64_t seq;                    /* sequence number at that line (0 unknown) */
     char detail[256];
+    /* epochs and freshness */
+    uint64_t first_epoch, last_epoch;
+    int64_t newest_cp_ms;            /* ts of the newest valid checkpoint (0: none) */
+    int closed;                      /* the newest checkpoint is a writer's closing one */
+    uint64_t unsealed;               /* entries after it (allowed only while young) */
+    int64_t epoch_secs;              /* the writer's epoch length, from the log */
+    unsigned witnesses, witnesses_ok;
+    char witness_status[8][160];     /* first 8 witnesses: one line each */
 } sk_audit_verdict;
 
-/* Verify the log in dir against the public key pub (raw 32 bytes). Returns 0
- * when the verdict was produced (check v->problem), -1 on usage errors. */
+/* Verify the log in dir against the initial public key pub (raw 32 bytes,
+ * epoch 0's key). Returns 0 when the verdict was produced (check v->problem),
+ * -1 on usage errors. */
 int sk_audit_verify(const char *dir, const uint8_t pub[32], sk_audit_verdict *v) SK_MUST_CHECK;
+
+typedef struct sk_audit_verify_opts {
+    int64_t now_ms;                  /* 0: CLOCK_REALTIME */
+    const char *const *witness;      /* witnessed checkpoint files (text form) */
+    size_t n_witness;
+} sk_audit_verify_opts;
+int sk_audit_verify_ex(const char *dir, const uint8_t pub[32], const sk_audit_verify_opts *o,
+                       sk_audit_verdict *v) SK_MUST_CHECK;
+
+/* The newest checkpoint of the log in its stable text form (witness form,
+ * see FORMAT.md) into a malloc'd string. 0 ok, -1 none or error (err). */
+int sk_audit_head_text(const char *dir, char **out, char *err, size_t errcap) SK_MUST_CHECK;
 
 /* Segment-name helpers: 1 if name is "audit-YYYYMMDD.jsonl". */
 int sk_audit_is_segment_name(const char *name);

@@ -165,22 +165,25 @@ static void date_str(int64_t t, char *out, size_t cap)
     }
 }
 
+/* level: SK_NOTIFY_PERSONAL for the user's own mail (to = their address), else an
+ * operator alert level; operator mail goes to that level's recipients. */
 static void send_mail(struct run *r, const struct cand *c, const char *role, const char *to,
-                      const char *detail, const char *subject, const char *body)
+                      const char *detail, const char *subject, const char *body, int level)
 {
     struct sk_notify_msg m = {
         .from = r->conf->notify_from[0] ? r->conf->notify_from : NULL,
-        .to = to,
+        .to = level != SK_NOTIFY_PERSONAL ? sk_conf_operators_for(r->conf, level) : to,
         .subject = subject,
         .body = body,
     };
+    to = m.to;
     if (!to || to[0] == '\0') {
         sk_log(SK_LOG_WARN, "sweep: no recipient for the %s of %s/%s", detail, c->tenant, c->id);
         r->sum->mail_failed++;
         emit(r, SK_SWEEP_MAIL_FAILED, c->tenant, c->id, role, "", detail, 0);
         return;
     }
-    if (sk_notify_send(r->conf->notify_command, &m) != 0) {
+    if (sk_notify_send_level(r->conf->notify_command, &m, level) != 0) {
         sk_log(SK_LOG_ERR, "sweep: mail (%s of %s/%s) to %s failed", detail, c->tenant, c->id, to);
         r->sum->mail_failed++;
         emit(r, SK_SWEEP_MAIL_FAILED, c->tenant, c->id, role, to, detail, 0);
@@ -219,7 +222,7 @@ static void mail_step(struct run *r, const struct cand *c, const struct step *st
         if (bad)
             break;
         if (st->email[0]) {
-            send_mail(r, c, role, st->email, "reminder", subj, body);
+            send_mail(r, c, role, st->email, "reminder", subj, body, SK_NOTIFY_PERSONAL);
         } else {
             /* Nobody to remind: the operators hear about it instead. */
             bad |= sk_snprintf(ops_subj, sizeof ops_subj,
@@ -227,7 +230,7 @@ static void mail_step(struct run *r, const struct cand *c, const struct step *st
                                c->id);
             if (!bad)
                 send_mail(r, c, role, ops, "reminder (to operators: no user address)", ops_subj,
-                          body);
+                          body, SK_NOTIFY_WARNING);
         }
         break;
     case SK_POLICY_DORMANCY_LOCK:
@@ -244,8 +247,8 @@ static void mail_step(struct run *r, const struct cand *c, const struct step *st
         if (bad)
             break;
         if (st->email[0])
-            send_mail(r, c, role, st->email, "lock notice", subj, body);
-        send_mail(r, c, role, ops, "lock notice (operators)", ops_subj, body);
+            send_mail(r, c, role, st->email, "lock notice", subj, body, SK_NOTIFY_PERSONAL);
+        send_mail(r, c, role, ops, "lock notice (operators)", ops_subj, body, SK_NOTIFY_MINOR);
         break;
     case SK_POLICY_DORMANCY_DELETE:
         bad |= sk_snprintf(ops_subj, sizeof ops_subj, "Sekisho: dormant account %s/%s deleted",
@@ -256,7 +259,7 @@ static void mail_step(struct run *r, const struct cand *c, const struct step *st
                            "sessions.\n",
                            c->id, c->tenant, since);
         if (!bad)
-            send_mail(r, c, role, ops, "deletion notice (operators)", ops_subj, ops_body);
+            send_mail(r, c, role, ops, "deletion notice (operators)", ops_subj, ops_body, SK_NOTIFY_MINOR);
         break;
     default:
         break;

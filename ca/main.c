@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "sk_ca.h"
 #include "sk_admin_audit.h"
+#include "sk_store.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -35,6 +36,7 @@ static const char usage_text[] =
     "  crl --dir D [--days N]\n"
     "  list --dir D [--json]\n"
     "  server-cert --dir D --host NAME[,NAME...] [--days N] --out PREFIX\n"
+    "  --version, --help, COMMAND --help\n"
     "every command also takes --audit-config FILE (default: $SEKISHO_CONF): the gateway\n"
     "configuration whose [audit] log records each change\n"
     "reasons: unspecified keyCompromise cACompromise affiliationChanged superseded\n"
@@ -88,6 +90,20 @@ static int usage(void)
 {
     fputs(usage_text, stderr);
     return 2;
+}
+
+/* `sekisho-ca COMMAND --help`: that command's usage lines and the notes. */
+static int command_help(const char *cmd)
+{
+    size_t n = strlen(cmd);
+    fputs("usage: sekisho-ca COMMAND [OPTIONS]\n", stdout);
+    for (const char *line = usage_text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        int mine = strncmp(line, "  ", 2) == 0 && strncmp(line + 2, cmd, n) == 0 && line[2 + n] == ' ';
+        int note = line[0] != ' ' && strncmp(line, "usage:", 6) != 0;
+        if (mine || note || (note == 0 && line[0] == ' ' && line[1] == ' ' && line[2] == ' '))
+            fwrite(line, 1, (size_t)(nl - line + 1), stdout);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 static int refuse(const char *msg)
@@ -258,6 +274,102 @@ static void lookup_serial(const char *dir, struct ca_facts *f)
     json_decref(arr);
 }
 
+/* --user ID@TENANT (TENANT a tenant name; "alice@example.com" is never split)
+ * when --tenant is absent: the same reading as sekishoctl's. */
+static void split_user(struct args *a, char *id, size_t idcap, char *tenant, size_t tcap)
+{
+    const char *at = a->user != NULL ? strrchr(a->user, '@') : NULL;
+    size_t n;
+    if (a->tenant != NULL || at == NULL || at == a->user || sk_ca_check_tenant(at + 1) != 0)
+        return;
+    n = (size_t)(at - a->user);
+    if (n >= idcap || sk_strlcpy(tenant, tcap, at + 1) != 0)
+        return;
+    memcpy(id, a->user, n);
+    id[n] = '\0';
+    if (sk_ca_check_user(id) != 0)
+        return;
+    a->user = id;
+    a->tenant = tenant;
+}
+
+/* The tenant of the user's valid client certificate(s), from the CA's own
+ * listing, when --tenant is absent for a command about an existing certificate
+ * (revoke --user, reissue): exactly one tenant is used; several are refused
+ * listing them, so that a command never acts on a namesake in another tenant.
+ * 0: a->tenant set (or left NULL when none: the command reports that); -1:
+ * refused (printed). */
+static int resolve_tenant(struct args *a, char *tenant, size_t cap)
+{
+    sk_ca_err e;
+    char *buf = NULL, mem[512];
+    size_t len = 0, i, n = 0;
+    sk_buf list;
+    FILE *m;
+    json_t *arr = NULL, *o;
+    int ok;
+
+    memset(&e, 0, sizeof(e));
+    sk_buf_init(&list, mem, sizeof(mem));
+    if (a->tenant != NULL || a->user == NULL || (m = open_memstream(&buf, &len)) == NULL)
+        return 0;
+    ok = sk_ca_cmd_list(a->dir, 1, m, &e) == 0;
+    if (fclose(m) != 0)
+        return 0;
+    if (ok)
+        arr = json_loadb(buf, len, 0, NULL);
+    free(buf);
+    json_array_foreach(arr, i, o) {
+        const char *t = json_string_value(json_object_get(o, "tenant"));
+        const char *u = json_string_value(json_object_get(o, "user"));
+        const char *k = json_string_value(json_object_get(o, "kind"));
+        const char *st = json_string_value(json_object_get(o, "status"));
+        if (t == NULL || u == NULL || k == NULL || st == NULL || strcmp(k, "client") != 0 ||
+            strcmp(st, "valid") != 0 || strcmp(u, a->user) != 0)
+            continue;
+        if (n++ == 0 && sk_strlcpy(tenant, cap, t) != 0)
+            tenant[0] = '\0';
+        sk_buf_printf(&list, n > 1 ? ", %s" : "%s", t);
+    }
+    json_decref(arr);
+    if (n > 1) {
+        fprintf(stderr, "sekisho-ca: user %s has valid certificates in %zu tenants (%s); name one: "
+                        "--user %s@TENANT or --tenant TENANT\n", a->user, n, mem, a->user);
+        return -1;
+    }
+    if (n == 1 && tenant[0] != '\0')
+        a->tenant = tenant;
+    return 0;
+}
+
+/* issue/reissue: say so when the gateway (its configuration, when named) would
+ * not know the certificate's tenant or user: a bundle nobody can log in with is
+ * usually a typo. Only a warning: the account may be added afterwards. */
+static void warn_unknown(const char *conf_path, const char *user, const char *tenant)
+{
+    static sk_conf conf; /* large */
+    char err[SK_CONF_PATH_MAX + 256];
+    sk_store *st = NULL;
+    sk_user u;
+    int rc, known = conf_path == NULL;
+
+    if (conf_path == NULL || sk_conf_load(conf_path, &conf, err, sizeof(err)) != 0)
+        return;
+    for (uint32_t i = 0; i < conf.n_tenants; i++)
+        known |= strcmp(conf.tenants[i].name, tenant) == 0;
+    if (conf.n_tenants > 0 && !known)
+        fprintf(stderr, "sekisho-ca: warning: tenant '%s' is not configured in %s (no [tenant.%s] "
+                        "section): no portal accepts this certificate\n", tenant, conf_path, tenant);
+    rc = sk_store_open(conf.state_dir, 1, &st);
+    if (rc == SK_STORE_OK)
+        rc = sk_store_user_get(st, tenant, user, &u);
+    sk_wipe(&u, sizeof(u));
+    sk_store_close(st);
+    if (rc == SK_STORE_NOTFOUND)
+        fprintf(stderr, "sekisho-ca: warning: the gateway has no user '%s' in tenant '%s'; add it "
+                        "with: sekishoctl user add %s --tenant %s\n", user, tenant, user, tenant);
+}
+
 static const char *nz(const char *s)
 {
     return s != NULL && s[0] != '\0' ? s : NULL;
@@ -333,6 +445,7 @@ int main(int argc, char **argv)
     int c, rc, reason = SK_CA_REASON_UNSPECIFIED;
     const char *audit_conf;
     sk_adm_audit *log = NULL;
+    char user_id[SK_CA_HOST_MAX + 1], user_tenant[SK_CA_TENANT_MAX + 1];
     FILE *rep = NULL, *report;
     char *rep_buf = NULL;
     size_t rep_len = 0;
@@ -347,6 +460,10 @@ int main(int argc, char **argv)
     cmd = argv[1];
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("sekisho-ca %s\n", SEKISHO_VERSION);
         return 0;
     }
     if (strcmp(cmd, "init") != 0 && strcmp(cmd, "issue") != 0 && strcmp(cmd, "reissue") != 0 &&
@@ -375,8 +492,7 @@ int main(int argc, char **argv)
         case OPT_LEGACY: a.legacy = 1; break;
         case OPT_JSON: a.json = 1; break;
         case OPT_HELP:
-            fputs(usage_text, stdout);
-            return 0;
+            return command_help(cmd);
         default:
             fprintf(stderr, "sekisho-ca: unknown option or missing value\n");
             return usage();
@@ -434,13 +550,22 @@ int main(int argc, char **argv)
         return usage();
     }
 
-    /* A state change from here on: audit before act. */
     audit_conf = a.audit_config;
     if (audit_conf == NULL) {
         audit_conf = getenv("SEKISHO_CONF");
         if (audit_conf != NULL && audit_conf[0] == '\0')
             audit_conf = NULL;
     }
+    /* Which account: ID@TENANT, --tenant, or (for an existing certificate) the one
+     * tenant that holds it. */
+    if (strcmp(cmd, "issue") == 0 || strcmp(cmd, "reissue") == 0 || strcmp(cmd, "revoke") == 0) {
+        split_user(&a, user_id, sizeof(user_id), user_tenant, sizeof(user_tenant));
+        if ((strcmp(cmd, "reissue") == 0 || (strcmp(cmd, "revoke") == 0 && a.user != NULL)) &&
+            resolve_tenant(&a, user_tenant, sizeof(user_tenant)) != 0)
+            return 1;
+    }
+
+    /* A state change from here on: audit before act. */
     if (audit_conf != NULL) {
         if (audit_open(audit_conf, &log, &rep, &rep_buf, &rep_len) != 0)
             return 1;
@@ -493,6 +618,8 @@ int main(int argc, char **argv)
     }
     if (rc != 0)
         return refuse(err.msg);
+    if (strcmp(cmd, "issue") == 0 || strcmp(cmd, "reissue") == 0)
+        warn_unknown(audit_conf, a.user, a.tenant != NULL ? a.tenant : SK_CA_DEFAULT_TENANT);
     if (fflush(stdout) != 0)
         return refuse("cannot write to standard output");
     return 0;

@@ -242,6 +242,14 @@ int sk_adm_open(const sk_conf *conf, const char *tool, FILE *notice, sk_adm_audi
     o.dir = conf->audit_dir;
     o.key_path = conf->audit_key;
     o.retention_secs = conf->audit_retention;
+    o.epoch_secs = (uint32_t)conf->audit_epoch;
+    o.witness = conf->audit_witness;
+    o.notify_command = conf->notify_command;
+    o.notify_to = conf->notify_operators;
+    o.notify_from = conf->notify_from;
+    /* No heartbeat thread: this process switches its effective uid around each
+     * audit call, and a thread writing in between would create root-owned files. */
+    o.no_thread = 1;
     if (sk_audit_open(&o, &a->log, why, sizeof why) != 0) {
         set_err(err, errcap, "%s", why);
         goto out;

@@ -1,8 +1,10 @@
 /* sk_conf: table-driven INI configuration. See sk_conf.h. */
 #include "sk_conf.h"
+#include "conf_internal.h"
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <ini.h>
@@ -50,7 +52,7 @@ static const struct conf_key conf_keys[] = {
     DUR("policy", "dormant_lock_after", dormant_lock_after, 86400, 3660 * 86400),
     DUR("policy", "dormant_delete_after", dormant_delete_after, 86400, 3660 * 86400),
     U32("policy", "password_min_length", password_min_length, 8, 1024),
-    U32("policy", "password_max_length", password_max_length, 64, 1024),
+    U32("policy", "password_max_length", password_max_length, 20, 1024),
     BOOL("policy", "password_require_upper", password_require_upper),
     BOOL("policy", "password_require_lower", password_require_lower),
     BOOL("policy", "password_require_digit", password_require_digit),
@@ -65,11 +67,18 @@ static const struct conf_key conf_keys[] = {
     STR("notify", "command", notify_command),
     STR("notify", "operators", notify_operators),
     STR("notify", "from", notify_from),
+    STR("notify", "operators_warning", notify_operators_level[0]),
+    STR("notify", "operators_minor", notify_operators_level[1]),
+    STR("notify", "operators_major", notify_operators_level[2]),
+    STR("notify", "allowed_domains", notify_allowed_domains),
+    STR("notify", "portal_url", notify_portal_url),
     PATH("audit", "dir", audit_dir),
     PATH("audit", "key", audit_key),
     DUR("audit", "retention", audit_retention, 86400, 100 * 366 * 86400LL),
     STR("audit", "timezone", audit_timezone),
     BOOL("audit", "log_requests", audit_log_requests),
+    DUR("audit", "epoch", audit_epoch, 60, 86400),
+    STR("audit", "witness", audit_witness),
     { "log", "level", T_LOGLEVEL, offsetof(sk_conf, log_level), 0, 0, 0 },
 };
 
@@ -124,6 +133,7 @@ void sk_conf_defaults(sk_conf *c)
     c->audit_retention = 365 * 86400;
     COPY_LITERAL(c->audit_timezone, "Asia/Tokyo");
     c->audit_log_requests = 1;
+    c->audit_epoch = 900;
     c->log_level = SK_LOG_INFO;
     /* Fail safe: the gateway cannot know whether the upstream folds case and
      * trailing dots (IIS does), so rules match the lenient way unless told. */
@@ -141,6 +151,8 @@ struct conf_parse {
     char basedir[SK_CONF_PATH_MAX];
     char err[SK_CONF_PATH_MAX + 256];
     unsigned char seen[SK_ARRAY_LEN(conf_keys)];
+    int seen_line[SK_ARRAY_LEN(conf_keys)];
+    char why[256];          /* what the value must be, set by the validator that refused it */
 };
 
 /* Our reader counts lines so that errors can name one, which the stock inih build
@@ -205,6 +217,26 @@ static int set_error(struct conf_parse *p, const char *what, const char *section
     return 0;
 }
 
+/* "FILE:LINE: [section] key = value: must be ..." — the value as written (cut and
+ * with control bytes replaced, it is quoted back to a terminal) and what it must be. */
+static int set_value_error(struct conf_parse *p, const char *section, const char *name, const char *value,
+                           const char *why)
+{
+    char v[72];
+    size_t i;
+    if (p->err[0] != '\0')
+        return 0;
+    for (i = 0; value[i] != '\0' && i < sizeof v - 4; i++)
+        v[i] = (unsigned char)value[i] < 0x20 || value[i] == 0x7f ? '?' : value[i];
+    v[i] = '\0';
+    if (value[i] != '\0')
+        memcpy(v + i, "...", 4);
+    (void)snprintf(p->err, sizeof p->err, "%s:%d: [%s] %s = %s: %s", p->conf->file, p->line, section, name, v,
+                   why != NULL && why[0] != '\0' ? why : "invalid value");
+    p->err_line = p->line;
+    return 0;
+}
+
 static int resolve_path(const struct conf_parse *p, const char *value, char *out, size_t cap)
 {
     if (value[0] == '/' || value[0] == '\0')
@@ -250,31 +282,85 @@ static int valid_tenant_name(const char *s)
     return 1;
 }
 
+static int parse_upstream_url(const char *url, sk_conf_upstream *u);
+
+/* Parse one table key into the struct; on failure p->why says what it must be. */
 static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *value)
 {
     char *field = (char *)p->conf + k->offset;
+    char lo[24], hi[24];
     uint64_t u;
     int64_t d;
 
+    p->why[0] = '\0';
     switch (k->type) {
     case T_STR:
-        return sk_strlcpy(field, k->size, value);
     case T_PATH:
-        return resolve_path(p, value, field, k->size);
-    case T_U32:
-        if (sk_parse_u64(value, k->min, k->max, &u) != 0)
+        if (strcmp(k->section, "audit") == 0 && strcmp(k->name, "timezone") == 0 && !sk_conf_valid_timezone(value)) {
+            (void)snprintf(p->why, sizeof p->why, "unknown time zone: must be a name of the tz database "
+                                                  "(e.g. Asia/Tokyo, Europe/Berlin, UTC)");
             return -1;
+        }
+        if (strcmp(k->section, "notify") == 0 && strcmp(k->name, "allowed_domains") == 0 &&
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-, ") != strlen(value)) {
+            (void)snprintf(p->why, sizeof p->why, "must be mail domains separated by commas (example.com; "
+                                                  ".example.com for its subdomains)");
+            return -1;
+        }
+        if (strcmp(k->section, "notify") == 0 && strcmp(k->name, "portal_url") == 0 && value[0] != '\0' &&
+            (strncmp(value, "https://", 8) != 0 || strpbrk(value, " \t\"<>") != NULL)) {
+            (void)snprintf(p->why, sizeof p->why, "must be the portal's https:// address");
+            return -1;
+        }
+        if (strcmp(k->section, "upstream") == 0 && strcmp(k->name, "url") == 0) {
+            sk_conf_upstream up;
+            if (parse_upstream_url(value, &up) != 0) {
+                (void)snprintf(p->why, sizeof p->why, "must be http://HOST[:PORT][/PREFIX] with PORT between 1 "
+                                                      "and 65535 (plain HTTP to a local or private upstream)");
+                return -1;
+            }
+            p->conf->upstream_url_set = 1;
+        }
+        if (strcmp(k->section, "listen") == 0 && strcmp(k->name, "address") == 0 && !sk_conf_valid_listen_address(value)) {
+            (void)snprintf(p->why, sizeof p->why, "must be IPV4:PORT, [IPV6]:PORT, HOSTNAME:PORT or :PORT "
+                                                  "with PORT between 1 and 65535");
+            return -1;
+        }
+        if ((k->type == T_STR ? sk_strlcpy(field, k->size, value) : resolve_path(p, value, field, k->size)) != 0) {
+            (void)snprintf(p->why, sizeof p->why, "too long (at most %zu characters%s)", k->size - 1,
+                           k->type == T_PATH ? " after resolving it against the file's directory" : "");
+            return -1;
+        }
+        return 0;
+    case T_U32:
+        if (sk_parse_u64(value, k->min, k->max, &u) != 0) {
+            (void)snprintf(p->why, sizeof p->why, "must be a whole number between %llu and %llu",
+                           (unsigned long long)k->min, (unsigned long long)k->max);
+            return -1;
+        }
         *(uint32_t *)(void *)field = (uint32_t)u;
         return 0;
     case T_DUR:
-        if (sk_parse_duration(value, &d) != 0 || (uint64_t)d < k->min || (uint64_t)d > k->max)
+        if (sk_parse_duration(value, &d) != 0 || (uint64_t)d < k->min || (uint64_t)d > k->max) {
+            sk_conf_fmt_duration(k->min, lo, sizeof lo);
+            sk_conf_fmt_duration(k->max, hi, sizeof hi);
+            (void)snprintf(p->why, sizeof p->why, "must be between %s and %s (a number with s, m, h or d)", lo, hi);
             return -1;
+        }
         *(int64_t *)(void *)field = d;
         return 0;
     case T_BOOL:
-        return parse_bool(value, (int *)(void *)field);
+        if (parse_bool(value, (int *)(void *)field) != 0) {
+            (void)snprintf(p->why, sizeof p->why, "must be yes or no (also true/false, on/off, 1/0)");
+            return -1;
+        }
+        return 0;
     case T_LOGLEVEL:
-        return parse_loglevel(value, (int *)(void *)field);
+        if (parse_loglevel(value, (int *)(void *)field) != 0) {
+            (void)snprintf(p->why, sizeof p->why, "must be one of error, warn, info, debug");
+            return -1;
+        }
+        return 0;
     }
     return -1;
 }
@@ -308,15 +394,25 @@ struct cidr_sink {
     sk_policy_cidr *items;
     uint32_t *count;
     uint32_t cap;
+    char *why;              /* p->why, filled when an item is refused */
+    size_t whycap;
 };
 
 static int add_cidr(void *ctx, const char *item)
 {
     struct cidr_sink *s = ctx;
-    if (*s->count >= s->cap)
+    sk_policy_cidr_err e;
+    if (*s->count >= s->cap) {
+        (void)snprintf(s->why, s->whycap, "too many entries (at most %u in this list)", (unsigned)s->cap);
         return -1;
-    if (sk_policy_cidr_parse(item, strlen(item), &s->items[*s->count]) != SK_POLICY_CIDR_OK)
+    }
+    e = sk_policy_cidr_parse(item, strlen(item), &s->items[*s->count]);
+    if (e != SK_POLICY_CIDR_OK) {
+        (void)snprintf(s->why, s->whycap, "'%.60s' is not a CIDR (%s): must be addresses or networks such as "
+                       "192.0.2.0/24, 2001:db8::/32 or 10.1.2.3, separated by commas",
+                       item, sk_policy_cidr_strerror(e));
         return -1;
+    }
     (*s->count)++;
     return 0;
 }
@@ -335,8 +431,6 @@ static int add_host(void *ctx, const char *item)
     t->n_hosts++;
     return 0;
 }
-
-static int parse_upstream_url(const char *url, sk_conf_upstream *u);
 
 /* "path_rule = /admin admin" or "path_rule = / admin,general" */
 static int add_path_rule(sk_conf *c, const char *value)
@@ -382,17 +476,23 @@ static int access_key(struct conf_parse *p, const char *name, const char *value)
 {
     sk_conf *c = p->conf;
     if (strcmp(name, "allow") == 0) {
-        struct cidr_sink s = { c->access_allow, &c->n_access_allow, SK_CONF_MAX_CIDRS };
+        struct cidr_sink s = { c->access_allow, &c->n_access_allow, SK_CONF_MAX_CIDRS, p->why, sizeof p->why };
         return for_each_item(value, add_cidr, &s);
     }
     if (strcmp(name, "trusted_proxies") == 0) {
-        struct cidr_sink s = { c->trusted_proxies, &c->n_trusted_proxies, SK_CONF_MAX_PROXIES };
+        struct cidr_sink s = { c->trusted_proxies, &c->n_trusted_proxies, SK_CONF_MAX_PROXIES, p->why,
+                               sizeof p->why };
         return for_each_item(value, add_cidr, &s);
     }
-    if (strcmp(name, "path_rule") == 0)
+    if (strcmp(name, "path_rule") == 0) {
+        (void)snprintf(p->why, sizeof p->why, "must be '/PREFIX ROLE[,ROLE]': a normalised path (no //, . or "
+                       "..) and roles admin, general (at most %d rules)", SK_CONF_MAX_PATH_RULES);
         return add_path_rule(c, value);
-    if (strcmp(name, "path_case_insensitive") == 0)
+    }
+    if (strcmp(name, "path_case_insensitive") == 0) {
+        (void)snprintf(p->why, sizeof p->why, "must be yes or no (also true/false, on/off, 1/0)");
         return parse_bool(value, &c->path_icase);
+    }
     return 1; /* unknown */
 }
 
@@ -405,18 +505,28 @@ static int tenant_key(struct conf_parse *p, const char *section, const char *nam
         if (strcmp(c->tenants[i].name, tname) == 0)
             t = &c->tenants[i];
     if (t == NULL) {
-        if (c->n_tenants >= SK_CONF_MAX_TENANTS || !valid_tenant_name(tname))
+        if (c->n_tenants >= SK_CONF_MAX_TENANTS || !valid_tenant_name(tname)) {
+            (void)snprintf(p->why, sizeof p->why, "the tenant name must be 1-63 characters a-z 0-9 - (not "
+                           "starting with -), at most %d tenants", SK_CONF_MAX_TENANTS);
             return -1;
+        }
         t = &c->tenants[c->n_tenants++];
         memset(t, 0, sizeof *t);
         memcpy(t->name, tname, strlen(tname) + 1);
     }
-    if (strcmp(name, "host") == 0)
+    if (strcmp(name, "host") == 0) {
+        (void)snprintf(p->why, sizeof p->why, "must be host names (a-z 0-9 . -), separated by commas, at most "
+                       "%d per tenant", SK_CONF_MAX_HOSTS);
         return for_each_item(value, add_host, t);
-    if (strcmp(name, "upstream") == 0)
+    }
+    if (strcmp(name, "upstream") == 0) {
+        (void)snprintf(p->why, sizeof p->why, t->upstream.url[0] != '\0'
+                       ? "given twice in this tenant"
+                       : "must be http://HOST[:PORT][/PREFIX] with PORT between 1 and 65535");
         return t->upstream.url[0] != '\0' ? -1 : parse_upstream_url(value, &t->upstream);
+    }
     if (strcmp(name, "allow") == 0) {
-        struct cidr_sink s = { t->allow, &t->n_allow, SK_CONF_MAX_CIDRS };
+        struct cidr_sink s = { t->allow, &t->n_allow, SK_CONF_MAX_CIDRS, p->why, sizeof p->why };
         return for_each_item(value, add_cidr, &s);
     }
     return 1;
@@ -426,23 +536,27 @@ static int conf_handler(void *user, const char *section, const char *name, const
 {
     struct conf_parse *p = user;
 
+    p->why[0] = '\0';
     if (strcmp(section, "access") == 0 || strncmp(section, "tenant.", 7) == 0) {
         int r = strcmp(section, "access") == 0 ? access_key(p, name, value) : tenant_key(p, section, name, value);
         if (r > 0)
             return set_error(p, "unknown key", section, name);
         if (r < 0)
-            return set_error(p, "invalid value for", section, name);
+            return set_value_error(p, section, name, value, p->why);
         return 1;
     }
     for (size_t i = 0; i < SK_ARRAY_LEN(conf_keys); i++) {
         const struct conf_key *k = &conf_keys[i];
         if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
             continue;
-        if (p->seen[i])
-            return set_error(p, "duplicate key", section, name);
+        if (p->seen[i]) {
+            (void)snprintf(p->why, sizeof p->why, "duplicate key, given twice (first on line %d)", p->seen_line[i]);
+            return set_value_error(p, section, name, value, p->why);
+        }
         p->seen[i] = 1;
+        p->seen_line[i] = p->line;
         if (conf_set(p, k, value) != 0)
-            return set_error(p, "invalid or too long value for", section, name);
+            return set_value_error(p, section, name, value, p->why);
         return 1;
     }
     return set_error(p, "unknown key", section, name);
@@ -516,23 +630,60 @@ static int parse_upstream(sk_conf *c)
     return 0;
 }
 
+/* Line of a table key in the file, 0 when it was not given. */
+static int key_line(const struct conf_parse *p, const char *section, const char *name)
+{
+    for (size_t i = 0; i < SK_ARRAY_LEN(conf_keys); i++)
+        if (strcmp(conf_keys[i].section, section) == 0 && strcmp(conf_keys[i].name, name) == 0)
+            return p->seen[i] ? p->seen_line[i] : 0;
+    return 0;
+}
+
+/* "FILE:LINE: what" (or "FILE: what" when the key is not in the file). */
+static int finish_error(const struct conf_parse *p, const char *section, const char *name, char *err,
+                        size_t errlen, const char *what)
+{
+    int line = section != NULL ? key_line(p, section, name) : 0;
+    if (line > 0)
+        (void)snprintf(err, errlen, "%s:%d: %s", p->conf->file, line, what);
+    else
+        (void)snprintf(err, errlen, "%s: %s", p->conf->file, what);
+    return -1;
+}
+
 static int conf_finish(const struct conf_parse *p, sk_conf *c, char *err, size_t errlen)
 {
     const char *what = NULL;
+    char msg[256];
 
     if (parse_upstream(c) != 0)
-        what = "[upstream] url must be http://host[:port][/prefix]";
-    else if (c->listen_cert[0] == '\0' || c->listen_key[0] == '\0')
-        what = "[listen] cert and key are required";
-    else if (c->tls_client_ca[0] == '\0')
-        what = "[tls] client_ca is required";
-    else if (c->password_max_length < c->password_min_length)
-        what = "[policy] password_max_length is below password_min_length";
-    else if (c->idle_timeout > c->absolute_timeout)
-        what = "[policy] idle_timeout exceeds absolute_timeout";
+        return finish_error(p, "upstream", "url", err, errlen,
+                            "[upstream] url must be http://HOST[:PORT][/PREFIX] with PORT between 1 and 65535");
+    if (c->listen_cert[0] == '\0' || c->listen_key[0] == '\0')
+        return finish_error(p, NULL, NULL, err, errlen,
+                            "[listen] cert and key are required (the gateway's certificate chain and key, PEM)");
+    if (c->tls_client_ca[0] == '\0')
+        return finish_error(p, NULL, NULL, err, errlen,
+                            "[tls] client_ca is required (the CA that issues the client certificates, PEM)");
+    if (c->password_max_length < c->password_min_length) {
+        (void)snprintf(msg, sizeof msg, "[policy] password_max_length = %u: must be at least password_min_length (%u)",
+                       (unsigned)c->password_max_length, (unsigned)c->password_min_length);
+        return finish_error(p, "policy", key_line(p, "policy", "password_max_length") ? "password_max_length"
+                                                                                        : "password_min_length",
+                            err, errlen, msg);
+    }
+    if (c->idle_timeout > c->absolute_timeout) {
+        char a[24], b[24];
+        sk_conf_fmt_duration((uint64_t)c->idle_timeout, a, sizeof a);
+        sk_conf_fmt_duration((uint64_t)c->absolute_timeout, b, sizeof b);
+        (void)snprintf(msg, sizeof msg, "[policy] idle_timeout = %s: must not exceed absolute_timeout (%s)", a, b);
+        return finish_error(p, "policy", key_line(p, "policy", "idle_timeout") ? "idle_timeout" : "absolute_timeout",
+                            err, errlen, msg);
+    }
     for (uint32_t i = 0; what == NULL && i < c->n_tenants; i++) {
         if (c->tenants[i].n_hosts == 0 || c->tenants[i].upstream.url[0] == '\0') {
-            (void)snprintf(err, errlen, "%s: [tenant.%s] needs host and upstream", c->file, c->tenants[i].name);
+            (void)snprintf(err, errlen, "%s: [tenant.%s] needs host (its portal's host names) and upstream "
+                           "(http://HOST[:PORT][/PREFIX])", c->file, c->tenants[i].name);
             return -1;
         }
         for (uint32_t j = 0; j < i; j++)
@@ -629,4 +780,99 @@ out:
         memcpy(out->file, file, sizeof file);
     }
     return rc;
+}
+
+/* ---- -T: the effective configuration ------------------------------------------ */
+
+static void dump_cidrs(FILE *out, const char *key, const sk_policy_cidr *v, uint32_t n)
+{
+    char s[64];
+    if (n == 0)
+        return;
+    fprintf(out, "%s = ", key);
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(out, "%s%s", i ? ", " : "", sk_policy_cidr_format(&v[i], s, sizeof s) == 0 ? s : "?");
+    fputc('\n', out);
+}
+
+static void dump_extra(const sk_conf *c, const char *section, FILE *out)
+{
+    if (strcmp(section, "log") != 0)
+        return;
+    /* [access] and [tenant.*] are lists, not table keys: after the last table section. */
+    fputs("\n[access]\n", out);
+    dump_cidrs(out, "allow", c->access_allow, c->n_access_allow);
+    dump_cidrs(out, "trusted_proxies", c->trusted_proxies, c->n_trusted_proxies);
+    for (uint32_t i = 0; i < c->n_path_rules; i++) {
+        fprintf(out, "path_rule = %s ", c->path_rules[i].prefix);
+        for (unsigned bit = 1, first = 1; bit != 0 && bit <= c->path_rules[i].roles; bit <<= 1)
+            if ((c->path_rules[i].roles & bit) && sk_policy_role_name(bit) != NULL) {
+                fprintf(out, "%s%s", first ? "" : ",", sk_policy_role_name(bit));
+                first = 0;
+            }
+        fputc('\n', out);
+    }
+    fprintf(out, "path_case_insensitive = %s\n", c->path_icase ? "yes" : "no");
+    for (uint32_t i = 0; i < c->n_tenants; i++) {
+        const sk_conf_tenant *t = &c->tenants[i];
+        fprintf(out, "\n[tenant.%s]\nhost = ", t->name);
+        for (uint32_t h = 0; h < t->n_hosts; h++)
+            fprintf(out, "%s%s", h ? ", " : "", t->hosts[h]);
+        fprintf(out, "\nupstream = %s\n", t->upstream.url);
+        dump_cidrs(out, "allow", t->allow, t->n_allow);
+    }
+}
+
+int sk_conf_dump(const sk_conf *c, FILE *out)
+{
+    static const char *const levels[] = { "error", "warn", "info", "debug" };
+    const char *section = "";
+    char d[24];
+
+    fprintf(out, "# effective configuration of %s, defaults included\n", c->file);
+    for (size_t i = 0; i < SK_ARRAY_LEN(conf_keys); i++) {
+        const struct conf_key *k = &conf_keys[i];
+        const char *field = (const char *)c + k->offset;
+        if (strcmp(section, k->section) != 0) {
+            if (section[0] != '\0')
+                dump_extra(c, section, out);
+            fprintf(out, "\n[%s]\n", k->section);
+            section = k->section;
+        }
+        if (k->type == T_U32) {
+            uint32_t v = *(const uint32_t *)(const void *)field;
+            /* A default outside the settable range means "decided at start" (e.g.
+             * 0 = from the open-file limit): shown, but as a comment, so that the
+             * dump still loads back. */
+            if (v < k->min || v > k->max)
+                fprintf(out, "; %s = %u (automatic)\n", k->name, (unsigned)v);
+            else
+                fprintf(out, "%s = %u\n", k->name, (unsigned)v);
+            continue;
+        }
+        fprintf(out, "%s = ", k->name);
+        switch (k->type) {
+        case T_STR:
+        case T_PATH:
+            fputs(field, out);
+            break;
+        case T_U32: /* printed above */
+            break;
+        case T_DUR:
+            sk_conf_fmt_duration((uint64_t)*(const int64_t *)(const void *)field, d, sizeof d);
+            fputs(d, out);
+            break;
+        case T_BOOL:
+            fputs(*(const int *)(const void *)field ? "yes" : "no", out);
+            break;
+        case T_LOGLEVEL: {
+            int l = *(const int *)(const void *)field;
+            fputs(l >= 0 && (size_t)l < SK_ARRAY_LEN(levels) ? levels[l] : "info", out);
+            break;
+        }
+        }
+        fputc('\n', out);
+    }
+    dump_extra(c, section, out);
+    return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }

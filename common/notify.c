@@ -11,6 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *sk_notify_level_name(int level)
+{
+    static const char *const names[] = { NULL, "warning", "minor", "major" };
+    return level > 0 && (size_t)level < sizeof names / sizeof names[0] ? names[level] : NULL;
+}
+
 static int header_safe(const char *s)
 {
     return s == NULL || strpbrk(s, "\r\n") == NULL;
@@ -47,7 +53,14 @@ static void add_subject(sk_buf *b, const char *subject)
 
 int sk_notify_send(const char *command, const struct sk_notify_msg *m)
 {
+    return sk_notify_send_level(command, m, SK_NOTIFY_PERSONAL);
+}
+
+int sk_notify_send_level(const char *command, const struct sk_notify_msg *m, int mlevel)
+{
     size_t cap = strlen(m->body) + 4096;
+    const char *level = sk_notify_level_name(mlevel);
+    char subject[1024];
     char *msg = NULL;
     int pipefd[2] = { -1, -1 }, status = 0, rc = -1;
     pid_t pid = -1;
@@ -56,6 +69,10 @@ int sk_notify_send(const char *command, const struct sk_notify_msg *m)
     if (command == NULL || command[0] == '\0' || m->to == NULL || m->to[0] == '\0' || m->subject == NULL ||
         !header_safe(m->from) || !header_safe(m->to) || !header_safe(m->subject))
         return -1;
+    /* The level at the end, so that subjects still sort and filter by their text. */
+    if (level != NULL ? sk_snprintf(subject, sizeof subject, "%s [%s]", m->subject, level)
+                      : sk_strlcpy(subject, sizeof subject, m->subject))
+        return -1;
     msg = malloc(cap);
     if (msg == NULL)
         return -1;
@@ -63,7 +80,10 @@ int sk_notify_send(const char *command, const struct sk_notify_msg *m)
     if (m->from)
         sk_buf_printf(&b, "From: %s\n", m->from);
     sk_buf_printf(&b, "To: %s\n", m->to);
-    add_subject(&b, m->subject);
+    add_subject(&b, subject);
+    if (level != NULL)
+        sk_buf_printf(&b, "X-Sekisho-Alert-Level: %s\n%s", level,
+                      mlevel == SK_NOTIFY_MAJOR ? "Importance: high\nX-Priority: 1\n" : "");
     sk_buf_puts(&b, "MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
                     "Content-Transfer-Encoding: 8bit\nAuto-Submitted: auto-generated\n\n");
     sk_buf_puts(&b, m->body);

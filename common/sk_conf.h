@@ -16,6 +16,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "sk_policy.h"
 #include "sk_util.h"
 
@@ -74,6 +75,7 @@ typedef struct sk_conf {
 
     /* [upstream] */
     char upstream_url[SK_CONF_URL_MAX];      /* http://host:port[/prefix] */
+    int upstream_url_set;                    /* given in the file (the gateway requires it) */
     char upstream_host[256];                 /* parsed from url */
     char upstream_port[8];
     char upstream_prefix[512];               /* "" or "/prefix" without trailing slash */
@@ -124,6 +126,9 @@ typedef struct sk_conf {
     char notify_command[SK_CONF_PATH_MAX];   /* sendmail -t compatible */
     char notify_operators[512];              /* comma-separated addresses for alarms */
     char notify_from[256];                   /* From: of Sekisho's mail, "" = MTA default */
+    char notify_operators_level[3][512];     /* operators_warning/_minor/_major; "" = operators */
+    char notify_allowed_domains[512];        /* comma-separated; "" = any domain for user addresses */
+    char notify_portal_url[SK_CONF_URL_MAX]; /* in account notices; "" = from [tenant.*] host */
 
     /* [audit] */
     char audit_dir[SK_CONF_PATH_MAX];        /* default <state>/audit */
@@ -131,6 +136,8 @@ typedef struct sk_conf {
     int64_t audit_retention;
     char audit_timezone[64];
     int audit_log_requests;
+    int64_t audit_epoch;                     /* key epoch: handoff + heartbeat checkpoint */
+    char audit_witness[SK_CONF_PATH_MAX];    /* command given each checkpoint on stdin, "" = none */
 
     /* [log] */
     int log_level;                           /* enum sk_log_level */
@@ -139,5 +146,33 @@ typedef struct sk_conf {
 void sk_conf_defaults(sk_conf *c);
 /* Load and validate path. err gets "FILE:LINE: message" (or "FILE: message"). */
 int sk_conf_load(const char *path, sk_conf *out, char *err, size_t errlen) SK_MUST_CHECK;
+
+/* Recipients of operator mail of an alert level (1 warning, 2 minor, 3 major):
+ * [notify] operators_LEVEL when set, else [notify] operators ("" = nobody). */
+const char *sk_conf_operators_for(const sk_conf *c, int level);
+/* 1 if the e-mail address is in [notify] allowed_domains (its domain equal to one
+ * of them, case-insensitively, or a subdomain of an entry written ".example.com"),
+ * or the list is empty; else 0. */
+int sk_conf_email_allowed(const sk_conf *c, const char *email);
+
+/* Print the configuration as an INI file that loads back to the same values,
+ * every key with its effective value (defaults included; paths absolute when the
+ * file named them relative). 0, or -1 on a write error. */
+int sk_conf_dump(const sk_conf *c, FILE *out) SK_MUST_CHECK;
+
+/* ---- checks beyond the syntax (conf_check.c), for `sekisho -t` and start ---- */
+
+/* What the gateway needs that the tools do not: [upstream] url given (unless every
+ * portal is a [tenant.NAME] with its own upstream). 0, or -1 with err. */
+int sk_conf_check_gateway(const sk_conf *c, char *err, size_t errlen) SK_MUST_CHECK;
+/* The files and directories the gateway uses are usable by the user running this
+ * check (run it as the service user): state and audit directories writable (or
+ * creatable), certificates, keys, CA and CRL readable, existing key files
+ * readable. 0, or -1 with "FILE: [section] key PATH: not readable by user NAME
+ * (uid N): why". */
+int sk_conf_check_access(const sk_conf *c, char *err, size_t errlen) SK_MUST_CHECK;
+/* Settings that are allowed but weaker than the standards behind the defaults,
+ * one "FILE: warning: ..." line each on out. Returns the number printed. */
+int sk_conf_warnings(const sk_conf *c, FILE *out);
 
 #endif

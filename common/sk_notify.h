@@ -16,6 +16,22 @@
 
 #define SK_NOTIFY_TIMEOUT 20
 
+/* Alert levels of operator mail (SK_NOTIFY_PERSONAL: a mail to a user). An
+ * operator mail carries its level at the end of the subject (" [major]") and in
+ * the header "X-Sekisho-Alert-Level: major"; [notify] operators_LEVEL routes it
+ * (sk_conf_operators_for). What each level means:
+ *   warning  something to look at when convenient (a user without an address)
+ *   minor    an account or certificate needs an operator soon (dormancy lock,
+ *            deletion, CRL close to its nextUpdate)
+ *   major    service or security at stake now (failed-login burst, CRL expired so
+ *            everyone is refused, audit log not writable) */
+enum sk_notify_level {
+    SK_NOTIFY_PERSONAL = 0,
+    SK_NOTIFY_WARNING = 1,
+    SK_NOTIFY_MINOR = 2,
+    SK_NOTIFY_MAJOR = 3,
+};
+
 struct sk_notify_msg {
     const char *from;     /* may be NULL: the MTA's default */
     const char *to;       /* one address or a comma-separated list */
@@ -23,7 +39,12 @@ struct sk_notify_msg {
     const char *body;     /* UTF-8 text */
 };
 
-/* 0 if the command ran and exited 0. */
+/* "warning", "minor", "major"; NULL for SK_NOTIFY_PERSONAL or out of range. */
+const char *sk_notify_level_name(int level);
+
+/* 0 if the command ran and exited 0. A personal mail (no alert level). */
 int sk_notify_send(const char *command, const struct sk_notify_msg *m) SK_MUST_CHECK;
+/* The same with an alert level (enum sk_notify_level) in subject and header. */
+int sk_notify_send_level(const char *command, const struct sk_notify_msg *m, int level) SK_MUST_CHECK;
 
 #endif

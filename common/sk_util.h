@@ -97,8 +97,18 @@ int sk_mkdir_p(const char *path, mode_t mode) SK_MUST_CHECK;
 
 enum sk_log_level { SK_LOG_ERR = 0, SK_LOG_WARN, SK_LOG_INFO, SK_LOG_DEBUG };
 void sk_log_set_level(enum sk_log_level lvl);
-/* One line on stderr: "<UTC time> sekisho[<pid>] <level>: <message>". Control
- * characters in the message are escaped so a client string cannot forge lines. */
+/* Read the environment once (sk_log does it before its first line; tests call
+ * it again after changing it):
+ *   JOURNAL_STREAM=DEV:INO naming stderr (systemd) -> every line starts with the
+ *     syslog priority "<3>" error, "<4>" warn, "<6>" info, "<7>" debug, and carries
+ *     no time or pid (the journal has both);
+ *   SEKISHO_LOG_FORMAT=json -> one JSON object per line:
+ *     {"level":"warn","time":"2024-05-01T09:30:00Z","pid":42,"msg":"..."}
+ *     (time and pid left out under journald). */
+void sk_log_setup(void);
+/* One line on stderr: "<UTC time> sekisho[<pid>] <level>: <message>" (or as
+ * sk_log_setup decided). Control characters in the message are escaped so a
+ * client string cannot forge lines. */
 void sk_log(enum sk_log_level lvl, const char *fmt, ...) SK_PRINTF(2, 3);
 
 #endif

@@ -465,15 +465,61 @@ int sk_mkdir_p(const char *path, mode_t mode)
 }
 
 static enum sk_log_level log_level = SK_LOG_INFO;
+/* Decided once (sk_log_setup, or the first line): text or JSON, and whether
+ * stderr is journald's stream. Logging threads only read these afterwards. */
+static int log_ready, log_json, log_journal;
 
 void sk_log_set_level(enum sk_log_level lvl)
 {
     log_level = lvl;
 }
 
+void sk_log_setup(void)
+{
+    const char *fmt = getenv("SEKISHO_LOG_FORMAT");
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    char tail;
+
+    log_json = fmt != NULL && strcmp(fmt, "json") == 0;
+    /* systemd sets JOURNAL_STREAM=DEV:INODE of the stream it connected; it is
+     * ours only while stderr is still that stream (not redirected since). */
+    log_journal = js != NULL && sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+                  (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    log_ready = 1;
+}
+
+/* Control bytes escaped so that a client string cannot forge lines. */
+static void log_escaped(sk_buf *b, const char *msg)
+{
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            sk_buf_printf(b, "\\x%02x", *p);
+        else
+            sk_buf_add(b, p, 1);
+    }
+}
+
+/* JSON string body: RFC 8259 escapes; bytes >= 0x80 pass as they are (the
+ * message is UTF-8 or already escaped by its producer). */
+static void log_json_string(sk_buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sk_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            sk_buf_printf(b, "\\u%04x", *p);
+        else
+            sk_buf_add(b, p, 1);
+    }
+}
+
 void sk_log(enum sk_log_level lvl, const char *fmt, ...)
 {
     static const char *const names[] = { "error", "warn", "info", "debug" };
+    /* syslog priorities: err, warning, info, debug */
+    static const char prio[] = { '3', '4', '6', '7' };
     char msg[2048], line[4096 + 128], ts[32];
     struct timespec now;
     struct tm tm;
@@ -482,6 +528,8 @@ void sk_log(enum sk_log_level lvl, const char *fmt, ...)
 
     if (lvl > log_level)
         return;
+    if (!log_ready)
+        sk_log_setup();
     va_start(ap, fmt);
     /* A message that does not fit is cut: logging must not fail the caller. */
     (void)vsnprintf(msg, sizeof msg, fmt, ap);
@@ -490,17 +538,35 @@ void sk_log(enum sk_log_level lvl, const char *fmt, ...)
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
     sk_buf_init(&b, line, sizeof line);
-    sk_buf_printf(&b, "%s sekisho[%d] %s: ", ts, (int)getpid(), names[lvl]);
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            sk_buf_printf(&b, "\\x%02x", *p);
+    /* Under journald: its priority prefix, and no time or pid (the journal
+     * records both; repeating them only clutters journalctl). */
+    if (log_journal)
+        sk_buf_printf(&b, "<%c>", prio[lvl]);
+    if (log_json) {
+        sk_buf_puts(&b, "{\"level\":\"");
+        sk_buf_puts(&b, names[lvl]);
+        if (!log_journal)
+            sk_buf_printf(&b, "\",\"time\":\"%s\",\"pid\":%d", ts, (int)getpid());
         else
-            sk_buf_add(&b, p, 1);
+            sk_buf_puts(&b, "\"");
+        sk_buf_puts(&b, ",\"msg\":\"");
+        log_json_string(&b, msg);
+        sk_buf_puts(&b, "\"}\n");
+    } else {
+        if (log_journal)
+            sk_buf_printf(&b, "%s: ", names[lvl]);
+        else
+            sk_buf_printf(&b, "%s sekisho[%d] %s: ", ts, (int)getpid(), names[lvl]);
+        log_escaped(&b, msg);
+        sk_buf_puts(&b, "\n");
     }
-    sk_buf_puts(&b, "\n");
     if (b.failed) {
-        line[sizeof line - 2] = '\n';
-        line[sizeof line - 1] = '\0';
+        /* Cut, but still one line (and for JSON still an object). */
+        size_t keep = sizeof line - 8;
+        if (log_json)
+            memcpy(line + keep, "...\"}\n", 7);
+        else
+            memcpy(line + keep, "...\n", 5);
     }
     (void)fputs(line, stderr);
 }

@@ -28,9 +28,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sekisho -c FILE [-t]\n"
+    fprintf(f, "usage: sekisho -c FILE [-t | -T]\n"
                "  -c, --config FILE  configuration file (INI)\n"
-               "  -t, --test         check the configuration and exit (0 valid, 1 invalid)\n"
+               "  -t, --test         check the configuration and exit (0 valid, 1 invalid); run it as\n"
+               "                     the service user: it also checks that user can use the files\n"
+               "  -T, --dump         check, then print the effective configuration (defaults included)\n"
                "  -V, --version      print the version\n"
                "  SIGHUP reloads certificates and the CRL; SIGTERM drains and exits.\n");
 }
@@ -65,6 +67,12 @@ struct gateway {
 static int check_only(const sk_conf *conf)
 {
     char err[1024];
+    /* Files first: "not readable by user sekisho" says more than a TLS error. */
+    if (sk_conf_check_access(conf, err, sizeof err) != 0) {
+        fprintf(stderr, "sekisho: %s\n", err);
+        return 1;
+    }
+    (void)sk_conf_warnings(conf, stderr);
     if (sk_net_check_conf(conf, err, sizeof err) != 0) {
         fprintf(stderr, "sekisho: %s: %s\n", conf->file, err);
         return 1;
@@ -229,6 +237,11 @@ static int open_audit(struct gateway *g)
     o.dir = g->conf.audit_dir;
     o.key_path = g->conf.audit_key;
     o.retention_secs = g->conf.audit_retention;
+    o.epoch_secs = (uint32_t)g->conf.audit_epoch;
+    o.witness = g->conf.audit_witness;
+    o.notify_command = g->conf.notify_command;
+    o.notify_to = g->conf.notify_operators;
+    o.notify_from = g->conf.notify_from;
     if (sk_audit_open(&o, &g->audit, err, sizeof err) != 0) {
         sk_log(SK_LOG_ERR, "cannot open the audit log in %s: %s", g->conf.audit_dir, err);
         return -1;
@@ -378,14 +391,16 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+        { "dump", no_argument, NULL, 'T' },
         { NULL, 0, NULL, 0 },
     };
-    while ((opt = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:thVT", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': conf_path = optarg; break;
         case 't': test = 1; break;
+        case 'T': test = 2; break;
         case 'h': usage(stdout); return 0;
-        case 'V': printf("sekisho 0.1.0\n"); return 0;
+        case 'V': printf("sekisho %s\n", SEKISHO_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }
@@ -393,11 +408,19 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (sk_conf_load(conf_path, &g.conf, err, sizeof err) != 0) {
+    if (sk_conf_load(conf_path, &g.conf, err, sizeof err) != 0 ||
+        sk_conf_check_gateway(&g.conf, err, sizeof err) != 0) {
         fprintf(stderr, "sekisho: %s\n", err);
         return 1;
     }
     sk_log_set_level((enum sk_log_level)g.conf.log_level);
+    if (test == 2) {
+        if (sk_conf_dump(&g.conf, stdout) != 0) {
+            fprintf(stderr, "sekisho: cannot write the configuration to standard output\n");
+            return 1;
+        }
+        return 0;
+    }
     if (test)
         return check_only(&g.conf);
 

@@ -67,12 +67,12 @@ void sk_policy_defaults(sk_policy_config *c);
 /*
  * Check that *c is usable and consistent. Returns 0 when it is; otherwise -1
  * and *reason (when reason != NULL) points to a static English sentence naming
- * the offending key, e.g. "password_max_length must be at least 64".
+ * the offending key, e.g. "password_min_length must be at least 8".
  * Rules:
  *   lockout_threshold 1..100 (NIST SP 800-63B allows at most 100);
  *   every duration 1..SK_POLICY_DURATION_MAX seconds;
  *   idle_timeout <= absolute_timeout;
- *   password_min_length >= 8, password_max_length 64..SK_POLICY_PASSWORD_HARD_MAX,
+ *   password_min_length >= 8, password_max_length 20..SK_POLICY_PASSWORD_HARD_MAX (NIST SP 800-63B: >= 64),
  *   password_min_length <= password_max_length;
  *   burst_threshold 1..SK_POLICY_BURST_CAP;
  *   totp_step 1..300, totp_window 0..10.

@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
-# scripts/demo.sh — the one-command Sekisho demo (Debian 12).
+# scripts/demo.sh — the one-command Sekisho demo (Debian 12): `bash scripts/demo.sh`
+# as root or as a normal user (apt-get is run through sudo only when not root).
 #
-#   1. installs the build dependencies that are missing (apt-get, only if needed)
+#   1. installs the build dependencies that are missing (scripts/deps.sh build)
 #   2. builds everything into build/
-#   3. creates an EXAMPLE CA, a server certificate for localhost and a .p12 for the
-#      demo admin under certs-example/ (reused when the script runs again)
+#   3. creates an EXAMPLE CA, a server certificate for the demo host name and a .p12
+#      for the demo admin under certs-example/ (reused when the script runs again)
 #   4. creates the demo admin account with a random password
-#   5. runs the demo upstream portal and the gateway on https://localhost:8443
+#   5. runs the demo upstream portal and the gateway on https://HOST:8443
 #      until Ctrl-C, which stops both.
 #
 # EXAMPLE ONLY: the CA key lives in the repository tree, unprotected. Never use
 # these certificates in production.
 #
-# Knobs: SK_DEMO_PORT (8443), SK_DEMO_UPSTREAM_PORT (8080), SK_DEMO_BUILD (build),
-#        SK_DEMO_NO_INSTALL=1 (never call apt-get).
+# Knobs (environment):
+#   SK_DEMO_PORT (8443), SK_DEMO_UPSTREAM_PORT (8080)
+#   SK_DEMO_LISTEN  address the gateway listens on (127.0.0.1). For a browser on
+#                   another machine prefer `ssh -L 8443:127.0.0.1:8443 server`; or
+#                   set 0.0.0.0 (or the server's address) together with SK_DEMO_HOST.
+#   SK_DEMO_HOST    host name(s) in the server certificate (localhost), comma-separated,
+#                   e.g. SK_DEMO_HOST=demo.example.net,localhost
+#   SK_DEMO_BUILD (build), SK_DEMO_BIN (use these prebuilt binaries, do not build),
+#   SK_DEMO_DIR (certs-example), SK_DEMO_NO_INSTALL=1 (never call apt-get).
 set -euo pipefail
 shopt -s inherit_errexit
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${SK_DEMO_BUILD:-$ROOT/build}
-BIN=$BUILD/bin
-CERTS=$ROOT/certs-example
+BIN=${SK_DEMO_BIN:-$BUILD/bin}
+CERTS=${SK_DEMO_DIR:-$ROOT/certs-example}
 PORT=${SK_DEMO_PORT:-8443}
 UPORT=${SK_DEMO_UPSTREAM_PORT:-8080}
+LISTEN=${SK_DEMO_LISTEN:-127.0.0.1}
+HOSTS=${SK_DEMO_HOST:-localhost}
+HOST1=${HOSTS%%,*}
 USER_ID=demo-admin
 TENANT=default
 CA_NAME="Sekisho EXAMPLE CA - NOT FOR PRODUCTION"
@@ -30,30 +41,22 @@ CA_NAME="Sekisho EXAMPLE CA - NOT FOR PRODUCTION"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
+[[ $HOSTS =~ ^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$ ]] || die "SK_DEMO_HOST must be host names separated by commas"
+[[ $LISTEN =~ ^[0-9a-fA-F.:]+$ ]] || die "SK_DEMO_LISTEN must be an IP address (e.g. 127.0.0.1 or 0.0.0.0)"
+LISTEN_ADDR=$LISTEN
+[[ $LISTEN == *:* ]] && LISTEN_ADDR="[$LISTEN]"
+
 # ---- 1. dependencies ------------------------------------------------------------
-PKGS=(cmake gcc make pkg-config libssl-dev libmicrohttpd-dev liblmdb-dev libargon2-dev
-    liboath-dev libinih-dev libjansson-dev libqrencode-dev libhttp-parser-dev libcmocka-dev
-    curl openssl iproute2)
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]} > 0)); then
-    [[ ${SK_DEMO_NO_INSTALL:-0} == 1 ]] && die "missing packages: ${missing[*]}"
-    say "installing: ${missing[*]}"
-    SUDO=()
-    if [[ $EUID -ne 0 ]]; then
-        command -v sudo >/dev/null || die "missing packages (${missing[*]}) and no sudo: install them as root"
-        SUDO=(sudo)
-    fi
-    "${SUDO[@]}" apt-get update
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+if [[ ${SK_DEMO_NO_INSTALL:-0} != 1 ]]; then
+    bash "$ROOT/scripts/deps.sh" build || die "installing the build dependencies failed"
 fi
 
 # ---- 2. build -------------------------------------------------------------------
-say "building into $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target sekisho sekisho-ca sekishoctl sekisho-demo-upstream
+if [[ -z ${SK_DEMO_BIN:-} ]]; then
+    say "building into $BUILD"
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD" -j "$(nproc)" --target sekisho sekisho-ca sekishoctl sekisho-demo-upstream
+fi
 for b in sekisho sekisho-ca sekishoctl sekisho-demo-upstream; do
     [[ -x $BIN/$b ]] || die "$BIN/$b was not built"
 done
@@ -74,8 +77,11 @@ else
     say "creating the example CA \"$CA_NAME\""
     "$BIN/sekisho-ca" init --dir "$CERTS/ca" --name "$CA_NAME"
 fi
-if [[ ! -f $CERTS/server.crt || ! -f $CERTS/server.key ]]; then
-    "$BIN/sekisho-ca" server-cert --dir "$CERTS/ca" --host localhost --out "$CERTS/server"
+# A new server certificate when the host names changed since the last run.
+if [[ ! -f $CERTS/server.crt || ! -f $CERTS/server.key || $(cat "$CERTS/server.hosts" 2>/dev/null) != "$HOSTS" ]]; then
+    say "server certificate for $HOSTS"
+    "$BIN/sekisho-ca" server-cert --dir "$CERTS/ca" --host "$HOSTS" --out "$CERTS/server"
+    printf '%s\n' "$HOSTS" >"$CERTS/server.hosts"
 fi
 if [[ ! -f $CERTS/$USER_ID.p12 || ! -f $CERTS/$USER_ID.p12.password ]]; then
     random_secret >"$CERTS/$USER_ID.p12.password"
@@ -90,7 +96,7 @@ CONF=$CERTS/sekisho.conf
 cat >"$CONF" <<EOF
 # Generated by scripts/demo.sh — EXAMPLE ONLY. Paths are relative to this file.
 [listen]
-address = 127.0.0.1:$PORT
+address = $LISTEN_ADDR:$PORT
 cert = server.crt
 key = server.key
 
@@ -160,7 +166,7 @@ cat <<EOF
   ====================================================================
    EXAMPLE ONLY — never use these certificates in production.
   ====================================================================
-   Portal URL        https://localhost:$PORT/
+   Portal URL        https://$HOST1:$PORT/   (listening on $LISTEN_ADDR:$PORT)
    Client cert       $CERTS/$USER_ID.p12
    .p12 password     $(cat "$CERTS/$USER_ID.p12.password")
    Login ID          $USER_ID      (tenant: $TENANT, role: admin)
@@ -170,9 +176,11 @@ cat <<EOF
    Import the .p12 into the browser's personal certificate store, open the
    URL, choose the "$USER_ID" certificate, then log in.
    From a shell:
-     openssl pkcs12 -in certs-example/$USER_ID.p12 -nodes \\
-       -passin file:certs-example/$USER_ID.p12.password -out /tmp/demo-admin.pem
-     curl --cacert certs-example/ca/ca.crt --cert /tmp/demo-admin.pem https://localhost:$PORT/
+     openssl pkcs12 -in $CERTS/$USER_ID.p12 -nodes \\
+       -passin file:$CERTS/$USER_ID.p12.password -out /tmp/demo-admin.pem
+     curl --cacert $CERTS/ca/ca.crt --cert /tmp/demo-admin.pem https://$HOST1:$PORT/
+   From a browser on another machine (the demo listens on $LISTEN_ADDR only):
+     ssh -L $PORT:127.0.0.1:$PORT USER@THIS-SERVER    then open https://localhost:$PORT/
 
    Ctrl-C stops the gateway and the demo upstream.
   ====================================================================

@@ -25,12 +25,16 @@
 #define CTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "sk_conf.h"
+#include "sk_store.h"
 #include "sk_util.h"
 
 enum { CTL_OK = 0, CTL_REFUSED = 1, CTL_USAGE = 2 };
+/* Internal only, never an exit code: ctl_resolve_user found no such user. */
+#define CTL_NOTFOUND 100
 
 /* "sekishoctl: <message>\n" on stderr. */
 void ctl_err(const char *fmt, ...) SK_PRINTF(1, 2);
@@ -56,8 +60,42 @@ int ctl_log_event(sk_adm_audit *log, const char *event, const char *actor, const
 /* Sign and close; NULL ok. */
 void ctl_log_close(sk_adm_audit *log);
 
+/* ---- accounts (ctl_account.c) ---- */
+/* 1 if e is a well-formed address in a conservative character set. */
+int ctl_valid_email(const char *e);
+/* ctl_valid_email plus [notify] allowed_domains; CTL_OK or CTL_REFUSED (said why). */
+int ctl_check_email(const sk_conf *conf, const char *email);
+/* "ID@TENANT" (TENANT a valid tenant name, ID a valid user ID) -> 1 and both
+ * parts; anything else -> 0 (arg is a plain ID). */
+int ctl_split_id(const char *arg, char id[SK_USER_ID_MAX + 1], char tenant[SK_TENANT_MAX + 1]);
+/* Which account arg names (see ctl_account.c): CTL_OK with id and tenant filled,
+ * CTL_NOTFOUND (nothing printed; id filled, tenant "") when no tenant holds the
+ * ID, or CTL_REFUSED after one line (ambiguous, invalid, unreadable). tenant_opt is
+ * --tenant (NULL when not given). */
+int ctl_resolve_user(const sk_conf *conf, const char *arg, const char *tenant_opt,
+                     char id[SK_USER_ID_MAX + 1], char tenant[SK_TENANT_MAX + 1]);
+/* `user modify`: role and/or e-mail ("" clears it); a role change ends the
+ * user's sessions in the same transaction. Exit code. */
+int ctl_user_modify(const sk_conf *conf, const char *id, const char *tenant, const char *role,
+                    const char *email);
+
+/* `user notify`: mail the account notice (ID, tenant, portal, how to import the
+ * certificate; never a password) to the user's address. Exit code. */
+int ctl_user_notify(const sk_conf *conf, const char *id, const char *tenant);
+
+int ctl_backup_main(const sk_conf *conf, int argc, char **argv);
+void ctl_backup_usage(void);
+void ctl_backup_usage_to(FILE *f);
+int ctl_restore_main(const sk_conf *conf, int argc, char **argv);
+void ctl_restore_usage(void);
+void ctl_restore_usage_to(FILE *f);
+
 int ctl_user_main(const sk_conf *conf, int argc, char **argv);
 void ctl_user_usage(void);
+/* The usage lines of a group on f (the *_usage() forms write to stderr). */
+void ctl_user_usage_to(FILE *f);
+void ctl_session_usage_to(FILE *f);
+void ctl_sweep_usage_to(FILE *f);
 int ctl_session_main(const sk_conf *conf, int argc, char **argv);
 void ctl_session_usage(void);
 int ctl_sweep_main(const sk_conf *conf, int argc, char **argv);

@@ -19,7 +19,8 @@ static void usage(void)
             "usage: sekishoctl audit keygen\n"
             "       sekishoctl audit show [--since T] [--until T] [--user U] [--event E] [--json]\n"
             "       sekishoctl audit export [--since T] [--until T] [--user U] [--event E]\n"
-            "       sekishoctl audit verify [--pubkey FILE]\n"
+            "       sekishoctl audit verify [--pubkey FILE] [--witness FILE...] [--at T]\n"
+            "       sekishoctl audit head\n"
             "T: epoch seconds, YYYY-MM-DD, or YYYY-MM-DD[T ]HH:MM[:SS] in the display time\n"
             "zone (append Z for UTC). E: an event name, or a prefix ending in '*'.\n");
 }
@@ -250,64 +251,154 @@ out:
     return rc;
 }
 
+static void fmt_age(int64_t ms, char *out, size_t cap)
+{
+    int64_t s = ms < 0 ? 0 : ms / 1000;
+    int r;
+    if (s < 120)
+        r = sk_snprintf(out, cap, "%llds", (long long)s);
+    else if (s < 7200)
+        r = sk_snprintf(out, cap, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+    else if (s < 2 * 86400)
+        r = sk_snprintf(out, cap, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+    else
+        r = sk_snprintf(out, cap, "%lldd%02lldh", (long long)(s / 86400),
+                        (long long)(s % 86400 / 3600));
+    if (r != 0 && cap)
+        out[0] = '\0';
+}
+
+static void print_verdict(const sk_audit_verdict *v, int64_t now)
+{
+    char when[64], age[32];
+    if (v->problem != SK_AUDIT_OK) {
+        printf("FAIL: %s: %s line %llu, seq %llu: %s\n", sk_audit_problem_name(v->problem),
+               v->segment, (unsigned long long)v->line, (unsigned long long)v->seq, v->detail);
+        if (v->entries)
+            printf("verified before it: entries %llu..%llu, epochs %llu..%llu, %u checkpoints\n",
+                   (unsigned long long)v->first_seq, (unsigned long long)v->last_seq,
+                   (unsigned long long)v->first_epoch, (unsigned long long)v->last_epoch,
+                   v->checkpoints);
+    } else if (v->entries == 0) {
+        printf("OK: no entries\n");
+    } else {
+        if (v->checkpoints)
+            fmt_local(v->last_signed_ms, when, sizeof(when));
+        else if (sk_strlcpy(when, sizeof(when), "never") != 0)
+            when[0] = '\0';
+        printf("OK: entries %llu..%llu verified, %u checkpoints, last signed at %s\n",
+               (unsigned long long)v->first_seq, (unsigned long long)v->last_seq, v->checkpoints,
+               when);
+        printf("epochs: %llu..%llu (each checkpoint signed by its own epoch's key)\n",
+               (unsigned long long)v->first_epoch, (unsigned long long)v->last_epoch);
+        if (v->checkpoints) {
+            fmt_age(now - v->newest_cp_ms, age, sizeof(age));
+            printf("newest checkpoint: %s, %s old%s\n", when, age,
+                   v->closed ? ", closing (writer stopped cleanly)" : "");
+        }
+        if (v->unsealed)
+            printf("note: entries %llu..%llu are not yet covered by a signed checkpoint "
+                   "(writer still running; younger than one epoch of %llds)\n",
+                   (unsigned long long)(v->last_seq - v->unsealed + 1),
+                   (unsigned long long)v->last_seq, (long long)(v->epoch_secs ? v->epoch_secs : 900));
+    }
+    for (unsigned i = 0; i < v->witnesses && i < 8; i++)
+        printf("witness %s\n", v->witness_status[i]);
+    if (v->witnesses > 8)
+        printf("witnesses: %u of %u present\n", v->witnesses_ok, v->witnesses);
+}
+
 static int cmd_verify(const char *dir, const char *key_path, int argc, char **argv)
 {
-    char pub_default[4200], keyid[SK_AUDIT_HASH_HEX + 1], when[64];
+    char pub_default[4200], keyid[SK_AUDIT_HASH_HEX + 1];
     const char *pub_path = NULL;
+    const char **wit = NULL;
     uint8_t pub[32];
     sk_audit_verdict v;
+    sk_audit_verify_opts vo;
+    struct timespec ts;
+    int rc = 1;
 
+    memset(&vo, 0, sizeof(vo));
+    wit = calloc((size_t)argc, sizeof(*wit));
+    if (!wit)
+        return 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc) {
             pub_path = argv[++i];
+        } else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
+            if (parse_time(argv[++i], &vo.now_ms) != 0 || vo.now_ms <= 0) {
+                fprintf(stderr, "sekishoctl audit verify: bad time for --at\n");
+                rc = 2;
+                goto out;
+            }
+        } else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
+            /* --witness FILE... : every following argument that is not an option */
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+                wit[vo.n_witness++] = argv[++i];
         } else {
             fprintf(stderr, "sekishoctl audit verify: unknown option: %s\n", argv[i]);
             usage();
-            return 2;
+            rc = 2;
+            goto out;
         }
     }
+    vo.witness = wit;
     if (!pub_path) {
         if (!key_path || !*key_path) {
             fprintf(stderr, "sekishoctl audit verify: no [audit] key configured; use --pubkey\n");
-            return 2;
+            rc = 2;
+            goto out;
         }
         if (sk_snprintf(pub_default, sizeof(pub_default), "%s.pub", key_path) != 0) {
             fprintf(stderr, "sekishoctl audit verify: key path too long\n");
-            return 1;
+            goto out;
         }
         pub_path = pub_default;
     }
     if (sk_audit_pubkey_load(pub_path, pub, keyid) != 0) {
         fprintf(stderr, "sekishoctl audit verify: cannot load Ed25519 public key %s\n", pub_path);
-        return 1;
+        goto out;
     }
-    if (sk_audit_verify(dir, pub, &v) != 0) {
+    if (!vo.now_ms) {
+        if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+            goto out;
+        vo.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    if (sk_audit_verify_ex(dir, pub, &vo, &v) != 0) {
         fprintf(stderr, "sekishoctl audit verify: verification could not run\n");
-        return 1;
+        goto out;
     }
+    print_verdict(&v, vo.now_ms);
     if (v.problem != SK_AUDIT_OK) {
-        printf("FAIL: %s: %s line %llu, seq %llu: %s\n", sk_audit_problem_name(v.problem),
-               v.segment, (unsigned long long)v.line, (unsigned long long)v.seq, v.detail);
         fprintf(stderr, "sekishoctl audit verify: %s at %s line %llu (seq %llu)\n",
                 sk_audit_problem_name(v.problem), v.segment, (unsigned long long)v.line,
                 (unsigned long long)v.seq);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(wit);
+    return rc;
+}
+
+static int cmd_head(const char *dir, int argc)
+{
+    char err[256], *text = NULL;
+    if (argc != 1) {
+        usage();
+        return 2;
+    }
+    if (sk_audit_head_text(dir, &text, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sekishoctl audit head: %s\n", err);
         return 1;
     }
-    if (v.entries == 0) {
-        printf("OK: no entries\n");
-        return 0;
-    }
-    if (v.checkpoints)
-        fmt_local(v.last_signed_ms, when, sizeof(when));
-    else if (sk_strlcpy(when, sizeof(when), "never") != 0)
+    fputs(text, stdout);
+    free(text);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "sekishoctl audit head: write error on stdout\n");
         return 1;
-    printf("OK: entries %llu..%llu verified, %u checkpoints, last signed at %s\n",
-           (unsigned long long)v.first_seq, (unsigned long long)v.last_seq, v.checkpoints, when);
-    if (v.last_signed_seq < v.last_seq)
-        printf("note: entries %llu..%llu are not yet covered by a signed checkpoint "
-               "(writer still running or stopped without closing)\n",
-               (unsigned long long)(v.checkpoints ? v.last_signed_seq + 1 : v.first_seq),
-               (unsigned long long)v.last_seq);
+    }
     return 0;
 }
 
@@ -327,6 +418,24 @@ static int cmd_keygen(const char *dir, const char *key_path, int argc)
         return 1;
     }
     printf("wrote %s (private, 0600) and %s.pub\n", key_path, key_path);
+    /* The initial verification key: the auditors keep this copy off the host;
+     * every later epoch key is reached from it through signed handoffs. */
+    {
+        char pub_path[4200], *pem = NULL, keyid[SK_AUDIT_HASH_HEX + 1];
+        uint8_t pub[32];
+        size_t len = 0;
+        if (sk_snprintf(pub_path, sizeof(pub_path), "%s.pub", key_path) != 0 ||
+            sk_read_file(pub_path, 16384, &pem, &len) != 0 ||
+            sk_audit_pubkey_load(pub_path, pub, keyid) != 0) {
+            free(pem);
+            fprintf(stderr, "sekishoctl audit keygen: cannot read back %s.pub\n", key_path);
+            return 1;
+        }
+        printf("initial verification key (epoch 0, key id %s); keep a copy off this host:\n",
+               keyid);
+        fwrite(pem, 1, len, stdout);
+        free(pem);
+    }
     return 0;
 }
 
@@ -355,6 +464,8 @@ int ctl_audit_main(const char *audit_dir, const char *key_path, const char *tz, 
         return cmd_list(audit_dir, argc, argv, 1);
     if (strcmp(sub, "verify") == 0)
         return cmd_verify(audit_dir, key_path, argc, argv);
+    if (strcmp(sub, "head") == 0)
+        return cmd_head(audit_dir, argc);
     fprintf(stderr, "sekishoctl audit: unknown subcommand: %s\n", sub);
     usage();
     return 2;

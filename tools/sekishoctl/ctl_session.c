@@ -16,11 +16,17 @@
 #define HASH_PREFIX_BYTES 8
 
 static const char usage_list[] = "session list [--json]";
-static const char usage_revoke[] = "session revoke (--user ID [--tenant T] | --all)";
+static const char usage_revoke[] =
+    "session revoke (SESSION-ID | --user ID[@TENANT] [--tenant T] | --all)";
+
+void ctl_session_usage_to(FILE *f)
+{
+    fprintf(f, "  %s\n  %s\n", usage_list, usage_revoke);
+}
 
 void ctl_session_usage(void)
 {
-    fprintf(stderr, "  %s\n  %s\n", usage_list, usage_revoke);
+    ctl_session_usage_to(stderr);
 }
 
 static int usage_error(const char *usage, const char *what, const char *arg)
@@ -90,6 +96,98 @@ static int cmd_list(const sk_conf *conf, int json)
 out:
     json_decref(c.arr);
     sk_store_close(s);
+    return ret;
+}
+
+/* A SESSION-ID is the listing's hex prefix of SHA-256(token) (or more of it). */
+struct find_sess {
+    const char *hex;
+    size_t hexlen;
+    uint8_t hash[SK_SESSION_HASH_LEN];
+    char user[SK_USER_ID_MAX + 1];
+    char tenant[SK_TENANT_MAX + 1];
+    int n;
+};
+
+static int find_sess_cb(const sk_session *ss, void *arg)
+{
+    struct find_sess *f = arg;
+    char hex[SK_SESSION_HASH_LEN * 2 + 1];
+    sk_hex_encode(ss->hash, SK_SESSION_HASH_LEN, hex);
+    if (strncmp(hex, f->hex, f->hexlen) != 0)
+        return 0;
+    if (f->n++ == 0) {
+        memcpy(f->hash, ss->hash, sizeof f->hash);
+        memcpy(f->user, ss->user, sizeof f->user);
+        memcpy(f->tenant, ss->tenant, sizeof f->tenant);
+    }
+    return 0;
+}
+
+static int cmd_revoke_one(const sk_conf *conf, const char *sid)
+{
+    sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
+    struct find_sess f = { .hex = sid, .hexlen = strlen(sid) };
+    char lower[SK_SESSION_HASH_LEN * 2 + 1];
+    int rc, ret = CTL_REFUSED;
+
+    if (f.hexlen < HASH_PREFIX_BYTES * 2 || f.hexlen > SK_SESSION_HASH_LEN * 2) {
+        ctl_err("invalid session ID '%s' (the %d hex digits `session list` shows)", sid,
+                HASH_PREFIX_BYTES * 2);
+        return CTL_REFUSED;
+    }
+    for (size_t i = 0; i < f.hexlen; i++) {
+        char c = sid[i];
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c + 32);
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            ctl_err("invalid session ID '%s' (hex digits only)", sid);
+            return CTL_REFUSED;
+        }
+        lower[i] = c;
+    }
+    lower[f.hexlen] = '\0';
+    f.hex = lower;
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
+    if (sk_store_open(conf->state_dir, 0, &s) != SK_STORE_OK) {
+        ctl_err("cannot open the session database under %s", conf->state_dir);
+        goto out;
+    }
+    if (sk_store_session_list(s, find_sess_cb, &f) != 0) {
+        ctl_err("cannot list sessions");
+        goto out;
+    }
+    if (f.n == 0) {
+        ctl_err("no session '%s' (it may have ended already; see session list)", sid);
+        goto out;
+    }
+    if (f.n > 1) {
+        ctl_err("session ID '%s' matches %d sessions; give more digits", sid, f.n);
+        goto out;
+    }
+    rc = sk_store_session_delete(s, f.hash);
+    if (rc != SK_STORE_OK && rc != SK_STORE_NOTFOUND) {
+        ctl_err("cannot revoke session '%s'", sid);
+        goto out;
+    }
+    {
+        sk_audit_kv kv[] = { { "user", f.user },
+                             { "scope", "session" },
+                             { "session", lower },
+                             { "sessions_ended", rc == SK_STORE_OK ? "1" : "0" },
+                             { "result", rc == SK_STORE_OK ? "ok" : "unchanged" } };
+        if (ctl_log_change(log, "session.revoke", f.tenant, kv, SK_ARRAY_LEN(kv)) != CTL_OK)
+            goto out;
+    }
+    printf(rc == SK_STORE_OK ? "revoked session %s of %s (tenant %s)\n"
+                             : "session %s of %s (tenant %s) had already ended\n",
+           lower, f.user, f.tenant);
+    ret = CTL_OK;
+out:
+    sk_store_close(s);
+    ctl_log_close(log);
     return ret;
 }
 
@@ -189,11 +287,32 @@ int ctl_session_main(const sk_conf *conf, int argc, char **argv)
         else
             all = 1;
     }
-    if (optind < argc)
-        return usage_error(usage, "unexpected argument", argv[optind]);
-    if (is_list)
+    if (is_list) {
+        if (optind < argc)
+            return usage_error(usage, "unexpected argument", argv[optind]);
         return cmd_list(conf, json);
+    }
+    if (optind < argc) {
+        if (optind + 1 < argc)
+            return usage_error(usage, "unexpected argument", argv[optind + 1]);
+        if (all || user || tenant)
+            return usage_error(usage, "give one of SESSION-ID, --user ID or --all", NULL);
+        return cmd_revoke_one(conf, argv[optind]);
+    }
     if (all == (user != NULL) || (all && tenant))
-        return usage_error(usage, "give either --user ID [--tenant T] or --all", NULL);
-    return cmd_revoke(conf, user, tenant ? tenant : SK_DEFAULT_TENANT, all);
+        return usage_error(usage, "give one of SESSION-ID, --user ID [--tenant T] or --all", NULL);
+    if (all)
+        return cmd_revoke(conf, NULL, SK_DEFAULT_TENANT, 1);
+    {
+        /* The account, as every user command resolves it (ctl_account.c). */
+        static char rid[SK_USER_ID_MAX + 1], rtenant[SK_TENANT_MAX + 1];
+        int r = ctl_resolve_user(conf, user, tenant, rid, rtenant);
+        if (r == CTL_NOTFOUND) {
+            ctl_err("no user '%s' in any tenant", rid);
+            return CTL_REFUSED;
+        }
+        if (r != CTL_OK)
+            return r;
+        return cmd_revoke(conf, rid, rtenant, 0);
+    }
 }

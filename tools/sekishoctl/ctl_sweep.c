@@ -16,9 +16,14 @@
 
 static const char usage_sweep[] = "sweep [--now EPOCH]";
 
+void ctl_sweep_usage_to(FILE *f)
+{
+    fprintf(f, "  %s\n", usage_sweep);
+}
+
 void ctl_sweep_usage(void)
 {
-    fprintf(stderr, "  %s\n", usage_sweep);
+    ctl_sweep_usage_to(stderr);
 }
 
 struct sweep_ctx {

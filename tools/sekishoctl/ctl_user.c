@@ -87,27 +87,6 @@ static int log_user(sk_adm_audit *log, const char *command, const struct uopts *
     return ctl_log_change(log, command, o->tenant, kv, k);
 }
 
-/* Addresses end up in mail headers: allow only a conservative character set so
- * that no CR/LF or header syntax can ride along. */
-static int valid_email(const char *e)
-{
-    size_t n = strlen(e), at = 0, ats = 0;
-    if (n == 0 || n > SK_EMAIL_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = e[i];
-        if (c == '@') {
-            ats++;
-            at = i;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr(".!#$%&'*+/=?^_`{|}~-", c)))
-            return 0;
-    }
-    return ats == 1 && at > 0 && at < n - 1;
-}
-
 /* The policy module decides (length in code points, character classes,
  * blocklist, user ID), with the rules of the configuration: the same rules
  * the password page applies. Returns 0 when acceptable, else prints why. */
@@ -290,10 +269,8 @@ static int cmd_add(const sk_conf *conf, const struct uopts *o)
         ctl_err("invalid role '%s' (admin or general)", o->role);
         goto out;
     }
-    if (o->email && !valid_email(o->email)) {
-        ctl_err("invalid e-mail address '%s'", o->email);
+    if (o->email && ctl_check_email(conf, o->email) != CTL_OK)
         goto out;
-    }
     if (sk_store_user_init(&u, o->tenant, o->id) != 0)
         goto out;
     if (ctl_log_open(conf, &log) != CTL_OK)
@@ -398,8 +375,11 @@ static int unlock_fn(sk_user *u, void *arg)
 
 static int report_update(int rc, const struct uopts *o)
 {
-    if (rc == SK_STORE_NOTFOUND) {
-        ctl_err("no user '%s' in tenant '%s'", o->id, o->tenant);
+    if (rc == SK_STORE_NOTFOUND || o->tenant == NULL) {
+        if (o->tenant == NULL)
+            ctl_err("no user '%s' in any tenant", o->id);
+        else
+            ctl_err("no user '%s' in tenant '%s'", o->id, o->tenant);
         return CTL_REFUSED;
     }
     if (rc != SK_STORE_OK && rc != SK_STORE_VETO) {
@@ -470,7 +450,7 @@ static int cmd_passwd(const sk_conf *conf, const struct uopts *o)
         if ((ret = log_user(log, "user.passwd", o, "ok", kv, SK_ARRAY_LEN(kv))) != CTL_OK)
             goto out;
     }
-    printf("password of %s changed%s\n", o->id,
+    printf("password of %s (tenant %s) changed%s\n", o->id, o->tenant,
            c.must_change ? "; it must be changed at the next login" : "");
     ret = report_sessions(n, o);
 out:
@@ -493,7 +473,8 @@ static int cmd_lock(const sk_conf *conf, const struct uopts *o, int lock)
         goto out;
     if (open_store(conf, 0, &s) != CTL_OK)
         goto out;
-    rc = sk_store_user_update(s, o->tenant, o->id, lock ? lock_fn : unlock_fn, &c);
+    rc = o->tenant == NULL ? SK_STORE_NOTFOUND
+                           : sk_store_user_update(s, o->tenant, o->id, lock ? lock_fn : unlock_fn, &c);
     if (rc == SK_STORE_NOTFOUND) {
         /* Nothing changed, but an operator trying to (un)lock an account that
          * is not there is worth a line for the auditors. */
@@ -512,10 +493,12 @@ static int cmd_lock(const sk_conf *conf, const struct uopts *o, int lock)
             goto out;
     }
     if (lock) {
-        printf(c.changed ? "user %s locked\n" : "user %s was already locked\n", o->id);
+        printf(c.changed ? "user %s (tenant %s) locked\n" : "user %s (tenant %s) was already locked\n",
+               o->id, o->tenant);
         ret = report_sessions(n, o);
     } else {
-        printf(c.changed ? "user %s unlocked\n" : "user %s was not locked\n", o->id);
+        printf(c.changed ? "user %s (tenant %s) unlocked\n" : "user %s (tenant %s) was not locked\n",
+               o->id, o->tenant);
     }
 out:
     sk_store_close(s);
@@ -911,12 +894,25 @@ out:
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+static int cmd_modify(const sk_conf *conf, const struct uopts *o)
+{
+    return ctl_user_modify(conf, o->id, o->tenant, o->role, o->email);
+}
+
+static int cmd_notify(const sk_conf *conf, const struct uopts *o)
+{
+    return ctl_user_notify(conf, o->id, o->tenant);
+}
+
 static const struct ucmd cmds[] = {
     { "add", cmd_add, O_TENANT | O_ROLE | O_EMAIL | O_PWFILE | O_MUSTCHANGE, 1,
       "user add ID [--tenant T] [--role admin|general] [--email ADDR] [--password-file F] "
       "[--must-change]" },
     { "passwd", cmd_passwd, O_TENANT | O_PWFILE | O_MUSTCHANGE | O_NOFORCE, 1,
       "user passwd ID [--tenant T] [--password-file F] [--no-force-change]" },
+    { "modify", cmd_modify, O_TENANT | O_ROLE | O_EMAIL, 1,
+      "user modify ID [--tenant T] [--role admin|general] [--email ADDR|'']" },
+    { "notify", cmd_notify, O_TENANT, 1, "user notify ID [--tenant T]   (mails the account notice)" },
     { "show", cmd_show, O_TENANT | O_JSON, 1, "user show ID [--tenant T] [--json]" },
     { "list", cmd_list, O_TENANT | O_JSON, 0, "user list [--tenant T] [--json]" },
     { "delete", cmd_delete, O_TENANT, 1, "user delete ID [--tenant T]" },
@@ -936,10 +932,15 @@ static const struct ucmd *find_cmd(const char *name)
     return NULL;
 }
 
-void ctl_user_usage(void)
+void ctl_user_usage_to(FILE *f)
 {
     for (size_t i = 0; i < SK_ARRAY_LEN(cmds); i++)
-        fprintf(stderr, "  %s\n", cmds[i].usage);
+        fprintf(f, "  %s\n", cmds[i].usage);
+}
+
+void ctl_user_usage(void)
+{
+    ctl_user_usage_to(stderr);
 }
 
 static int usage_error(const struct ucmd *c, const char *what, const char *arg)
@@ -1034,8 +1035,32 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
         return usage_error(cmd, npos == 0 ? "missing user ID" : "too many arguments", NULL);
     if (!cmd->want_id && npos != 0)
         return usage_error(cmd, "unexpected argument", argv[optind]);
-    if (cmd->want_id)
+    /* Which account: ID@TENANT, --tenant, or the one tenant holding the ID (see
+     * ctl_account.c). add creates, so it never looks the ID up. */
+    static char rid[SK_USER_ID_MAX + 1], rtenant[SK_TENANT_MAX + 1];
+    if (cmd->want_id && cmd->fn == cmd_add) {
         o.id = argv[optind];
+        if (!o.tenant_given && ctl_split_id(argv[optind], rid, rtenant)) {
+            o.id = rid;
+            o.tenant = rtenant;
+        }
+    } else if (cmd->want_id) {
+        int r = ctl_resolve_user(conf, argv[optind], o.tenant_given ? o.tenant : NULL, rid, rtenant);
+        if (r == CTL_NOTFOUND && (cmd->fn == cmd_lock_on || cmd->fn == cmd_unlock)) {
+            /* Still audited as a refused attempt, under no tenant. */
+            o.id = rid;
+            o.tenant = NULL;
+            return cmd->fn(conf, &o);
+        }
+        if (r == CTL_NOTFOUND) {
+            ctl_err("no user '%s' in any tenant", rid);
+            return CTL_REFUSED;
+        }
+        if (r != CTL_OK)
+            return r;
+        o.id = rid;
+        o.tenant = rtenant;
+    }
     if (cmd->want_id == 2)
         o.arg2 = argv[optind + 1];
     int rc = check_identity(&o);

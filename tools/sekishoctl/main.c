@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -71,35 +72,92 @@ static int audit_main(const sk_conf *conf, int argc, char **argv)
     return ctl_audit_main(conf->audit_dir, conf->audit_key, conf->audit_timezone, argc, argv);
 }
 
-static void audit_usage(void)
+static void audit_usage_to(FILE *f)
 {
     fputs("  audit keygen\n"
-          "  audit show|export|verify [--pubkey FILE] [options]\n",
-          stderr);
+          "  audit show [--pubkey FILE] [--since T] [--until T] [--user ID] [--event E] [--json]\n"
+          "  audit export [--pubkey FILE] [--since T] [--until T] [--user ID] [--event E]\n"
+          "  audit verify [--pubkey FILE]\n"
+          "  (times: ISO 8601; without a zone they are in [audit] timezone)\n",
+          f);
+}
+
+static void audit_usage(void)
+{
+    audit_usage_to(stderr);
 }
 
 struct group {
     const char *name;
     int (*fn)(const sk_conf *conf, int argc, char **argv);
     void (*usage)(void);
+    void (*usage_to)(FILE *f);
     int needs_subcommand;
 };
 
 static const struct group groups[] = {
-    { "user", ctl_user_main, ctl_user_usage, 1 },
-    { "session", ctl_session_main, ctl_session_usage, 1 },
-    { "sweep", ctl_sweep_main, ctl_sweep_usage, 0 },
-    { "audit", audit_main, audit_usage, 1 },
+    { "user", ctl_user_main, ctl_user_usage, ctl_user_usage_to, 1 },
+    { "session", ctl_session_main, ctl_session_usage, ctl_session_usage_to, 1 },
+    { "sweep", ctl_sweep_main, ctl_sweep_usage, ctl_sweep_usage_to, 0 },
+    { "audit", audit_main, audit_usage, audit_usage_to, 1 },
+    { "backup", ctl_backup_main, ctl_backup_usage, ctl_backup_usage_to, 0 },
+    { "restore", ctl_restore_main, ctl_restore_usage, ctl_restore_usage_to, 0 },
 };
 
-static void usage(void)
+static void usage_to(FILE *f)
 {
     fputs("usage: sekishoctl [-c FILE] <group> <subcommand> [options]\n"
           "  -c FILE   configuration (default " DEFAULT_CONFIG ")\n"
+          "  --version, --help; every command takes --help\n"
           "groups:\n",
-          stderr);
+          f);
     for (size_t i = 0; i < SK_ARRAY_LEN(groups); i++)
-        groups[i].usage();
+        groups[i].usage_to(f);
+}
+
+static void usage(void)
+{
+    usage_to(stderr);
+}
+
+/* `sekishoctl GROUP [SUB...] --help`: the usage lines of that command (all of the
+ * group's when none matches), on stdout, exit 0 — before any configuration is
+ * read, so that help works anywhere. */
+static int command_help(const struct group *g, int argc, char **argv)
+{
+    char *buf = NULL, prefix[64];
+    size_t len = 0;
+    int any = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (m == NULL)
+        return CTL_REFUSED;
+    g->usage_to(m);
+    if (fclose(m) != 0) {
+        free(buf);
+        return CTL_REFUSED;
+    }
+    /* "user totp enable": up to two words after the group. */
+    if (argc >= 1 && argv[0][0] != '-' &&
+        sk_snprintf(prefix, sizeof prefix, "  %s %s", g->name, argv[0]) == 0) {
+        for (char *line = buf, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (nl == NULL)
+                break;
+            if (strncmp(line, prefix, strlen(prefix)) == 0 &&
+                (line[strlen(prefix)] == ' ' || line[strlen(prefix)] == '\n' || line[strlen(prefix)] == '|')) {
+                if (!any)
+                    fputs("usage: sekishoctl [-c FILE]\n", stdout);
+                fwrite(line, 1, (size_t)(nl - line + 1), stdout);
+                any = 1;
+            }
+        }
+    }
+    if (!any) {
+        fputs("usage: sekishoctl [-c FILE]\n", stdout);
+        fputs(buf, stdout);
+    }
+    free(buf);
+    return fflush(stdout) == 0 ? CTL_OK : CTL_REFUSED;
 }
 
 int main(int argc, char **argv)
@@ -107,6 +165,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *config = DEFAULT_CONFIG;
@@ -116,13 +175,16 @@ int main(int argc, char **argv)
 
     opterr = 0;
     /* '+': stop at the group name; the group parses the rest. */
-    while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config = optarg;
             break;
         case 'h':
-            usage();
+            usage_to(stdout);
+            return CTL_OK;
+        case 'V':
+            printf("sekishoctl %s\n", SEKISHO_VERSION);
             return CTL_OK;
         default:
             if (optopt != 0 && optopt != 'c')
@@ -146,6 +208,12 @@ int main(int argc, char **argv)
         ctl_err("unknown command group '%s'", gname);
         usage();
         return CTL_USAGE;
+    }
+    for (int i = optind + 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return command_help(g, argc - optind - 1, argv + optind + 1);
     }
     if (g->needs_subcommand && optind + 1 >= argc) {
         fputs("usage:\n", stderr);

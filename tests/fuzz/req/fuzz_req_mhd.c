@@ -1,8 +1,8 @@
 /*
  * In-process harness (issue 13 item 9): raw request bytes go through the real
- * libmicrohttpd and the gateway's router (one sk_http worker on its own sk_loop,
- * sk_http_conn_open over a socketpair, driven as a network worker drives it) to
- * a capturing upstream on loopback.
+ * libmicrohttpd and the gateway's router (one HTTP engine on an event loop, a
+ * connection added over a socketpair exactly as a network worker adds it after the
+ * TLS handshake) to a capturing upstream on loopback.
  * A session cookie of user bob (role general) is inserted after the first line,
  * so most inputs reach the proxy path. Invariants on every request the upstream
  * receives: no control character but CR LF and HTAB, CR only in CRLF, no
@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +31,6 @@
 #include <openssl/sha.h>
 
 #include "sk_http.h"
-#include "sk_loop.h"
 #include "sk_req.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -45,7 +45,7 @@ static struct {
     sk_proxy *proxy;
     sk_http *http;
     sk_loop *loop;
-    void *worker;
+    void *wctx;         /* the HTTP engine of the one "worker" */
     char cookie[64];
     int listen_fd;
     pthread_mutex_t mu;
@@ -171,7 +171,7 @@ static void init(void)
     d.auth_cfg = &g.acfg;
     d.proxy = g.proxy;
     if (sk_http_create(&d, &g.http) != 0 || sk_loop_create(&g.loop) != 0 ||
-        (g.worker = sk_http_worker_open(g.http, g.loop)) == NULL)
+        (g.wctx = sk_http_worker_open(g.http, g.loop)) == NULL)
         die("http");
 }
 
@@ -307,7 +307,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Read what the gateway answered; 1 once it has closed its end. */
+/* Reads what the gateway answered; 1 once it has closed its end. */
 static int drain(int fd)
 {
     char buf[16384];
@@ -317,14 +317,6 @@ static int drain(int fd)
     return r == 0;
 }
 
-/* One turn of the worker, as net_worker.c's loop does it. */
-static void turn(int max_ms)
-{
-    int to = sk_http_worker_run(g.worker);
-    if (sk_loop_run_once(g.loop, to < 0 || to > max_ms ? max_ms : to) < 0)
-        die("loop");
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char req[16384];
@@ -332,7 +324,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = 0, first;
     sk_buf b;
     int sv[2];
-    sk_conn *c;
+    sk_conn *pc = calloc(1, sizeof *pc); /* handed over with the connection */
     struct sockaddr_in *pa;
     void *ctx;
     int64_t deadline;
@@ -357,36 +349,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g.cap_n = 0;
     pthread_mutex_unlock(&g.mu);
 
-    if ((c = calloc(1, sizeof *c)) == NULL) /* sk_http_conn_open owns it */
+    if (pc == NULL)
         die("calloc");
-    pa = (struct sockaddr_in *)&c->peer;
+    pa = (struct sockaddr_in *)&pc->peer;
     pa->sin_family = AF_INET;
     pa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    c->peer_len = sizeof *pa;
-    memcpy(c->peer_str, "127.0.0.1", 10);
-    memcpy(c->user, "bob", 4);
-    memcpy(c->tenant, "acme", 5);
-    memcpy(c->serial, "0A", 3);
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    pc->peer_len = sizeof *pa;
+    memcpy(pc->peer_str, "127.0.0.1", 10);
+    memcpy(pc->user, "bob", 4);
+    memcpy(pc->tenant, "acme", 5);
+    memcpy(pc->serial, "0A", 3);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
         die("socketpair");
     if (send(sv[0], req, n, MSG_NOSIGNAL) != (ssize_t)n)
         die("send");
     (void)shutdown(sv[0], SHUT_WR);
-    ctx = sk_http_conn_open(g.worker, sv[1], c);
+    ctx = sk_http_conn_open(g.wctx, sv[1], pc);
     deadline = now_ms() + 3000;
     while (ctx != NULL && now_ms() < deadline) {
-        turn(1);
+        int to = sk_http_worker_run(g.wctx);
         if (drain(sv[0]))
             break;
+        if (sk_loop_run_once(g.loop, to < 0 || to > 20 ? 20 : to) < 0)
+            die("event loop");
     }
     if (ctx != NULL)
         sk_http_conn_close(ctx);
     close(sv[0]);
-    /* Let libmicrohttpd and any handler still off the loop finish. */
-    for (int i = 0; i < 3; i++)
-        turn(0);
-    for (int i = 0; i < 300 && sk_http_worker_pending(g.worker) > 0; i++)
-        turn(10);
+    /* Let the engine finish the connection (and any handler still off the loop). */
+    for (int i = 0; i < 200 && sk_http_worker_pending(g.wctx) > 0; i++) {
+        (void)sk_http_worker_run(g.wctx);
+        if (sk_loop_run_once(g.loop, 10) < 0)
+            die("event loop");
+    }
+    (void)sk_http_worker_run(g.wctx);
 
     pthread_mutex_lock(&g.mu);
     for (size_t off = 0; off < g.cap_len; off += strlen(g.cap + off) + 1)

@@ -7,11 +7,18 @@ ctl "$D" "$K" keygen >/dev/null || bad "keygen"
 n=$(ls "$D"/audit-*.jsonl | wc -l)
 [ "$n" -ge 5 ] && [ "$n" -le 7 ] && ok "$n segments kept of 20 days" || bad "$n segments kept"
 out=$(ctl "$D" "$K" verify); rc=$?
-first=$(sed -E 's/^OK: entries ([0-9]+)\..*/\1/' <<<"$out")
+first=$(head -1 <<<"$out" | sed -E "s/^OK: entries ([0-9]+)\\..*/\\1/")
 [ $rc -eq 0 ] && [ "$first" -gt 1 ] && ok "pruned log verifies: $out" || bad "pruned verify rc=$rc: $out"
+PYV="$(dirname "$0")/../../../tools/audit-verify/audit_verify.py"
+pout=$(python3 "$PYV" --pubkey "$K.pub" "$D"); rc=$?
+[ $rc -eq 0 ] && [[ "$pout" == "OK: entries $first.."* ]] && ok "python verifier agrees on the pruned log: $pout" \
+    || bad "python verifier on the pruned log: rc=$rc $pout"
 [ "$(ctl "$D" "$K" export --event audit.prune | wc -l)" -ge 1 ] && ok "prune is logged" || bad "no prune entry"
 ctl "$D" "$K" export | cmp -s - <(cat "$D"/audit-*.jsonl) && ok "export round trip" || bad "export differs"
 oldest=$(ls "$D"/audit-*.jsonl | head -1); rm "$oldest"
 out=$(ctl "$D" "$K" verify 2>/dev/null); rc=$?
 [ $rc -eq 1 ] && grep -q "^FAIL: deleted" <<<"$out" && ok "removing a retained segment is detected: $out" || bad "rc=$rc $out"
+pout=$(python3 "$PYV" --pubkey "$K.pub" "$D"); rc=$?
+[ $rc -eq 1 ] && [ "$(head -1 <<<"$out" | cut -d: -f1-3)" = "$(cut -d: -f1-3 <<<"$pout")" ] \
+    && ok "python verifier agrees: $pout" || bad "python verifier: rc=$rc $pout"
 finish

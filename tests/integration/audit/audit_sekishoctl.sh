@@ -20,6 +20,8 @@ dir = $SK_TMP/state
 dir = $D
 key = $K
 timezone = Asia/Tokyo
+epoch = 30m
+witness = cat >> $SK_TMP/witness
 CONF
 "$CTL" -c "$C" audit keygen >/dev/null && [ -f "$K" ] && [ -f "$K.pub" ] && ok "keygen" || bad "keygen"
 "$CTL" -c "$C" audit keygen 2>/dev/null; [ $? -eq 1 ] && ok "keygen refuses to overwrite" || bad "keygen overwrite"
@@ -29,6 +31,9 @@ out=$("$CTL" -c "$C" audit verify); rc=$?
 "$CTL" -c "$C" audit export | cmp -s - <(cat "$D"/audit-*.jsonl) && ok "export round trip" || bad "export"
 "$CTL" -c "$C" audit show | head -1 | grep -q ' JST #1 audit.segment' && ok "show in JST" || bad "show"
 "$CTL" -c "$C" audit frob 2>/dev/null; [ $? -eq 2 ] && ok "usage error exits 2" || bad "usage exit"
+"$CTL" -c "$C" audit head > "$SK_TMP/head" && out=$("$CTL" -c "$C" audit verify --witness "$SK_TMP/head") \
+    && grep -q "present" <<<"$out" && ok "audit head / verify --witness (with [audit] epoch and witness set)" \
+    || bad "head/witness: $out"
 SEG=$(ls "$D"/audit-*.jsonl | head -1)
 L=$(grep -n '"actor":"alice"' "$SEG" | head -1 | cut -d: -f1)
 sed -i "${L}s/\"actor\":\"alice\"/\"actor\":\"alicf\"/" "$SEG"

@@ -2,11 +2,16 @@
  * integration tests.
  *   ctl DIR KEY TZ SUBCOMMAND [ARGS...]   run `sekishoctl audit ...` code
  *   append DIR KEY N                      append N mixed events, close
+ *   idle DIR KEY SECS                     open, append one, idle SECS s (heartbeat), close
  *   crash DIR KEY                         append forever from 3 threads; after
  *                                         each acknowledged durable append print
  *                                         "SEQ N" on stdout (a pipe)
  *   check DIR ACKFILE                     every "SEQ N" in ACKFILE is in the log
- *   days DIR KEY NDAYS RETENTION_DAYS     one open/append/close per simulated day
+ *   days DIR KEY NDAYS RETENTION_DAYS [START]
+ *                                         one open/append/close per simulated day
+ *                                         (from START, epoch seconds; default 2024-01-01)
+ * Environment: SK_AUDIT_WITNESS (witness command), SK_AUDIT_EPOCH_S (epoch length),
+ * SK_AUDIT_NOTIFY (sendmail -t compatible command for the operators' alarm).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +42,16 @@ static int open_log(const char *dir, const char *key, uint32_t every, int fake, 
     o.key_path = key;
     o.checkpoint_every = every;
     o.retention_secs = retention;
+    /* Optional, for the tests of epochs and witnesses. */
+    o.witness = getenv("SK_AUDIT_WITNESS");
+    o.notify_command = getenv("SK_AUDIT_NOTIFY");
+    o.notify_to = getenv("SK_AUDIT_NOTIFY") ? "ops@example.org" : NULL;
+    if (getenv("SK_AUDIT_EPOCH_S")) {
+        uint64_t es;
+        if (sk_parse_u64(getenv("SK_AUDIT_EPOCH_S"), 1, 86400, &es) != 0)
+            return -1;
+        o.epoch_secs = (uint32_t)es;
+    }
     if (fake) {
         o.clock_ms = fake_clock;
         o.clock_ctx = NULL;
@@ -91,6 +106,26 @@ static int cmd_append(const char *dir, const char *key, const char *ns)
             return 1;
         }
     printf("%llu\n", (unsigned long long)sk_audit_last_seq(a));
+    sk_audit_close(a);
+    return 0;
+}
+
+/* Open, append one event, print "open" (a pipe) and stay idle SECS seconds with
+ * the heartbeat thread running, then close. */
+static int cmd_idle(const char *dir, const char *key, const char *secs)
+{
+    uint64_t n;
+    sk_audit *a;
+    sk_audit_event ev = {.event = SK_AUDIT_EV_LOGIN_OK, .actor = "idle"};
+    if (sk_parse_u64(secs, 1, 600, &n) != 0 || open_log(dir, key, 1000, 0, 0, &a) != 0)
+        return 2;
+    if (sk_audit_append(a, &ev, 1, NULL) != 0) {
+        sk_audit_close(a);
+        return 1;
+    }
+    printf("open\n");
+    fflush(stdout);
+    sleep((unsigned)n);
     sk_audit_close(a);
     return 0;
 }
@@ -218,12 +253,14 @@ out:
     return rc;
 }
 
-static int cmd_days(const char *dir, const char *key, const char *nds, const char *rds)
+static int cmd_days(const char *dir, const char *key, const char *nds, const char *rds,
+                    const char *start)
 {
-    uint64_t nd, rd;
-    if (sk_parse_u64(nds, 1, 5000, &nd) != 0 || sk_parse_u64(rds, 1, 5000, &rd) != 0)
+    uint64_t nd, rd, st = 1704067200; /* 2024-01-01 */
+    if (sk_parse_u64(nds, 1, 5000, &nd) != 0 || sk_parse_u64(rds, 1, 5000, &rd) != 0 ||
+        (start && sk_parse_u64(start, 0, 4000000000ULL, &st) != 0))
         return 2;
-    g_clock = 1704067200000LL + 3600000; /* 2024-01-01T01:00Z */
+    g_clock = ((int64_t)st / 86400 * 86400 + 3600) * 1000; /* 01:00Z that day */
     for (uint64_t d = 0; d < nd; d++) {
         sk_audit *a;
         if (open_log(dir, key, 1000, 1, (int64_t)rd * 86400, &a) != 0)
@@ -252,12 +289,14 @@ int main(int argc, char **argv)
         return ctl_audit_main(argv[2], argv[3], argv[4], argc - 5, argv + 5);
     if (argc == 5 && strcmp(argv[1], "append") == 0)
         return cmd_append(argv[2], argv[3], argv[4]);
+    if (argc == 5 && strcmp(argv[1], "idle") == 0)
+        return cmd_idle(argv[2], argv[3], argv[4]);
     if (argc == 4 && strcmp(argv[1], "crash") == 0)
         return cmd_crash(argv[2], argv[3]);
     if (argc == 4 && strcmp(argv[1], "check") == 0)
         return cmd_check(argv[2], argv[3]);
-    if (argc == 6 && strcmp(argv[1], "days") == 0)
-        return cmd_days(argv[2], argv[3], argv[4], argv[5]);
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "days") == 0)
+        return cmd_days(argv[2], argv[3], argv[4], argv[5], argc == 7 ? argv[6] : NULL);
     fprintf(stderr, "usage: see the comment at the top of audit_testdrv.c\n");
     return 2;
 }

@@ -12,12 +12,14 @@ sk_setup
 command -v jq >/dev/null || sk_fail "jq not installed"
 sk_make_ca alice:acme bob:acme dave:acme ghost:acme
 sk_start_upstream
-sk_write_config <<'EOF2'
+sk_write_config <<EOF2
 [tls]
 crl_check_interval = 1s
 [policy]
 idle_timeout = 60s
 absolute_timeout = 120s
+[audit]
+witness = cat >> $SK_TMP/witness.log
 EOF2
 for u in alice bob dave; do sk_add_user "$u" acme "$(sk_password)"; done
 lc_start_gateway_ft +0
@@ -56,6 +58,15 @@ sk_stop_gateway
 # --- verify and export ---
 out=$(ctl audit verify 2>&1) || sk_fail "audit verify after a clean stop: $out"
 sk_assert_match "$out" '^OK' "audit verify output"
+# Every checkpoint went to [audit] witness ([audit] witness through the real gateway);
+# the last one is what `audit head` prints, and the log contains and extends them all.
+[[ -s $SK_TMP/witness.log ]] || sk_fail "the witness command got no checkpoint"
+awk -v p="$SK_TMP/wnote." '{ print > (p n) } /^\xe2\x80\x94 / { close(p n); n++ }' n=0 "$SK_TMP/witness.log"
+sk_assert_eq "$(ctl audit head | sha256sum)" "$(sha256sum <"$(ls -v "$SK_TMP"/wnote.* | tail -n 1)")" \
+    "audit head equals the last checkpoint the witness got"
+out=$(ctl audit verify --witness "$SK_TMP"/wnote.* 2>&1) || sk_fail "audit verify --witness: $out"
+sk_assert_eq "$(grep -c ': checkpoint [0-9]* present' <<<"$out")" "$(ls "$SK_TMP"/wnote.* | wc -l)" \
+    "every witnessed checkpoint is in the log"
 X=$SK_TMP/export.jsonl
 lc_audit_export "$X"
 cnt() { lc_jq_count "$X" "$1"; }

@@ -172,7 +172,7 @@ ca issue --dir "$D" --user bob --tenant acme --out bob2.p12 --password-file pw >
 
 # ---- reissue -------------------------------------------------------------------------------
 n2=$(ca_crl_number "$D")
-out=$(ca reissue --dir "$D" --user alice --out alice2.p12 --password-file pw)
+out=$(ca reissue --dir "$D" --user alice --tenant default --out alice2.p12 --password-file pw)
 sk_assert_contains "$out" "$alice1" "reissue reports the superseded serial"
 ca_p12_leaf alice2.p12 pw alice2.crt
 alice2=$(ca_serial_of alice2.crt)

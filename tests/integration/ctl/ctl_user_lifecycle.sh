@@ -30,7 +30,7 @@ sk_assert_contains "$(ctl_err_text)" "already exists" "duplicate add reason"
 ctl 0 user add alice --tenant acme --password-file "$pw2"
 ctl 0 user add bob --password-file "$pw2" --must-change
 
-ctl 0 user show alice
+ctl 0 user show alice@default
 out=$(ctl_out)
 sk_assert_match "$out" 'id: +alice' "show id"
 sk_assert_match "$out" 'tenant: +default' "show tenant"
@@ -43,7 +43,7 @@ sk_assert_match "$out" 'created: +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z' "show c
 sk_assert_not_contains "$out" 'argon2' "show must not print the hash"
 sk_assert_not_contains "$out" "$PW1" "show must not print the password"
 
-ctl 0 user show alice --json
+ctl 0 user show alice@default --json
 sk_assert_eq "$(ctl_json .id)" alice "json id"
 sk_assert_eq "$(ctl_json .tenant)" default "json tenant"
 sk_assert_eq "$(ctl_json .role)" admin "json role"
@@ -73,19 +73,19 @@ sk_assert_match "$(ctl_out | grep '^alice .*default')" 'alice@example.com' "text
 # passwd: the stored hash changes (show cannot tell, so compare the raw database
 # pages: the old encoded hash disappears), password not in clear
 strings -a "$SK_TMP/state/db/data.mdb" | grep -o '\$argon2id\$[^ ]*' | sort -u >"$SK_TMP/hashes.before"
-ctl 0 user passwd alice --password-file "$pw2" --must-change
-ctl 0 user show alice --json
+ctl 0 user passwd alice@default --password-file "$pw2" --must-change
+ctl 0 user show alice@default --json
 sk_assert_eq "$(ctl_json .must_change_password)" true "passwd --must-change"
-ctl 0 user passwd alice --password-file "$pw1" --no-force-change
-ctl 0 user show alice --json
+ctl 0 user passwd alice@default --password-file "$pw1" --no-force-change
+ctl 0 user show alice@default --json
 sk_assert_eq "$(ctl_json .must_change_password)" false "passwd --no-force-change clears must_change"
 # an operator reset forces a change at the next login by default
-ctl 0 user passwd alice --password-file "$pw2"
+ctl 0 user passwd alice@default --password-file "$pw2"
 sk_assert_contains "$(ctl_out)" "must be changed at the next login" "passwd forced message"
-ctl 0 user show alice --json
+ctl 0 user show alice@default --json
 sk_assert_eq "$(ctl_json .must_change_password)" true "operator reset forces a change"
-ctl 2 user passwd alice --password-file "$pw2" --must-change --no-force-change
-ctl 0 user passwd alice --password-file "$pw1" --no-force-change
+ctl 2 user passwd alice@default --password-file "$pw2" --must-change --no-force-change
+ctl 0 user passwd alice@default --password-file "$pw1" --no-force-change
 ctl 1 user passwd nobody --password-file "$pw1"
 ctl_refused "passwd unknown user"
 for p in "$PW1" "$PW2"; do
@@ -95,15 +95,15 @@ for p in "$PW1" "$PW2"; do
 done
 
 # lock / unlock
-ctl 0 user lock alice
-ctl 0 user show alice --json
+ctl 0 user lock alice@default
+ctl 0 user show alice@default --json
 sk_assert_eq "$(ctl_json .status)" operator-locked "locked status"
-ctl 0 user lock alice
+ctl 0 user lock alice@default
 sk_assert_contains "$(ctl_out)" "already locked" "lock is idempotent"
 ctl 0 user list --json
 sk_assert_eq "$(ctl_json '[.[] | select(.id == "alice" and .tenant == "default")][0].status')" operator-locked "list shows lock"
-ctl 0 user unlock alice
-ctl 0 user show alice --json
+ctl 0 user unlock alice@default
+ctl 0 user show alice@default --json
 sk_assert_eq "$(ctl_json .status)" active "unlocked status"
 ctl 1 user lock ghost
 ctl_refused "lock unknown user"

@@ -19,6 +19,10 @@
 #include "audit_int.h"
 #include "sk_audit.h"
 
+/* The fake clock runs in 2025, long before the key was made: without this every
+ * open would start with an epoch handoff (tested on its own below). */
+#define NO_EVOLUTION 0x7fffffffu
+
 /* ---- fixture ----------------------------------------------------------- */
 
 struct fx {
@@ -74,6 +78,7 @@ static sk_audit *open_log(struct fx *f, uint32_t every)
     o.checkpoint_every = every;
     o.clock_ms = fake_clock;
     o.clock_ctx = f;
+    o.epoch_secs = NO_EVOLUTION;
     o.retention_secs = 3 * 86400;
     if (sk_audit_open(&o, &a, err, sizeof(err)) != 0)
         print_error("open: %s\n", err);
@@ -95,6 +100,15 @@ static sk_audit_verdict verify(struct fx *f)
 {
     sk_audit_verdict v;
     assert_int_equal(sk_audit_verify(f->dir, f->pubraw, &v), 0);
+    return v;
+}
+
+/* Verify "now" on the fixture's clock (a writer still running at that time). */
+static sk_audit_verdict verify_at(struct fx *f)
+{
+    sk_audit_verdict v;
+    sk_audit_verify_opts vo = {.now_ms = f->clock};
+    assert_int_equal(sk_audit_verify_ex(f->dir, f->pubraw, &vo, &v), 0);
     return v;
 }
 
@@ -490,6 +504,7 @@ static void test_corrupt_last_entry_refuses_open(void **state)
     o.key_path = f->key;
     o.clock_ms = fake_clock;
     o.clock_ctx = f;
+    o.epoch_secs = NO_EVOLUTION;
     assert_int_equal(sk_audit_open(&o, &a, err, sizeof(err)), -1);
     assert_null(a);
     free(b);
@@ -508,7 +523,7 @@ static void test_rotation_and_retention(void **state)
     }
     /* now on day 6: segments for days 0..5 exist; retention 3 days */
     add(a, SK_AUDIT_EV_LOGIN_OK, "alice", NULL, NULL);
-    v = verify(f);
+    v = verify_at(f);
     assert_int_equal(v.problem, SK_AUDIT_OK);
     assert_int_equal(v.first_seq, 1);
     assert_int_equal(sk_audit_prune(a, &removed), 0);
@@ -517,6 +532,7 @@ static void test_rotation_and_retention(void **state)
     seg_path(f, path, sizeof(path));
     assert_int_equal(access(path, F_OK), -1);
     v = verify(f);
+    if (v.problem) print_message("%s %s:%llu %s\n", sk_audit_problem_name(v.problem), v.segment, (unsigned long long)v.line, v.detail);
     assert_int_equal(v.problem, SK_AUDIT_OK);
     assert_true(v.first_seq > 1);
     assert_int_equal(v.last_signed_seq, v.last_seq);
@@ -554,6 +570,7 @@ static void test_refusal_aggregation(void **state)
     o.key_path = f->key;
     o.clock_ms = fake_clock;
     o.clock_ctx = f;
+    o.epoch_secs = NO_EVOLUTION;
     o.refusal_interval_secs = 60;
     assert_int_equal(sk_audit_open(&o, &a, err, sizeof(err)), 0);
     for (int i = 0; i < 20000; i++) {
@@ -619,6 +636,243 @@ static void test_threads_and_two_writers(void **state)
     v = verify(f);
     assert_int_equal(v.problem, SK_AUDIT_OK);
     assert_true(v.entries >= 1200);
+}
+
+/* ---- key epochs -------------------------------------------------------- */
+
+static sk_audit *open_epochs(struct fx *f, uint32_t epoch_s)
+{
+    sk_audit_options o;
+    sk_audit *a = NULL;
+    char err[256] = "";
+    memset(&o, 0, sizeof(o));
+    o.dir = f->dir;
+    o.key_path = f->key;
+    o.clock_ms = fake_clock;
+    o.clock_ctx = f;
+    o.epoch_secs = epoch_s;
+    o.retention_secs = -1;
+    if (sk_audit_open(&o, &a, err, sizeof(err)) != 0)
+        print_error("open: %s\n", err);
+    return a;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t n;
+    char *b = slurp(from, &n);
+    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b, n), (ssize_t)n);
+    assert_int_equal(close(fd), 0);
+    free(b);
+}
+
+static uint64_t key_epoch(struct fx *f)
+{
+    size_t n;
+    char *b = slurp(f->key, &n);
+    unsigned long long e = 0;
+    assert_int_equal(sscanf(b, "sekisho-audit-key v2 epoch=%llu ", &e), 1);
+    free(b);
+    return e;
+}
+
+/* Without a heartbeat thread (fake clock), sk_audit_flush evolves the key once
+ * an epoch is over: a handoff checkpoint, then audit.epoch, and verify walks
+ * the epochs from the initial public key. */
+static void test_epoch_evolution(void **state)
+{
+    struct fx *f = *state;
+    sk_audit *a;
+    sk_audit_verdict v;
+    f->clock = 1735689600000LL + 3600 * 1000; /* the key's start is "now" (real) */
+    {
+        size_t n;
+        char *b = slurp(f->key, &n);
+        long long st = 0;
+        assert_int_equal(sscanf(b, "sekisho-audit-key v2 epoch=0 start=%lld ", &st), 1);
+        f->clock = st + 1000;
+        free(b);
+    }
+    a = open_epochs(f, 60);
+    assert_non_null(a);
+    add(a, SK_AUDIT_EV_LOGIN_OK, "alice", NULL, NULL);
+    assert_int_equal(key_epoch(f), 0);
+    f->clock += 61 * 1000;
+    assert_int_equal(sk_audit_flush(a), 0); /* heartbeat: epoch over */
+    assert_int_equal(key_epoch(f), 1);
+    add(a, SK_AUDIT_EV_LOGIN_OK, "bob", NULL, NULL);
+    f->clock += 61 * 1000;
+    add(a, SK_AUDIT_EV_LOGIN_OK, "carol", NULL, NULL); /* an append evolves too */
+    assert_int_equal(key_epoch(f), 2);
+    v = verify_at(f);
+    assert_int_equal(v.problem, SK_AUDIT_OK);
+    assert_int_equal(v.last_epoch, 2);
+    sk_audit_close(a);
+    v = verify_at(f);
+    assert_int_equal(v.problem, SK_AUDIT_OK);
+    assert_true(v.closed);
+    assert_int_equal(v.first_epoch, 0);
+    assert_int_equal(v.last_epoch, 2);
+}
+
+/* A crash at each point of a handoff: the next writer finishes or undoes it and
+ * the log verifies. States are rebuilt from a completed handoff: the lines after
+ * the cut are removed and the key files put back as they were at that moment. */
+static void handoff_crash(struct fx *f, int state)
+{
+    char old_key[400], next[400], path[400], head[400];
+    sk_audit *a;
+    sk_audit_verdict v;
+    size_t len;
+    char *b;
+    long long st = 0;
+    b = slurp(f->key, &len);
+    assert_int_equal(sscanf(b, "sekisho-audit-key v2 epoch=0 start=%lld ", &st), 1);
+    free(b);
+    f->clock = st + 1000;
+    assert_true(snprintf(old_key, sizeof(old_key), "%s.epoch0", f->key) > 0);
+    assert_true(snprintf(next, sizeof(next), "%s.next", f->key) > 0);
+    assert_true(snprintf(head, sizeof(head), "%s.head", f->key) > 0);
+    copy_file(f->key, old_key);
+    a = open_epochs(f, 60);
+    assert_non_null(a);
+    add(a, SK_AUDIT_EV_LOGIN_OK, "alice", NULL, NULL);
+    f->clock += 61 * 1000;
+    assert_int_equal(sk_audit_flush(a), 0); /* handoff to epoch 1 */
+    sk_audit_close(a);
+    {
+        char **names = NULL;
+        size_t n = 0;
+        assert_int_equal(audit_list_segments(f->dir, &names, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(snprintf(path, sizeof(path), "%s/%s", f->dir, names[0]) > 0);
+        audit_free_list(names, n);
+    }
+    b = slurp(path, &len);
+    assert_non_null(strstr(b, "\"ev\":\"audit.epoch\""));
+    {
+        /* end of the handoff line (state 1: just after it) or of audit.epoch (2) */
+        char *ep = strstr(b, "\"ev\":\"audit.epoch\"");
+        char *line_start = ep;
+        while (line_start > b && line_start[-1] != '\n')
+            line_start--;
+        if (state == 0 || state == 1)
+            len = (size_t)(line_start - b);
+        else
+            len = (size_t)(strchr(ep, '\n') + 1 - b);
+        if (state == 0) { /* the handoff checkpoint never reached the log either */
+            char *p = line_start - 1;
+            while (p > b && p[-1] != '\n')
+                p--;
+            len = (size_t)(p - b);
+        }
+    }
+    spit(path, b, len);
+    free(b);
+    /* key files as at the crash: KEY still the old epoch, KEY.next the new one */
+    copy_file(f->key, next);
+    copy_file(old_key, f->key);
+    assert_int_equal(unlink(head), 0); /* the rollback is ours, not an attack */
+    f->clock += 1000;
+    a = open_epochs(f, 3600);
+    assert_non_null(a);
+    add(a, SK_AUDIT_EV_LOGIN_OK, "after", NULL, NULL);
+    sk_audit_close(a);
+    assert_int_equal(access(next, F_OK), -1);
+    assert_int_equal(key_epoch(f), state == 0 ? 0 : 1);
+    v = verify_at(f);
+    if (v.problem)
+        print_message("state %d: %s %s:%llu %s\n", state, sk_audit_problem_name(v.problem),
+                      v.segment, (unsigned long long)v.line, v.detail);
+    assert_int_equal(v.problem, SK_AUDIT_OK);
+    assert_int_equal(v.last_epoch, state == 0 ? 0 : 1);
+}
+
+static void test_handoff_crash_before(void **state) { handoff_crash(*state, 0); }
+static void test_handoff_crash_after_checkpoint(void **state) { handoff_crash(*state, 1); }
+static void test_handoff_crash_before_rename(void **state) { handoff_crash(*state, 2); }
+
+/* The writer refuses a tail it did not write (no MAC of its key). */
+static void test_forged_tail_refused(void **state)
+{
+    struct fx *f = *state;
+    char path[400], line[600], h[65], body[500];
+    sk_audit *a = open_log(f, 1000);
+    sk_audit_entry e;
+    size_t len;
+    char *b;
+    int n;
+    add(a, SK_AUDIT_EV_LOGIN_OK, "alice", NULL, NULL);
+    sk_audit_close(a);
+    seg_path(f, path, sizeof(path));
+    b = slurp(path, &len);
+    memset(&e, 0, sizeof(e));
+    {
+        char *last = line_at(b, count_lines(b));
+        assert_int_equal(sk_audit_parse_line(last, strlen(last) - 1, &e, NULL, 0), 0);
+    }
+    n = snprintf(body, sizeof(body),
+                 "{\"seq\":%llu,\"ts\":\"2025-01-01T01:00:00.000Z\",\"ev\":\"admin.change\","
+                 "\"actor\":\"mallory\",\"tenant\":null,\"peer\":null,\"serial\":null,"
+                 "\"details\":{},\"prev\":\"%s\",\"mac\":\"%064d\"",
+                 (unsigned long long)e.seq + 1, e.hash, 0);
+    assert_true(n > 0 && (size_t)n < sizeof(body));
+    assert_int_equal(audit_hash_hex(body, (size_t)n, h), 0);
+    assert_true(snprintf(line, sizeof(line), "%s,\"h\":\"%s\"}\n", body, h) > 0);
+    sk_audit_entry_free(&e);
+    {
+        int fd = open(path, O_WRONLY | O_APPEND);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+        close(fd);
+    }
+    free(b);
+    {
+        sk_audit_options o;
+        sk_audit *a2 = NULL;
+        char err[256];
+        memset(&o, 0, sizeof(o));
+        o.dir = f->dir;
+        o.key_path = f->key;
+        o.clock_ms = fake_clock;
+        o.clock_ctx = f;
+        o.epoch_secs = NO_EVOLUTION;
+        assert_int_equal(sk_audit_open(&o, &a2, err, sizeof(err)), -1);
+        assert_null(a2);
+    }
+    /* and verify does not count the forged line as signed (it fails as
+     * "unsigned" once older than an epoch: audit_matrix.sh) */
+    {
+        sk_audit_verdict v = verify_at(f);
+        assert_int_equal(v.unsealed, 1);
+        assert_int_equal(v.last_signed_seq + 1, v.last_seq);
+        assert_false(v.closed);
+    }
+}
+
+/* The remembered head: a cut log gets audit.truncated and verify reports it. */
+static void test_writer_notices_truncation(void **state)
+{
+    struct fx *f = *state;
+    char path[400];
+    size_t len;
+    char *b = small_log(f, &len, path, sizeof(path));
+    sk_audit *a;
+    sk_audit_verdict v;
+    char *l8 = line_at(b, 8);
+    spit(path, b, (size_t)(l8 - b)); /* keep lines 1..7 */
+    a = open_log(f, 1000);
+    sk_audit_close(a);
+    free(b);
+    b = slurp(path, &len);
+    assert_non_null(strstr(b, "\"ev\":\"audit.truncated\""));
+    assert_non_null(strstr(b, "\"found_seq\":7"));
+    free(b);
+    v = verify(f);
+    assert_int_equal(v.problem, SK_AUDIT_TRUNCATED);
+    assert_int_equal(v.line, 8);
 }
 
 static void test_keys(void **state)
@@ -702,6 +956,19 @@ static void test_parser_negative(void **state)
         "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
         "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
         "\"h\":\"000000000000000000000000000000000000000000000000000000000000000G\"}",
+        /* no mac */
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        /* mac not lowercase hex */
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":null,\"tenant\":null,"
+        "\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"mac\":\"000000000000000000000000000000000000000000000000000000000000000A\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+        /* mac in the wrong place */
+        "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"mac\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"actor\":null,\"tenant\":null,\"peer\":null,\"serial\":null,\"details\":{},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
     };
     sk_audit_entry e;
     char err[200];
@@ -715,7 +982,7 @@ static void test_parser_negative(void **state)
     {
         const char *ok = "{\"seq\":1,\"ts\":\"2025-01-01T00:00:00.000Z\",\"ev\":\"x\",\"actor\":\"a\\n\",\"tenant\":null,"
                          "\"peer\":null,\"serial\":null,\"details\":{\"k\":[1,{}]},\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
-                         "\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}";
+                         "\"mac\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"h\":\"0000000000000000000000000000000000000000000000000000000000000000\"}";
         assert_int_equal(sk_audit_parse_line(ok, strlen(ok), &e, err, sizeof(err)), 0);
         assert_int_equal(e.hash_ok, 0);
         assert_string_equal(e.actor, "a\n");
@@ -757,6 +1024,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusal_aggregation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_and_two_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_epoch_evolution, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_crash_before, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_crash_after_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_crash_before_rename, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_tail_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_notices_truncation, setup, teardown),
         cmocka_unit_test(test_parser_negative),
         cmocka_unit_test(test_segment_names),
     };

@@ -338,6 +338,49 @@ static void test_errors_with_line(void **state)
         expect_error_at(f, cases[i].text, cases[i].line, cases[i].what);
 }
 
+/* Every refused value says what is allowed, at its line (issue 11, item 5). */
+static void test_teaching_errors(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *text;
+        int line;
+        const char *what;
+    } cases[] = {
+        { BASE "[policy]\nidle_timeout = 5s\n", BASE_LINES + 2,
+          "[policy] idle_timeout = 5s: must be between 60s and 1d" },
+        { BASE "[policy]\nlockout_threshold = 0\n", BASE_LINES + 2,
+          "lockout_threshold = 0: must be a whole number between 1 and 100" },
+        { BASE "[listen]\nhandshake_timeout = 1h\n", BASE_LINES + 2, "must be between 1s and 300s" },
+        { BASE "[policy]\nabsolute_timeout = 30s\n", BASE_LINES + 2, "must be between 60s and 30d" },
+        { BASE "[audit]\ntimezone = Asia/Tokio\n", BASE_LINES + 2, "timezone = Asia/Tokio: unknown time zone" },
+        { BASE "[audit]\ntimezone = ../../etc/passwd\n", BASE_LINES + 2, "unknown time zone" },
+        { BASE "[audit]\ntimezone = /etc/localtime\n", BASE_LINES + 2, "unknown time zone" },
+        { BASE "[listen]\naddress = 127.0.0.1:99999\n", BASE_LINES + 2, "PORT between 1 and 65535" },
+        { BASE "[listen]\naddress = 127.0.0.1\n", BASE_LINES + 2, "address = 127.0.0.1: must be" },
+        { BASE "[listen]\naddress = [::1:8443\n", BASE_LINES + 2, "[listen] address" },
+        { BASE "\n[upstream]\nurl = http://127.0.0.1:99999\n", BASE_LINES + 3,
+          "url = http://127.0.0.1:99999: must be http://HOST[:PORT][/PREFIX]" },
+        { BASE "[access]\nallow = 10.0.0.0/8, 10.1.2.3/33\n", BASE_LINES + 2, "'10.1.2.3/33' is not a CIDR" },
+        { BASE "[log]\nlevel = loud\n", BASE_LINES + 2, "must be one of error, warn, info, debug" },
+        { BASE "[policy]\npassword_require_digit = maybe\n", BASE_LINES + 2, "must be yes or no" },
+        { BASE "[policy]\nlockout_threshold = 3\nlockout_threshold = 4\n", BASE_LINES + 3, "first on line 7" },
+        { BASE "[tenant.acme]\nhost = a_b\n", BASE_LINES + 2, "must be host names" },
+        { BASE "[tenant.Acme]\nhost = a\n", BASE_LINES + 2, "tenant name must be" },
+        { BASE "[access]\npath_rule = /admin root\n", BASE_LINES + 2, "roles admin, general" },
+        { BASE "[policy]\npassword_min_length = 30\npassword_max_length = 25\n", BASE_LINES + 3,
+          "password_max_length = 25: must be at least password_min_length (30)" },
+        { BASE "[policy]\nidle_timeout = 2h\nabsolute_timeout = 1h\n", BASE_LINES + 2,
+          "idle_timeout = 2h: must not exceed absolute_timeout (1h)" },
+    };
+    for (size_t i = 0; i < SK_ARRAY_LEN(cases); i++)
+        expect_error_at(f, cases[i].text, cases[i].line, cases[i].what);
+    /* Values the checks must keep accepting. */
+    assert_int_equal(load_text(f, BASE "[audit]\ntimezone = UTC\n[listen]\naddress = :8443\n"), 0);
+    assert_int_equal(load_text(f, BASE "[audit]\ntimezone = Europe/Berlin\n[listen]\naddress = [::1]:8443\n"), 0);
+    assert_int_equal(load_text(f, BASE "[listen]\naddress = portal.example:443\n"), 0);
+}
+
 static void test_semantic_errors(void **state)
 {
     fixture *f = *state;
@@ -534,6 +577,7 @@ int main(void)
         T(test_first_error_reported),
         T(test_unknown_empty_section),
         T(test_upstream_urls),
+        T(test_teaching_errors),
         T(test_relative_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

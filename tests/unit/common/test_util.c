@@ -510,6 +510,79 @@ static void test_mkdir_p_existing_file(void **state)
     assert_int_equal(sk_mkdir_p(file, 0700), -1);
 }
 
+/* Log lines as written to a captured stderr, with env set as given. */
+static void capture_log(const char *journal_self, const char *format, char *out, size_t cap)
+{
+    char path[] = "/tmp/sk-test-log-XXXXXX", js[64];
+    struct stat st;
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    ssize_t n;
+    assert_true(fd >= 0 && saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    assert_int_equal(fstat(fd, &st), 0);
+    if (journal_self != NULL) {
+        if (strcmp(journal_self, "self") == 0)
+            assert_int_equal(sk_snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
+                                         (unsigned long long)st.st_ino), 0);
+        else
+            assert_int_equal(sk_strlcpy(js, sizeof js, journal_self), 0);
+        assert_int_equal(setenv("JOURNAL_STREAM", js, 1), 0);
+    } else {
+        assert_int_equal(unsetenv("JOURNAL_STREAM"), 0);
+    }
+    if (format != NULL)
+        assert_int_equal(setenv("SEKISHO_LOG_FORMAT", format, 1), 0);
+    else
+        assert_int_equal(unsetenv("SEKISHO_LOG_FORMAT"), 0);
+    sk_log_setup();
+    sk_log_set_level(SK_LOG_DEBUG);
+    sk_log(SK_LOG_ERR, "e %d", 1);
+    sk_log(SK_LOG_WARN, "w \"q\" \x1b");
+    sk_log(SK_LOG_INFO, "i");
+    sk_log(SK_LOG_DEBUG, "d");
+    sk_log_set_level(SK_LOG_INFO);
+    sk_log(SK_LOG_DEBUG, "not shown");
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    n = read(fd, out, cap - 1);
+    assert_true(n > 0);
+    out[n] = '\0';
+    close(fd);
+    unlink(path);
+    unsetenv("JOURNAL_STREAM");
+    unsetenv("SEKISHO_LOG_FORMAT");
+    sk_log_setup();
+}
+
+static void test_log_formats(void **state)
+{
+    char out[2048];
+    (void)state;
+    /* journald: priorities, no time or pid */
+    capture_log("self", NULL, out, sizeof out);
+    assert_string_equal(out, "<3>error: e 1\n<4>warn: w \"q\" \\x1b\n<6>info: i\n<7>debug: d\n");
+    /* JOURNAL_STREAM naming another stream (stderr redirected since): plain lines */
+    capture_log("1:1", NULL, out, sizeof out);
+    assert_null(strstr(out, "<3>"));
+    assert_non_null(strstr(out, " sekisho["));
+    assert_non_null(strstr(out, "] error: e 1\n"));
+    capture_log("garbage", NULL, out, sizeof out);
+    assert_non_null(strstr(out, "] warn: w"));
+    /* JSON lines, escaped */
+    capture_log(NULL, "json", out, sizeof out);
+    assert_non_null(strstr(out, "{\"level\":\"error\",\"time\":\""));
+    assert_non_null(strstr(out, "\"msg\":\"w \\\"q\\\" \\u001b\"}\n"));
+    assert_null(strstr(out, "not shown"));
+    /* JSON under journald */
+    capture_log("self", "json", out, sizeof out);
+    assert_string_equal(out, "<3>{\"level\":\"error\",\"msg\":\"e 1\"}\n"
+                             "<4>{\"level\":\"warn\",\"msg\":\"w \\\"q\\\" \\u001b\"}\n"
+                             "<6>{\"level\":\"info\",\"msg\":\"i\"}\n"
+                             "<7>{\"level\":\"debug\",\"msg\":\"d\"}\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +602,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p_existing_file, setup, teardown),
+        cmocka_unit_test(test_log_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

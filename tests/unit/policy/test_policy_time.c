@@ -69,7 +69,8 @@ MUT(m_dlock0, c->dormant_lock_after = 0)
 MUT(m_ddel0, c->dormant_delete_after = 0)
 MUT(m_min7, c->password_min_length = 7)
 MUT(m_min8, c->password_min_length = 8)
-MUT(m_max63, c->password_max_length = 63)
+MUT(m_max19, c->password_max_length = 19)
+MUT(m_max20, c->password_max_length = 20; c->password_min_length = 8)
 MUT(m_max64, c->password_max_length = 64)
 MUT(m_max1024, c->password_max_length = 1024)
 MUT(m_max1025, c->password_max_length = 1025)
@@ -103,7 +104,8 @@ static const struct cfg_case cfg_cases[] = {
     { "dormant delete 0", m_ddel0, 0, "dormant_delete_after" },
     { "min 7", m_min7, 0, "password_min_length" },
     { "min 8", m_min8, 1, NULL },
-    { "max 63", m_max63, 0, "password_max_length" },
+    { "max 19", m_max19, 0, "password_max_length" },
+    { "max 20", m_max20, 1, NULL },
     { "max 64", m_max64, 1, NULL },
     { "max 1024", m_max1024, 1, NULL },
     { "max 1025", m_max1025, 0, "password_max_length" },

@@ -1,0 +1,250 @@
+/* conf_check.c — configuration checks that need the file system or the running
+ * user (sekisho -t), and warnings about weak but allowed settings. See sk_conf.h. */
+#include "sk_conf.h"
+#include "conf_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int sk_conf_check_gateway(const sk_conf *c, char *err, size_t errlen)
+{
+    if (!c->upstream_url_set && c->n_tenants == 0) {
+        (void)snprintf(err, errlen, "%s: [upstream] url is required: the portal behind the gateway, "
+                       "http://HOST[:PORT][/PREFIX] (or [tenant.NAME] sections with upstream)", c->file);
+        return -1;
+    }
+    return 0;
+}
+
+static void who(char *out, size_t cap)
+{
+    uid_t uid = geteuid();
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || res == NULL ||
+        sk_snprintf(out, cap, "%s (uid %u)", pw.pw_name, (unsigned)uid) != 0)
+        (void)snprintf(out, cap, "uid %u", (unsigned)uid);
+}
+
+static int access_error(const sk_conf *c, const char *what, const char *path, const char *need, int e, char *err,
+                        size_t errlen)
+{
+    char user[300];
+    who(user, sizeof user);
+    (void)snprintf(err, errlen, "%s: %s %s: not %s by user %s: %s", c->file, what, path, need, user, strerror(e));
+    return -1;
+}
+
+/* A file the gateway reads. */
+static int check_readable(const sk_conf *c, const char *what, const char *path, int must_exist, char *err,
+                          size_t errlen)
+{
+    struct stat st;
+    if (path[0] == '\0')
+        return 0;
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT && !must_exist)
+            return 0;
+        if (e == ENOENT) {
+            (void)snprintf(err, errlen, "%s: %s %s: does not exist", c->file, what, path);
+            return -1;
+        }
+        return access_error(c, what, path, "readable", e, err, errlen);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        (void)snprintf(err, errlen, "%s: %s %s: not a regular file", c->file, what, path);
+        return -1;
+    }
+    if (faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) != 0)
+        return access_error(c, what, path, "readable", errno, err, errlen);
+    return 0;
+}
+
+/* A directory the gateway writes into, or the nearest existing parent it would
+ * create it in. */
+static int check_writable_dir(const sk_conf *c, const char *what, const char *path, char *err, size_t errlen)
+{
+    char probe[SK_CONF_PATH_MAX];
+    struct stat st;
+    if (sk_strlcpy(probe, sizeof probe, path) != 0) {
+        (void)snprintf(err, errlen, "%s: %s: path too long", c->file, what);
+        return -1;
+    }
+    for (;;) {
+        char *slash;
+        if (stat(probe, &st) == 0)
+            break;
+        if (errno != ENOENT)
+            return access_error(c, what, probe, "usable", errno, err, errlen);
+        slash = strrchr(probe, '/');
+        if (slash == NULL || slash == probe) {
+            if (sk_strlcpy(probe, sizeof probe, slash == probe ? "/" : ".") != 0)
+                return -1;
+            if (stat(probe, &st) != 0)
+                return access_error(c, what, probe, "usable", errno, err, errlen);
+            break;
+        }
+        *slash = '\0';
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        (void)snprintf(err, errlen, "%s: %s %s: not a directory", c->file, what, probe);
+        return -1;
+    }
+    if (faccessat(AT_FDCWD, probe, R_OK | W_OK | X_OK, AT_EACCESS) != 0) {
+        char what2[160];
+        if (strcmp(probe, path) == 0)
+            return access_error(c, what, path, "writable", errno, err, errlen);
+        (void)snprintf(what2, sizeof what2, "%s %s (to be created in)", what, path);
+        return access_error(c, what2, probe, "writable", errno, err, errlen);
+    }
+    return 0;
+}
+
+int sk_conf_check_access(const sk_conf *c, char *err, size_t errlen)
+{
+    if (check_writable_dir(c, "[state] dir", c->state_dir, err, errlen) != 0 ||
+        check_writable_dir(c, "[audit] dir", c->audit_dir, err, errlen) != 0 ||
+        check_readable(c, "[listen] cert", c->listen_cert, 1, err, errlen) != 0 ||
+        check_readable(c, "[listen] key", c->listen_key, 1, err, errlen) != 0 ||
+        check_readable(c, "[tls] client_ca", c->tls_client_ca, 1, err, errlen) != 0 ||
+        check_readable(c, "[tls] crl", c->tls_crl, 1, err, errlen) != 0 ||
+        check_readable(c, "[auth] totp_key", c->auth_totp_key, 0, err, errlen) != 0 ||
+        check_readable(c, "[audit] key", c->audit_key, 0, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+int sk_conf_warnings(const sk_conf *c, FILE *out)
+{
+    int n = 0;
+    if (c->password_max_length < 64) {
+        fprintf(out, "%s: warning: [policy] password_max_length = %u is below 64, the maximum NIST SP 800-63B "
+                     "(5.1.1.2) says verifiers should permit at least; long passphrases will be refused\n",
+                c->file, (unsigned)c->password_max_length);
+        n++;
+    }
+    return n;
+}
+
+const char *sk_conf_operators_for(const sk_conf *c, int level)
+{
+    if (level >= 1 && level <= 3 && c->notify_operators_level[level - 1][0] != '\0')
+        return c->notify_operators_level[level - 1];
+    return c->notify_operators;
+}
+
+int sk_conf_email_allowed(const sk_conf *c, const char *email)
+{
+    const char *at = strrchr(email, '@'), *p = c->notify_allowed_domains;
+    size_t dl;
+    if (p[0] == '\0')
+        return 1;
+    if (at == NULL)
+        return 0;
+    at++;
+    dl = strlen(at);
+    while (*p) {
+        size_t n;
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        n = strcspn(p, ", \t");
+        if (n == 0)
+            break;
+        if (p[0] == '.') {
+            /* ".example.com": any subdomain (not example.com itself) */
+            if (dl > n && strncasecmp(at + dl - n, p, n) == 0)
+                return 1;
+        } else if (dl == n && strncasecmp(at, p, n) == 0) {
+            return 1;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+/* ---- value checks used by the parser (conf_internal.h) ---- */
+
+/* A zone the tz database knows (the file exists and is TZif), so that a typo such
+ * as Asia/Tokio does not silently show audit times in UTC. */
+int sk_conf_valid_timezone(const char *tz)
+{
+    const char *dir = getenv("TZDIR");
+    char path[SK_CONF_PATH_MAX + 80], magic[4];
+    size_t n = strlen(tz);
+    FILE *f;
+    int ok;
+
+    if (n == 0 || n > 63 || tz[0] == '/' || strstr(tz, "..") != NULL)
+        return 0;
+    for (const char *c = tz; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              strchr("/_+-", *c)))
+            return 0;
+    if (dir == NULL || dir[0] == '\0' || strlen(dir) > SK_CONF_PATH_MAX)
+        dir = "/usr/share/zoneinfo";
+    if (sk_snprintf(path, sizeof path, "%s/%s", dir, tz) != 0 || (f = fopen(path, "re")) == NULL)
+        return 0;
+    ok = fread(magic, 1, sizeof magic, f) == sizeof magic && memcmp(magic, "TZif", 4) == 0;
+    fclose(f);
+    return ok;
+}
+
+static int valid_port(const char *s)
+{
+    uint64_t v;
+    return sk_parse_u64(s, 1, 65535, &v) == 0;
+}
+
+/* "127.0.0.1:8443", "[::1]:8443", "portal.example:8443", ":8443". */
+int sk_conf_valid_listen_address(const char *a)
+{
+    char host[256];
+    const char *colon;
+    size_t n;
+
+    if (a[0] == '[') {
+        const char *rb = strchr(a, ']');
+        struct in6_addr a6;
+        n = rb != NULL ? (size_t)(rb - a - 1) : 0;
+        if (rb == NULL || rb[1] != ':' || n == 0 || n >= sizeof host)
+            return 0;
+        memcpy(host, a + 1, n);
+        host[n] = '\0';
+        return inet_pton(AF_INET6, host, &a6) == 1 && valid_port(rb + 2);
+    }
+    colon = strchr(a, ':');
+    if (colon == NULL || strchr(colon + 1, ':') != NULL || !valid_port(colon + 1))
+        return 0;
+    n = (size_t)(colon - a);
+    if (n >= sizeof host)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z') || (a[i] >= '0' && a[i] <= '9') ||
+              a[i] == '.' || a[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* 60 -> "60s", 1800 -> "30m", 43200 -> "12h", 86400 -> "1d": how the ranges are said. */
+void sk_conf_fmt_duration(uint64_t s, char *out, size_t cap)
+{
+    int r;
+    if (s != 0 && s % 86400 == 0)
+        r = sk_snprintf(out, cap, "%llud", (unsigned long long)(s / 86400));
+    else if (s != 0 && s % 3600 == 0)
+        r = sk_snprintf(out, cap, "%lluh", (unsigned long long)(s / 3600));
+    else if (s >= 600 && s % 60 == 0)
+        r = sk_snprintf(out, cap, "%llum", (unsigned long long)(s / 60));
+    else
+        r = sk_snprintf(out, cap, "%llus", (unsigned long long)s);
+    if (r != 0 && cap > 0)
+        out[0] = '\0';
+}
