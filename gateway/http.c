@@ -2110,7 +2110,7 @@ void *sk_http_worker_open(void *arg, sk_loop *loop)
         0, NULL, NULL, on_request, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, w, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
         h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->request_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)SK_NET_MAX_CONNECTIONS_AUTO * 10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+        (unsigned int)SK_NET_MAX_CONNECTIONS_AUTO * 10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
     if (w->d == NULL || (di = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
         sk_log(SK_LOG_ERR, "cannot start the HTTP engine of a worker");

@@ -2,7 +2,8 @@
  * sekisho-demo-upstream — plain-HTTP "admin portal" behind the gateway (demo, tests, bench).
  * /: greeting page; /echo: JSON of method, path, query and every header as received
  * ([name, value] pairs in arrival order); /download?bytes=N: byte i = (i*31+7) & 0xff from
- * a reader callback; /upload: body hashed as it arrives; /status/NNN. Loopback use only.
+ * a reader callback; /upload: body hashed as it arrives (?pace=MS: MS ms per 64 KiB read);
+ * /slow?ms=N: answers after N ms; /status/NNN. Loopback use only.
  */
 #include "demo_ws.h"
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sk_util.h"
 #define SK_DEMO_MAX_DOWNLOAD (UINT64_C(1) << 40)
@@ -216,6 +218,11 @@ static enum MHD_Result sk_demo_handler(void *cls, struct MHD_Connection *c, cons
         return MHD_YES;
     }
     if (*upload_size > 0) {
+        /* /upload?pace=MS: a slow reader, MS ms per 64 KiB (tests backpressure). */
+        const char *pace = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pace");
+        uint64_t ms;
+        if (pace != NULL && sk_parse_u64(pace, 1, 1000, &ms) == 0)
+            usleep((useconds_t)(ms * 1000 * *upload_size / 65536));
         if (EVP_DigestUpdate(r->md, upload_data, *upload_size) != 1)
             r->failed = 1;
         r->body_bytes += *upload_size;
@@ -234,6 +241,16 @@ static enum MHD_Result sk_demo_handler(void *cls, struct MHD_Connection *c, cons
         if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
             return sk_demo_queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "POST/PUT\n", 9);
         return sk_demo_upload(c, r);
+    }
+    if (strcmp(url, "/slow") == 0) {
+        /* /slow?ms=N: answers after N ms (a slow portal page); this server runs a
+         * thread per connection, so only this request waits. */
+        const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ms");
+        uint64_t ms;
+        if (arg == NULL || sk_parse_u64(arg, 0, 30000, &ms) != 0)
+            return sk_demo_queue(c, MHD_HTTP_BAD_REQUEST, "text/plain", "bad ms=\n", 8);
+        usleep((useconds_t)(ms * 1000));
+        return sk_demo_queue(c, MHD_HTTP_OK, "text/plain", "slow\n", 5);
     }
     if (strncmp(url, "/status/", 8) == 0 && sk_parse_u64(url + 8, 200, 599, &code) == 0)
         return sk_demo_queue(c, (unsigned int)code, "text/plain", "status\n", 7);
