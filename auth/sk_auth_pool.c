@@ -735,25 +735,13 @@ void sk_auth_pool_destroy(sk_auth_pool *p)
     free(p);
 }
 
-/* Queue j and wait for its verdict. 0, SK_AUTH_BUSY or -1. On a pool worker
- * (inside an sk_auth_pool_run job) the verdict is decided at once instead. */
-static int submit(sk_auth_pool *p, job *j)
+/* Under p->mu: queue j for a worker. 0, SK_AUTH_BUSY (queue full) or -1 (stopping). */
+static int enqueue_locked(sk_auth_pool *p, job *j)
 {
-    if (tl_pool == p) {
-        if (j->kind == JOB_PWCHANGE)
-            decide_pwchange(p, j);
-        else
-            decide(p, j);
-        return 0;
-    }
-    pthread_mutex_lock(&p->mu);
-    if (p->stopping) {
-        pthread_mutex_unlock(&p->mu);
+    if (p->stopping)
         return -1;
-    }
     if (p->waiting >= p->queue_max) {
         p->rejected_busy++;
-        pthread_mutex_unlock(&p->mu);
         return SK_AUTH_BUSY;
     }
     if (p->tail)
@@ -762,8 +750,29 @@ static int submit(sk_auth_pool *p, job *j)
         p->head = j;
     p->tail = j;
     p->waiting++;
-    p->callers++;
     pthread_cond_signal(&p->work);
+    return 0;
+}
+
+/* Queue j and wait for its verdict. 0, SK_AUTH_BUSY or -1. On a pool worker
+ * (inside an sk_auth_pool_run job) the verdict is decided at once instead. */
+static int submit(sk_auth_pool *p, job *j)
+{
+    int rc;
+    if (tl_pool == p) {
+        if (j->kind == JOB_PWCHANGE)
+            decide_pwchange(p, j);
+        else
+            decide(p, j);
+        return 0;
+    }
+    pthread_mutex_lock(&p->mu);
+    rc = enqueue_locked(p, j);
+    if (rc != 0) {
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    p->callers++;
     while (!j->done)
         pthread_cond_wait(&j->cond, &p->mu);
     if (--p->callers == 0 && p->stopping)
@@ -822,6 +831,7 @@ int sk_auth_change_password(sk_auth_pool *p, sk_store *store, const sk_auth_pwch
 int sk_auth_pool_run(sk_auth_pool *p, void (*fn)(void *arg), void *arg)
 {
     job *j;
+    int rc;
     if (p == NULL || fn == NULL)
         return -1;
     j = calloc(1, sizeof *j);
@@ -831,23 +841,11 @@ int sk_auth_pool_run(sk_auth_pool *p, void (*fn)(void *arg), void *arg)
     j->fn = fn;
     j->arg = arg;
     pthread_mutex_lock(&p->mu);
-    if (p->stopping || p->waiting >= p->queue_max) {
-        int busy = !p->stopping;
-        if (busy)
-            p->rejected_busy++;
-        pthread_mutex_unlock(&p->mu);
-        free(j);
-        return busy ? SK_AUTH_BUSY : -1;
-    }
-    if (p->tail)
-        p->tail->next = j;
-    else
-        p->head = j;
-    p->tail = j;
-    p->waiting++;
-    pthread_cond_signal(&p->work);
+    rc = enqueue_locked(p, j);
     pthread_mutex_unlock(&p->mu);
-    return 0;
+    if (rc != 0)
+        free(j);
+    return rc;
 }
 
 void sk_auth_pool_get_stats(sk_auth_pool *p, sk_auth_pool_stats *out)

@@ -164,17 +164,6 @@ void sk_ca_serial_hex(const uint8_t *serial, size_t len, char *out)
     out[2 * i] = '\0';
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int sk_ca_serial_parse(const char *hex, uint8_t *out, size_t *len)
 {
     size_t n, digits, o = 0;
@@ -188,7 +177,7 @@ int sk_ca_serial_parse(const char *hex, uint8_t *out, size_t *len)
     if (n == 0 || n > 2 * SK_CA_SERIAL_MAX + 64)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (hex_val(hex[i]) < 0)
+        if (sk_hex_digit_value(hex[i]) < 0)
             return -1;
     p = hex;
     while (*p == '0')
@@ -197,11 +186,11 @@ int sk_ca_serial_parse(const char *hex, uint8_t *out, size_t *len)
     if (digits == 0 || (digits + 1) / 2 > SK_CA_SERIAL_MAX)
         return -1;
     if (digits % 2 == 1) {
-        out[o++] = (uint8_t)hex_val(*p);
+        out[o++] = (uint8_t)sk_hex_digit_value(*p);
         p++;
     }
     for (; *p != '\0'; p += 2)
-        out[o++] = (uint8_t)(hex_val(p[0]) << 4 | hex_val(p[1]));
+        out[o++] = (uint8_t)(sk_hex_digit_value(p[0]) << 4 | sk_hex_digit_value(p[1]));
     *len = o;
     return 0;
 }

@@ -56,6 +56,8 @@ int sk_parse_duration(const char *s, int64_t *seconds) SK_MUST_CHECK;
 
 /* Lowercase hex; out must hold 2*n+1 bytes. */
 void sk_hex_encode(const uint8_t *in, size_t n, char *out);
+/* The value of one hex digit (either case), -1 for anything else. */
+int sk_hex_digit_value(char c);
 /* Exact-length hex decode (upper or lower case); -1 on bad digit or length. */
 int sk_hex_decode(const char *in, uint8_t *out, size_t n) SK_MUST_CHECK;
 /* base64url without padding; out must hold SK_B64URL_LEN(n)+1 bytes. */

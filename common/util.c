@@ -168,7 +168,7 @@ void sk_hex_encode(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_value(char c)
+int sk_hex_digit_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -184,7 +184,7 @@ int sk_hex_decode(const char *in, uint8_t *out, size_t n)
     if (strlen(in) != 2 * n)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+        int hi = sk_hex_digit_value(in[2 * i]), lo = sk_hex_digit_value(in[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

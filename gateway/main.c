@@ -342,23 +342,14 @@ static void reload(struct gateway *g)
 
 static void stop(struct gateway *g)
 {
-    int remaining = 0;
+    int cut = 0;
     /* Drain: stop accepting; each connection ends after its request in flight (idle
-     * keep-alive ones at once). What is still running after the grace period is
-     * left to exit() rather than freed under its feet. */
+     * keep-alive ones at once); what is still busy after the grace period is closed.
+     * When sk_net_stop returns, every worker has ended, so the rest is freed in order. */
     if (g->net != NULL)
-        remaining = sk_net_stop(g->net, DRAIN_SECONDS);
-    if (remaining > 0) {
-        /* Their threads still use the store, the pool and the log: record the stop
-         * and leave the rest to exit(). */
-        sk_log(SK_LOG_WARN, "%d connections still busy after %d s; exiting anyway", remaining, DRAIN_SECONDS);
-        if (g->audit != NULL) {
-            audit_simple(g, SK_AUDIT_EV_STOP, NULL, 0);
-            if (sk_audit_checkpoint(g->audit) != 0)
-                sk_log(SK_LOG_ERR, "audit checkpoint failed");
-        }
-        return;
-    }
+        cut = sk_net_stop(g->net, DRAIN_SECONDS);
+    if (cut > 0)
+        sk_log(SK_LOG_WARN, "%d connections still busy after %d s were closed", cut, DRAIN_SECONDS);
     sk_http_destroy(g->http);
     sk_net_destroy(g->net);
     if (g->maint_started) {

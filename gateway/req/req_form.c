@@ -3,17 +3,6 @@
 
 #include "sk_req.h"
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode s[0..n) into out (cap bytes, NUL-terminated). NUL bytes, raw or
  * escaped, and malformed escapes are refused: a form value is a C string. */
 static int decode(const char *s, size_t n, char *out, size_t cap, size_t *olen)
@@ -23,7 +12,7 @@ static int decode(const char *s, size_t n, char *out, size_t cap, size_t *olen)
         int c = (unsigned char)s[i];
         if (c == '%') {
             int hi, lo;
-            if (n - i < 3 || (hi = hexv(s[i + 1])) < 0 || (lo = hexv(s[i + 2])) < 0)
+            if (n - i < 3 || (hi = sk_hex_digit_value(s[i + 1])) < 0 || (lo = sk_hex_digit_value(s[i + 2])) < 0)
                 return -1;
             c = hi * 16 + lo;
             i += 2;

@@ -6,6 +6,7 @@
  * Groups are dispatched through one table; each group parses its own options.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,10 @@ int main(int argc, char **argv)
     char err[SK_CONF_PATH_MAX + 256];
     int c;
 
+    /* Mail goes to [notify] command through a pipe; a command that exits without
+     * reading (e.g. a broken MTA) must be a failed mail (EPIPE), not the death of
+     * the tool halfway through a sweep. */
+    signal(SIGPIPE, SIG_IGN);
     opterr = 0;
     /* '+': stop at the group name; the group parses the rest. */
     while ((c = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {

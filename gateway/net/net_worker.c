@@ -158,8 +158,8 @@ static void hs_refuse_quietly(struct hs *h, const char *reason)
 
 static void hs_established(struct hs *h)
 {
-    struct net_worker *h_wk = h->wk;
-    sk_net *n = h_wk->n;
+    struct net_worker *wk = h->wk;
+    sk_net *n = wk->n;
     SSL *ssl = h->ssl;
     sk_conn *c = h->conn;
     int fd = h->w.fd;
@@ -168,15 +168,18 @@ static void hs_established(struct hs *h)
 
     hs_detach(h);
     free(h);
-    if (sk_net_extract_identity(ssl, c) != 0)
+    if (sk_net_extract_identity(ssl, c) != 0) {
         why = "bad_subject";
-    else if (sk_net_serial_revoked(n, c->serial))
-        why = "revoked"; /* a resumed session skips verification; the CRL still applies */
+        sk_net_report_refusal(n, c, ssl, why);
+        sk_net_log_refusal(n, c, ssl, "certificate subject unusable (CN/O)");
+    } else if (sk_net_serial_revoked(n, c->serial)) {
+        /* A resumed session skips verification; the CRL still applies. */
+        why = "revoked";
+        sk_net_report_refusal(n, c, NULL, why);
+        sk_net_log_refusal(n, c, ssl, "certificate revoked (resumed session)");
+    }
     if (why != NULL) {
         atomic_fetch_add(&n->hs_failed, 1);
-        sk_net_report_refusal(n, c, why[0] == 'r' ? NULL : ssl, why);
-        sk_net_log_refusal(n, c, ssl, why[0] == 'r' ? "certificate revoked (resumed session)"
-                                                   : "certificate subject unusable (CN/O)");
         SSL_free(ssl);
         close(fd);
         sk_net_gen_unref(gen);
@@ -188,7 +191,7 @@ static void hs_established(struct hs *h)
     if (c->resumed)
         atomic_fetch_add(&n->resumed, 1);
     atomic_fetch_add(&n->established, 1);
-    if (sk_net_conn_start(h_wk, h_wk->wctx, fd, ssl, c, gen) != 0) {
+    if (sk_net_conn_start(wk, wk->wctx, fd, ssl, c, gen) != 0) {
         atomic_fetch_sub(&n->established, 1);
         atomic_fetch_sub(&n->active, 1);
     }
