@@ -41,6 +41,7 @@ static void usage(FILE *f)
  * take seconds, and a request must never wait for it. Bounded; overflow is logged. */
 #define MAILQ_LEN 64
 struct mail {
+    int level;     /* enum sk_notify_level; SK_NOTIFY_PERSONAL for a user's own mail */
     char to[256];
     char subject[160];
     char body[1024];
@@ -109,11 +110,11 @@ static void on_reloaded(void *arg, int ok, size_t revoked, const char *why)
     audit_simple(g, SK_AUDIT_EV_CRL_RELOAD, kv, SK_ARRAY_LEN(kv));
 }
 
-static void queue_mail(void *arg, const char *to, const char *subject, const char *body)
+static void queue_mail(void *arg, const char *to, int level, const char *subject, const char *body)
 {
     struct gateway *g = arg;
     struct mail *m;
-    const char *rcpt = to ? to : g->conf.notify_operators;
+    const char *rcpt = to ? to : sk_conf_operators_for(&g->conf, level);
     if (rcpt[0] == '\0')
         return; /* nobody to tell: the log line and the audit entry remain */
     pthread_mutex_lock(&g->maint_lock);
@@ -123,6 +124,7 @@ static void queue_mail(void *arg, const char *to, const char *subject, const cha
         return;
     }
     m = &g->mailq[(g->mail_head + g->mail_count) % MAILQ_LEN];
+    m->level = to ? SK_NOTIFY_PERSONAL : level;
     if (sk_strlcpy(m->to, sizeof m->to, rcpt) != 0 || sk_strlcpy(m->subject, sizeof m->subject, subject) != 0 ||
         sk_strlcpy(m->body, sizeof m->body, body) != 0) {
         pthread_mutex_unlock(&g->maint_lock);
@@ -143,7 +145,7 @@ static void send_queued_mail(struct gateway *g)
         g->mail_head = (g->mail_head + 1) % MAILQ_LEN;
         g->mail_count--;
         pthread_mutex_unlock(&g->maint_lock);
-        if (sk_notify_send(g->conf.notify_command, &msg) != 0)
+        if (sk_notify_send_level(g->conf.notify_command, &msg, m.level) != 0)
             sk_log(SK_LOG_ERR, "mail to %s failed: %s", m.to, m.subject);
         pthread_mutex_lock(&g->maint_lock);
     }

@@ -2,6 +2,7 @@
  * parsing of their forms. Handlers that commit to the store or wait for argon2
  * run off the loop (see http_engine.c); http_respond() works the same there. */
 #include "http_int.h"
+#include "sk_notify.h"
 
 
 #include <errno.h>
@@ -86,10 +87,10 @@ enum MHD_Result http_get_login(struct req *rq, struct MHD_Connection *mc, const 
     return http_send_login_page(rq, mc, c, MHD_HTTP_OK, msg_from_query(mc), sk_req_return_path(ret));
 }
 
-static void notify(sk_http *h, const char *to, const char *subject, const char *body)
+static void notify(sk_http *h, const char *to, int level, const char *subject, const char *body)
 {
     if (h->d.notify != NULL)
-        h->d.notify(h->d.notify_arg, to, subject, body);
+        h->d.notify(h->d.notify_arg, to, level, subject, body);
 }
 
 /* Many failures across all accounts in a short window: one alarm per window. */
@@ -119,7 +120,7 @@ static void note_failure(sk_http *h, const sk_conn *c)
                     "Latest: certificate %s/%s (serial %s) from %s.\n"
                     "Check the audit log: sekishoctl audit show --event login.failure\n",
                     count, (long long)h->pol.burst_window, c->tenant, c->user, c->serial, c->peer_str) == 0)
-        notify(h, NULL, "Sekisho ALARM: burst of failed logins", body);
+        notify(h, NULL, SK_NOTIFY_MAJOR, "Sekisho ALARM: burst of failed logins", body);
 }
 
 static void note_lockout(sk_http *h, const struct req *rq, const sk_conn *c, const sk_auth_verdict *v)
@@ -136,9 +137,9 @@ static void note_lockout(sk_http *h, const struct req *rq, const sk_conn *c, con
                     "If this was not you, tell your administrator.\n",
                     c->user, c->tenant, v->failures, until, c->peer_str) != 0)
         return;
-    notify(h, NULL, "Sekisho: account locked", body);
+    notify(h, NULL, SK_NOTIFY_MINOR, "Sekisho: account locked", body);
     if (rq->have_user && rq->user.email[0] != '\0')
-        notify(h, rq->user.email, "Sekisho: your account was locked", body);
+        notify(h, rq->user.email, SK_NOTIFY_PERSONAL, "Sekisho: your account was locked", body);
 }
 
 enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)

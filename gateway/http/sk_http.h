@@ -37,9 +37,10 @@ typedef struct sk_http_deps {
     sk_proxy *proxy;
     sk_net *net;          /* may be set after create with sk_http_set_net() */
     sk_audit *audit;      /* may be NULL: no audit log (tests of the HTTP layer only) */
-    /* Queue a mail; must not block (the request thread calls it). to = NULL means
-     * the operators. May be NULL: no mail. */
-    void (*notify)(void *arg, const char *to, const char *subject, const char *body);
+    /* Queue a mail; must not block. to = NULL means the operators, routed and marked
+     * by level (enum sk_notify_level); a mail to a user is SK_NOTIFY_PERSONAL. May be
+     * NULL: no mail. */
+    void (*notify)(void *arg, const char *to, int level, const char *subject, const char *body);
     void *notify_arg;
 } sk_http_deps;
 

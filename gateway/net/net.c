@@ -372,12 +372,13 @@ int sk_net_crl_usable(sk_net *n)
     return !atomic_load(&n->crl_stale);
 }
 
-static void mail_operators(const sk_conf *conf, const char *subject, const char *body)
+static void mail_operators(const sk_conf *conf, int level, const char *subject, const char *body)
 {
-    struct sk_notify_msg m = { conf->notify_from[0] ? conf->notify_from : NULL, conf->notify_operators, subject, body };
-    if (conf->notify_operators[0] == '\0')
+    const char *to = sk_conf_operators_for(conf, level);
+    struct sk_notify_msg m = { conf->notify_from[0] ? conf->notify_from : NULL, to, subject, body };
+    if (to[0] == '\0')
         return;
-    if (sk_notify_send(conf->notify_command, &m) != 0)
+    if (sk_notify_send_level(conf->notify_command, &m, level) != 0)
         sk_log(SK_LOG_ERR, "could not mail the operators: %s", subject);
 }
 
@@ -404,7 +405,7 @@ static void check_crl_freshness(sk_net *n, int64_t now)
                            "The CRL %s expired (nextUpdate passed). Sekisho refuses all access until a fresh\n"
                            "CRL is installed: run `sekisho-ca crl --dir <ca dir>` and reload the gateway.\n",
                            conf->tls_crl);
-            mail_operators(conf, "Sekisho ALARM: CRL expired, access refused", body);
+            mail_operators(conf, SK_NOTIFY_MAJOR, "Sekisho ALARM: CRL expired, access refused", body);
         }
         return;
     }
@@ -419,7 +420,7 @@ static void check_crl_freshness(sk_net *n, int64_t now)
                        "access. Refresh it now: `sekisho-ca crl --dir <ca dir>` (the sekisho-crl.timer unit\n"
                        "does this daily).\n",
                        conf->tls_crl, (long long)((nu - now) / 3600));
-        mail_operators(conf, "Sekisho warning: CRL expires soon", body);
+        mail_operators(conf, SK_NOTIFY_MINOR, "Sekisho warning: CRL expires soon", body);
     }
 }
 

@@ -58,6 +58,8 @@ sk_assert_eq "$(grep -c ' /echo' "$SK_UP_LOG" || true)" "$echo_before" "requests
 
 lc__alarmed() { (($(lc_mail_count "$alarm_subject") >= 1)); }
 lc_wait_for 10 lc__alarmed || sk_fail "no '$alarm_subject' mail within 10 s"
+sk_assert_file_contains "$(lc_mail_file "$alarm_subject")" "X-Sekisho-Alert-Level: major" "CRL expired alarm level"
+sk_assert_file_contains "$(lc_mail_file "$warn_subject")" "X-Sekisho-Alert-Level: minor" "CRL warning level"
 m=$(lc_mail_file "$alarm_subject")
 tr -d '\r' <"$m" | grep -qiE '^To: *ops@example\.test$' || sk_fail "alarm mail not addressed to the operators: $(head -c 400 "$m")"
 sleep 2.5  # a few more checks (interval 1 s) must not repeat either mail

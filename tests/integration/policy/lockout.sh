@@ -75,6 +75,7 @@ sk_assert_eq "$(pc_log_count 'ALARM:')" 1 "burst alarm log lines after 4 failure
 pc_wait_mail "$ALARM" 1
 sk_assert_eq "$(pc_mail_to "$ALARM")" "ops@example.test" "recipient of the burst alarm"
 sk_assert_file_contains "$(lc_mail_file "$ALARM")" "failed logins within 3600 seconds" "burst alarm body"
+sk_assert_file_contains "$(lc_mail_file "$ALARM")" "X-Sekisho-Alert-Level: major" "burst alarm alert level"
 pc_login bob "$pb" >/dev/null     # bob: 2 failures, not locked either
 
 # The success reset alice's count: two more failures are 1 and 2, not 3 and 4.
