@@ -515,11 +515,16 @@ int http_form_begin(struct req *rq, struct MHD_Connection *mc)
     return rq->form_body == NULL ? -1 : 0;
 }
 
+/* Once per request: finish may run again after a resume, and a second parse
+ * would read the wiped buffer. */
 void http_form_finish(struct req *rq)
 {
-    if (rq->f == NULL || rq->form_body == NULL || rq->too_large || rq->form_error)
-        return;
-    if (sk_req_form_parse(rq->form_body, rq->body_bytes, form_field, rq) != 0)
+    if (rq->form_body == NULL)
+        return; /* not a form, or parsed already */
+    if (rq->f != NULL && !rq->too_large && !rq->form_error &&
+        sk_req_form_parse(rq->form_body, rq->body_bytes, form_field, rq) != 0)
         rq->form_error = 1;
     sk_wipe(rq->form_body, FORM_MAX);
+    free(rq->form_body);
+    rq->form_body = NULL;
 }

@@ -81,6 +81,13 @@ refused obs_fold 'GET /ok HTTP/1.1\r\nHost: %s\r\n%s\r\nX-A: 1\r\n X-Sekisho-Use
 refused obs_fold_tab 'GET /ok HTTP/1.1\r\nHost: %s\r\n%s\r\nX-A: 1\r\n\tfoo\r\nConnection: close\r\n\r\n' "$host" "$ck"
 refused obs_fold_last 'GET /ok HTTP/1.1\r\nHost: %s\r\n%s\r\nConnection: close\r\n x\r\n\r\n' "$host" "$ck"
 
+# What held up in the review stays refused: absolute-form, asterisk-form and
+# authority-form (CONNECT) targets, and two spaces in the request line.
+refused absolute_form 'GET http://evil.example/ok HTTP/1.1\r\nHost: %s\r\n%s\r\nConnection: close\r\n\r\n' "$host" "$ck"
+refused options_star 'OPTIONS * HTTP/1.1\r\nHost: %s\r\n%s\r\nConnection: close\r\n\r\n' "$host" "$ck"
+refused connect 'CONNECT evil.example:443 HTTP/1.1\r\nHost: %s\r\n%s\r\nConnection: close\r\n\r\n' "$host" "$ck"
+refused two_spaces 'GET  /ok HTTP/1.1\r\nHost: %s\r\n%s\r\nConnection: close\r\n\r\n' "$host" "$ck"
+
 # Whatever did arrive carries bob's identity once and no bare CR or LF.
 for f in "$cap"/req.*; do
     if LC_ALL=C grep -q $'\r[^\n]' "$f" || LC_ALL=C grep -qa 'alice' "$f"; then
