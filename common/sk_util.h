@@ -56,6 +56,10 @@ int sk_parse_duration(const char *s, int64_t *seconds) SK_MUST_CHECK;
 
 /* Lowercase hex; out must hold 2*n+1 bytes. */
 void sk_hex_encode(const uint8_t *in, size_t n, char *out);
+/* Is the system clock synchronised (NTP/PTP discipline, adjtimex(2) read-only)?
+ * 1 yes, 0 no (TIME_ERROR or STA_UNSYNC), -1 the kernel would not say. TOTP
+ * windows, lockout and idle timeouts and audit times all depend on it. */
+int sk_clock_synced(void);
 /* The value of one hex digit (either case), -1 for anything else. */
 int sk_hex_digit_value(char c);
 /* Exact-length hex decode (upper or lower case); -1 on bad digit or length. */

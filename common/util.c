@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timex.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -166,6 +167,17 @@ void sk_hex_encode(const uint8_t *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 0xf];
     }
     out[2 * n] = '\0';
+}
+
+int sk_clock_synced(void)
+{
+    struct timex tx;
+    int state;
+    memset(&tx, 0, sizeof tx); /* modes 0: only read */
+    state = adjtimex(&tx);
+    if (state < 0)
+        return -1;
+    return state != TIME_ERROR && !(tx.status & STA_UNSYNC);
 }
 
 int sk_hex_digit_value(char c)

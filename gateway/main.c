@@ -185,10 +185,34 @@ static void run_sweep(struct gateway *g)
 
 /* Housekeeping off the request path: group-commit and checkpoints of the audit log
  * every second, retention once a day. */
+#define CLOCK_CHECK_EVERY 60
+
+/* TOTP windows, lockout and idle timeouts and audit times assume a synchronised
+ * clock: the operators hear when it is not (at start, and whenever it is lost). */
+static void check_clock(struct gateway *g, int *was_synced)
+{
+    int synced = sk_clock_synced();
+    if (synced == *was_synced)
+        return;
+    if (synced == 0) {
+        sk_log(SK_LOG_WARN, "system clock not synchronised (NTP): TOTP codes, lockout windows, timeouts and "
+                            "audit times depend on it; operators alarmed");
+        queue_mail(g, NULL, SK_NOTIFY_MAJOR, "Sekisho ALARM: system clock not synchronised",
+                   "The kernel reports the system clock as not synchronised (adjtimex: STA_UNSYNC).\n"
+                   "TOTP codes, lockout windows, idle timeouts and audit times depend on it.\n"
+                   "Check the time service (systemd-timesyncd, chrony or ntpd) on this host.\n");
+    } else if (synced == 1 && *was_synced == 0) {
+        sk_log(SK_LOG_INFO, "the system clock is synchronised again");
+    }
+    *was_synced = synced;
+}
+
 static void *maint_main(void *arg)
 {
     struct gateway *g = arg;
     time_t last_prune = time(NULL);
+    time_t next_clock_check = 0;
+    int clock_synced = 1; /* what start assumes: a clock found unsynchronised is reported */
     time_t next_sweep = time(NULL) + SWEEP_FIRST_AFTER;
     pthread_mutex_lock(&g->maint_lock);
     while (!g->stopping) {
@@ -201,6 +225,12 @@ static void *maint_main(void *arg)
             break;
         if (sk_audit_flush(g->audit) != 0)
             sk_log(SK_LOG_ERR, "audit flush failed");
+        if (time(NULL) >= next_clock_check) {
+            next_clock_check = time(NULL) + CLOCK_CHECK_EVERY;
+            pthread_mutex_unlock(&g->maint_lock);
+            check_clock(g, &clock_synced);
+            pthread_mutex_lock(&g->maint_lock);
+        }
         if (time(NULL) >= next_sweep) {
             next_sweep = time(NULL) + SWEEP_EVERY_SECONDS;
             pthread_mutex_unlock(&g->maint_lock);

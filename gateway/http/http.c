@@ -290,9 +290,19 @@ out:
 const char http_cookie_clear[] = COOKIE_NAME "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0";
 
 
+/* Still 200 with an unsynchronised clock (the gateway works, but TOTP windows,
+ * timeouts and audit times drift): the second line tells monitors. */
 static enum MHD_Result get_health(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
-    return http_respond(mc, MHD_HTTP_OK, "text/plain", "ok\n", 3, NULL, NULL, 0);
+    static const char *const clock_line[] = { "clock: not synchronised\n", "clock: synchronised\n",
+                                              "clock: unknown\n" };
+    const char *cl = clock_line[sk_clock_synced() < 0 ? 2 : sk_clock_synced()];
+    char body[64];
+    (void)rq;
+    (void)c;
+    if (sk_snprintf(body, sizeof body, "ok\n%s", cl) != 0)
+        return MHD_NO;
+    return http_respond(mc, MHD_HTTP_OK, "text/plain", body, strlen(body), NULL, NULL, 0);
 }
 
 static enum MHD_Result get_css(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
@@ -338,6 +348,8 @@ static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, co
     METRIC("address_refused_total", "counter", "Requests refused by the IP allowlists.", atomic_load(&h->refused_total[HTTP_REFUSED_ADDRESS]));
     METRIC("role_refused_total", "counter", "Requests refused by role rules (403).", atomic_load(&h->refused_total[HTTP_REFUSED_ROLE]));
     METRIC("auth_queue_waiting", "gauge", "Logins waiting for a worker.", as.waiting);
+    METRIC("clock_synchronized", "gauge", "1 when the kernel reports the clock synchronised (adjtimex).",
+           sk_clock_synced() == 1);
     METRIC("http_requests_in_flight", "gauge", "Requests being served now.", atomic_load(&h->inflight));
 #undef METRIC
     if (sk_buf_finish(&b) != 0)

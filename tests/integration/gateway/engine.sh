@@ -34,6 +34,25 @@ gw_curl() { # USER COOKIE PATH [curl args...]: like sk_curl, but safe to run in 
         -H "Cookie: __Host-sekisho=$ck" "$@" "https://$SK_HOST:$SK_GW_PORT$p"
 }
 
+# 0. health and metrics say whether the kernel keeps the clock synchronised, as
+# adjtimex(2) tells this test (TOTP, lockout and audit times depend on it).
+want=$(python3 - <<'PY'
+import ctypes, ctypes.util
+libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+buf = ctypes.create_string_buffer(256)  # struct timex, modes = 0: read only
+state = libc.adjtimex(buf)
+status = int.from_bytes(buf.raw[40:44], "little", signed=True)  # .status on LP64 Linux
+STA_UNSYNC, TIME_ERROR = 0x40, 5
+print("unknown" if state < 0 else ("not synchronised" if state == TIME_ERROR or status & STA_UNSYNC else "synchronised"))
+PY
+)
+code=$(sk_curl -u alice -C "$cookie_a" /.sekisho/health)
+sk_assert_eq "$code" 200 "health"
+sk_assert_eq "$(sed -n 2p "$SK_TMP/last.body")" "clock: $want" "clock line of /.sekisho/health"
+code=$(sk_curl -u alice -C "$cookie_a" /.sekisho/metrics)
+m=$(awk '$1 == "sekisho_clock_synchronized" { print $2 }' "$SK_TMP/last.body")
+sk_assert_eq "$m" "$([[ $want == synchronised ]] && echo 1 || echo 0)" "sekisho_clock_synchronized"
+
 # 1. slow upstream page vs. another client on the same worker
 gw_curl alice "$cookie_a" '/slow?ms=3000' --max-time 20 -o "$SK_TMP/slow.body" -w '%{http_code}' >"$SK_TMP/slow.code" &
 slow=$!
@@ -111,9 +130,10 @@ sk_assert_eq "$(stat -c %s "$SK_TMP/down.bin")" "$down" "downloaded size"
 rm -f "$SK_TMP/down.bin"
 head -c "$up" /dev/urandom >"$SK_TMP/up.bin"
 upsha=$(sha256sum <"$SK_TMP/up.bin" | cut -d' ' -f1)
-code=$(sk_curl -u alice -C "$cookie_a" '/upload?pace=2' -X POST -T "$SK_TMP/up.bin")
-sk_assert_eq "$code" 200 "50 MB upload to an upstream reading 64 KiB per 2 ms"
-sk_assert_eq "$(sk_last_body)" "{\"bytes\":$up,\"sha256\":\"$upsha\"}" "upload seen by the slow upstream"
+gw_curl alice "$cookie_a" '/upload?pace=2' --max-time 240 -X POST -T "$SK_TMP/up.bin" -o "$SK_TMP/up.body" \
+    -w '%{http_code}' >"$SK_TMP/up.code" || sk_fail "slow upload: curl failed ($(cat "$SK_TMP/up.code"))"
+sk_assert_eq "$(cat "$SK_TMP/up.code")" 200 "50 MB upload to an upstream reading 64 KiB per 2 ms"
+sk_assert_eq "$(cat "$SK_TMP/up.body")" "{\"bytes\":$up,\"sha256\":\"$upsha\"}" "upload seen by the slow upstream"
 rm -f "$SK_TMP/up.bin"
 hwm1=$(vmhwm)
 sk_log "peak RSS: $hwm0 kB before, $hwm1 kB after the slow transfers"
