@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,6 +51,9 @@ static void add_subject(sk_buf *b, const char *subject)
     sk_buf_puts(b, "?=\n");
 }
 
+
+/* Mails that could not be handed to the mail command, in this process (metrics). */
+static atomic_uint_fast64_t notify_failures;
 
 int sk_notify_send(const char *command, const struct sk_notify_msg *m)
 {
@@ -132,7 +136,14 @@ out:
     if (pipefd[1] >= 0)
         close(pipefd[1]);
     free(msg);
-    if (rc != 0)
+    if (rc != 0) {
+        atomic_fetch_add(&notify_failures, 1);
         sk_log(SK_LOG_ERR, "notify: mail \"%s\" to %s was not sent", m->subject, m->to);
+    }
     return rc;
+}
+
+uint64_t sk_notify_failures(void)
+{
+    return atomic_load(&notify_failures);
 }

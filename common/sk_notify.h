@@ -47,4 +47,7 @@ int sk_notify_send(const char *command, const struct sk_notify_msg *m) SK_MUST_C
 /* The same with an alert level (enum sk_notify_level) in subject and header. */
 int sk_notify_send_level(const char *command, const struct sk_notify_msg *m, int level) SK_MUST_CHECK;
 
+/* How many mails this process failed to send (for metrics). */
+uint64_t sk_notify_failures(void);
+
 #endif

@@ -75,7 +75,7 @@ void http_audit_event(sk_http *h, const char *ev, const sk_conn *c, const sk_aud
     e.kv = kv;
     e.n_kv = n_kv;
     if (sk_audit_append(h->d.audit, &e, 1, NULL) != 0)
-        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for event %s", ev);
+        http_audit_failed(h, ev);
 }
 
 void http_add_security_headers(struct MHD_Response *r)
@@ -310,52 +310,6 @@ static enum MHD_Result get_css(struct req *rq, struct MHD_Connection *mc, const 
     return http_respond(mc, MHD_HTTP_OK, "text/css", sk_page_css, strlen(sk_page_css), NULL, NULL, 0);
 }
 
-static enum MHD_Result get_metrics(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
-{
-    sk_http *h = rq->h;
-    struct sk_net_stats ns = { 0 };
-    sk_auth_pool_stats as;
-    char text[8192];
-    sk_buf b;
-
-    if (h->d.net)
-        sk_net_get_stats(h->d.net, &ns);
-    sk_auth_pool_get_stats(h->d.auth, &as);
-    sk_buf_init(&b, text, sizeof text);
-#define METRIC(name, type, help, val)                                                             \
-    sk_buf_printf(&b, "# HELP sekisho_" name " " help "\n# TYPE sekisho_" name " " type "\nsekisho_" name " %llu\n", \
-                  (unsigned long long)(val))
-    METRIC("connections_accepted_total", "counter", "TCP connections accepted.", ns.accepted);
-    METRIC("connections_active", "gauge", "Client connections open.", ns.active);
-    METRIC("connections_refused_busy_total", "counter", "Connections refused at max_connections.", ns.refused_busy);
-    METRIC("connections_established", "gauge", "Client connections past the TLS handshake.", ns.established);
-    METRIC("connections_max", "gauge", "The effective connection limit.", ns.max_connections);
-    METRIC("preauth_refused_address_total", "counter", "Connections refused over handshakes_per_address.", ns.refused_address);
-    METRIC("preauth_shed_total", "counter", "Unfinished handshakes closed to make room.", ns.shed);
-    METRIC("preauth_timeouts_total", "counter", "Unfinished handshakes closed at handshake_timeout.", ns.handshake_timeouts);
-    METRIC("preauth_probes_total", "counter", "Connections closed by the client before sending a byte.", ns.probes);
-    METRIC("tls_handshakes_total", "counter", "Successful mTLS handshakes.", ns.handshakes_ok);
-    METRIC("tls_handshakes_failed_total", "counter", "Refused or failed handshakes.", ns.handshakes_failed);
-    METRIC("tls_resumed_total", "counter", "Resumed TLS sessions.", ns.resumed);
-    METRIC("http_requests_total", "counter", "HTTP requests received.", atomic_load(&h->requests));
-    METRIC("proxied_requests_total", "counter", "Requests sent to the upstream.", atomic_load(&h->proxied));
-    METRIC("upstream_errors_total", "counter", "Upstream connection or protocol errors.", atomic_load(&h->upstream_errors));
-    METRIC("logins_total", "counter", "Successful logins.", atomic_load(&h->login_ok));
-    METRIC("login_failures_total", "counter", "Failed logins.", atomic_load(&h->login_fail));
-    METRIC("login_busy_total", "counter", "Logins refused with 503 (worker pool full).", atomic_load(&h->login_busy));
-    METRIC("session_rejected_total", "counter", "Sessions presented with a different certificate.", atomic_load(&h->session_rejected));
-    METRIC("revoked_refused_total", "counter", "Requests refused because the certificate is revoked.", atomic_load(&h->revoked_refused));
-    METRIC("address_refused_total", "counter", "Requests refused by the IP allowlists.", atomic_load(&h->refused_total[HTTP_REFUSED_ADDRESS]));
-    METRIC("role_refused_total", "counter", "Requests refused by role rules (403).", atomic_load(&h->refused_total[HTTP_REFUSED_ROLE]));
-    METRIC("auth_queue_waiting", "gauge", "Logins waiting for a worker.", as.waiting);
-    METRIC("clock_synchronized", "gauge", "1 when the kernel reports the clock synchronised (adjtimex).",
-           sk_clock_synced() == 1);
-    METRIC("http_requests_in_flight", "gauge", "Requests being served now.", atomic_load(&h->inflight));
-#undef METRIC
-    if (sk_buf_finish(&b) != 0)
-        return MHD_NO;
-    return http_respond(mc, MHD_HTTP_OK, "text/plain; version=0.0.4", b.data, b.len, NULL, NULL, 0);
-}
 
 
 /* off_loop: the handler may wait for the disk (store commits, fsync'd audit
@@ -376,7 +330,7 @@ static const struct route {
     { "GET", "/.sekisho/totp", http_get_totp, K_NONE, 1 },
     { "POST", "/.sekisho/totp", NULL, K_TOTP_POST, 1 },
     { "GET", "/.sekisho/health", get_health, K_NONE, 0 },
-    { "GET", "/.sekisho/metrics", get_metrics, K_NONE, 0 },
+    { "GET", "/.sekisho/metrics", http_get_metrics, K_NONE, 0 },
     { "GET", "/.sekisho/style.css", get_css, K_NONE, 0 },
 };
 
@@ -498,7 +452,7 @@ static void note_refusal(sk_http *h, enum http_refusal kind, const sk_conn *c)
     atomic_fetch_add(&h->refused_total[kind], 1);
     if (h->d.audit != NULL && sk_audit_refused(h->d.audit, c->peer_str, refusal_kinds[kind].audit_reason,
                                                c->serial) != 0)
-        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a refusal (%s)", refusal_kinds[kind].audit_reason);
+        http_audit_failed(h, refusal_kinds[kind].audit_reason);
     pthread_mutex_lock(&h->refusal_lock);
     rl->pending++;
     if (sk_snprintf(rl->latest, sizeof rl->latest, "%s/%s from %s", c->tenant, c->user, c->peer_str) != 0)
@@ -586,7 +540,7 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     if (h->d.net != NULL && sk_net_serial_revoked(h->d.net, c->serial)) {
         atomic_fetch_add(&h->revoked_refused, 1);
         if (h->d.audit != NULL && sk_audit_refused(h->d.audit, c->peer_str, "revoked", c->serial) != 0)
-            sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a revoked-certificate refusal");
+            http_audit_failed(h, "a revoked-certificate refusal");
         return http_respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 1);
     }
     if (!http_framing_ok(mc, &mode, &len))
@@ -780,8 +734,10 @@ void http_on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enu
         if (sk_audit_request(rq->h->d.audit, c->user, c->tenant, c->peer_str, c->serial, rq->method, path,
                              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->status : 0, rq->bytes_out,
                              (uint64_t)(http_mono_us() - rq->start_us)) != 0)
-            sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a request line");
+            http_audit_failed(rq->h, "a request line");
     }
+    if (rq->started)
+        http_hist_observe(&rq->h->lat_request, http_mono_us() - rq->start_us);
     if (rq->off != NULL) {
         /* Only a finished one can be here: a suspended connection is never ended. */
         if (rq->off->done)

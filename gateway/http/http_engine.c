@@ -132,9 +132,12 @@ static void off_loop_main(void *arg)
     struct hworker *w = o->w;
     uint64_t one = 1;
 
+    int64_t t0 = http_mono_us();
     tl_off = o;
     (void)o->fn(rq, o->mc, rq->conn); /* an answer not recorded means MHD_NO: the connection closes */
     tl_off = NULL;
+    if (rq->kind == K_LOGIN_POST)
+        http_hist_observe(&rq->h->lat_login, http_mono_us() - t0);
     pthread_mutex_lock(&w->done_lock);
     o->done = 1;
     o->next = w->done_list;

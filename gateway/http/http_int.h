@@ -43,6 +43,13 @@ struct route_tenant {
     sk_policy_cidr_list allow;
 };
 
+/* A latency histogram (Prometheus buckets, upper bounds in http_metrics.c). */
+#define HTTP_HIST_BUCKETS 12
+struct http_hist {
+    atomic_uint_fast64_t bucket[HTTP_HIST_BUCKETS]; /* non-cumulative */
+    atomic_uint_fast64_t count, sum_us;
+};
+
 struct sk_http {
     sk_http_deps d;
     struct route_tenant routes_t[SK_CONF_MAX_TENANTS];
@@ -67,6 +74,9 @@ struct sk_http {
         char latest[160];  /* tenant/user from address of the latest */
     } refusal_log[2];
     atomic_int refusals_pending;
+    atomic_uint_fast64_t login_fail_reason[SK_AUTH_R_COUNT_];
+    atomic_uint_fast64_t audit_errors;
+    struct http_hist lat_request, lat_upstream, lat_login;
 };
 
 enum http_refusal { HTTP_REFUSED_ADDRESS, HTTP_REFUSED_ROLE };
@@ -207,6 +217,12 @@ struct off_loop {
 
 
 extern const char http_cookie_clear[];
+
+/* http_metrics.c */
+void http_hist_observe(struct http_hist *hh, int64_t us);
+/* An audit entry could not be written: counted and logged; the answer still goes out. */
+void http_audit_failed(sk_http *h, const char *what);
+enum MHD_Result http_get_metrics(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);
 
 /* Writes the journal lines of refusals whose window has passed (worker loop). */
 void http_refusal_tick(sk_http *h);

@@ -190,6 +190,8 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
         sk_audit_kv kv[] = { { "reason", sk_auth_reason_name(v.reason) }, { "login_id", rq->f->f_id },
                              { "failures", failures } };
         atomic_fetch_add(&h->login_fail, 1);
+        if (v.reason < SK_AUTH_R_COUNT_)
+            atomic_fetch_add(&h->login_fail_reason[v.reason], 1);
         if (sk_snprintf(failures, sizeof failures, "%u", v.failures) != 0)
             failures[0] = '\0';
         if (v.reason == SK_AUTH_R_LOCKED || v.reason == SK_AUTH_R_OPERATOR_LOCKED ||

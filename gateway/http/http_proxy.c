@@ -504,6 +504,7 @@ enum MHD_Result http_proxy_respond(struct req *rq, struct MHD_Connection *mc, co
         (void)MHD_add_response_header(r, name, value);
     }
     rq->status = sk_proxy_status(px);
+    http_hist_observe(&rq->h->lat_upstream, http_mono_us() - rq->start_us);
     ret = MHD_queue_response(mc, (unsigned)rq->status, r);
     MHD_destroy_response(r);
     return ret;

@@ -310,6 +310,25 @@ int sk_net_reload(sk_net *n)
     return net_reload(n, "signal");
 }
 
+static int64_t not_after(const X509 *cert)
+{
+    struct tm tm;
+    const ASN1_TIME *t = cert ? X509_get0_notAfter(cert) : NULL;
+    return t != NULL && ASN1_TIME_to_tm(t, &tm) == 1 ? (int64_t)timegm(&tm) : 0;
+}
+
+/* For the metrics: when the server certificate and the client CA expire. */
+static void note_expiries(sk_net *n, SSL_CTX *ctx)
+{
+    BIO *bio = BIO_new_file(n->conf->tls_client_ca, "r");
+    X509 *ca = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    atomic_store(&n->server_not_after, not_after(SSL_CTX_get0_certificate(ctx)));
+    atomic_store(&n->ca_not_after, not_after(ca));
+    X509_free(ca);
+    BIO_free(bio);
+    ERR_clear_error();
+}
+
 static int net_reload(sk_net *n, const char *why)
 {
     SSL_CTX *ctx = NULL;
@@ -331,6 +350,7 @@ static int net_reload(sk_net *n, const char *why)
     }
     atomic_init(&gen->refs, 1);
     gen->ctx = ctx;
+    note_expiries(n, ctx);
     pthread_rwlock_wrlock(&n->lock);
     old_gen = n->gen;
     old_rs = n->revset;
@@ -546,13 +566,36 @@ static const char *refusal_reason(long vr)
     return NULL;
 }
 
+/* Every reason a connection can be refused before it is a signed-in client, in the
+ * order the metrics list them. */
+static const char *const refusal_names[SK_NET_REFUSAL_KINDS] = {
+    "revoked",     "expired",       "not_yet_valid", "unknown_ca", "no_cert",       "bad_subject",      "bad_signature",
+    "wrong_purpose", "crl_expired", "handshake_failed", "address_limit", "shed", "handshake_timeout",
+};
+
+void sk_net_refused(sk_net *n, const char *peer, const char *reason, const char *serial)
+{
+    size_t i;
+    for (i = 0; i < SK_NET_REFUSAL_KINDS - 1 && strcmp(refusal_names[i], reason) != 0; i++)
+        ;
+    atomic_fetch_add(&n->refusals[i], 1); /* the last one takes the unnamed */
+    if (n->hooks.refused != NULL)
+        n->hooks.refused(n->hooks.arg, peer, reason, serial);
+}
+
+size_t sk_net_refusal_stats(sk_net *n, const char *const **names, uint64_t *counts)
+{
+    for (size_t i = 0; i < SK_NET_REFUSAL_KINDS; i++)
+        counts[i] = atomic_load(&n->refusals[i]);
+    *names = refusal_names;
+    return SK_NET_REFUSAL_KINDS;
+}
+
 void sk_net_report_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *fallback)
 {
     X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
     const char *reason = ssl ? refusal_reason(SSL_get_verify_result(ssl)) : NULL;
     char serial[67] = "";
-    if (n->hooks.refused == NULL)
-        return;
     if (peer != NULL && serial_to_hex(X509_get0_serialNumber(peer), serial, sizeof serial) != 0)
         serial[0] = '\0';
     if (serial[0] == '\0' && c->serial[0] != '\0' && sk_strlcpy(serial, sizeof serial, c->serial) != 0)
@@ -562,7 +605,7 @@ void sk_net_report_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *fa
                                                                                                  : "handshake_failed";
     else if (reason == NULL)
         reason = fallback;
-    n->hooks.refused(n->hooks.arg, c->peer_str, reason, serial[0] ? serial : NULL);
+    sk_net_refused(n, c->peer_str, reason, serial[0] ? serial : NULL);
 }
 
 void sk_net_log_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *what)
@@ -768,4 +811,7 @@ void sk_net_get_stats(sk_net *n, struct sk_net_stats *s)
     s->probes = atomic_load(&n->probes);
     s->established = (uint64_t)atomic_load(&n->established);
     s->max_connections = n->max_conns;
+    s->crl_next_update = current_next_update(n);
+    s->server_not_after = atomic_load(&n->server_not_after);
+    s->ca_not_after = atomic_load(&n->ca_not_after);
 }

@@ -46,6 +46,8 @@ struct sk_net {
     struct sk_admit *admit;
     atomic_uint_fast64_t accepted, hs_ok, hs_failed, resumed, refused_busy, refused_addr, shed, hs_timeout,
         probes;
+    atomic_uint_fast64_t refusals[SK_NET_REFUSAL_KINDS]; /* by reason (net.c refusal_names) */
+    atomic_int_fast64_t server_not_after, ca_not_after;   /* of the loaded certificates */
     atomic_int active;             /* every open client connection */
     atomic_int established;        /* of which past the handshake */
     atomic_uint_fast64_t log_window, log_count;
@@ -72,6 +74,8 @@ int sk_net_extract_identity(SSL *ssl, sk_conn *c) SK_MUST_CHECK;
 /* Audit a refused handshake (aggregated by the audit module). fallback names the
  * reason when OpenSSL's verification result does not. */
 void sk_net_report_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *fallback);
+/* Count a refusal by reason and hand it to the audit hook (aggregated there). */
+void sk_net_refused(sk_net *n, const char *peer, const char *reason, const char *serial);
 /* One journal line per refused handshake, at most 10 a second. */
 void sk_net_log_refusal(sk_net *n, const sk_conn *c, SSL *ssl, const char *what);
 

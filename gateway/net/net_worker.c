@@ -140,17 +140,15 @@ static void hs_refuse_quietly(struct hs *h, const char *reason)
 {
     sk_net *n = h->wk->n;
     sk_conn tmp;
-    if (n->hooks.refused != NULL) {
-        if (h->conn == NULL) {
-            memset(&tmp, 0, sizeof tmp);
-            socklen_t len = sizeof tmp.peer;
-            if (getpeername(h->w.fd, (struct sockaddr *)&tmp.peer, &len) == 0)
-                sk_net_format_peer(&tmp);
-            else
-                memcpy(tmp.peer_str, "unknown", sizeof "unknown");
-        }
-        n->hooks.refused(n->hooks.arg, h->conn ? h->conn->peer_str : tmp.peer_str, reason, NULL);
+    if (h->conn == NULL) {
+        socklen_t len = sizeof tmp.peer;
+        memset(&tmp, 0, sizeof tmp);
+        if (getpeername(h->w.fd, (struct sockaddr *)&tmp.peer, &len) == 0)
+            sk_net_format_peer(&tmp);
+        else
+            memcpy(tmp.peer_str, "unknown", sizeof "unknown");
     }
+    sk_net_refused(n, h->conn ? h->conn->peer_str : tmp.peer_str, reason, NULL);
     hs_close(h);
 }
 
@@ -338,13 +336,12 @@ static void admit_one(struct net_worker *wk, int fd, const struct sockaddr_stora
         goto refuse;
     }
     return;
-refuse_audited:
-    if (n->hooks.refused != NULL) {
+refuse_audited: {
         sk_conn tmp;
         memset(&tmp, 0, sizeof tmp);
         memcpy(&tmp.peer, ss, sizeof *ss);
         sk_net_format_peer(&tmp);
-        n->hooks.refused(n->hooks.arg, tmp.peer_str, "address_limit", NULL);
+        sk_net_refused(n, tmp.peer_str, "address_limit", NULL);
     }
 refuse:
     close(fd);

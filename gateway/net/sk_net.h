@@ -114,6 +114,11 @@ int sk_net_check_conf(const sk_conf *conf, char *err, size_t errlen) SK_MUST_CHE
  * then the bound that matters). */
 #define SK_NET_MAX_CONNECTIONS_AUTO 100000u
 
+/* Refusals before a client is past its handshake, by reason: names[i] and counts[i]
+ * for i < the returned number (SK_NET_REFUSAL_KINDS). */
+#define SK_NET_REFUSAL_KINDS 13
+size_t sk_net_refusal_stats(sk_net *n, const char *const **names, uint64_t *counts);
+
 struct sk_net_stats {
     uint64_t accepted, handshakes_ok, handshakes_failed, resumed, active, refused_busy;
     uint64_t refused_address;    /* over [listen] handshakes_per_address */
@@ -122,6 +127,9 @@ struct sk_net_stats {
     uint64_t probes;             /* closed by the client before sending a byte */
     uint64_t established;        /* connections past the handshake, now */
     uint64_t max_connections;    /* the effective limit */
+    int64_t crl_next_update;     /* epoch seconds, 0 = no CRL */
+    int64_t server_not_after;    /* epoch seconds of the server certificate's expiry */
+    int64_t ca_not_after;        /* ... of the client CA certificate's */
 };
 void sk_net_get_stats(sk_net *n, struct sk_net_stats *out);
 

@@ -117,7 +117,7 @@ sk_assert_lt 0 "$n" "journal lines for role refusals"
 sk_assert_file_contains "$SK_GW_LOG" "(latest acme/gen from 127.0.0.1)" "role refusal line names the latest refused user"
 code=$(sk_curl -u root -C "$rc" /.sekisho/metrics)
 sk_assert_eq "$code" 200 "metrics"
-m=$(awk '$1 == "sekisho_role_refused_total" { print $2 }' "$SK_TMP/last.body")
-sk_assert_lt 1 "${m:-0}" "sekisho_role_refused_total after several role refusals"
+m=$(awk '$1 == "sekisho_requests_refused_total{by=\"role\"}" { print $2 }' "$SK_TMP/last.body")
+sk_assert_lt 1 "${m:-0}" "sekisho_requests_refused_total{by=role} after several role refusals"
 sk_stop_gateway
 sk_pass

@@ -1,0 +1,176 @@
+/* /.sekisho/metrics: Prometheus text format (version 0.0.4), validated by promtool in
+ * the tests. Counters carry labels where an operator needs the why (refusal and
+ * failure reasons); latencies are histograms; expiries are gauges in seconds left. */
+#include "http_int.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sk_notify.h"
+
+#define METRICS_MAX 32768
+
+/* Upper bounds of the latency buckets, in microseconds (5 ms .. 30 s). */
+static const int64_t hist_le_us[HTTP_HIST_BUCKETS] = {
+    5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000,
+};
+static const char *const hist_le_text[HTTP_HIST_BUCKETS] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30",
+};
+
+void http_hist_observe(struct http_hist *hh, int64_t us)
+{
+    if (us < 0)
+        us = 0;
+    for (size_t i = 0; i < HTTP_HIST_BUCKETS; i++) {
+        if (us <= hist_le_us[i]) {
+            atomic_fetch_add(&hh->bucket[i], 1);
+            break;
+        }
+    }
+    atomic_fetch_add(&hh->count, 1);
+    atomic_fetch_add(&hh->sum_us, (uint64_t)us);
+}
+
+void http_audit_failed(sk_http *h, const char *what)
+{
+    atomic_fetch_add(&h->audit_errors, 1);
+    sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for %s", what);
+}
+
+static void head(sk_buf *b, const char *name, const char *type, const char *help)
+{
+    sk_buf_printf(b, "# HELP sekisho_%s %s\n# TYPE sekisho_%s %s\n", name, help, name, type);
+}
+
+static void one(sk_buf *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+    head(b, name, type, help);
+    sk_buf_printf(b, "sekisho_%s %llu\n", name, (unsigned long long)v);
+}
+
+/* Seconds from now until t (negative once past); omitted when t is unknown. */
+static void until(sk_buf *b, const char *name, const char *help, int64_t t, int64_t now)
+{
+    if (t == 0)
+        return;
+    head(b, name, "gauge", help);
+    sk_buf_printf(b, "sekisho_%s %lld\n", name, (long long)(t - now));
+}
+
+static void hist(sk_buf *b, const char *name, const char *help, const struct http_hist *hh)
+{
+    uint64_t cum = 0;
+    head(b, name, "histogram", help);
+    for (size_t i = 0; i < HTTP_HIST_BUCKETS; i++) {
+        cum += atomic_load(&hh->bucket[i]);
+        sk_buf_printf(b, "sekisho_%s_bucket{le=\"%s\"} %llu\n", name, hist_le_text[i], (unsigned long long)cum);
+    }
+    sk_buf_printf(b, "sekisho_%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)atomic_load(&hh->count));
+    sk_buf_printf(b, "sekisho_%s_sum %.6f\nsekisho_%s_count %llu\n", name, (double)atomic_load(&hh->sum_us) / 1e6,
+                  name, (unsigned long long)atomic_load(&hh->count));
+}
+
+static void connections(sk_buf *b, const struct sk_net_stats *ns)
+{
+    one(b, "connections_accepted_total", "counter", "TCP connections accepted.", ns->accepted);
+    one(b, "connections_active", "gauge", "Client connections open.", ns->active);
+    one(b, "connections_established", "gauge", "Client connections past the TLS handshake.", ns->established);
+    one(b, "connections_max", "gauge", "The effective connection limit.", ns->max_connections);
+    one(b, "connections_refused_busy_total", "counter", "Connections refused at max_connections.", ns->refused_busy);
+    one(b, "preauth_refused_address_total", "counter", "Connections refused over handshakes_per_address.",
+        ns->refused_address);
+    one(b, "preauth_shed_total", "counter", "Unfinished handshakes closed to make room.", ns->shed);
+    one(b, "preauth_timeouts_total", "counter", "Unfinished handshakes closed at handshake_timeout.",
+        ns->handshake_timeouts);
+    one(b, "preauth_probes_total", "counter", "Connections closed by the client before sending a byte.", ns->probes);
+    one(b, "tls_handshakes_total", "counter", "Successful mTLS handshakes.", ns->handshakes_ok);
+    one(b, "tls_handshakes_failed_total", "counter", "Refused or failed handshakes.", ns->handshakes_failed);
+    one(b, "tls_resumed_total", "counter", "Resumed TLS sessions.", ns->resumed);
+}
+
+static void refusals(sk_buf *b, sk_http *h)
+{
+    const char *const *names;
+    uint64_t counts[SK_NET_REFUSAL_KINDS];
+    size_t n;
+    head(b, "tls_refusals_total", "counter", "Connections refused before a signed-in client, by reason.");
+    if (h->d.net != NULL) {
+        n = sk_net_refusal_stats(h->d.net, &names, counts);
+        for (size_t i = 0; i < n; i++)
+            sk_buf_printf(b, "sekisho_tls_refusals_total{reason=\"%s\"} %llu\n", names[i],
+                          (unsigned long long)counts[i]);
+    }
+    head(b, "requests_refused_total", "counter", "Requests refused by allowlists and role rules.");
+    sk_buf_printf(b, "sekisho_requests_refused_total{by=\"allowlist\"} %llu\n",
+                  (unsigned long long)atomic_load(&h->refused_total[HTTP_REFUSED_ADDRESS]));
+    sk_buf_printf(b, "sekisho_requests_refused_total{by=\"role\"} %llu\n",
+                  (unsigned long long)atomic_load(&h->refused_total[HTTP_REFUSED_ROLE]));
+    one(b, "revoked_refused_total", "counter", "Requests refused because the certificate is revoked.",
+        atomic_load(&h->revoked_refused));
+    one(b, "session_rejected_total", "counter", "Sessions presented with a different certificate.",
+        atomic_load(&h->session_rejected));
+}
+
+static void logins(sk_buf *b, sk_http *h, const sk_auth_pool_stats *as)
+{
+    one(b, "logins_total", "counter", "Successful logins.", atomic_load(&h->login_ok));
+    head(b, "login_failures_total", "counter", "Failed logins, by reason.");
+    for (int r = 1; r < SK_AUTH_R_COUNT_; r++) {
+        const char *name = sk_auth_reason_name((sk_auth_reason)r);
+        if (name != NULL)
+            sk_buf_printf(b, "sekisho_login_failures_total{reason=\"%s\"} %llu\n", name,
+                          (unsigned long long)atomic_load(&h->login_fail_reason[r]));
+    }
+    one(b, "login_busy_total", "counter", "Logins refused with 503 (worker pool full).", atomic_load(&h->login_busy));
+    one(b, "auth_queue_waiting", "gauge", "Jobs waiting for an auth pool worker.", as->waiting);
+    one(b, "auth_rejected_busy_total", "counter", "Jobs refused because the auth queue was full.", as->rejected_busy);
+    hist(b, "login_duration_seconds", "Time to decide a login (argon2, store commit, audit).", &h->lat_login);
+}
+
+enum MHD_Result http_get_metrics(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    sk_http *h = rq->h;
+    struct sk_net_stats ns = { 0 };
+    sk_auth_pool_stats as;
+    int64_t now = (int64_t)time(NULL);
+    char *text = malloc(METRICS_MAX);
+    enum MHD_Result res = MHD_NO;
+    sk_buf b;
+
+    (void)c;
+    if (text == NULL)
+        return MHD_NO;
+    if (h->d.net)
+        sk_net_get_stats(h->d.net, &ns);
+    sk_auth_pool_get_stats(h->d.auth, &as);
+    sk_buf_init(&b, text, METRICS_MAX);
+    head(&b, "build_info", "gauge", "Always 1; the version is a label.");
+    sk_buf_printf(&b, "sekisho_build_info{version=\"%s\"} 1\n", SEKISHO_VERSION);
+    connections(&b, &ns);
+    refusals(&b, h);
+    logins(&b, h, &as);
+    one(&b, "http_requests_total", "counter", "HTTP requests received.", atomic_load(&h->requests));
+    one(&b, "http_requests_in_flight", "gauge", "Requests being served now.", (uint64_t)atomic_load(&h->inflight));
+    hist(&b, "request_duration_seconds", "Time from a request's head to its end.", &h->lat_request);
+    one(&b, "proxied_requests_total", "counter", "Requests sent to the upstream.", atomic_load(&h->proxied));
+    one(&b, "upstream_errors_total", "counter", "Upstream connection or protocol errors.",
+        atomic_load(&h->upstream_errors));
+    hist(&b, "upstream_response_seconds", "Time until the upstream's response head.", &h->lat_upstream);
+    until(&b, "crl_next_update_seconds", "Seconds until the CRL's nextUpdate (negative: stale, access refused).",
+          ns.crl_next_update, now);
+    until(&b, "server_certificate_expiry_seconds", "Seconds until the server certificate expires.",
+          ns.server_not_after, now);
+    until(&b, "client_ca_expiry_seconds", "Seconds until the client CA certificate expires.", ns.ca_not_after, now);
+    one(&b, "audit_write_errors_total", "counter", "Audit entries that could not be written.",
+        atomic_load(&h->audit_errors));
+    one(&b, "mail_errors_total", "counter", "Mails the mail command did not accept.", sk_notify_failures());
+    one(&b, "clock_synchronized", "gauge", "1 when the kernel reports the clock synchronised (adjtimex).",
+        sk_clock_synced() == 1);
+    if (sk_buf_finish(&b) == 0)
+        res = http_respond(mc, MHD_HTTP_OK, "text/plain; version=0.0.4", b.data, b.len, NULL, NULL, 0);
+    free(text);
+    return res;
+}
