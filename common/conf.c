@@ -64,6 +64,7 @@ static const struct conf_key conf_keys[] = {
     U32("auth", "argon2_iterations", argon2_iterations, 1, 100),
     U32("auth", "argon2_parallelism", argon2_parallelism, 1, 64),
     PATH("auth", "totp_key", auth_totp_key),
+    STR("metrics", "listen", metrics_listen),
     STR("notify", "command", notify_command),
     STR("notify", "operators", notify_operators),
     STR("notify", "from", notify_from),
@@ -161,7 +162,7 @@ struct conf_parse {
 static int known_section(const char *name, size_t n)
 {
     static const char *const sections[] = { "listen", "tls", "upstream", "state", "policy", "auth",
-                                            "notify", "audit", "log", "access" };
+                                            "notify", "audit", "log", "access", "metrics" };
     for (size_t i = 0; i < SK_ARRAY_LEN(sections); i++)
         if (strlen(sections[i]) == n && memcmp(sections[i], name, n) == 0)
             return 1;
@@ -321,7 +322,9 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
             }
             p->conf->upstream_url_set = 1;
         }
-        if (strcmp(k->section, "listen") == 0 && strcmp(k->name, "address") == 0 && !sk_conf_valid_listen_address(value)) {
+        if (((strcmp(k->section, "listen") == 0 && strcmp(k->name, "address") == 0) ||
+             (strcmp(k->section, "metrics") == 0 && strcmp(k->name, "listen") == 0)) &&
+            !sk_conf_valid_listen_address(value)) {
             (void)snprintf(p->why, sizeof p->why, "must be IPV4:PORT, [IPV6]:PORT, HOSTNAME:PORT or :PORT "
                                                   "with PORT between 1 and 65535");
             return -1;

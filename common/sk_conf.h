@@ -63,6 +63,9 @@ typedef struct sk_conf {
     uint32_t max_connections;      /* concurrent client connections; 0 = from the open-file limit */
     uint32_t listen_workers;       /* event-loop threads; 0 = one per CPU */
     uint32_t handshakes_per_address; /* unfinished TLS handshakes per client address */
+
+    /* [metrics] */
+    char metrics_listen[256];      /* plain-HTTP /metrics and /health; "" = none */
     int64_t handshake_timeout;     /* seconds for the TLS handshake */
     int64_t request_timeout;       /* seconds of client silence on a connection */
 

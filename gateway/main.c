@@ -330,6 +330,8 @@ static int start(struct gateway *g)
         sk_net_set_hooks(g->net, &hooks);
     }
     sk_http_set_net(g->http, g->net);
+    if (sk_http_metrics_start(g->http) != 0)
+        return -1;
     if (pthread_create(&g->maint_thread, NULL, maint_main, g) != 0)
         return -1;
     g->maint_started = 1;

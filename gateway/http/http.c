@@ -828,6 +828,7 @@ void sk_http_destroy(sk_http *h)
 {
     if (h == NULL)
         return;
+    sk_http_metrics_stop(h);
     for (size_t i = 0; i < h->n_routes_t; i++)
         if (h->routes_t[i].t != NULL)
             sk_proxy_destroy(h->routes_t[i].proxy);

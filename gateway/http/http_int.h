@@ -77,6 +77,7 @@ struct sk_http {
     atomic_uint_fast64_t login_fail_reason[SK_AUTH_R_COUNT_];
     atomic_uint_fast64_t audit_errors;
     struct http_hist lat_request, lat_upstream, lat_login;
+    struct MHD_Daemon *metrics_d; /* [metrics] listen: plain /metrics and /health */
 };
 
 enum http_refusal { HTTP_REFUSED_ADDRESS, HTTP_REFUSED_ROLE };

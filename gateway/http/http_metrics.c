@@ -3,10 +3,15 @@
  * failure reasons); latencies are histograms; expiries are gauges in seconds left. */
 #include "http_int.h"
 
+#include <errno.h>
+#include <netdb.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sk_notify.h"
 
@@ -130,19 +135,17 @@ static void logins(sk_buf *b, sk_http *h, const sk_auth_pool_stats *as)
     hist(b, "login_duration_seconds", "Time to decide a login (argon2, store commit, audit).", &h->lat_login);
 }
 
-enum MHD_Result http_get_metrics(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+/* The whole text into a malloc'd buffer (the caller frees it). -1 when it does not fit. */
+static int render(sk_http *h, char **out, size_t *out_len)
 {
-    sk_http *h = rq->h;
     struct sk_net_stats ns = { 0 };
     sk_auth_pool_stats as;
     int64_t now = (int64_t)time(NULL);
     char *text = malloc(METRICS_MAX);
-    enum MHD_Result res = MHD_NO;
     sk_buf b;
 
-    (void)c;
     if (text == NULL)
-        return MHD_NO;
+        return -1;
     if (h->d.net)
         sk_net_get_stats(h->d.net, &ns);
     sk_auth_pool_get_stats(h->d.auth, &as);
@@ -169,8 +172,148 @@ enum MHD_Result http_get_metrics(struct req *rq, struct MHD_Connection *mc, cons
     one(&b, "mail_errors_total", "counter", "Mails the mail command did not accept.", sk_notify_failures());
     one(&b, "clock_synchronized", "gauge", "1 when the kernel reports the clock synchronised (adjtimex).",
         sk_clock_synced() == 1);
-    if (sk_buf_finish(&b) == 0)
-        res = http_respond(mc, MHD_HTTP_OK, "text/plain; version=0.0.4", b.data, b.len, NULL, NULL, 0);
+    if (sk_buf_finish(&b) != 0) {
+        free(text);
+        return -1;
+    }
+    *out = text;
+    *out_len = b.len;
+    return 0;
+}
+
+enum MHD_Result http_get_metrics(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    char *text;
+    size_t len;
+    enum MHD_Result res;
+    (void)c;
+    if (render(rq->h, &text, &len) != 0)
+        return MHD_NO;
+    res = http_respond(mc, MHD_HTTP_OK, "text/plain; version=0.0.4", text, len, NULL, NULL, 0);
     free(text);
     return res;
+}
+
+/* ---- the plain listener ([metrics] listen) --------------------------------- */
+
+/* Prometheus scrapers and load-balancer probes rarely hold a client certificate:
+ * /metrics and /health only, plain HTTP, on an address the operator chose
+ * (loopback or a management network). Nothing else is served there. */
+static enum MHD_Result plain_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                                     const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    sk_http *h = cls;
+    struct MHD_Response *r;
+    enum MHD_Result res;
+    char *text = NULL, health[64];
+    size_t len = 0;
+    unsigned status = MHD_HTTP_OK;
+    const char *ctype = "text/plain; version=0.0.4";
+
+    (void)version;
+    (void)upload;
+    (void)con_cls;
+    if (*upload_size != 0)
+        return MHD_NO; /* no bodies here */
+    if (strcmp(method, "GET") != 0) {
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+    } else if (strcmp(url, "/metrics") == 0) {
+        if (render(h, &text, &len) != 0)
+            return MHD_NO;
+    } else if (strcmp(url, "/health") == 0) {
+        int cl = sk_clock_synced();
+        ctype = "text/plain";
+        if (sk_snprintf(health, sizeof health, "ok\nclock: %s\n",
+                        cl < 0 ? "unknown" : cl ? "synchronised" : "not synchronised") != 0)
+            return MHD_NO;
+        if (h->d.net != NULL && !sk_net_crl_usable(h->d.net))
+            status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    } else {
+        status = MHD_HTTP_NOT_FOUND;
+    }
+    if (text == NULL && status == MHD_HTTP_OK)
+        r = MHD_create_response_from_buffer(strlen(health), health, MHD_RESPMEM_MUST_COPY);
+    else if (text != NULL)
+        r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    else
+        r = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    (void)MHD_add_response_header(r, "Content-Type", ctype);
+    (void)MHD_add_response_header(r, "Cache-Control", "no-store");
+    res = MHD_queue_response(mc, status, r);
+    MHD_destroy_response(r);
+    return res;
+}
+
+static int plain_socket(const char *spec)
+{
+    char host[256] = "", port[8];
+    const char *colon;
+    struct addrinfo hints, *ai = NULL;
+    int fd = -1, one_ = 1;
+
+    if (spec[0] == '[') {
+        const char *rb = strchr(spec, ']');
+        if (rb == NULL || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof host)
+            return -1;
+        memcpy(host, spec + 1, (size_t)(rb - spec - 1));
+        colon = rb + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL || (size_t)(colon - spec) >= sizeof host)
+            return -1;
+        memcpy(host, spec, (size_t)(colon - spec));
+    }
+    if (sk_strlcpy(port, sizeof port, colon + 1) != 0)
+        return -1;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0 || ai == NULL)
+        return -1;
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one_, sizeof one_) != 0 ||
+                    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0)) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+int sk_http_metrics_start(sk_http *h)
+{
+    int fd;
+    if (h->d.conf->metrics_listen[0] == '\0')
+        return 0;
+    fd = plain_socket(h->d.conf->metrics_listen);
+    if (fd < 0) {
+        sk_log(SK_LOG_ERR, "[metrics] listen = %s: cannot listen there: %s", h->d.conf->metrics_listen,
+               strerror(errno));
+        return -1;
+    }
+    /* One small thread of its own: a scrape must work even when every worker is busy. */
+    h->metrics_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL,
+                                    NULL, plain_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)16, MHD_OPTION_CONNECTION_TIMEOUT,
+                                    (unsigned int)10, MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
+    if (h->metrics_d == NULL) {
+        close(fd);
+        sk_log(SK_LOG_ERR, "[metrics] listen = %s: cannot start the listener", h->d.conf->metrics_listen);
+        return -1;
+    }
+    sk_log(SK_LOG_INFO, "metrics and health on http://%s/metrics (no client certificate there)",
+           h->d.conf->metrics_listen);
+    return 0;
+}
+
+void sk_http_metrics_stop(sk_http *h)
+{
+    if (h->metrics_d != NULL)
+        MHD_stop_daemon(h->metrics_d);
+    h->metrics_d = NULL;
 }

@@ -55,6 +55,10 @@ void sk_http_worker_close(void *wctx);
 void *sk_http_conn_open(void *wctx, int fd, sk_conn *c);
 int sk_http_conn_busy(void *ctx);
 void sk_http_conn_close(void *ctx);
+/* [metrics] listen: a plain-HTTP /metrics and /health listener with a thread of its
+ * own (no client certificate there). 0 when it runs or is not configured. */
+int sk_http_metrics_start(sk_http *h) SK_MUST_CHECK;
+void sk_http_metrics_stop(sk_http *h);
 /* Free; only after every connection has ended (sk_net_stop returned 0). */
 void sk_http_destroy(sk_http *h);
 

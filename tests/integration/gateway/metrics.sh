@@ -5,7 +5,15 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 sk_setup
 command -v promtool >/dev/null || sk_fail "promtool is needed (Debian package prometheus)"
-sk_setup_gateway alice:acme
+mport=$(sk_free_port)
+sk_make_ca alice:acme
+sk_start_upstream
+sk_write_config <<EOF2
+[metrics]
+listen = $SK_HOST:$mport
+EOF2
+sk_add_user alice acme "$(sk_password)"
+sk_start_gateway
 cookie=$(sk_login alice)
 metrics() { # -> $SK_TMP/metrics.txt
     local code
@@ -43,5 +51,19 @@ sk_assert_lt 3600 "$(val 'sekisho_crl_next_update_seconds')" "seconds to the CRL
 sk_assert_lt 86400 "$(val 'sekisho_server_certificate_expiry_seconds')" "seconds to the server certificate's expiry"
 sk_assert_lt 86400 "$(val 'sekisho_client_ca_expiry_seconds')" "seconds to the client CA's expiry"
 sk_assert_eq "$(val 'sekisho_audit_write_errors_total')" 0 "audit write errors"
+
+# The plain listener: the same series without a client certificate, health, nothing else.
+code=$(curl -s --max-time 10 -o "$SK_TMP/plain.txt" -w '%{http_code}' "http://$SK_HOST:$mport/metrics")
+sk_assert_eq "$code" 200 "plain GET /metrics"
+promtool check metrics <"$SK_TMP/plain.txt" >"$SK_TMP/promtool2.out" 2>&1 ||
+    sk_fail "promtool check metrics (plain listener): $(cat "$SK_TMP/promtool2.out")"
+sk_assert_file_contains "$SK_TMP/plain.txt" 'sekisho_login_failures_total{reason="bad_password"} 1' "plain metrics values"
+code=$(curl -s --max-time 10 -o "$SK_TMP/plain.health" -w '%{http_code}' "http://$SK_HOST:$mport/health")
+sk_assert_eq "$code" 200 "plain GET /health"
+sk_assert_eq "$(head -n 1 "$SK_TMP/plain.health")" "ok" "plain health body"
+sk_assert_eq "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://$SK_HOST:$mport/echo")" 404 \
+    "nothing but /metrics and /health on the plain listener"
+sk_assert_eq "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X POST -d x "http://$SK_HOST:$mport/metrics")" \
+    405 "POST on the plain listener"
 sk_stop_gateway
 sk_pass
