@@ -229,6 +229,7 @@ static void *maint_main(void *arg)
             next_clock_check = time(NULL) + CLOCK_CHECK_EVERY;
             pthread_mutex_unlock(&g->maint_lock);
             check_clock(g, &clock_synced);
+            sk_http_census(g->http); /* same minute: sessions and locked accounts */
             pthread_mutex_lock(&g->maint_lock);
         }
         if (time(NULL) >= next_sweep) {

@@ -824,6 +824,42 @@ void sk_http_set_net(sk_http *h, sk_net *net)
     h->d.net = net;
 }
 
+/* A census of the store for the gauges: sessions open and accounts locked (by
+ * failures, an operator or dormancy). Called by the housekeeping thread, never on a
+ * worker: it walks every record. */
+struct census {
+    int64_t now;
+    uint64_t n;
+};
+
+static int count_session(const sk_session *sess, void *ctx)
+{
+    (void)sess;
+    ((struct census *)ctx)->n++;
+    return 0;
+}
+
+static int count_locked(const sk_user *u, void *ctx)
+{
+    struct census *cs = ctx;
+    if (u->locked_until > cs->now || (u->flags & (SK_USER_F_OPERATOR_LOCKED | SK_USER_F_DORMANT_LOCKED)) != 0)
+        cs->n++;
+    return 0;
+}
+
+void sk_http_census(sk_http *h)
+{
+    struct census sessions = { http_now_s(), 0 }, locked = { http_now_s(), 0 };
+    if (sk_store_session_list(h->d.store, count_session, &sessions) != 0 ||
+        sk_store_user_list(h->d.store, NULL, count_locked, &locked) != 0) {
+        atomic_fetch_add(&h->store_errors, 1);
+        return;
+    }
+    atomic_store(&h->sessions_open, sessions.n);
+    atomic_store(&h->accounts_locked, locked.n);
+    atomic_store(&h->census_done, 1);
+}
+
 void sk_http_destroy(sk_http *h)
 {
     if (h == NULL)

@@ -167,6 +167,12 @@ static int render(sk_http *h, char **out, size_t *out_len)
     until(&b, "server_certificate_expiry_seconds", "Seconds until the server certificate expires.",
           ns.server_not_after, now);
     until(&b, "client_ca_expiry_seconds", "Seconds until the client CA certificate expires.", ns.ca_not_after, now);
+    if (atomic_load(&h->census_done)) {
+        one(&b, "sessions", "gauge", "Sessions open (counted about once a minute).", atomic_load(&h->sessions_open));
+        one(&b, "accounts_locked", "gauge", "Accounts locked by failures, an operator or dormancy.",
+            atomic_load(&h->accounts_locked));
+    }
+    one(&b, "store_errors_total", "counter", "Store reads for the census that failed.", atomic_load(&h->store_errors));
     one(&b, "audit_write_errors_total", "counter", "Audit entries that could not be written.",
         atomic_load(&h->audit_errors));
     one(&b, "mail_errors_total", "counter", "Mails the mail command did not accept.", sk_notify_failures());

@@ -55,6 +55,9 @@ void sk_http_worker_close(void *wctx);
 void *sk_http_conn_open(void *wctx, int fd, sk_conn *c);
 int sk_http_conn_busy(void *ctx);
 void sk_http_conn_close(void *ctx);
+/* Count open sessions and locked accounts for the metrics (walks the store: call it
+ * from a housekeeping thread, about once a minute). */
+void sk_http_census(sk_http *h);
 /* [metrics] listen: a plain-HTTP /metrics and /health listener with a thread of its
  * own (no client certificate there). 0 when it runs or is not configured. */
 int sk_http_metrics_start(sk_http *h) SK_MUST_CHECK;

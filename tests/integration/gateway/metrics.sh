@@ -13,6 +13,9 @@ sk_write_config <<EOF2
 listen = $SK_HOST:$mport
 EOF2
 sk_add_user alice acme "$(sk_password)"
+sk_add_user carol acme "$(sk_password)"
+"$SK_BIN/sekishoctl" -c "$SK_CONF" user lock carol@acme >"$SK_TMP/lock.log" 2>&1 ||
+    sk_fail "sekishoctl user lock: $(cat "$SK_TMP/lock.log")"
 sk_start_gateway
 cookie=$(sk_login alice)
 metrics() { # -> $SK_TMP/metrics.txt
@@ -51,6 +54,14 @@ sk_assert_lt 3600 "$(val 'sekisho_crl_next_update_seconds')" "seconds to the CRL
 sk_assert_lt 86400 "$(val 'sekisho_server_certificate_expiry_seconds')" "seconds to the server certificate's expiry"
 sk_assert_lt 86400 "$(val 'sekisho_client_ca_expiry_seconds')" "seconds to the client CA's expiry"
 sk_assert_eq "$(val 'sekisho_audit_write_errors_total')" 0 "audit write errors"
+# The census (at start, then every minute) counts the account locked before the start.
+for ((i = 0; i < 50; i++)); do
+    [[ -n $(val 'sekisho_accounts_locked') ]] && break
+    sleep 0.2
+    metrics
+done
+sk_assert_eq "$(val 'sekisho_accounts_locked')" 1 "locked accounts (carol, locked by an operator)"
+sk_assert_eq "$(val 'sekisho_store_errors_total')" 0 "store errors"
 
 # The plain listener: the same series without a client certificate, health, nothing else.
 code=$(curl -s --max-time 10 -o "$SK_TMP/plain.txt" -w '%{http_code}' "http://$SK_HOST:$mport/metrics")
