@@ -483,10 +483,16 @@ static void *heartbeat_main(void *p)
 
 int audit_thread_start(sk_audit *a)
 {
-    if (pthread_create(&a->thr, NULL, heartbeat_main, a) != 0)
-        return -1;
-    a->thr_started = 1;
-    return 0;
+    int rc = -1;
+    /* Under mu: appenders read thr_started there (and the thread starts by
+     * taking mu). */
+    pthread_mutex_lock(&a->mu);
+    if (pthread_create(&a->thr, NULL, heartbeat_main, a) == 0) {
+        a->thr_started = 1;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
 }
 
 void audit_thread_stop(sk_audit *a)

@@ -394,7 +394,7 @@ int audit_begin_locked(sk_audit *a, int64_t now)
     char found_h[SK_AUDIT_HASH_HEX + 1];
     uint64_t found;
     struct stat st;
-    int stale = a->seg_fd < 0;
+    int stale = a->seg_fd < 0, opening = a->opening;
     while (flock(a->lock_fd, LOCK_EX) != 0) {
         if (errno != EINTR)
             return -1;
@@ -424,7 +424,10 @@ int audit_begin_locked(sk_audit *a, int64_t now)
             goto fail;
         a->pending_dropped = 0;
     }
-    if (audit_evolve_due(a, now) && audit_evolve_locked(a, now) != 0)
+    /* With a heartbeat thread the handoff is its job (never a request's); a
+     * process without one evolves when it opens or appends. */
+    if ((opening || !a->thr_started) && audit_evolve_due(a, now) &&
+        audit_evolve_locked(a, now) != 0)
         sk_log(SK_LOG_ERR, "audit: evolving the epoch key failed; retrying later");
     return 0;
 fail:
@@ -753,6 +756,8 @@ int sk_audit_flush(sk_audit *a)
             if (audit_refusal_due(a, now) && audit_refusal_summary_locked(a, now) != 0)
                 rc = -1;
             if (due_checkpoint(a, now) && audit_checkpoint_locked(a, now, "periodic", NULL, NULL) != 0)
+                rc = -1;
+            if (audit_evolve_due(a, now) && audit_evolve_locked(a, now) != 0)
                 rc = -1;
             audit_end_locked(a);
         }
