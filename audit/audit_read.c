@@ -80,6 +80,21 @@ static int get_uint(json_t *details, const char *key, uint64_t *out, int *has)
     return 0;
 }
 
+/* The mac field must sit exactly before mac_end (the sig part or the h suffix). */
+static int parse_mac(const char *line, size_t mac_end, json_t *v, sk_audit_entry *e)
+{
+    if (mac_end < AUDIT_MAC_PART_LEN || !json_is_string(v) ||
+        json_string_length(v) != SK_AUDIT_HASH_HEX ||
+        memcmp(line + mac_end - AUDIT_MAC_PART_LEN, ",\"mac\":\"", 8) != 0 ||
+        line[mac_end - 1] != '"' ||
+        memcmp(line + mac_end - AUDIT_MAC_PART_LEN + 8, json_string_value(v), SK_AUDIT_HASH_HEX) != 0 ||
+        !is_lower_hex(json_string_value(v), SK_AUDIT_HASH_HEX))
+        return -1;
+    memcpy(e->mac, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
+    e->mac_len = mac_end - AUDIT_MAC_PART_LEN;
+    return 0;
+}
+
 static int parse_checkpoint(json_t *details, sk_audit_entry *e, char *err, size_t errcap)
 {
     json_t *v = json_object_get(details, "key");
@@ -241,18 +256,10 @@ int sk_audit_parse_line(const char *line, size_t n, sk_audit_entry *e, char *err
         audit_err(err, errcap, "signature on a non-checkpoint entry");
         goto out;
     }
-    v = json_object_get(p->root, "mac");
-    if (mac_end < AUDIT_MAC_PART_LEN || !json_is_string(v) ||
-        json_string_length(v) != SK_AUDIT_HASH_HEX ||
-        memcmp(line + mac_end - AUDIT_MAC_PART_LEN, ",\"mac\":\"", 8) != 0 ||
-        line[mac_end - 1] != '"' ||
-        memcmp(line + mac_end - AUDIT_MAC_PART_LEN + 8, json_string_value(v), SK_AUDIT_HASH_HEX) != 0 ||
-        !is_lower_hex(json_string_value(v), SK_AUDIT_HASH_HEX)) {
+    if (parse_mac(line, mac_end, json_object_get(p->root, "mac"), e) != 0) {
         audit_err(err, errcap, "bad mac field");
         goto out;
     }
-    memcpy(e->mac, json_string_value(v), SK_AUDIT_HASH_HEX + 1);
-    e->mac_len = mac_end - AUDIT_MAC_PART_LEN;
     if ((strcmp(e->event, SK_AUDIT_EV_SEGMENT) == 0 || strcmp(e->event, SK_AUDIT_EV_EPOCH) == 0) &&
         get_uint(details, "epoch", &e->epoch, &e->has_epoch) != 0) {
         audit_err(err, errcap, "bad epoch");

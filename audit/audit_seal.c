@@ -291,8 +291,12 @@ static void head_write(sk_audit *a, uint64_t seq, const char *h, int force)
     /* Several processes append: the head only moves forward (except after a
      * truncation was recorded, force). */
     if (force || head_parse(a->head_fd, &cur, cur_h) != 0 || seq > cur) {
+        /* Only entries already on stable storage are ever named here, so the head
+         * can lag after a power loss but never run ahead of the log: no fsync
+         * needed except when a recorded truncation moves it back. */
         if (sk_snprintf(rec, sizeof(rec), HEAD_FMT, seq, h) != 0 ||
-            pwrite(a->head_fd, rec, HEAD_LEN, 0) != HEAD_LEN || fdatasync(a->head_fd) != 0)
+            pwrite(a->head_fd, rec, HEAD_LEN, 0) != HEAD_LEN ||
+            (force && fdatasync(a->head_fd) != 0))
             sk_log(SK_LOG_ERR, "audit: cannot update %s: %s", a->head_path, strerror(errno));
     }
     (void)flock(a->head_fd, LOCK_UN);
@@ -483,10 +487,16 @@ static void *heartbeat_main(void *p)
 
 int audit_thread_start(sk_audit *a)
 {
-    if (pthread_create(&a->thr, NULL, heartbeat_main, a) != 0)
-        return -1;
-    a->thr_started = 1;
-    return 0;
+    int rc = -1;
+    /* Under mu: appenders read thr_started there (and the thread starts by
+     * taking mu). */
+    pthread_mutex_lock(&a->mu);
+    if (pthread_create(&a->thr, NULL, heartbeat_main, a) == 0) {
+        a->thr_started = 1;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
 }
 
 void audit_thread_stop(sk_audit *a)

@@ -56,6 +56,53 @@ int64_t audit_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Append the MAC, (the signature,) and the hash suffix to the entry body in
+ * line[0..*llen); h receives the entry hash. */
+static int seal_line(sk_audit *a, char *line, size_t *len, int is_checkpoint,
+                     char h[SK_AUDIT_HASH_HEX + 1])
+{
+    size_t llen = *len;
+    /* The MAC lets the next writer tell its own tail from lines appended by
+     * someone without the key (FORMAT.md, "Entry MAC"). */
+    if (audit_ekey_mac(&a->key, line, llen, h) != 0)
+        return -1;
+    memcpy(line + llen, ",\"mac\":\"", 8);
+    memcpy(line + llen + 8, h, SK_AUDIT_HASH_HEX);
+    line[llen + 8 + SK_AUDIT_HASH_HEX] = '"';
+    llen += AUDIT_MAC_PART_LEN;
+    if (is_checkpoint) {
+        uint8_t sig[SK_AUDIT_SIG_LEN];
+        size_t dl = sizeof(AUDIT_SIG_DOMAIN) - 1;
+        uint8_t *msg = malloc(dl + llen);
+        int src;
+        if (!msg)
+            return -1;
+        memcpy(msg, AUDIT_SIG_DOMAIN, dl);
+        memcpy(msg + dl, line, llen);
+        src = audit_ekey_sign(&a->key, msg, dl + llen, sig);
+        free(msg);
+        if (src != 0) {
+            sk_log(SK_LOG_ERR, "audit: signing a checkpoint failed");
+            return -1;
+        }
+        memcpy(line + llen, ",\"sig\":\"", 8);
+        llen += 8;
+        sk_b64url_encode(sig, sizeof(sig), line + llen); /* 86 chars + NUL */
+        llen += AUDIT_SIG_B64_LEN;
+        line[llen++] = '"';
+    }
+    if (audit_hash_hex(line, llen, h) != 0)
+        return -1;
+    memcpy(line + llen, ",\"h\":\"", 6);
+    llen += 6;
+    memcpy(line + llen, h, SK_AUDIT_HASH_HEX);
+    llen += SK_AUDIT_HASH_HEX;
+    memcpy(line + llen, "\"}\n", 3);
+    llen += 3;
+    *len = llen;
+    return 0;
+}
+
 /* Serialise, MAC, (sign,) chain and write one entry. details is the compact JSON
  * text of an object in the log's ASCII form. */
 int audit_emit_text_locked(sk_audit *a, int64_t now, const char *ev, const char *actor,
@@ -101,43 +148,8 @@ int audit_emit_text_locked(sk_audit *a, int64_t now, const char *ev, const char 
         return -1;
     }
     llen = b.len;
-    /* The MAC lets the next writer tell its own tail from lines appended by
-     * someone without the key (FORMAT.md, "Entry MAC"). */
-    if (audit_ekey_mac(&a->key, line, llen, h) != 0)
+    if (seal_line(a, line, &llen, is_checkpoint, h) != 0)
         return -1;
-    memcpy(line + llen, ",\"mac\":\"", 8);
-    memcpy(line + llen + 8, h, SK_AUDIT_HASH_HEX);
-    line[llen + 8 + SK_AUDIT_HASH_HEX] = '"';
-    llen += AUDIT_MAC_PART_LEN;
-    if (is_checkpoint) {
-        uint8_t sig[SK_AUDIT_SIG_LEN];
-        size_t dl = sizeof(AUDIT_SIG_DOMAIN) - 1;
-        uint8_t *msg = malloc(dl + llen);
-        int src;
-        if (!msg)
-            return -1;
-        memcpy(msg, AUDIT_SIG_DOMAIN, dl);
-        memcpy(msg + dl, line, llen);
-        src = audit_ekey_sign(&a->key, msg, dl + llen, sig);
-        free(msg);
-        if (src != 0) {
-            sk_log(SK_LOG_ERR, "audit: signing a checkpoint failed");
-            return -1;
-        }
-        memcpy(line + llen, ",\"sig\":\"", 8);
-        llen += 8;
-        sk_b64url_encode(sig, sizeof(sig), line + llen); /* 86 chars + NUL */
-        llen += AUDIT_SIG_B64_LEN;
-        line[llen++] = '"';
-    }
-    if (audit_hash_hex(line, llen, h) != 0)
-        return -1;
-    memcpy(line + llen, ",\"h\":\"", 6);
-    llen += 6;
-    memcpy(line + llen, h, SK_AUDIT_HASH_HEX);
-    llen += SK_AUDIT_HASH_HEX;
-    memcpy(line + llen, "\"}\n", 3);
-    llen += 3;
     line[llen] = '\0'; /* the last line stays readable (witness, epochs file) */
     if (sk_write_all(a->seg_fd, line, llen) != 0) {
         int saved = errno;
@@ -256,16 +268,51 @@ out:
     return rc;
 }
 
+/* The last line of the newest segment becomes our chain head only if it is
+ * intact and carries our MAC; the newest checkpoint before it sets "from". */
+static int adopt_tail(sk_audit *a, const char *path, int fd, off_t size, const char *last,
+                      size_t len)
+{
+    sk_audit_entry e;
+    int rc = -1;
+    memset(&e, 0, sizeof(e));
+    if (sk_audit_parse_line(last, len, &e, NULL, 0) != 0 || !e.hash_ok) {
+        sk_log(SK_LOG_ERR,
+               "audit: the last entry of %s is corrupt; run 'sekishoctl audit verify' and "
+               "move the damaged segment aside",
+               path);
+        goto out;
+    }
+    if (audit_tail_auth_locked(a, last, len, &e) != 0) {
+        audit_alarm(a,
+                    "the last entry of %s (seq %llu) does not carry this writer's MAC: it "
+                    "was not written with the audit key (appended by hand?). Refusing to "
+                    "continue the chain; run 'sekishoctl audit verify'",
+                    path, (unsigned long long)e.seq);
+        goto out;
+    }
+    if (audit_find_last_cp(fd, size, &a->last_cp) != 0) {
+        sk_log(SK_LOG_ERR, "audit: cannot find the last checkpoint in %s", path);
+        goto out;
+    }
+    a->tail_ms = e.ts_ms;
+    a->tail_is_close = e.has_sig && strcmp(e.reason, "close") == 0;
+    a->seq = e.seq;
+    memcpy(a->prev, e.hash, sizeof(a->prev));
+    rc = 0;
+out:
+    sk_audit_entry_free(&e);
+    return rc;
+}
+
 /* Read the chain head from the newest segment; cut a torn tail. */
 static int resync_locked(sk_audit *a)
 {
     char **segs = NULL;
     size_t nsegs = 0;
     char *buf = NULL;
-    sk_audit_entry e;
     int fd = -1, rc = -1;
 
-    memset(&e, 0, sizeof(e));
     if (a->seg_fd >= 0) {
         (void)close(a->seg_fd);
         a->seg_fd = -1;
@@ -344,31 +391,8 @@ static int resync_locked(sk_audit *a)
             sk_log(SK_LOG_ERR, "audit: %s: last line too long", path);
             goto out;
         }
-        if (sk_audit_parse_line(last, (size_t)(buf + n - 1 - last), &e, NULL, 0) != 0 ||
-            !e.hash_ok) {
-            sk_log(SK_LOG_ERR,
-                   "audit: the last entry of %s is corrupt; run 'sekishoctl audit verify' and "
-                   "move the damaged segment aside",
-                   path);
-            goto out;
-        }
-        if (audit_tail_auth_locked(a, last, (size_t)(buf + n - 1 - last), &e) != 0) {
-            audit_alarm(a,
-                        "the last entry of %s (seq %llu) does not carry this writer's MAC: it "
-                        "was not written with the audit key (appended by hand?). Refusing to "
-                        "continue the chain; run 'sekishoctl audit verify'",
-                        path, (unsigned long long)e.seq);
-            goto out;
-        }
-        if (audit_find_last_cp(fd, cut, &a->last_cp) != 0) {
-            sk_log(SK_LOG_ERR, "audit: cannot find the last checkpoint in %s", path);
-            goto out;
-        }
-        a->tail_ms = e.ts_ms;
-        a->tail_is_close = e.has_sig && strcmp(e.reason, "close") == 0;
-        a->seq = e.seq;
-        memcpy(a->prev, e.hash, sizeof(a->prev));
-        if (sk_strlcpy(a->seg_name, sizeof(a->seg_name), segs[nsegs - 1]) != 0)
+        if (adopt_tail(a, path, fd, cut, last, (size_t)(buf + n - 1 - last)) != 0 ||
+            sk_strlcpy(a->seg_name, sizeof(a->seg_name), segs[nsegs - 1]) != 0)
             goto out;
         a->seg_day = audit_segment_day(a->seg_name);
         a->seg_end = cut;
@@ -380,7 +404,6 @@ static int resync_locked(sk_audit *a)
 out:
     if (fd >= 0)
         (void)close(fd);
-    sk_audit_entry_free(&e);
     audit_free_list(segs, nsegs);
     free(buf);
     return rc;
@@ -394,7 +417,7 @@ int audit_begin_locked(sk_audit *a, int64_t now)
     char found_h[SK_AUDIT_HASH_HEX + 1];
     uint64_t found;
     struct stat st;
-    int stale = a->seg_fd < 0;
+    int stale = a->seg_fd < 0, opening = a->opening;
     while (flock(a->lock_fd, LOCK_EX) != 0) {
         if (errno != EINTR)
             return -1;
@@ -424,7 +447,10 @@ int audit_begin_locked(sk_audit *a, int64_t now)
             goto fail;
         a->pending_dropped = 0;
     }
-    if (audit_evolve_due(a, now) && audit_evolve_locked(a, now) != 0)
+    /* With a heartbeat thread the handoff is its job (never a request's); a
+     * process without one evolves when it opens or appends. */
+    if ((opening || !a->thr_started) && audit_evolve_due(a, now) &&
+        audit_evolve_locked(a, now) != 0)
         sk_log(SK_LOG_ERR, "audit: evolving the epoch key failed; retrying later");
     return 0;
 fail:
@@ -753,6 +779,8 @@ int sk_audit_flush(sk_audit *a)
             if (audit_refusal_due(a, now) && audit_refusal_summary_locked(a, now) != 0)
                 rc = -1;
             if (due_checkpoint(a, now) && audit_checkpoint_locked(a, now, "periodic", NULL, NULL) != 0)
+                rc = -1;
+            if (audit_evolve_due(a, now) && audit_evolve_locked(a, now) != 0)
                 rc = -1;
             audit_end_locked(a);
         }

@@ -3,6 +3,7 @@
 # whose durable append was acknowledged (reported by the child on a pipe).
 . "$(dirname "$0")/lib.sh"
 K="$SK_TMP/audit.key"; D="$SK_TMP/audit"
+PYV="$(dirname "$0")/../../../tools/audit-verify/audit_verify.py"
 ctl "$D" "$K" keygen >/dev/null || bad "keygen"
 : > "$SK_TMP/acked"
 for round in 1 2 3; do
@@ -17,7 +18,9 @@ for round in 1 2 3; do
     wait "$catpid"
     n=$(wc -l < "$SK_TMP/acked")
     out=$(ctl "$D" "$K" verify); rc=$?
-    [ $rc -eq 0 ] && ok "round $round: $n acknowledged so far; $out" || bad "round $round verify rc=$rc: $out"
+    [ $rc -eq 0 ] && ok "round $round: $n acknowledged so far; $(head -1 <<<"$out")" || bad "round $round verify rc=$rc: $out"
+    pout=$(python3 "$PYV" --pubkey "$K.pub" "$D"); rc=$?
+    [ $rc -eq 0 ] && ok "round $round: python verifier agrees ($pout)" || bad "round $round python verifier rc=$rc: $pout"
     "$DRV" check "$D" "$SK_TMP/acked" && ok "round $round: all acknowledged entries present" \
         || bad "round $round: acknowledged entries lost"
 done

@@ -84,6 +84,12 @@ expect "history re-signed with the current key" "$T" "wrong epoch key" "$S1" "$C
 fresh; C=$(lineof "${SEGS[0]}" '"ev":"audit.checkpoint"')
 $TAMPER rewrite "$T" "$K" "${SEGS[0]}" "$C" '"reason":"epoch"' '"reason":"epocH"' || bad "tamper rewrite"
 expect "whole history re-signed" "$T" "unknown key" "${SEGS[0]}" "$C"
+#    ... inside the current epoch the stolen key signs validly: only a witness tells
+fresh; L=$(lineof "$S5" '"ev":"admin.change"')
+$TAMPER rewrite "$T" "$K" "$S5" "$L" '"operator"' '"someone"' || bad "tamper rewrite"
+out=$(ctl "$T" "$K" verify 2>/dev/null) && ok "current epoch rewritten with its own key: no witness, no proof" \
+    || bad "current-epoch rewrite without witness: $out"
+expect "current epoch rewritten (witness)" "$T" edited "$S5" "$(wc -l < "$T/$S5")" --witness "$SK_TMP/w.final"
 # 8. truncate-and-extend: a checkpoint signed with a later epoch's key
 fresh; L=$(lineof "$S2" '"ev":"login.success"'); E=$(grep -o '"epoch":[0-9]*' "$T/$S2" | tail -1 | cut -d: -f2)
 $TAMPER extend "$T" "$K" "$S2" "$L" "$E" || bad "tamper extend"

@@ -13,6 +13,14 @@ PYV="$(dirname "$0")/../../../tools/audit-verify/audit_verify.py"
 pout=$(python3 "$PYV" --pubkey "$K.pub" "$D"); rc=$?
 [ $rc -eq 0 ] && [[ "$pout" == "OK: entries $first.."* ]] && ok "python verifier agrees on the pruned log: $pout" \
     || bad "python verifier on the pruned log: rc=$rc $pout"
+# the pruned log reaches its first retained epoch's key only through epochs.jsonl
+rm -rf "$SK_TMP/noepochs"; cp -r "$D" "$SK_TMP/noepochs"; rm "$SK_TMP/noepochs/epochs.jsonl"
+out=$(ctl "$SK_TMP/noepochs" "$K" verify 2>/dev/null); rc=$?
+pout=$(python3 "$PYV" --pubkey "$K.pub" "$SK_TMP/noepochs"); prc=$?
+[ $rc -eq 1 ] && grep -q "^FAIL: unknown key: " <<<"$out" && [ $prc -eq 1 ] && \
+    [ "$(head -1 <<<"$out" | cut -d, -f1)" = "$(cut -d, -f1 <<<"$pout")" ] \
+    && ok "without epochs.jsonl the first retained epoch's key is unknown (both verifiers)" \
+    || bad "no epochs.jsonl: rc=$rc $out / $prc $pout"
 [ "$(ctl "$D" "$K" export --event audit.prune | wc -l)" -ge 1 ] && ok "prune is logged" || bad "no prune entry"
 ctl "$D" "$K" export | cmp -s - <(cat "$D"/audit-*.jsonl) && ok "export round trip" || bad "export differs"
 oldest=$(ls "$D"/audit-*.jsonl | head -1); rm "$oldest"
