@@ -90,6 +90,10 @@ typedef struct sk_user {
     uint8_t totp_pending[SK_TOTP_BLOB_MAX];  /* enrolment candidate (encrypted), not yet enabled */
     uint32_t totp_pending_len;               /* 0 = no enrolment in progress */
     int64_t dormant_notified_at;             /* when the dormancy reminder was sent; 0 = never */
+    /* Record version 3. An activation link lets a new account choose its first
+     * password: only SHA-256 of the single-use token is kept, never the token. */
+    uint8_t activation_hash[32];
+    int64_t activation_expires;              /* 0 = no activation link outstanding */
 } sk_user;
 
 typedef struct sk_session {
@@ -224,7 +228,7 @@ int sk_store_session_delete_all(sk_store *s) SK_MUST_CHECK;
 /* ---- record codec (exposed for tests and tools) ------------------------ */
 
 /* Version 2 appends totp_pending and dormant_notified_at; version 1 still decodes. */
-#define SK_USER_RECORD_VERSION 2
+#define SK_USER_RECORD_VERSION 3
 #define SK_SESSION_RECORD_VERSION 1
 /* Large enough for any encoded record of the current versions. */
 #define SK_USER_RECORD_MAX 2048

@@ -182,6 +182,9 @@ int sk_store_user_encode(const sk_user *u, uint8_t *buf, size_t cap, size_t *len
     wr_u16(&w, (uint16_t)u->totp_pending_len);
     wr_bytes(&w, u->totp_pending, u->totp_pending_len);
     wr_i64(&w, u->dormant_notified_at);
+    /* version 3 */
+    wr_bytes(&w, u->activation_hash, sizeof u->activation_hash);
+    wr_i64(&w, u->activation_expires);
     if (w.failed)
         return -1;
     *len = w.len;
@@ -240,6 +243,12 @@ int sk_store_user_decode(const uint8_t *buf, size_t len, sk_user *out)
             out->totp_pending_len = pl;
         }
         out->dormant_notified_at = rd_i64(&r);
+    }
+    if (version >= 3) {
+        const uint8_t *aq = rd_take(&r, sizeof out->activation_hash);
+        if (aq)
+            memcpy(out->activation_hash, aq, sizeof out->activation_hash);
+        out->activation_expires = rd_i64(&r);
     }
     /* Fields of later versions would be read here, guarded by `version >= N`. */
 

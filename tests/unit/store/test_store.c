@@ -214,9 +214,10 @@ static void test_user_codec_rejects(void **state)
     assert_int_equal(sk_store_user_decode(bad, len, &v), -1);
     /* allowlist count beyond the maximum: the count byte precedes the two
      * entries ("10.0.0.0/8", "2001:db8::/32"), which precede the version-2
-     * tail (u16 pending length + pending blob + i64 dormant_notified_at) */
+     * tail (u16 pending length + pending blob + i64 dormant_notified_at) and the
+     * version-3 tail (32-byte activation hash + i64 expiry) */
     memcpy(bad, buf, len);
-    size_t v2_tail = 2 + u.totp_pending_len + 8;
+    size_t v2_tail = 2 + u.totp_pending_len + 8 + 32 + 8;
     size_t ac_off = len - v2_tail - (2 + 10) - (2 + 13) - 1;
     assert_int_equal(bad[ac_off], 2);
     bad[ac_off] = SK_ALLOW_MAX + 1;
@@ -555,13 +556,19 @@ static void test_user_codec_v1_compat(void **state)
     size_t len = 0;
     make_user(&u, "acme", "alice");
     assert_int_equal(sk_store_user_encode(&u, buf, sizeof buf, &len), 0);
-    /* the v2 tail of a record without a pending secret: u16 0 + i64 0 */
-    size_t tail = 2 + 0 + 8;
+    /* the v2 and v3 tails of a record without a pending secret or an activation
+     * link: u16 0 + i64 0, then 32 zero bytes + i64 0 */
+    size_t v3_tail = 32 + 8, tail = 2 + 0 + 8 + v3_tail;
     assert_true(len > tail);
     for (size_t i = len - tail; i < len; i++)
         assert_int_equal(buf[i], 0);
-    /* labelled v2 but without the tail: truncated */
+    /* labelled v3 but without the tails: truncated */
     assert_int_equal(sk_store_user_decode(buf, len - tail, &v), -1);
+    /* a genuine v2 record: no activation link */
+    buf[1] = 2;
+    assert_int_equal(sk_store_user_decode(buf, len - v3_tail, &v), 0);
+    assert_int_equal(v.activation_expires, 0);
+    assert_int_equal(sk_store_user_decode(buf, len, &v), -1); /* v2 with a v3 tail: trailing bytes */
     /* labelled v1 with the tail: trailing bytes */
     buf[1] = 1;
     assert_int_equal(sk_store_user_decode(buf, len, &v), -1);
@@ -580,13 +587,19 @@ static void test_user_codec_v1_compat(void **state)
     for (int i = 0; i < 49; i++)
         u.totp_pending[i] = (uint8_t)(0xA0 ^ i);
     u.dormant_notified_at = -77;
+    /* v3 fields round-trip */
+    for (int i = 0; i < 32; i++)
+        u.activation_hash[i] = (uint8_t)(0x5A ^ i);
+    u.activation_expires = 1900000000;
     assert_int_equal(sk_store_user_encode(&u, buf, sizeof buf, &len), 0);
     assert_int_equal(sk_store_user_decode(buf, len, &v), 0);
     assert_int_equal(v.totp_pending_len, 49);
     assert_memory_equal(v.totp_pending, u.totp_pending, 49);
     assert_int_equal(v.dormant_notified_at, -77);
+    assert_memory_equal(v.activation_hash, u.activation_hash, 32);
+    assert_int_equal(v.activation_expires, 1900000000);
     /* pending length beyond the maximum */
-    size_t pl_off = len - 8 - 49 - 2;
+    size_t pl_off = len - (32 + 8) - 8 - 49 - 2;
     assert_int_equal(buf[pl_off], 49);
     buf[pl_off] = SK_TOTP_BLOB_MAX + 1;
     assert_int_equal(sk_store_user_decode(buf, len, &v), -1);
