@@ -323,6 +323,31 @@ int sk_auth_totp_check(const sk_policy_config *pc, const uint8_t *secret, size_t
                        const char *code, int64_t last_step, int64_t now,
                        int64_t *matched_step) SK_MUST_CHECK;
 
+/* ---- activation links ------------------------------------------------------
+ *
+ * A new account (created without a password) is invited with a single-use,
+ * time-limited link (`sekishoctl user invite`): the token is 32 random bytes, only
+ * its SHA-256 and expiry are stored in the account, and a new link replaces the
+ * previous one. The gateway's /.sekisho/activate page, reachable only with that
+ * account's certificate, sets the first password with it.
+ */
+#define SK_AUTH_ACTIVATION_TOKEN_LEN 32
+#define SK_AUTH_ACTIVATION_INVALID 5  /* no such link: used, replaced, expired or another account's */
+#define SK_AUTH_ACTIVATION_REFUSED 6  /* the password breaks the rules (see *why) */
+
+/* A new link for (tenant, id), valid until expires: token gets the 32 bytes to put
+ * in the link. 0, SK_STORE_NOTFOUND or -1 (token wiped then). */
+int sk_auth_activation_new(sk_store *store, const char *tenant, const char *id, int64_t expires,
+                           uint8_t token[SK_AUTH_ACTIVATION_TOKEN_LEN]) SK_MUST_CHECK;
+/* Set the first password with a link (argon2 runs here: call it off any event
+ * loop). The rules are checked first; then, in one store transaction, the link is
+ * checked (constant time), spent, and the password set (failures and lockout
+ * cleared, must-change cleared). 0, SK_AUTH_ACTIVATION_INVALID,
+ * SK_AUTH_ACTIVATION_REFUSED (*why) or -1. pw is the caller's to wipe. */
+int sk_auth_activate(const sk_auth_config *cfg, sk_store *store, const char *tenant, const char *id,
+                     const uint8_t token[SK_AUTH_ACTIVATION_TOKEN_LEN], const char *pw, size_t pw_len, int64_t now,
+                     sk_policy_pw_result *why) SK_MUST_CHECK;
+
 /* Results of the enrolment calls besides 0 / -1 / SK_STORE_NOTFOUND. */
 #define SK_AUTH_TOTP_BADCODE 4   /* confirm: no pending secret, or code wrong/replayed */
 

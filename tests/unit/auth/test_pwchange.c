@@ -326,6 +326,50 @@ static void test_busy(void **state)
     assert_int_equal(v.reason, SK_AUTH_R_BAD_REQUEST);
 }
 
+/* ---- activation links ---------------------------------------------------- */
+
+static int activate(fixture *fx, const char *id, const uint8_t *token, const char *pw, int64_t now)
+{
+    sk_policy_pw_result why;
+    return sk_auth_activate(&fx->cfg, fx->s, "default", id, token, pw, strlen(pw), now, &why);
+}
+
+static void test_activation_link(void **state)
+{
+    fixture *fx = *state;
+    uint8_t t1[SK_AUTH_ACTIVATION_TOKEN_LEN], t2[SK_AUTH_ACTIVATION_TOKEN_LEN];
+    sk_policy_pw_result why;
+    sk_user u;
+
+    /* no link yet: nothing opens the account */
+    memset(t1, 7, sizeof t1);
+    assert_int_equal(activate(fx, "alice", t1, NEWPW, 2000), SK_AUTH_ACTIVATION_INVALID);
+    assert_int_equal(sk_auth_activation_new(fx->s, "default", "nobody", 9000, t1), SK_STORE_NOTFOUND);
+    assert_int_equal(sk_auth_activation_new(fx->s, "default", "alice", 9000, t1), 0);
+    u = get_user(fx, "alice");
+    assert_int_equal(u.activation_expires, 9000);
+    /* a second link replaces the first */
+    assert_int_equal(sk_auth_activation_new(fx->s, "default", "alice", 9000, t2), 0);
+    assert_memory_not_equal(t1, t2, sizeof t1);
+    assert_int_equal(activate(fx, "alice", t1, NEWPW, 2000), SK_AUTH_ACTIVATION_INVALID);
+    /* another account's link, a password the rules refuse, an expired link */
+    assert_int_equal(activate(fx, "bob", t2, NEWPW, 2000), SK_AUTH_ACTIVATION_INVALID);
+    assert_int_equal(sk_auth_activate(&fx->cfg, fx->s, "default", "alice", t2, "short", 5, 2000, &why),
+                     SK_AUTH_ACTIVATION_REFUSED);
+    assert_int_equal(why, SK_POLICY_PW_TOO_SHORT);
+    assert_int_equal(activate(fx, "alice", t2, NEWPW, 9000), SK_AUTH_ACTIVATION_INVALID);
+    /* the current link, in time: the password is set and the link is spent */
+    assert_int_equal(activate(fx, "alice", t2, NEWPW, 2000), 0);
+    u = get_user(fx, "alice");
+    assert_int_equal(u.activation_expires, 0);
+    assert_int_equal(u.password_changed, 2000);
+    assert_int_equal(u.flags & SK_USER_F_MUST_CHANGE_PW, 0);
+    assert_int_equal(sk_auth_verify_password(u.pw_hash, NEWPW, strlen(NEWPW)), 1);
+    assert_int_equal(activate(fx, "alice", t2, "Other-Battery-43", 2001), SK_AUTH_ACTIVATION_INVALID);
+    u = get_user(fx, "alice");
+    assert_int_equal(sk_auth_verify_password(u.pw_hash, NEWPW, strlen(NEWPW)), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +378,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_current_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_activation_link, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
