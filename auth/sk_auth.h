@@ -339,6 +339,10 @@ int sk_auth_totp_check(const sk_policy_config *pc, const uint8_t *secret, size_t
  * in the link. 0, SK_STORE_NOTFOUND or -1 (token wiped then). */
 int sk_auth_activation_new(sk_store *store, const char *tenant, const char *id, int64_t expires,
                            uint8_t token[SK_AUTH_ACTIVATION_TOKEN_LEN]) SK_MUST_CHECK;
+/* 1 when token is (tenant, id)'s current, unexpired link (read only: the page that
+ * asks for the password says at once when a link is dead), else 0. */
+int sk_auth_activation_valid(sk_store *store, const char *tenant, const char *id,
+                             const uint8_t token[SK_AUTH_ACTIVATION_TOKEN_LEN], int64_t now);
 /* Set the first password with a link (argon2 runs here: call it off any event
  * loop). The rules are checked first; then, in one store transaction, the link is
  * checked (constant time), spent, and the password set (failures and lockout

@@ -99,3 +99,18 @@ out:
     sk_wipe(&l, sizeof l);
     return rc;
 }
+
+int sk_auth_activation_valid(sk_store *store, const char *tenant, const char *id,
+                             const uint8_t token[SK_AUTH_ACTIVATION_TOKEN_LEN], int64_t now)
+{
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+    sk_user u;
+    int ok;
+    if (sk_store_user_get(store, tenant, id, &u) != SK_STORE_OK)
+        return 0;
+    SHA256(token, SK_AUTH_ACTIVATION_TOKEN_LEN, hash);
+    ok = u.activation_expires != 0 && now < u.activation_expires &&
+         CRYPTO_memcmp(u.activation_hash, hash, sizeof hash) == 0;
+    sk_wipe(&u, sizeof u);
+    return ok;
+}

@@ -329,6 +329,8 @@ static const struct route {
     { "POST", "/.sekisho/password", NULL, K_PASSWORD_POST, 1 },
     { "GET", "/.sekisho/totp", http_get_totp, K_NONE, 1 },
     { "POST", "/.sekisho/totp", NULL, K_TOTP_POST, 1 },
+    { "GET", "/.sekisho/activate", http_get_activate, K_NONE, 0 },
+    { "POST", "/.sekisho/activate", NULL, K_ACTIVATE_POST, 1 },
     { "GET", "/.sekisho/health", get_health, K_NONE, 0 },
     { "GET", "/.sekisho/metrics", http_get_metrics, K_NONE, 0 },
     { "GET", "/.sekisho/style.css", get_css, K_NONE, 0 },
@@ -630,7 +632,7 @@ static size_t consume(struct req *rq, const char *data, size_t n)
         return (size_t)took;
     }
     if (rq->kind == K_LOGIN_POST || rq->kind == K_LOGOUT_POST || rq->kind == K_PASSWORD_POST ||
-        rq->kind == K_TOTP_POST) {
+        rq->kind == K_TOTP_POST || rq->kind == K_ACTIVATE_POST) {
         rq->body_bytes += n;
         if (rq->body_bytes > FORM_MAX)
             rq->too_large = 1;
@@ -675,6 +677,8 @@ enum MHD_Result http_finish(struct req *rq, struct MHD_Connection *mc, const cha
         return http_off_loop(rq, mc, http_post_password);
     case K_TOTP_POST:
         return http_off_loop(rq, mc, http_post_totp);
+    case K_ACTIVATE_POST:
+        return http_off_loop(rq, mc, http_post_activate);
     default:
         return http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 1);
     }

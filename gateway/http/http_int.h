@@ -32,7 +32,7 @@
 #define CSRF_TTL 3600
 #define MHD_STACK (512 * 1024)
 
-enum req_kind { K_NONE, K_PROXY, K_LOGIN_POST, K_LOGOUT_POST, K_PASSWORD_POST, K_TOTP_POST };
+enum req_kind { K_NONE, K_PROXY, K_LOGIN_POST, K_LOGOUT_POST, K_PASSWORD_POST, K_TOTP_POST, K_ACTIVATE_POST };
 
 /* Where a request goes: one entry per [tenant.NAME], or one catch-all entry when no
  * tenants are configured (then the certificate's O only scopes users and sessions). */
@@ -150,6 +150,7 @@ struct form {
     size_t f_new_len;
     char f_confirm[SK_AUTH_PASSWORD_MAX + 1];
     size_t f_confirm_len;
+    char f_token[64];  /* an activation link's token (base64url) */
 };
 
 struct req {
@@ -220,6 +221,10 @@ struct off_loop {
 
 
 extern const char http_cookie_clear[];
+
+/* http_activate.c */
+enum MHD_Result http_get_activate(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);
+enum MHD_Result http_post_activate(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);
 
 /* http_metrics.c */
 void http_hist_observe(struct http_hist *hh, int64_t us);

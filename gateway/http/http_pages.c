@@ -70,6 +70,7 @@ static enum sk_msg msg_from_query(struct MHD_Connection *mc)
 {
     static const struct { const char *name; enum sk_msg msg; } msgs[] = {
         { "logged_out", SK_MSG_LOGGED_OUT }, { "idle", SK_MSG_IDLE }, { "expired", SK_MSG_EXPIRED },
+        { "activated", SK_MSG_ACTIVATED },
     };
     const char *m = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "msg");
     for (size_t i = 0; m && i < SK_ARRAY_LEN(msgs); i++)
@@ -482,6 +483,7 @@ static int form_field(void *arg, const char *key, const char *value, size_t len)
         { "current", offsetof(struct form, f_pw), sizeof(((struct form *)0)->f_pw) },
         { "new", offsetof(struct form, f_new), sizeof(((struct form *)0)->f_new) },
         { "confirm", offsetof(struct form, f_confirm), sizeof(((struct form *)0)->f_confirm) },
+        { "t", offsetof(struct form, f_token), sizeof(((struct form *)0)->f_token) },
     };
     struct req *rq = arg;
     for (size_t i = 0; i < SK_ARRAY_LEN(fields); i++) {

@@ -34,6 +34,12 @@ static const struct text msg_text[SK_MSG_COUNT_] = {
                                "コードが一致しません。端末の時刻を確認して、もう一度お試しください。" },
     [SK_MSG_TOTP_ENABLED] = { "Two-step verification is on. Sign-ins now ask for a one-time code.",
                               "2段階認証を有効にしました。次回からサインイン時にワンタイムコードを入力します。" },
+    [SK_MSG_ACTIVATED] = { "Your password is set. Sign in with it.",
+                           "パスワードを設定しました。そのパスワードでサインインしてください。" },
+    [SK_MSG_LINK_INVALID] = { "This link does not work: it was used, replaced by a newer invitation, or has "
+                              "expired. Ask your administrator for a new one.",
+                              "このリンクは使用済み、新しい招待に置き換え済み、または期限切れです。"
+                              "管理者に新しい招待を依頼してください。" },
 };
 
 static const struct text t_signin = { "Sign in", "サインイン" };
@@ -193,6 +199,7 @@ int sk_page_logout(sk_buf *b, const struct sk_page_logout *p)
 }
 
 static const struct text t_pw_title = { "Change password", "パスワードの変更" };
+static const struct text t_activate_title = { "Choose your password", "パスワードの設定" };
 static const struct text t_pw_current = { "Current password", "現在のパスワード" };
 static const struct text t_pw_new = { "New password", "新しいパスワード" };
 static const struct text t_pw_confirm = { "New password again", "新しいパスワード（確認）" };
@@ -213,9 +220,13 @@ static const struct text t_back = { "Back to the portal", "ポータルへ戻る
 
 int sk_page_password(sk_buf *b, const struct sk_page_password *p)
 {
-    page_open(b, p->lang, T(p->lang, t_pw_title));
+    page_open(b, p->lang, p->activate_token ? T(p->lang, t_activate_title) : T(p->lang, t_pw_title));
     page_cert(b, p->lang, p->user, p->tenant);
     page_msg(b, p->lang, p->msg);
+    if (p->msg == SK_MSG_LINK_INVALID) {
+        page_close(b);
+        return sk_buf_finish(b);
+    }
     if (p->detail != NULL && p->detail[0] != '\0') {
         sk_buf_puts(b, "<p class=\"msg err\" role=\"alert\">");
         sk_buf_html(b, p->detail);
@@ -238,17 +249,21 @@ int sk_page_password(sk_buf *b, const struct sk_page_password *p)
     if (p->need_digit)
         sk_buf_puts(b, T(p->lang, t_pw_digit));
     sk_buf_puts(b, T(p->lang, t_pw_common));
-    sk_buf_puts(b, "</p><form method=\"post\" action=\"/.sekisho/password\" autocomplete=\"off\">");
+    sk_buf_printf(b, "</p><form method=\"post\" action=\"/.sekisho/%s\" autocomplete=\"off\">",
+                  p->activate_token ? "activate" : "password");
     hidden(b, "csrf", p->csrf);
-    sk_buf_printf(b, "<label for=\"current\">%s</label><input type=\"password\" id=\"current\" name=\"current\" "
-                     "autocomplete=\"current-password\" required autofocus maxlength=\"1024\">"
-                     "<label for=\"new\">%s</label><input type=\"password\" id=\"new\" name=\"new\" "
+    if (p->activate_token != NULL)
+        hidden(b, "t", p->activate_token);
+    else
+        sk_buf_printf(b, "<label for=\"current\">%s</label><input type=\"password\" id=\"current\" "
+                         "name=\"current\" autocomplete=\"current-password\" required autofocus maxlength=\"1024\">",
+                      T(p->lang, t_pw_current));
+    sk_buf_printf(b, "<label for=\"new\">%s</label><input type=\"password\" id=\"new\" name=\"new\" "
                      "autocomplete=\"new-password\" required minlength=\"%u\" maxlength=\"1024\">"
                      "<label for=\"confirm\">%s</label><input type=\"password\" id=\"confirm\" name=\"confirm\" "
                      "autocomplete=\"new-password\" required minlength=\"%u\" maxlength=\"1024\">"
                      "<button type=\"submit\">%s</button></form>\n",
-                  T(p->lang, t_pw_current), T(p->lang, t_pw_new), p->min_len, T(p->lang, t_pw_confirm), p->min_len,
-                  T(p->lang, t_pw_save));
+                  T(p->lang, t_pw_new), p->min_len, T(p->lang, t_pw_confirm), p->min_len, T(p->lang, t_pw_save));
     page_close(b);
     return sk_buf_finish(b);
 }

@@ -25,6 +25,8 @@ enum sk_msg {
     SK_MSG_PW_CHANGED,
     SK_MSG_TOTP_BAD_CODE,
     SK_MSG_TOTP_ENABLED,
+    SK_MSG_ACTIVATED,
+    SK_MSG_LINK_INVALID,
     SK_MSG_COUNT_
 };
 
@@ -53,6 +55,9 @@ struct sk_page_password {
     const char *detail;        /* e.g. the policy's reason, shown under msg; may be NULL */
     unsigned min_len, max_len;
     int need_upper, need_lower, need_digit;
+    /* Set: the activation page (first password through an invitation link): posts
+     * to /.sekisho/activate with this token, asks for no current password. */
+    const char *activate_token;
 };
 int sk_page_password(sk_buf *b, const struct sk_page_password *p) SK_MUST_CHECK;
 

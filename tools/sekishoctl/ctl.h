@@ -82,6 +82,8 @@ int ctl_user_modify(const sk_conf *conf, const char *id, const char *tenant, con
 /* `user notify`: mail the account notice (ID, tenant, portal, how to import the
  * certificate; never a password) to the user's address. Exit code. */
 int ctl_user_notify(const sk_conf *conf, const char *id, const char *tenant);
+/* Mail an activation link (lifetime seconds) with which the user chooses the first password. */
+int ctl_user_invite(const sk_conf *conf, const char *id, const char *tenant, int64_t lifetime);
 
 int ctl_backup_main(const sk_conf *conf, int argc, char **argv);
 void ctl_backup_usage(void);

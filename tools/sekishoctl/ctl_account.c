@@ -13,8 +13,10 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
+#include "sk_auth.h"
 #include "sk_admin_audit.h"
 #include "sk_notify.h"
 #include "sk_store.h"
@@ -329,6 +331,106 @@ int ctl_user_notify(const sk_conf *conf, const char *id, const char *tenant)
     printf("account notice sent to %s for %s (tenant %s)\n", u.email, id, tenant);
     ret = CTL_OK;
 out:
+    sk_wipe(&u, sizeof u);
+    sk_store_close(s);
+    ctl_log_close(log);
+    return ret;
+}
+
+/* An activation link instead of a password: the person chooses the first password
+ * at /.sekisho/activate with the certificate of this very account. The link (a
+ * single-use token) is mailed; a new invitation replaces the previous link. */
+int ctl_user_invite(const sk_conf *conf, const char *id, const char *tenant, int64_t lifetime)
+{
+    sk_store *s = NULL;
+    sk_adm_audit *log = NULL;
+    static sk_user u;
+    static char body[4096];
+    uint8_t token[SK_AUTH_ACTIVATION_TOKEN_LEN];
+    char tok64[SK_B64URL_LEN(SK_AUTH_ACTIVATION_TOKEN_LEN) + 1], subject[256], url[SK_CONF_URL_MAX + 16];
+    char link[SK_CONF_URL_MAX + 128], until[40], exp[24];
+    int64_t expires = ctl_now() + lifetime;
+    time_t et = (time_t)expires;
+    struct tm tm;
+    size_t ul;
+    int rc, sent = 0, ret = CTL_REFUSED;
+
+    memset(token, 0, sizeof token);
+    memset(tok64, 0, sizeof tok64);
+    memset(link, 0, sizeof link);
+    if (sk_store_open(conf->state_dir, 0, &s) != SK_STORE_OK) {
+        ctl_err("cannot open the user database in %s", conf->state_dir);
+        goto out;
+    }
+    rc = sk_store_user_get(s, tenant, id, &u);
+    if (rc != SK_STORE_OK) {
+        ctl_err(rc == SK_STORE_NOTFOUND ? "no user '%s' in tenant '%s'" : "cannot read user '%s' (tenant %s)",
+                id, tenant);
+        goto out;
+    }
+    if (u.email[0] == '\0') {
+        ctl_err("user %s (tenant %s) has no e-mail address; set one with: sekishoctl user modify %s@%s --email ADDR",
+                id, tenant, id, tenant);
+        goto out;
+    }
+    if (!sk_conf_email_allowed(conf, u.email)) {
+        ctl_err("the address of %s (%s) is not in [notify] allowed_domains; nothing sent", id, u.email);
+        goto out;
+    }
+    portal_url(conf, tenant, url, sizeof url);
+    if (url[0] == '\0') {
+        ctl_err("no portal address for tenant '%s': set [notify] portal_url (or a [tenant.%s] host)", tenant, tenant);
+        goto out;
+    }
+    ul = strlen(url);
+    while (ul > 0 && url[ul - 1] == '/')
+        url[--ul] = '\0';
+    gmtime_r(&et, &tm);
+    if (strftime(until, sizeof until, "%Y-%m-%d %H:%M UTC", &tm) == 0 ||
+        sk_snprintf(exp, sizeof exp, "%lld", (long long)expires) != 0)
+        goto out;
+    if (ctl_log_open(conf, &log) != CTL_OK)
+        goto out;
+    if (sk_auth_activation_new(s, tenant, id, expires, token) != 0) {
+        ctl_err("cannot store the activation link for %s (tenant %s)", id, tenant);
+        goto out;
+    }
+    sk_b64url_encode(token, sizeof token, tok64);
+    if (sk_snprintf(link, sizeof link, "%s/.sekisho/activate?t=%s", url, tok64) != 0 ||
+        sk_snprintf(subject, sizeof subject, "Sekisho: activate your account %s", id) != 0 ||
+        sk_snprintf(body, sizeof body,
+                    "Your Sekisho account is ready. Choose your password here, with the\n"
+                    "certificate of this account selected in your browser:\n\n  %s\n\n"
+                    "  User ID: %s\n  Tenant:  %s\n\n"
+                    "The link works once and until %s. A newer invitation replaces it.\n"
+                    "This mail contains no password. If you did not expect it, tell your administrator.\n\n"
+                    "Sekisho アカウントが用意できました。このアカウントの証明書をブラウザーで選び、\n"
+                    "次のリンクでパスワードを決めてください (1回限り、%s まで有効):\n  %s\n",
+                    link, id, tenant, until, until, link) != 0) {
+        ctl_err("invitation too long");
+        goto out;
+    }
+    {
+        struct sk_notify_msg m = { conf->notify_from[0] ? conf->notify_from : NULL, u.email, subject, body };
+        sent = sk_notify_send(conf->notify_command, &m) == 0;
+    }
+    {
+        sk_audit_kv kv[] = { { "user", id }, { "result", sent ? "ok" : "refused" }, { "email", u.email },
+                             { "expires", exp }, { "reason", sent ? NULL : "mail command failed" } };
+        if (ctl_log_change(log, "user.invite", tenant, kv, SK_ARRAY_LEN(kv)) != CTL_OK)
+            goto out;
+    }
+    if (!sent) {
+        ctl_err("the invitation to %s could not be sent ([notify] command failed); run user invite again", u.email);
+        goto out;
+    }
+    printf("activation link for %s (tenant %s) sent to %s, valid until %s\n", id, tenant, u.email, until);
+    ret = CTL_OK;
+out:
+    sk_wipe(token, sizeof token);
+    sk_wipe(tok64, sizeof tok64);
+    sk_wipe(link, sizeof link);
+    sk_wipe(body, sizeof body);
     sk_wipe(&u, sizeof u);
     sk_store_close(s);
     ctl_log_close(log);

@@ -25,7 +25,11 @@ enum {
     O_JSON = 1u << 4,
     O_MUSTCHANGE = 1u << 5,
     O_NOFORCE = 1u << 6,
+    O_INVITE = 1u << 7,
+    O_LIFETIME = 1u << 8,
 };
+
+#define INVITE_LIFETIME_DEFAULT (72 * 3600)
 
 struct uopts {
     const char *id;
@@ -38,6 +42,8 @@ struct uopts {
     int must_change;
     int no_force;
     const char *arg2;   /* second positional argument (CIDR) */
+    int invite;         /* add: no password, mail an activation link instead */
+    int64_t lifetime;   /* invite: how long the link works */
 };
 
 struct ucmd {
@@ -271,6 +277,10 @@ static int cmd_add(const sk_conf *conf, const struct uopts *o)
     }
     if (o->email && ctl_check_email(conf, o->email) != CTL_OK)
         goto out;
+    if (o->invite && o->email == NULL) {
+        ctl_err("--invite needs --email: the activation link is mailed");
+        goto out;
+    }
     if (sk_store_user_init(&u, o->tenant, o->id) != 0)
         goto out;
     if (ctl_log_open(conf, &log) != CTL_OK)
@@ -289,7 +299,8 @@ static int cmd_add(const sk_conf *conf, const struct uopts *o)
         ctl_err("cannot read the user database");
         goto out;
     }
-    if (new_password_hash(conf, o->id, o->pwfile, u.pw_hash) != CTL_OK)
+    /* Invited accounts have no password until the person chooses one. */
+    if (!o->invite && new_password_hash(conf, o->id, o->pwfile, u.pw_hash) != CTL_OK)
         goto out;
     u.role = role;
     if (o->email && sk_strlcpy(u.email, sizeof u.email, o->email) != 0)
@@ -314,12 +325,16 @@ static int cmd_add(const sk_conf *conf, const struct uopts *o)
         if (log_user(log, "user.add", o, "ok", kv, SK_ARRAY_LEN(kv)) != CTL_OK)
             goto out;
     }
-    printf("user %s added (tenant %s, role %s)\n", u.id, u.tenant, sk_store_role_name(u.role));
+    printf("user %s added (tenant %s, role %s%s)\n", u.id, u.tenant, sk_store_role_name(u.role),
+           o->invite ? ", no password until the invitation is used" : "");
     ret = CTL_OK;
 out:
     sk_wipe(&u, sizeof u);
     sk_store_close(s);
     ctl_log_close(log);
+    /* The store is closed first: one process opens an LMDB environment once. */
+    if (ret == CTL_OK && o->invite)
+        ret = ctl_user_invite(conf, o->id, o->tenant, o->lifetime);
     return ret;
 }
 
@@ -904,15 +919,22 @@ static int cmd_notify(const sk_conf *conf, const struct uopts *o)
     return ctl_user_notify(conf, o->id, o->tenant);
 }
 
+static int cmd_invite(const sk_conf *conf, const struct uopts *o)
+{
+    return ctl_user_invite(conf, o->id, o->tenant, o->lifetime);
+}
+
 static const struct ucmd cmds[] = {
-    { "add", cmd_add, O_TENANT | O_ROLE | O_EMAIL | O_PWFILE | O_MUSTCHANGE, 1,
-      "user add ID [--tenant T] [--role admin|general] [--email ADDR] [--password-file F] "
-      "[--must-change]" },
+    { "add", cmd_add, O_TENANT | O_ROLE | O_EMAIL | O_PWFILE | O_MUSTCHANGE | O_INVITE | O_LIFETIME, 1,
+      "user add ID [--tenant T] [--role admin|general] [--email ADDR] [--password-file F | --invite "
+      "[--lifetime DUR]] [--must-change]" },
     { "passwd", cmd_passwd, O_TENANT | O_PWFILE | O_MUSTCHANGE | O_NOFORCE, 1,
       "user passwd ID [--tenant T] [--password-file F] [--no-force-change]" },
     { "modify", cmd_modify, O_TENANT | O_ROLE | O_EMAIL, 1,
       "user modify ID [--tenant T] [--role admin|general] [--email ADDR|'']" },
     { "notify", cmd_notify, O_TENANT, 1, "user notify ID [--tenant T]   (mails the account notice)" },
+    { "invite", cmd_invite, O_TENANT | O_LIFETIME, 1,
+      "user invite ID [--tenant T] [--lifetime DUR]   (mails a single-use link to choose the password; default 72h)" },
     { "show", cmd_show, O_TENANT | O_JSON, 1, "user show ID [--tenant T] [--json]" },
     { "list", cmd_list, O_TENANT | O_JSON, 0, "user list [--tenant T] [--json]" },
     { "delete", cmd_delete, O_TENANT, 1, "user delete ID [--tenant T]" },
@@ -960,9 +982,11 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
         { "json", no_argument, NULL, 'j' },
         { "must-change", no_argument, NULL, 'm' },
         { "no-force-change", no_argument, NULL, 'n' },
+        { "invite", no_argument, NULL, 'i' },
+        { "lifetime", required_argument, NULL, 'l' },
         { NULL, 0, NULL, 0 },
     };
-    struct uopts o = { .tenant = SK_DEFAULT_TENANT };
+    struct uopts o = { .tenant = SK_DEFAULT_TENANT, .lifetime = INVITE_LIFETIME_DEFAULT };
     unsigned seen = 0;
     int c, li = -1;
 
@@ -1008,6 +1032,12 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
         case 'j': bit = O_JSON; o.json = 1; break;
         case 'm': bit = O_MUSTCHANGE; o.must_change = 1; break;
         case 'n': bit = O_NOFORCE; o.no_force = 1; break;
+        case 'i': bit = O_INVITE; o.invite = 1; break;
+        case 'l':
+            bit = O_LIFETIME;
+            if (sk_parse_duration(optarg, &o.lifetime) != 0 || o.lifetime < 300 || o.lifetime > 30 * 86400)
+                return usage_error(cmd, "--lifetime must be between 5m and 30d, e.g. 72h:", optarg);
+            break;
         case ':':
             return usage_error(cmd, "option needs a value:", argv[optind - 1]);
         default:
@@ -1026,6 +1056,10 @@ int ctl_user_main(const sk_conf *conf, int argc, char **argv)
     }
     if (o.must_change && o.no_force)
         return usage_error(cmd, "--must-change and --no-force-change contradict each other", NULL);
+    if (o.invite && o.pwfile)
+        return usage_error(cmd, "--invite and --password-file contradict each other", NULL);
+    if ((seen & O_LIFETIME) && cmd->fn == cmd_add && !o.invite)
+        return usage_error(cmd, "--lifetime goes with --invite", NULL);
     int npos = argc - optind;
     if (cmd->want_id == 2 && npos != 2)
         return usage_error(cmd, npos == 0 ? "missing user ID" : npos == 1 ? "missing CIDR"
