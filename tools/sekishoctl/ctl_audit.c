@@ -17,8 +17,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: sekishoctl audit keygen\n"
-            "       sekishoctl audit show [--since T] [--until T] [--user U] [--event E] [--json]\n"
-            "       sekishoctl audit export [--since T] [--until T] [--user U] [--event E]\n"
+            "       sekishoctl audit show [--since T] [--until T] [--user U] [--tenant T] [--event E] [--json]\n"
+            "       sekishoctl audit export [--since T] [--until T] [--user U] [--tenant T] [--event E]\n"
             "       sekishoctl audit verify [--pubkey FILE] [--witness FILE...] [--at T]\n"
             "       sekishoctl audit head\n"
             "T: epoch seconds, YYYY-MM-DD, or YYYY-MM-DD[T ]HH:MM[:SS] in the display time\n"
@@ -115,7 +115,7 @@ static void put_safe(FILE *f, const char *s)
 struct filter {
     int64_t since, until;
     int has_since, has_until;
-    const char *user, *event;
+    const char *user, *event, *tenant;
     int json;
 };
 
@@ -126,6 +126,10 @@ static int match(const struct filter *fl, const sk_audit_entry *e)
     if (fl->has_until && e->ts_ms >= fl->until)
         return 0;
     if (fl->user && (!e->actor || strcmp(fl->user, e->actor) != 0))
+        return 0;
+    /* One tenant's auditor sees that tenant's entries only: entries without a
+     * tenant (gateway start, CRL reloads) are not theirs. */
+    if (fl->tenant && (!e->tenant || strcmp(fl->tenant, e->tenant) != 0))
         return 0;
     if (fl->event) {
         size_t l = strlen(fl->event);
@@ -169,6 +173,8 @@ static int parse_filter(int argc, char **argv, struct filter *fl, int allow_json
             fl->user = argv[++i];
         } else if (strcmp(o, "--event") == 0) {
             fl->event = argv[++i];
+        } else if (strcmp(o, "--tenant") == 0) {
+            fl->tenant = argv[++i];
         } else {
             fprintf(stderr, "sekishoctl audit: unknown option: %s\n", o);
             return 2;

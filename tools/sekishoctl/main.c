@@ -76,8 +76,8 @@ static int audit_main(const sk_conf *conf, int argc, char **argv)
 static void audit_usage_to(FILE *f)
 {
     fputs("  audit keygen\n"
-          "  audit show [--pubkey FILE] [--since T] [--until T] [--user ID] [--event E] [--json]\n"
-          "  audit export [--pubkey FILE] [--since T] [--until T] [--user ID] [--event E]\n"
+          "  audit show [--pubkey FILE] [--since T] [--until T] [--user ID] [--tenant T] [--event E] [--json]\n"
+          "  audit export [--pubkey FILE] [--since T] [--until T] [--user ID] [--tenant T] [--event E]\n"
           "  audit verify [--pubkey FILE]\n"
           "  (times: ISO 8601; without a zone they are in [audit] timezone)\n",
           f);

@@ -167,4 +167,13 @@ PC_SRC=127.0.0.1
 PC_NAME=globex.test
 sk_assert_eq "$(pc_curl -u bob -C "$bc" /echo)" 200 "bob's session from 127.0.0.1"
 sk_stop_gateway
+
+# An auditor of one tenant reads that tenant's entries only (audit show --tenant).
+"$SK_BIN/sekishoctl" -c "$SK_CONF" audit show --tenant acme >"$SK_TMP/audit-acme.txt" 2>&1 ||
+    sk_fail "audit show --tenant acme: $(cat "$SK_TMP/audit-acme.txt")"
+sk_assert_file_contains "$SK_TMP/audit-acme.txt" "tenant=acme" "acme entries with --tenant acme"
+sk_assert_file_not_contains "$SK_TMP/audit-acme.txt" "tenant=globex" "no globex entry with --tenant acme"
+n_all=$("$SK_BIN/sekishoctl" -c "$SK_CONF" audit show | wc -l)
+n_acme=$(wc -l <"$SK_TMP/audit-acme.txt")
+sk_assert_lt "$n_acme" "$n_all" "--tenant shows fewer entries than the whole log"
 sk_pass
