@@ -34,6 +34,7 @@ static const struct conf_key conf_keys[] = {
     U32("listen", "workers", listen_workers, 1, 256),
     U32("listen", "handshakes_per_address", handshakes_per_address, 1, 100000),
     DUR("listen", "handshake_timeout", handshake_timeout, 1, 300),
+    DUR("listen", "drain_timeout", drain_timeout, 1, 3600),
     DUR("listen", "request_timeout", request_timeout, 1, 86400),
     PATH("tls", "client_ca", tls_client_ca),
     PATH("tls", "crl", tls_crl),
@@ -98,6 +99,7 @@ void sk_conf_defaults(sk_conf *c)
     c->listen_workers = 0;   /* one per CPU */
     c->handshakes_per_address = 64;
     c->handshake_timeout = 10;
+    c->drain_timeout = 30;
     c->request_timeout = 300;
     c->tls_session_lifetime = 3600;
     c->tls_crl_warn_before = 3 * 86400;

@@ -67,6 +67,7 @@ typedef struct sk_conf {
     /* [metrics] */
     char metrics_listen[256];      /* plain-HTTP /metrics and /health; "" = none */
     int64_t handshake_timeout;     /* seconds for the TLS handshake */
+    int64_t drain_timeout;         /* SIGTERM: seconds requests in flight may still take */
     int64_t request_timeout;       /* seconds of client silence on a connection */
 
     /* [tls] */

@@ -21,7 +21,6 @@
 #include "sk_sweep.h"
 #include "sk_util.h"
 
-#define DRAIN_SECONDS 30
 #define PRUNE_EVERY_SECONDS 86400
 #define SWEEP_EVERY_SECONDS 86400
 #define SWEEP_FIRST_AFTER 60
@@ -382,9 +381,10 @@ static void stop(struct gateway *g)
      * keep-alive ones at once); what is still busy after the grace period is closed.
      * When sk_net_stop returns, every worker has ended, so the rest is freed in order. */
     if (g->net != NULL)
-        cut = sk_net_stop(g->net, DRAIN_SECONDS);
+        cut = sk_net_stop(g->net, (int)g->conf.drain_timeout);
     if (cut > 0)
-        sk_log(SK_LOG_WARN, "%d connections still busy after %d s were closed", cut, DRAIN_SECONDS);
+        sk_log(SK_LOG_WARN, "%d connections still busy after %lld s were closed", cut,
+               (long long)g->conf.drain_timeout);
     sk_http_destroy(g->http);
     sk_net_destroy(g->net);
     if (g->maint_started) {

@@ -3,6 +3,8 @@
  * with their connection suspended. */
 #include "http_int.h"
 
+#include <stdint.h>
+
 
 #include <errno.h>
 #include <fcntl.h>
@@ -360,6 +362,11 @@ void sk_http_worker_close(void *wctx)
     struct hworker *w = wctx;
     if (w == NULL)
         return;
+    /* Requests still waiting for the upstream (cut at the drain deadline) are failed
+     * and resumed first: libmicrohttpd must not be stopped with connections it
+     * cannot see. INT64_MAX makes every wait overdue. */
+    (void)http_up_expire(w, INT64_MAX);
+    (void)MHD_run(w->d);
     sk_loop_del(w->loop, &w->mhd_w);
     sk_loop_del(w->loop, &w->done_w);
     MHD_stop_daemon(w->d); /* closes what is left; NOTIFY_CLOSED frees each hconn */
