@@ -1,9 +1,17 @@
 /*
  * sekishoctl restore --from DIR: put a verified backup (ctl_backup.h) back in
- * place of the store, the audit log and the TOTP key. Refused while any process
- * (the gateway) has the store open. What was there is kept beside it as
- * NAME.before-restore-<UTC time>. The restore itself is then recorded in the
- * restored audit log, whose chain it continues.
+ * place of the store and the TOTP key. Refused while any process (the gateway)
+ * has the store open. What was there is kept beside it as
+ * NAME.before-restore-<UTC time>.
+ *
+ * The audit log is append-only and never goes backwards because of a restore:
+ * when the live log verifies and contains the backup's last entry (same
+ * sequence number and chain hash), it is kept and the restore is recorded in
+ * it. Only a live log that is missing or does not verify is set aside and
+ * replaced by the backup's; the writer then finds the log shorter than the head
+ * it remembers and records audit.truncated, which verify keeps reporting. A
+ * live log that verifies but does not contain the backup's end (a backup of
+ * another log) is a refusal: nothing is changed.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -128,6 +136,130 @@ static int restore_audit(const char *from_dir, const char *audit_dir, const stru
     return rc;
 }
 
+/* The last entry of the log in dir: *seq (0: none) and its chain hash. strict: an
+ * entry whose hash does not match its content is an error (it proves nothing);
+ * otherwise sk_audit_verify is left to say what is wrong. */
+static int audit_last(const char *dir, int strict, uint64_t *seq, char h[SK_AUDIT_HASH_HEX + 1], char *err,
+                      size_t cap)
+{
+    sk_audit_reader *r = NULL;
+    sk_audit_entry e;
+    const char *line;
+    int k, rc = -1;
+
+    memset(&e, 0, sizeof e);
+    *seq = 0;
+    h[0] = '\0';
+    if (sk_audit_reader_open(dir, &r, err, cap) != 0)
+        goto out;
+    while ((k = sk_audit_reader_next(r, &e, &line, err, cap)) == 1) {
+        if (strict && !e.hash_ok) {
+            if (sk_snprintf(err, cap, "entry %llu does not match its hash", (unsigned long long)e.seq) != 0)
+                err[0] = '\0';
+            goto out;
+        }
+        *seq = e.seq;
+        memcpy(h, e.hash, SK_AUDIT_HASH_HEX + 1);
+    }
+    rc = k == 0 ? 0 : -1;
+out:
+    sk_audit_entry_free(&e);
+    sk_audit_reader_close(r);
+    return rc;
+}
+
+/* 1 when the log in dir holds entry seq with chain hash h, 0 when not, -1 error. */
+static int audit_holds(const char *dir, uint64_t seq, const char *h, char *err, size_t cap)
+{
+    sk_audit_reader *r = NULL;
+    sk_audit_entry e;
+    const char *line;
+    int k, rc = -1;
+
+    memset(&e, 0, sizeof e);
+    if (sk_audit_reader_open(dir, &r, err, cap) != 0)
+        goto out;
+    while ((k = sk_audit_reader_next(r, &e, &line, err, cap)) == 1 && e.seq < seq)
+        ;
+    if (k < 0)
+        goto out;
+    rc = k == 1 && e.seq == seq && e.hash_ok && strcmp(e.hash, h) == 0;
+out:
+    sk_audit_entry_free(&e);
+    sk_audit_reader_close(r);
+    return rc;
+}
+
+/* The initial audit public key: the live one, else the backup's copy. */
+static int audit_pub(const sk_conf *conf, const char *from, uint8_t pub[32])
+{
+    char path[SK_CONF_PATH_MAX + 32], keyid[SK_AUDIT_HASH_HEX + 1];
+    if (sk_snprintf(path, sizeof path, "%s.pub", conf->audit_key) == 0 && sk_audit_pubkey_load(path, pub, keyid) == 0)
+        return 0;
+    if (sk_snprintf(path, sizeof path, "%s/audit.key.pub", from) == 0 && sk_audit_pubkey_load(path, pub, keyid) == 0)
+        return 0;
+    return -1;
+}
+
+enum audit_plan { PLAN_REFUSE = -1, PLAN_KEEP_LIVE = 0, PLAN_FROM_BACKUP = 1 };
+
+/* Decide, before anything changes, what happens to the audit log (see the top of
+ * this file). why gets the reason, for the operator and the restore event. */
+static enum audit_plan plan_audit(const sk_conf *conf, const char *from, char *why, size_t cap)
+{
+    char bdir[SK_CONF_PATH_MAX + 16], bh[SK_AUDIT_HASH_HEX + 1], lh[SK_AUDIT_HASH_HEX + 1], err[256] = "";
+    uint64_t bseq = 0, lseq = 0;
+    uint8_t pub[32];
+    sk_audit_verdict v;
+    int held;
+
+    if (sk_snprintf(bdir, sizeof bdir, "%s/audit", from) != 0)
+        return PLAN_REFUSE;
+    if (access(bdir, F_OK) == 0 && audit_last(bdir, 1, &bseq, bh, err, sizeof err) != 0) {
+        ctl_err("restore: cannot read the backup's audit log: %s; nothing was changed", err);
+        return PLAN_REFUSE;
+    }
+    /* The reason is for people; a reason too long to say is left out, not fatal. */
+    if (access(conf->audit_dir, F_OK) != 0 && errno == ENOENT)
+        lseq = 0;
+    else if (audit_last(conf->audit_dir, 0, &lseq, lh, err, sizeof err) != 0) {
+        if (sk_snprintf(why, cap, "the live audit log is unreadable (%s)", err) != 0)
+            why[0] = '\0';
+        return PLAN_FROM_BACKUP;
+    }
+    if (lseq == 0) {
+        if (sk_snprintf(why, cap, "there is no live audit log") != 0)
+            why[0] = '\0';
+        return PLAN_FROM_BACKUP;
+    }
+    if (audit_pub(conf, from, pub) != 0) {
+        ctl_err("restore: no audit public key (%s.pub or the backup's) to check the live audit log with; "
+                "nothing was changed", conf->audit_key);
+        return PLAN_REFUSE;
+    }
+    if (sk_audit_verify(conf->audit_dir, pub, &v) != 0) {
+        ctl_err("restore: the live audit log could not be verified; nothing was changed");
+        return PLAN_REFUSE;
+    }
+    if (v.problem != SK_AUDIT_OK) {
+        if (sk_snprintf(why, cap, "the live audit log does not verify (%s at %s line %llu: %s)",
+                        sk_audit_problem_name(v.problem), v.segment, (unsigned long long)v.line, v.detail) != 0)
+            why[0] = '\0';
+        return PLAN_FROM_BACKUP;
+    }
+    held = bseq == 0 ? 1 : audit_holds(conf->audit_dir, bseq, bh, err, sizeof err);
+    if (held != 1) {
+        ctl_err("restore: the live audit log verifies but does not contain the backup's last audit entry "
+                "%llu (%s): the backup is not of this log; nothing was changed",
+                (unsigned long long)bseq, held < 0 ? err : "different or pruned");
+        return PLAN_REFUSE;
+    }
+    if (sk_snprintf(why, cap, "the live audit log verifies and contains the backup's last entry %llu "
+                    "(the live log ends at %llu)", (unsigned long long)bseq, (unsigned long long)lseq) != 0)
+        why[0] = '\0';
+    return PLAN_KEEP_LIVE;
+}
+
 static int cmd_restore(const sk_conf *conf, const char *from)
 {
     sk_adm_audit *log = NULL;
@@ -139,6 +271,8 @@ static int cmd_restore(const sk_conf *conf, const char *from)
     long users = 0, pid;
     size_t files = 0;
     int ret = CTL_REFUSED;
+    char why[SK_CONF_PATH_MAX + 512] = "";
+    enum audit_plan plan;
 
     if (ctl_backup_verify_dir(from, &users, &files) != CTL_OK) {
         ctl_err("restore: refused, nothing was changed");
@@ -156,19 +290,23 @@ static int cmd_restore(const sk_conf *conf, const char *from)
         ctl_err("restore: cannot use the state directory %s", conf->state_dir);
         return CTL_REFUSED;
     }
+    if ((plan = plan_audit(conf, from, why, sizeof why)) == PLAN_REFUSE)
+        return CTL_REFUSED;
     if (gmtime_r(&t, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0)
         return CTL_REFUSED;
     /* Set aside, then copy in: each step can be undone by hand from what the
      * messages name; the old files are never deleted. */
+    kept_audit[0] = '\0';
     if (set_aside(db, stamp, kept_db, sizeof kept_db) != 0 ||
-        set_aside(conf->audit_dir, stamp, kept_audit, sizeof kept_audit) != 0)
+        (plan == PLAN_FROM_BACKUP && set_aside(conf->audit_dir, stamp, kept_audit, sizeof kept_audit) != 0))
         goto out;
     if (sk_mkdir_p(db, 0700) != 0) {
         ctl_err("restore: cannot create %s", db);
         goto out;
     }
     own_like(db, &owner);
-    if (restore_file(from, "db/data.mdb", data, &owner) != 0 || restore_audit(from, conf->audit_dir, &owner) != 0)
+    if (restore_file(from, "db/data.mdb", data, &owner) != 0 ||
+        (plan == PLAN_FROM_BACKUP && restore_audit(from, conf->audit_dir, &owner) != 0))
         goto out;
     kept_totp[0] = '\0';
     if (sk_snprintf(rel_totp, sizeof rel_totp, "%s/totp.key", from) == 0 && access(rel_totp, F_OK) == 0) {
@@ -176,7 +314,8 @@ static int cmd_restore(const sk_conf *conf, const char *from)
             restore_file(from, "totp.key", conf->auth_totp_key, &owner) != 0)
             goto out;
     }
-    /* Recorded in the restored log: its chain goes on from the backup's end. */
+    /* Recorded in the live log (or, replaced, in the backup's, after the
+     * writer's audit.truncated when it remembers a later head). */
     if (ctl_log_open(conf, &log) != CTL_OK) {
         ctl_err("restore: the state was restored but the restore could not be recorded");
         goto out;
@@ -186,11 +325,18 @@ static int cmd_restore(const sk_conf *conf, const char *from)
         if (sk_snprintf(n_users, sizeof n_users, "%ld", users) != 0)
             n_users[0] = '\0';
         sk_audit_kv kv[] = { { "from", from }, { "users", n_users }, { "previous_db", kept_db[0] ? kept_db : NULL },
-                             { "previous_audit", kept_audit[0] ? kept_audit : NULL }, { "result", "ok" } };
+                             { "previous_audit", kept_audit[0] ? kept_audit : NULL },
+                             { "audit_log", plan == PLAN_KEEP_LIVE ? "kept" : "from_backup" },
+                             { "audit_reason", why[0] ? why : NULL }, { "result", "ok" } };
         if (ctl_log_change(log, "restore", NULL, kv, SK_ARRAY_LEN(kv)) != CTL_OK)
             goto out;
     }
-    printf("restored %zu files from %s (%ld user(s))\n", files, from, users);
+    printf("restored from %s (%ld user(s); the backup's %zu files verified)\n", from, users, files);
+    if (plan == PLAN_KEEP_LIVE)
+        printf("audit log: kept the live log, not the backup's: %s\n", why);
+    else
+        printf("audit log: put the backup's log in place: %s; a gap against the head this host "
+               "remembers is recorded as audit.truncated and audit verify will report it\n", why);
     if (kept_db[0] || kept_audit[0] || kept_totp[0])
         printf("the previous state is kept: %s%s%s%s%s\n", kept_db, kept_audit[0] ? " " : "", kept_audit,
                kept_totp[0] ? " " : "", kept_totp);

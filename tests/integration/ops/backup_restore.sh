@@ -3,8 +3,11 @@
 # oathtool and curl: back up a live gateway (LMDB hot copy, audit log, TOTP key,
 # manifest), verify; change and delete users; restore is refused while the gateway
 # runs; after stopping it, restore; the old password and TOTP secret log in again,
-# the deleted user is back, and `audit verify` passes on the restored log. A damaged
-# backup is refused; --into/--keep keeps N generations.
+# the deleted user is back. The audit log never goes backwards: the live log, which
+# extends the backup's, is kept, records the restore and still verifies. Only a live
+# log that does not verify is replaced by the backup's, and then the writer's
+# truncation detection reports the gap. A damaged backup is refused; --into/--keep
+# keeps N generations.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lifecycle/common.sh"
 source "$(dirname "$0")/../policy/common.sh"
@@ -48,6 +51,8 @@ np=$(sk_password)
 pc_ctl user passwd alice --tenant acme --no-force-change --password-file "$(pc_pwfile new "$np")"
 pc_ctl user totp disable alice --tenant acme
 pc_ctl user delete bob --tenant acme
+ctl 0 audit show --event admin.change
+sk_assert_contains "$(ctl_out)" '"command":"user.delete"' "the deletion is audited"
 sk_assert_eq "$(pc_login_attempt bob bob "$pb")" 401 "bob deleted"
 
 # Refused while the gateway has the store open.
@@ -74,10 +79,16 @@ sk_assert_contains "$(ctl_err_text)" "is malformed" "a path leaving the backup i
 sk_stop_gateway
 ctl 1 restore --from "$SK_TMP/backups/bad"
 sk_assert_contains "$(ctl_err_text)" "nothing was changed" "damaged backup not restored"
+ctl 0 audit verify --pubkey "$SK_TMP/audit.key.pub"     # the live log is intact before the restore
+live_seg=$(ls "$SK_TMP"/state/audit/audit-*.jsonl | tail -1)
+live_lines=$(wc -l <"$live_seg")
 ctl 0 restore --from "$bk"
 sk_assert_contains "$(ctl_out)" "restored" "restore output"
 sk_assert_contains "$(ctl_out)" "before-restore-" "the previous state is kept"
+sk_assert_contains "$(ctl_out)" "audit log: kept the live log" "the live audit log is kept"
 ls -d "$SK_TMP"/state/db.before-restore-* >/dev/null || sk_fail "old store not kept"
+! ls -d "$SK_TMP"/state/audit.before-restore-* >/dev/null 2>&1 || sk_fail "the live audit log was set aside"
+(( $(wc -l <"$live_seg") > live_lines )) || sk_fail "the live audit log did not grow by the restore event"
 
 # The drill: old password + TOTP log in, bob is back, the new password is gone.
 sk_start_gateway
@@ -88,12 +99,42 @@ sk_assert_eq "$(pc_login_attempt alice alice "$np")" 401 "the password set after
 pc_login bob "$pb" >/dev/null
 sk_stop_gateway
 ctl 0 audit verify --pubkey "$SK_TMP/audit.key.pub"
+sk_assert_contains "$(ctl_out)" "OK" "the live, extended log verifies"
 ctl 0 audit show --event admin.change
-sk_assert_contains "$(ctl_out)" "restore" "the restore is in the restored log"
+sk_assert_contains "$(ctl_out)" '"command":"restore"' "the restore is in the live log"
+sk_assert_contains "$(ctl_out)" '"audit_log":"kept"' "the restore event says the live log was kept"
+sk_assert_contains "$(ctl_out)" '"command":"user.delete"' "what happened after the backup is still in the log"
+ctl 0 audit show --event audit.truncated
+sk_assert_eq "$(ctl_out)" "" "no truncation after a restore that kept the live log"
 
 # Generations: --into PARENT --keep 2 keeps the newest two.
 for i in 1 2 3; do ctl 0 backup --into "$SK_TMP/gen" --keep 2; done
 sk_assert_contains "$(ctl_out)" "removed 1 old generation(s), keeping 2" "pruned"
 sk_assert_eq "$(find "$SK_TMP/gen" -mindepth 1 -maxdepth 1 -type d | wc -l)" 2 "two generations left"
 for d in "$SK_TMP"/gen/*; do ctl 0 backup verify "$d"; done
+
+# A damaged live log (an entry edited by hand) is set aside and the backup's log put
+# in place; the writer remembers a later head, so the gap is recorded as
+# audit.truncated and verify keeps failing on it: honest, not silently shorter.
+seg=$(ls "$SK_TMP"/state/audit/audit-*.jsonl | tail -1)
+grep -q '"actor":"bob"' "$seg" || sk_fail "no entry of bob to edit"
+sed -i '0,/"actor":"bob"/s//"actor":"bod"/' "$seg"
+ctl 1 audit verify --pubkey "$SK_TMP/audit.key.pub"
+sk_assert_contains "$(ctl_err_text)" "edited" "the edit is found"
+ctl 0 restore --from "$bk"
+sk_assert_contains "$(ctl_out)" "audit log: put the backup's log in place: the live audit log does not verify (edited" \
+    "the damaged live log is replaced and the operator told why"
+ls -d "$SK_TMP"/state/audit.before-restore-* >/dev/null || sk_fail "the damaged live log was not kept aside"
+grep -q '"actor":"bod"' "$SK_TMP"/state/audit.before-restore-*/audit-*.jsonl || sk_fail "the kept log is not the damaged one"
+ctl 1 audit verify --pubkey "$SK_TMP/audit.key.pub"
+sk_assert_contains "$(ctl_out)$(ctl_err_text)" "truncated" "the gap to the remembered head is reported"
+ctl 0 audit show --event audit.truncated
+sk_assert_contains "$(ctl_out)" "expected_seq" "the writer recorded audit.truncated"
+ctl 0 audit show --event admin.change
+sk_assert_contains "$(ctl_out)" '"audit_log":"from_backup"' "the restore event says the log came from the backup"
+sk_start_gateway
+pc_totp_settle 5
+code=$(pc_login_attempt alice alice "$pa" --data-urlencode "totp=$(pc_totp "$secret")")
+sk_assert_eq "$code" 303 "the store is restored on the damaged-log path too"
+sk_stop_gateway
 sk_pass
