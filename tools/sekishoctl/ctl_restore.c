@@ -201,6 +201,18 @@ static int audit_pub(const sk_conf *conf, const char *from, uint8_t pub[32])
     return -1;
 }
 
+/* A torn last line (a crash mid-write) or a tail its dead writer never sealed is
+ * what any writer repairs when it next opens the log (audit.recover, a
+ * checkpoint): let it, rather than call the log damaged and go back to the
+ * backup's. A writer that refuses the log leaves it to verify to say why. */
+static void let_writer_repair(const sk_conf *conf)
+{
+    sk_adm_audit *log = NULL;
+    char err[SK_CONF_PATH_MAX * 2 + 512];
+    if (sk_adm_open(conf, "sekishoctl", stdout, &log, err, sizeof err) == 0)
+        sk_adm_close(log);
+}
+
 enum audit_plan { PLAN_REFUSE = -1, PLAN_KEEP_LIVE = 0, PLAN_FROM_BACKUP = 1 };
 
 /* Decide, before anything changes, what happens to the audit log (see the top of
@@ -237,6 +249,9 @@ static enum audit_plan plan_audit(const sk_conf *conf, const char *from, char *w
                 "nothing was changed", conf->audit_key);
         return PLAN_REFUSE;
     }
+    if (sk_audit_verify(conf->audit_dir, pub, &v) == 0 &&
+        (v.problem == SK_AUDIT_TRUNCATED_TAIL || v.problem == SK_AUDIT_UNSIGNED))
+        let_writer_repair(conf);
     if (sk_audit_verify(conf->audit_dir, pub, &v) != 0) {
         ctl_err("restore: the live audit log could not be verified; nothing was changed");
         return PLAN_REFUSE;

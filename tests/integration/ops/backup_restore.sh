@@ -82,6 +82,11 @@ sk_assert_contains "$(ctl_err_text)" "nothing was changed" "damaged backup not r
 ctl 0 audit verify --pubkey "$SK_TMP/audit.key.pub"     # the live log is intact before the restore
 live_seg=$(ls "$SK_TMP"/state/audit/audit-*.jsonl | tail -1)
 live_lines=$(wc -l <"$live_seg")
+# As if the host crashed mid-write (the reason one restores): a torn last line is
+# repaired by the writer (audit.recover), not a reason to go back to the backup's log.
+printf '{"seq":%s,"ts":"20' "$((live_lines + 1))" >>"$live_seg"
+ctl 1 audit verify --pubkey "$SK_TMP/audit.key.pub"
+sk_assert_contains "$(ctl_out)$(ctl_err_text)" "truncated tail" "the torn line is seen"
 ctl 0 restore --from "$bk"
 sk_assert_contains "$(ctl_out)" "restored" "restore output"
 sk_assert_contains "$(ctl_out)" "before-restore-" "the previous state is kept"
@@ -106,6 +111,8 @@ sk_assert_contains "$(ctl_out)" '"audit_log":"kept"' "the restore event says the
 sk_assert_contains "$(ctl_out)" '"command":"user.delete"' "what happened after the backup is still in the log"
 ctl 0 audit show --event audit.truncated
 sk_assert_eq "$(ctl_out)" "" "no truncation after a restore that kept the live log"
+ctl 0 audit show --event audit.recover
+sk_assert_contains "$(ctl_out)" "audit.recover" "the torn line was repaired by the writer"
 
 # Generations: --into PARENT --keep 2 keeps the newest two.
 for i in 1 2 3; do ctl 0 backup --into "$SK_TMP/gen" --keep 2; done
