@@ -7,11 +7,14 @@
  * The audit log is append-only and never goes backwards because of a restore:
  * when the live log verifies and contains the backup's last entry (same
  * sequence number and chain hash), it is kept and the restore is recorded in
- * it. Only a live log that is missing or does not verify is set aside and
- * replaced by the backup's; the writer then finds the log shorter than the head
- * it remembers and records audit.truncated, which verify keeps reporting. A
- * live log that verifies but does not contain the backup's end (a backup of
- * another log) is a refusal: nothing is changed.
+ * it. A torn last line or unsealed tail of a crashed writer is first repaired
+ * by the writer, and a gap a writer already recorded (audit.truncated) does not
+ * count as damage: it stays reported either way. Only a live log that is
+ * missing or does not verify is set aside and replaced by the backup's, and
+ * only when that verifies against this host's audit key; the writer then finds
+ * the log shorter than the head it remembers and records audit.truncated, which
+ * verify keeps reporting. Anything else (a backup of another log) is refused
+ * before anything changes.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -139,8 +142,8 @@ static int restore_audit(const char *from_dir, const char *audit_dir, const stru
 /* The last entry of the log in dir: *seq (0: none) and its chain hash. strict: an
  * entry whose hash does not match its content is an error (it proves nothing);
  * otherwise sk_audit_verify is left to say what is wrong. */
-static int audit_last(const char *dir, int strict, uint64_t *seq, char h[SK_AUDIT_HASH_HEX + 1], char *err,
-                      size_t cap)
+static int audit_last(const char *dir, int strict, uint64_t *seq, char h[SK_AUDIT_HASH_HEX + 1], int64_t *ts_ms,
+                      char *err, size_t cap)
 {
     sk_audit_reader *r = NULL;
     sk_audit_entry e;
@@ -149,6 +152,7 @@ static int audit_last(const char *dir, int strict, uint64_t *seq, char h[SK_AUDI
 
     memset(&e, 0, sizeof e);
     *seq = 0;
+    *ts_ms = 0;
     h[0] = '\0';
     if (sk_audit_reader_open(dir, &r, err, cap) != 0)
         goto out;
@@ -159,6 +163,7 @@ static int audit_last(const char *dir, int strict, uint64_t *seq, char h[SK_AUDI
             goto out;
         }
         *seq = e.seq;
+        *ts_ms = e.ts_ms;
         memcpy(h, e.hash, SK_AUDIT_HASH_HEX + 1);
     }
     rc = k == 0 ? 0 : -1;
@@ -168,8 +173,9 @@ out:
     return rc;
 }
 
-/* 1 when the log in dir holds entry seq with chain hash h, 0 when not, -1 error. */
-static int audit_holds(const char *dir, uint64_t seq, const char *h, char *err, size_t cap)
+/* 1 when the log in dir holds entry seq with chain hash h (h NULL: any hash) and,
+ * when event is not NULL, that event; 0 when not; -1 error. */
+static int audit_holds(const char *dir, uint64_t seq, const char *h, const char *event, char *err, size_t cap)
 {
     sk_audit_reader *r = NULL;
     sk_audit_entry e;
@@ -183,7 +189,8 @@ static int audit_holds(const char *dir, uint64_t seq, const char *h, char *err, 
         ;
     if (k < 0)
         goto out;
-    rc = k == 1 && e.seq == seq && e.hash_ok && strcmp(e.hash, h) == 0;
+    rc = k == 1 && e.seq == seq && e.hash_ok && (h == NULL || strcmp(e.hash, h) == 0) &&
+         (event == NULL || (e.event != NULL && strcmp(e.event, event) == 0));
 out:
     sk_audit_entry_free(&e);
     sk_audit_reader_close(r);
@@ -215,61 +222,99 @@ static void let_writer_repair(const sk_conf *conf)
 
 enum audit_plan { PLAN_REFUSE = -1, PLAN_KEEP_LIVE = 0, PLAN_FROM_BACKUP = 1 };
 
+/* 1: the live log verifies, or fails only on a gap a writer already recorded as
+ * audit.truncated (verify checks that last, so nothing else is wrong, and it stays
+ * reported whatever restore does); 0: it does not (why says how); -1: verify
+ * could not run. */
+static int live_log_intact(const sk_conf *conf, const uint8_t pub[32], char *why, size_t cap)
+{
+    sk_audit_verdict v;
+    char err[256];
+
+    if (sk_audit_verify(conf->audit_dir, pub, &v) == 0 &&
+        (v.problem == SK_AUDIT_TRUNCATED_TAIL || v.problem == SK_AUDIT_UNSIGNED))
+        let_writer_repair(conf);
+    if (sk_audit_verify(conf->audit_dir, pub, &v) != 0)
+        return -1;
+    if (v.problem == SK_AUDIT_OK ||
+        (v.problem == SK_AUDIT_TRUNCATED && v.seq != 0 &&
+         audit_holds(conf->audit_dir, v.seq, NULL, SK_AUDIT_EV_TRUNCATED, err, sizeof err) == 1))
+        return 1;
+    if (sk_snprintf(why, cap, "the live audit log does not verify (%s at %s line %llu: %s)",
+                    sk_audit_problem_name(v.problem), v.segment, (unsigned long long)v.line, v.detail) != 0)
+        why[0] = '\0';
+    return 0;
+}
+
+/* The backup's log may replace the live one only when it is this host's log: it
+ * verifies against the host's initial key as of its own last entry (a hot copy
+ * ends in a young unsealed tail, which is fine at that moment). */
+static int backup_log_ok(const char *bdir, const uint8_t pub[32], int64_t last_ms)
+{
+    sk_audit_verify_opts o;
+    sk_audit_verdict v;
+
+    memset(&o, 0, sizeof o);
+    o.now_ms = last_ms > 0 ? last_ms : 1;
+    if (sk_audit_verify_ex(bdir, pub, &o, &v) != 0) {
+        ctl_err("restore: the backup's audit log could not be verified; nothing was changed");
+        return -1;
+    }
+    if (v.problem != SK_AUDIT_OK) {
+        ctl_err("restore: the backup's audit log does not verify against this host's audit key (%s at %s "
+                "line %llu: %s); nothing was changed", sk_audit_problem_name(v.problem), v.segment,
+                (unsigned long long)v.line, v.detail);
+        return -1;
+    }
+    return 0;
+}
+
 /* Decide, before anything changes, what happens to the audit log (see the top of
- * this file). why gets the reason, for the operator and the restore event. */
+ * this file). why gets the reason, for the operator and the restore event; a
+ * reason too long to say is left out, not fatal. */
 static enum audit_plan plan_audit(const sk_conf *conf, const char *from, char *why, size_t cap)
 {
     char bdir[SK_CONF_PATH_MAX + 16], bh[SK_AUDIT_HASH_HEX + 1], lh[SK_AUDIT_HASH_HEX + 1], err[256] = "";
     uint64_t bseq = 0, lseq = 0;
+    int64_t bts = 0, lts = 0;
     uint8_t pub[32];
-    sk_audit_verdict v;
-    int held;
+    int intact = 0, held;
 
     if (sk_snprintf(bdir, sizeof bdir, "%s/audit", from) != 0)
         return PLAN_REFUSE;
-    if (access(bdir, F_OK) == 0 && audit_last(bdir, 1, &bseq, bh, err, sizeof err) != 0) {
+    if (access(bdir, F_OK) == 0 && audit_last(bdir, 1, &bseq, bh, &bts, err, sizeof err) != 0) {
         ctl_err("restore: cannot read the backup's audit log: %s; nothing was changed", err);
         return PLAN_REFUSE;
     }
-    /* The reason is for people; a reason too long to say is left out, not fatal. */
-    if (access(conf->audit_dir, F_OK) != 0 && errno == ENOENT)
-        lseq = 0;
-    else if (audit_last(conf->audit_dir, 0, &lseq, lh, err, sizeof err) != 0) {
-        if (sk_snprintf(why, cap, "the live audit log is unreadable (%s)", err) != 0)
-            why[0] = '\0';
-        return PLAN_FROM_BACKUP;
-    }
-    if (lseq == 0) {
-        if (sk_snprintf(why, cap, "there is no live audit log") != 0)
-            why[0] = '\0';
-        return PLAN_FROM_BACKUP;
-    }
     if (audit_pub(conf, from, pub) != 0) {
-        ctl_err("restore: no audit public key (%s.pub or the backup's) to check the live audit log with; "
+        ctl_err("restore: no audit public key (%s.pub or the backup's) to check the audit logs with; "
                 "nothing was changed", conf->audit_key);
         return PLAN_REFUSE;
     }
-    if (sk_audit_verify(conf->audit_dir, pub, &v) == 0 &&
-        (v.problem == SK_AUDIT_TRUNCATED_TAIL || v.problem == SK_AUDIT_UNSIGNED))
-        let_writer_repair(conf);
-    if (sk_audit_verify(conf->audit_dir, pub, &v) != 0) {
+    if (access(conf->audit_dir, F_OK) != 0 && errno == ENOENT) {
+        if (sk_snprintf(why, cap, "there is no live audit log") != 0)
+            why[0] = '\0';
+    } else if (audit_last(conf->audit_dir, 0, &lseq, lh, &lts, err, sizeof err) != 0) {
+        if (sk_snprintf(why, cap, "the live audit log is unreadable (%s)", err) != 0)
+            why[0] = '\0';
+    } else if (lseq == 0) {
+        if (sk_snprintf(why, cap, "there is no live audit log") != 0)
+            why[0] = '\0';
+    } else if ((intact = live_log_intact(conf, pub, why, cap)) < 0) {
         ctl_err("restore: the live audit log could not be verified; nothing was changed");
         return PLAN_REFUSE;
     }
-    if (v.problem != SK_AUDIT_OK) {
-        if (sk_snprintf(why, cap, "the live audit log does not verify (%s at %s line %llu: %s)",
-                        sk_audit_problem_name(v.problem), v.segment, (unsigned long long)v.line, v.detail) != 0)
-            why[0] = '\0';
-        return PLAN_FROM_BACKUP;
-    }
-    held = bseq == 0 ? 1 : audit_holds(conf->audit_dir, bseq, bh, err, sizeof err);
+    if (!intact)
+        return bseq == 0 || backup_log_ok(bdir, pub, bts) == 0 ? PLAN_FROM_BACKUP : PLAN_REFUSE;
+    held = bseq == 0 ? 1 : audit_holds(conf->audit_dir, bseq, bh, NULL, err, sizeof err);
     if (held != 1) {
-        ctl_err("restore: the live audit log verifies but does not contain the backup's last audit entry "
-                "%llu (%s): the backup is not of this log; nothing was changed",
-                (unsigned long long)bseq, held < 0 ? err : "different or pruned");
+        ctl_err("restore: the live audit log is intact but does not contain the backup's last audit entry "
+                "%llu (%s): the backup is not of this log, or older than a recorded gap; nothing was "
+                "changed (to restore it anyway, move %s aside by hand first)",
+                (unsigned long long)bseq, held < 0 ? err : "different or pruned", conf->audit_dir);
         return PLAN_REFUSE;
     }
-    if (sk_snprintf(why, cap, "the live audit log verifies and contains the backup's last entry %llu "
+    if (sk_snprintf(why, cap, "the live audit log is intact and contains the backup's last entry %llu "
                     "(the live log ends at %llu)", (unsigned long long)bseq, (unsigned long long)lseq) != 0)
         why[0] = '\0';
     return PLAN_KEEP_LIVE;

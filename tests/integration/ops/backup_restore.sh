@@ -114,6 +114,21 @@ sk_assert_eq "$(ctl_out)" "" "no truncation after a restore that kept the live l
 ctl 0 audit show --event audit.recover
 sk_assert_contains "$(ctl_out)" "audit.recover" "the torn line was repaired by the writer"
 
+# A backup of another log (another state directory, its own audit key): the live log
+# verifies but does not contain the backup's end, so restore refuses, changing nothing.
+sed -e 's|^dir = state$|dir = other-state|' -e 's|^key = audit.key$|key = other.key|' "$SK_CONF" >"$SK_TMP/other.conf"
+grep -q '^dir = other-state$' "$SK_TMP/other.conf" && grep -q '^key = other.key$' "$SK_TMP/other.conf" ||
+    sk_fail "cannot derive a second configuration"
+SK_CONF=$SK_TMP/other.conf ctl 0 user add carol --tenant acme --role general --password-file "$(pc_pwfile carol "$(sk_password)")"
+SK_CONF=$SK_TMP/other.conf ctl 0 backup --to "$SK_TMP/backups/foreign"
+ctl 0 backup verify "$SK_TMP/backups/foreign"
+ctl 1 restore --from "$SK_TMP/backups/foreign"
+sk_assert_contains "$(ctl_err_text)" "does not contain the backup's last audit entry" "a foreign backup is refused"
+sk_assert_contains "$(ctl_err_text)" "nothing was changed" "the refusal says nothing changed"
+ctl 1 user show carol@acme
+ctl 0 user show bob@acme
+ctl 0 audit verify --pubkey "$SK_TMP/audit.key.pub"
+
 # Generations: --into PARENT --keep 2 keeps the newest two.
 for i in 1 2 3; do ctl 0 backup --into "$SK_TMP/gen" --keep 2; done
 sk_assert_contains "$(ctl_out)" "removed 1 old generation(s), keeping 2" "pruned"
@@ -144,4 +159,22 @@ pc_totp_settle 5
 code=$(pc_login_attempt alice alice "$pa" --data-urlencode "totp=$(pc_totp "$secret")")
 sk_assert_eq "$code" 303 "the store is restored on the damaged-log path too"
 sk_stop_gateway
+
+# That log now carries a recorded gap; verify keeps reporting it, but the log is
+# otherwise intact and extends the backup's, so a further restore keeps it.
+ctl 0 restore --from "$bk"
+sk_assert_contains "$(ctl_out)" "audit log: kept the live log" "a log with a recorded gap is not replaced again"
+ctl 0 audit show --event audit.truncated
+sk_assert_eq "$(ctl_out | grep -c expected_seq)" 1 "still the one recorded gap, no new one"
+ctl 1 audit verify --pubkey "$SK_TMP/audit.key.pub"
+sk_assert_contains "$(ctl_out)$(ctl_err_text)" "truncated" "the gap stays reported"
+
+# A damaged live log is never replaced by another host's log: refused, nothing changed.
+seg=$(ls "$SK_TMP"/state/audit/audit-*.jsonl | tail -1)
+sed -i '0,/"actor":"alice"/s//"actor":"alicf"/' "$seg"
+ctl 1 restore --from "$SK_TMP/backups/foreign"
+sk_assert_contains "$(ctl_err_text)" "the backup's audit log does not verify against this host's audit key" \
+    "a foreign log does not replace a damaged one"
+grep -q '"actor":"alicf"' "$seg" || sk_fail "the refused restore changed the audit log"
+ctl 1 user show carol@acme
 sk_pass
