@@ -352,8 +352,12 @@ static int cmd_restore(const sk_conf *conf, const char *from)
     }
     if ((plan = plan_audit(conf, from, why, sizeof why)) == PLAN_REFUSE)
         return CTL_REFUSED;
-    if (gmtime_r(&t, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0)
+    /* Audit before act when the log stays: a live log its writer will not
+     * continue refuses the restore before anything changes. */
+    if (plan == PLAN_KEEP_LIVE && ctl_log_open(conf, &log) != CTL_OK)
         return CTL_REFUSED;
+    if (gmtime_r(&t, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0)
+        goto out;
     /* Set aside, then copy in: each step can be undone by hand from what the
      * messages name; the old files are never deleted. */
     kept_audit[0] = '\0';
@@ -376,7 +380,7 @@ static int cmd_restore(const sk_conf *conf, const char *from)
     }
     /* Recorded in the live log (or, replaced, in the backup's, after the
      * writer's audit.truncated when it remembers a later head). */
-    if (ctl_log_open(conf, &log) != CTL_OK) {
+    if (log == NULL && ctl_log_open(conf, &log) != CTL_OK) {
         ctl_err("restore: the state was restored but the restore could not be recorded");
         goto out;
     }
