@@ -81,17 +81,29 @@ static long holder_of(const char *file)
     return found;
 }
 
-/* path -> path.before-restore-STAMP when it exists. */
+/* path -> path.before-restore-STAMP (-2, -3, ... when restores follow within a
+ * second) when it exists. Never over an earlier one: those are kept too. */
 static int set_aside(const char *path, const char *stamp, char *kept, size_t cap)
 {
     kept[0] = '\0';
     if (access(path, F_OK) != 0)
         return errno == ENOENT ? 0 : -1;
-    if (sk_snprintf(kept, cap, "%s.before-restore-%s", path, stamp) != 0 || rename(path, kept) != 0) {
-        ctl_err("restore: cannot move %s aside: %s", path, strerror(errno));
-        return -1;
+    for (int n = 1; n < 100; n++) {
+        int r = n == 1 ? sk_snprintf(kept, cap, "%s.before-restore-%s", path, stamp)
+                       : sk_snprintf(kept, cap, "%s.before-restore-%s-%d", path, stamp, n);
+        if (r != 0) {
+            errno = ENAMETOOLONG;
+            break;
+        }
+        if (access(kept, F_OK) == 0)
+            continue;
+        if (errno == ENOENT && rename(path, kept) == 0)
+            return 0;
+        break;
     }
-    return 0;
+    ctl_err("restore: cannot move %s aside: %s", path, strerror(errno));
+    kept[0] = '\0';
+    return -1;
 }
 
 /* Files created by root for a state directory owned by the service user must

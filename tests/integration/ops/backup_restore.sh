@@ -164,6 +164,8 @@ sk_stop_gateway
 # otherwise intact and extends the backup's, so a further restore keeps it.
 ctl 0 restore --from "$bk"
 sk_assert_contains "$(ctl_out)" "audit log: kept the live log" "a log with a recorded gap is not replaced again"
+ctl 0 restore --from "$bk"     # at once again: every previous state is kept, none overwritten
+sk_assert_eq "$(find "$SK_TMP/state" -maxdepth 1 -name 'db.before-restore-*' | wc -l)" 4 "four restores, four kept stores"
 ctl 0 audit show --event audit.truncated
 sk_assert_eq "$(ctl_out | grep -c expected_seq)" 1 "still the one recorded gap, no new one"
 ctl 1 audit verify --pubkey "$SK_TMP/audit.key.pub"
