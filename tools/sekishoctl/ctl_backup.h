@@ -3,7 +3,8 @@
  *
  * A backup is a directory:
  *   db/data.mdb      a consistent hot copy of the LMDB store (mdb_env_copy2, compacted)
- *   audit/...        the audit log files ([audit] dir, without its lock file)
+ *   audit/...        the audit log files ([audit] dir, without its lock file); restore
+ *                    puts them back only when the live log is missing or fails to verify
  *   totp.key         the key sealing TOTP secrets (when the state has one)
  *   audit.key.pub    the audit public key (when present), to verify the copy anywhere
  *   MANIFEST         "sekisho-backup 1", "created <UTC>", "source <state dir>", then one
