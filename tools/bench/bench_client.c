@@ -50,29 +50,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_int.h"
 #include "sk_util.h"
 
-#define SK_BENCH_MAX_THREADS 256
-#define SK_BENCH_BUF 16384
-#define SK_BENCH_MAX_PIDS 32
-
-typedef enum { SK_BENCH_HANDSHAKE, SK_BENCH_RESUME, SK_BENCH_KEEPALIVE, SK_BENCH_HOLD,
-               SK_BENCH_SLOWLORIS } sk_bench_mode;
 static const char *const sk_bench_mode_names[] = {"handshake", "resume", "keepalive", "hold",
                                                   "slowloris"};
 
-typedef struct sk_bench_opts {
-    sk_bench_mode mode;
-    char host[256];
-    char port[8];
-    const char *ca, *cert, *key, *path, *bind;
-    uint64_t count, conns, reqs, expect;
-    int tls12;
-    SSL_SESSION *session; /* resume mode: the session every connection resumes */
-    long cpu_pids[SK_BENCH_MAX_PIDS]; /* --cpu-pid: front-end processes to account */
-    int n_cpu_pids;
-    char cookie[4096];
-} sk_bench_opts;
+#define SK_BENCH_MAX_THREADS 256
+#define SK_BENCH_BUF 16384
+
 
 typedef struct sk_bench_conn {
     int fd;
@@ -98,7 +84,7 @@ typedef struct sk_bench_worker {
     sk_bench_conn conn;
 } sk_bench_worker;
 
-static double sk_bench_now(void)
+double sk_bench_now(void)
 {
     struct timespec ts;
 
@@ -595,143 +581,13 @@ static void sk_bench_percentiles(const sk_bench_worker *w, uint64_t nw, double *
 }
 
 /* Hold and slowloris modes wait here until the script is done measuring. */
-static void sk_bench_wait_signal(const sigset_t *set)
+void sk_bench_wait_signal(const sigset_t *set)
 {
     int sig = 0;
 
     fflush(stdout);
     while (sigwait(set, &sig) != 0)
         ;
-}
-
-static int SK_MUST_CHECK sk_bench_sock_addr(const char *host, const char *port,
-                                            struct sockaddr_storage *ss, socklen_t *len)
-{
-    struct addrinfo hints, *ai = NULL;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    if (getaddrinfo(host, port, &hints, &ai) != 0)
-        return -1;
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    *len = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    return 0;
-}
-
-/* Wait (<= 10 s) for the non-blocking connects; failed (or still pending)
- * sockets are closed and their fd set to -1. Returns how many connected. */
-static uint64_t sk_bench_slow_settle(int *fds, struct pollfd *pf, uint64_t n)
-{
-    uint64_t i, pending, opened = 0;
-    double deadline = sk_bench_now() + 10;
-    unsigned char *done = calloc(n, 1);
-
-    if (done == NULL)
-        return 0;
-    do {
-        for (i = 0, pending = 0; i < n; i++) {
-            pf[i].fd = done[i] ? -1 : fds[i];
-            pf[i].events = POLLOUT;
-            pf[i].revents = 0;
-        }
-        if (poll(pf, n, 100) < 0 && errno != EINTR)
-            break;
-        for (i = 0; i < n; i++) {
-            int err = 0;
-            socklen_t el = sizeof(err);
-            if (done[i] || fds[i] < 0)
-                continue;
-            if (pf[i].revents == 0) {
-                pending++;
-                continue;
-            }
-            done[i] = 1;
-            if (getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
-                close(fds[i]);
-                fds[i] = -1;
-                continue;
-            }
-            opened++;
-        }
-    } while (pending > 0 && sk_bench_now() < deadline);
-    for (i = 0; i < n; i++) {
-        if (!done[i] && fds[i] >= 0) {
-            close(fds[i]);
-            fds[i] = -1;
-        }
-    }
-    free(done);
-    return opened;
-}
-
-/* How many of the open sockets the server has closed (EOF or reset). */
-static uint64_t sk_bench_slow_closed(const int *fds, struct pollfd *pf, uint64_t n)
-{
-    uint64_t i, closed = 0;
-    char b;
-
-    for (i = 0; i < n; i++) {
-        pf[i].fd = fds[i];
-        pf[i].events = POLLIN | POLLRDHUP;
-        pf[i].revents = 0;
-    }
-    if (poll(pf, n, 0) < 0)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (fds[i] >= 0 && pf[i].revents != 0 && recv(fds[i], &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
-            closed++;
-    return closed;
-}
-
-/* N silent TCP connections from o->bind; they never send a byte. */
-static int SK_MUST_CHECK sk_bench_slowloris(const sk_bench_opts *o, const sigset_t *set)
-{
-    struct sockaddr_storage dst, src;
-    socklen_t dlen, slen;
-    int *fds = calloc(o->count, sizeof(int)), one = 1, rc = -1;
-    struct pollfd *pf = calloc(o->count, sizeof(*pf));
-    uint64_t i, opened, closed, failed = 0;
-
-    for (i = 0; fds != NULL && i < o->count; i++)
-        fds[i] = -1;
-    if (fds == NULL || pf == NULL || sk_bench_sock_addr(o->host, o->port, &dst, &dlen) != 0 ||
-        sk_bench_sock_addr(o->bind, "0", &src, &slen) != 0) {
-        fprintf(stderr, "sekisho-bench: bad address or out of memory\n");
-        goto out;
-    }
-    for (i = 0; i < o->count; i++) {
-        fds[i] = socket(dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        /* The port is picked at connect time per 4-tuple, not per bind. */
-        if (fds[i] < 0 ||
-            setsockopt(fds[i], IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) != 0 ||
-            bind(fds[i], (struct sockaddr *)&src, slen) != 0 ||
-            (connect(fds[i], (struct sockaddr *)&dst, dlen) != 0 && errno != EINPROGRESS)) {
-            if (failed++ == 0)
-                fprintf(stderr, "sekisho-bench: slowloris socket %llu: %s\n",
-                        (unsigned long long)i, strerror(errno));
-            if (fds[i] >= 0)
-                close(fds[i]);
-            fds[i] = -1;
-        }
-    }
-    opened = sk_bench_slow_settle(fds, pf, o->count);
-    printf("mode=slowloris count=%llu opened=%llu failed=%llu\n", (unsigned long long)o->count,
-           (unsigned long long)opened, (unsigned long long)(o->count - opened));
-    sk_bench_wait_signal(set);
-    closed = sk_bench_slow_closed(fds, pf, o->count);
-    printf("mode=slowloris_end opened=%llu closed_by_server=%llu still_open=%llu\n",
-           (unsigned long long)opened, (unsigned long long)closed,
-           (unsigned long long)(opened - closed));
-    rc = 0;
-out:
-    for (i = 0; fds != NULL && i < o->count; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-    free(fds);
-    free(pf);
-    return rc;
 }
 
 /* utime+stime (clock ticks) of the --cpu-pid processes, all their threads. */
