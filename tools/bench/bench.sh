@@ -180,6 +180,8 @@ MAXCONN=$(((HOLD > SLOW ? HOLD : SLOW) + 2048))
 FD_CAP=$([[ $NOFILE == unlimited ]] && echo 1000000 || echo "$NOFILE")
 NGINX_CONNS=$((MAXCONN * 2 < FD_CAP - 64 ? MAXCONN * 2 : FD_CAP - 64))
 SK_MAXCONN=$((MAXCONN < (FD_CAP - 256) / 3 ? MAXCONN : (FD_CAP - 256) / 3))
+# HAProxy refuses to start unless the limit covers two descriptors per maxconn.
+HA_MAXCONN=$((MAXCONN < (FD_CAP - 200) / 2 ? MAXCONN : (FD_CAP - 200) / 2))
 
 declare -A PIDS PORTS
 start_nginx() {
@@ -251,7 +253,7 @@ start_haproxy() {
     cat >"$d/haproxy.cfg" <<EOF
 global
     nbthread $WORKERS
-    maxconn $NGINX_CONNS
+    maxconn $HA_MAXCONN
     tune.ssl.cachesize 40000
 defaults
     mode http
@@ -438,8 +440,9 @@ row() {
 echo
 echo "Sekisho benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r)"
 echo "$(nginx -v 2>&1)${PIDS[haproxy]:+, $(haproxy -v | head -1 | cut -d' ' -f1-3)}; $(openssl version)"
-printf 'workers/processes per front end: %s; sekisho auth pool %s, max_connections %s; %s\n' \
-    "$WORKERS" "$AUTH_WORKERS" "$SK_MAXCONN" "$NOFILE_NOTE"
+printf 'workers/processes per front end: %s; sekisho auth pool %s; %s\n' "$WORKERS" "$AUTH_WORKERS" "$NOFILE_NOTE"
+printf 'connection limits from it: nginx worker_connections %s, haproxy maxconn %s, sekisho max_connections %s\n' \
+    "$NGINX_CONNS" "${PIDS[haproxy]:+$HA_MAXCONN}${PIDS[haproxy]:-n/a}" "$SK_MAXCONN"
 printf 'counts: %s full handshakes, %s resumptions per TLS version, keep-alive %s, hold %s, slowloris %s sockets + %s requests; path %s\n' \
     "$HS" "$RESUMES" "${REQS:+$REQS requests per connection}${REQS:-$KA_TOTAL requests per connection count}" \
     "$HOLD" "$SLOW" "$SLOW_REQS" "$BPATH"
