@@ -340,8 +340,11 @@ hold() {
     rss0=$(proc_sum VmRSS $(fe_pids "$fe"))
     # shellcheck disable=SC2046
     thr0=$(proc_sum Threads $(fe_pids "$fe"))
-    "$SK_BIN/sekisho-bench" hold "${args[@]}" -n "$HOLD" -c 4 >"$out" 2>"$out.err" &
+    # A connection the front end does not take within 10 s ends that thread's
+    # share: the count reached is the figure.
+    "$SK_BIN/sekisho-bench" hold "${args[@]}" -n "$HOLD" -c 8 --timeout 10 >"$out" 2>"$out.err" &
     cpid=$!
+    sk_track "$cpid"
     if ! wait_line "$out" '^mode=hold' "$cpid" 900; then
         stop_client "$cpid"
         sk_log "$fe hold: no result: $(head -c 600 "$out.err")"
@@ -376,6 +379,7 @@ slowloris() {
     "$SK_BIN/sekisho-bench" slowloris --connect "$SK_HOST:${PORTS[$fe]}" --bind 127.0.0.2 \
         -n "$SLOW" >"$out" 2>"$out.err" &
     spid=$!
+    sk_track "$spid"
     if ! wait_line "$out" '^mode=slowloris ' "$spid" 120; then
         stop_client "$spid"
         sk_log "$fe slowloris: no result: $(head -c 600 "$out.err")"
@@ -383,7 +387,8 @@ slowloris() {
         RUN_FAILED=1
         return 0
     fi
-    legit=$("$SK_BIN/sekisho-bench" handshake "${args[@]}" -n "$SLOW_REQS" -c 1 \
+    # A request not answered within 5 s is an error; after 120 s the rest are.
+    legit=$("$SK_BIN/sekisho-bench" handshake "${args[@]}" -n "$SLOW_REQS" -c 1 --timeout 5 --max-seconds 120 \
         2>"$SK_TMP/legit-$fe.err") || true
     stop_client "$spid"
     echo "$fe slowloris: $(tr '\n' ' ' <"$out")" >>"$SK_TMP/runs.log"

@@ -127,6 +127,7 @@ static int SK_MUST_CHECK sk_bench_connect(const sk_bench_opts *o, SSL_CTX *ctx, 
     struct addrinfo hints, *ai = NULL;
     const char *stage = "getaddrinfo";
     int one = 1, rc = -1;
+    struct timeval tv = {.tv_sec = (time_t)o->timeout_s, .tv_usec = 0};
 
     c->fd = -1;
     c->ssl = NULL;
@@ -138,7 +139,9 @@ static int SK_MUST_CHECK sk_bench_connect(const sk_bench_opts *o, SSL_CTX *ctx, 
         goto out;
     stage = "connect";
     c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0 || connect(c->fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+    if (c->fd < 0 || setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
+        connect(c->fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         goto out;
     stage = "TLS handshake";
@@ -371,6 +374,13 @@ static void *sk_bench_run(void *arg)
     }
     for (i = 0; i < w->todo; i++) {
         t = sk_bench_now();
+        if (w->o->deadline > 0 && t > w->o->deadline) {
+            w->errors += w->todo - i; /* out of time: the rest count as failed */
+            if (w->first_error[0] == '\0' &&
+                sk_snprintf(w->first_error, sizeof(w->first_error), "--max-seconds reached") != 0)
+                w->first_error[0] = '\0';
+            break;
+        }
         if (w->conn.ssl == NULL && sk_bench_open(w) != 0) {
             w->errors++;
             if (mode == SK_BENCH_HOLD)
@@ -419,13 +429,14 @@ static void sk_bench_usage(void)
             "usage: sekisho-bench handshake|resume|keepalive|hold --connect HOST:PORT\n"
             "         --ca CA.crt --cert CLIENT.crt --key CLIENT.key [-n CONNECTIONS]\n"
             "         [-c THREADS] [-r REQUESTS_PER_CONNECTION] [--path /] [--cookie-file F]\n"
-            "         [--tls12] [--expect 200]\n"
+            "         [--tls12] [--expect 200] [--timeout 10] [--max-seconds S]\n"
             "       sekisho-bench slowloris --connect HOST:PORT --bind ADDR [-n SOCKETS]\n");
 }
 
 static int SK_MUST_CHECK sk_bench_parse(int argc, char **argv, sk_bench_opts *o)
 {
     size_t len = 0;
+    uint64_t max_s = 0;
     int i;
 
     memset(o, 0, sizeof(*o));
@@ -433,6 +444,7 @@ static int SK_MUST_CHECK sk_bench_parse(int argc, char **argv, sk_bench_opts *o)
     o->conns = 1;
     o->reqs = 1000;
     o->expect = 200;
+    o->timeout_s = 10;
     o->path = "/";
     if (argc < 2)
         return -1;
@@ -478,6 +490,13 @@ static int SK_MUST_CHECK sk_bench_parse(int argc, char **argv, sk_bench_opts *o)
         } else if (strcmp(a, "-r") == 0) {
             if (sk_parse_u64(v, 1, 100000000, &o->reqs) != 0)
                 return -1;
+        } else if (strcmp(a, "--timeout") == 0) {
+            if (sk_parse_u64(v, 1, 3600, &o->timeout_s) != 0)
+                return -1;
+        } else if (strcmp(a, "--max-seconds") == 0) {
+            if (sk_parse_u64(v, 1, 86400, &max_s) != 0)
+                return -1;
+            o->deadline = (double)max_s; /* made absolute when the run starts */
         } else if (strcmp(a, "--expect") == 0) {
             if (sk_parse_u64(v, 100, 599, &o->expect) != 0)
                 return -1;
@@ -696,11 +715,13 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     sk_bench_raise_nofile();
-    /* Blocked in every thread: hold and slowloris modes take them with sigwait. */
+    /* Hold and slowloris modes take them with sigwait: blocked in every thread.
+     * The other modes just die of them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+    if ((o.mode == SK_BENCH_HOLD || o.mode == SK_BENCH_SLOWLORIS) &&
+        pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         goto out;
     if (o.mode == SK_BENCH_SLOWLORIS) {
         rc = sk_bench_slowloris(&o, &set) == 0 ? 0 : 1;
@@ -727,6 +748,8 @@ int main(int argc, char **argv)
     }
     cpu0 = sk_bench_cpu_ticks(&o);
     t0 = sk_bench_now();
+    if (o.deadline > 0)
+        o.deadline += t0;
     for (started = 0; started < o.conns; started++) {
         if (pthread_create(&workers[started].tid, NULL, sk_bench_run, &workers[started]) != 0) {
             /* Cannot happen with <= 256 threads; the barrier would hang the rest. */

@@ -18,6 +18,8 @@ typedef struct sk_bench_opts {
     char port[8];
     const char *ca, *cert, *key, *path, *bind;
     uint64_t count, conns, reqs, expect;
+    uint64_t timeout_s;    /* --timeout: per connect/read/write; a stuck request is an error */
+    double deadline;       /* --max-seconds: requests not started by then are errors */
     int tls12;
     SSL_SESSION *session; /* resume mode: the session every connection resumes */
     long cpu_pids[SK_BENCH_MAX_PIDS]; /* --cpu-pid: front-end processes to account */
