@@ -397,7 +397,7 @@ slowloris() {
     R[$fe,slow_open]=$(kv opened "$(head -1 "$out")")
     R[$fe,slow_closed]=$(kv closed_by_server "$line")
     R[$fe,slow_still]=$(kv still_open "$line")
-    if [[ -n $legit ]]; then
+    if [[ -n $legit && $(kv ok "$legit") -gt 0 ]]; then
         R[$fe,slow_err]=$(($(kv count "$legit") - $(kv ok "$legit")))
         R[$fe,slow_p99]=$(kv p99_ms "$legit")
         R[$fe,slow_p50]=$(kv p50_ms "$legit")
@@ -447,7 +447,7 @@ echo "Sekisho benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(u
 echo "$(nginx -v 2>&1)${PIDS[haproxy]:+, $(haproxy -v | head -1 | cut -d' ' -f1-3)}; $(openssl version)"
 printf 'workers/processes per front end: %s; sekisho auth pool %s; %s\n' "$WORKERS" "$AUTH_WORKERS" "$NOFILE_NOTE"
 printf 'connection limits from it: nginx worker_connections %s, haproxy maxconn %s, sekisho max_connections %s\n' \
-    "$NGINX_CONNS" "${PIDS[haproxy]:+$HA_MAXCONN}${PIDS[haproxy]:-n/a}" "$SK_MAXCONN"
+    "$NGINX_CONNS" "$([[ -n ${PIDS[haproxy]:-} ]] && echo "$HA_MAXCONN" || echo n/a)" "$SK_MAXCONN"
 printf 'counts: %s full handshakes, %s resumptions per TLS version, keep-alive %s, hold %s, slowloris %s sockets + %s requests; path %s\n' \
     "$HS" "$RESUMES" "${REQS:+$REQS requests per connection}${REQS:-$KA_TOTAL requests per connection count}" \
     "$HOLD" "$SLOW" "$SLOW_REQS" "$BPATH"
