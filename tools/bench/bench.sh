@@ -1,23 +1,45 @@
 #!/usr/bin/env bash
-# tools/bench/bench.sh — front-end CPU per full mTLS handshake and per keep-alive
-# authenticated request: nginx (Debian's, ssl_verify_client + proxy_pass) versus
-# sekisho, same client (sekisho-bench), same upstream (sekisho-demo-upstream),
-# same ECDSA P-256 server certificate, loopback only.
+# tools/bench/bench.sh — sekisho side by side with nginx (Debian's, ssl_verify_client
+# + proxy_pass, keep-alive to the upstream) and HAProxy when installed: same client
+# (sekisho-bench), same upstream (sekisho-demo-upstream), same ECDSA P-256 server
+# certificate, same number of worker threads/processes, loopback only. One run prints:
+#   1. front-end CPU per full mTLS handshake (TLS 1.3, one GET each);
+#   2. front-end CPU per resumed handshake: TLS 1.2 session ID, TLS 1.3 ticket
+#      (the client resumes one session; a connection not resumed fails the run);
+#   3. keep-alive authenticated GETs at 1, 4, 64, 256 connections: CPU per request,
+#      requests/s, p50/p99 latency (handshakes excluded: the connections are open
+#      and warm before the clock starts);
+#   4. RSS delta per connection and thread count with N idle authenticated
+#      keep-alive connections (one GET each, then held);
+#   5. slowloris: N silent TCP sockets from 127.0.0.2, meanwhile a legitimate
+#      client (127.0.0.1, certificate + session cookie) makes M requests, each on
+#      a new mTLS connection: errors and p99;
+# then a summary table and the issue's targets with PASS/MISS.
 #
 # It builds nothing: binaries come from $SK_BIN (default build/bin). The CPU time
 # of a front end is utime+stime from /proc/PID/stat of its processes (the nginx
-# master and its workers; sekisho and any children), read around each client run.
+# master and its workers; haproxy; sekisho), read by the client right around its
+# measured part. Latencies are per request, merged and sorted by the client.
 #
 # Environment knobs:
 #   SK_BENCH_HANDSHAKES (2000)   full handshakes, each with one GET
-#   SK_BENCH_HS_THREADS (1)      client threads for the handshake run
-#   SK_BENCH_CONNS (4)           keep-alive connections ...
-#   SK_BENCH_REQS (5000)         ... times requests on each
+#   SK_BENCH_RESUMES (= handshakes) resumed handshakes per TLS version
+#   SK_BENCH_HS_THREADS (1)      client threads for the handshake runs
+#   SK_BENCH_CONNS ("1 4 64 256") keep-alive connection counts (max 256)
+#   SK_BENCH_KA_TOTAL (20000)    keep-alive requests per count, split over the connections
+#   SK_BENCH_REQS                requests per connection instead (old knob; overrides KA_TOTAL)
+#   SK_BENCH_HOLD (10000)        idle authenticated connections held (0 = skip)
+#   SK_BENCH_SLOW (10000)        silent slowloris sockets (0 = skip the slowloris run)
+#   SK_BENCH_SLOW_REQS (1000)    legitimate requests during the slowloris run
+#   SK_BENCH_WORKERS (nproc)     nginx worker_processes, haproxy nbthread, sekisho [listen] workers
+#   SK_BENCH_AUTH_WORKERS (2)    sekisho [auth] workers (for the thread target)
 #   SK_BENCH_PATH (/)            upstream path requested
-#   SK_BENCH_FRONTENDS ("nginx sekisho")
+#   SK_BENCH_FRONTENDS ("nginx haproxy sekisho"; haproxy only when installed)
 #   SK_BENCH_SMOKE=1             tiny counts, nginx only unless told otherwise;
 #                                exit 77 when nginx is not installed (ctest skip)
 #   SK_BENCH_DIR                 scratch directory (default: a new /tmp dir)
+# Exit status: 0 when every client run succeeded (targets missed are reported, not
+# failed); 1 when a run failed (e.g. a session was not resumed).
 set -euo pipefail
 
 SK_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -26,71 +48,121 @@ export SK_BIN=${SK_BIN:-$SK_SRC/build/bin}
 export SK_TEST_NAME=bench
 export SK_UP_LOG_REQUESTS=0
 if [[ ${SK_BENCH_SMOKE:-0} == 1 ]]; then
-    : "${SK_BENCH_HANDSHAKES:=20}" "${SK_BENCH_CONNS:=2}" "${SK_BENCH_REQS:=50}"
+    : "${SK_BENCH_HANDSHAKES:=20}" "${SK_BENCH_CONNS:=1 2}" "${SK_BENCH_KA_TOTAL:=100}"
+    : "${SK_BENCH_HOLD:=20}" "${SK_BENCH_SLOW:=20}" "${SK_BENCH_SLOW_REQS:=10}"
     : "${SK_BENCH_FRONTENDS:=nginx}"
     command -v nginx >/dev/null || { echo "SKIP: nginx not installed"; exit 77; }
 fi
 HS=${SK_BENCH_HANDSHAKES:-2000}
+RESUMES=${SK_BENCH_RESUMES:-$HS}
 HS_THREADS=${SK_BENCH_HS_THREADS:-1}
-CONNS=${SK_BENCH_CONNS:-4}
-REQS=${SK_BENCH_REQS:-5000}
+CONNS=${SK_BENCH_CONNS:-1 4 64 256}
+KA_TOTAL=${SK_BENCH_KA_TOTAL:-20000}
+REQS=${SK_BENCH_REQS:-}
+HOLD=${SK_BENCH_HOLD:-10000}
+SLOW=${SK_BENCH_SLOW:-10000}
+SLOW_REQS=${SK_BENCH_SLOW_REQS:-1000}
+WORKERS=${SK_BENCH_WORKERS:-$(nproc)}
+AUTH_WORKERS=${SK_BENCH_AUTH_WORKERS:-2}
 BPATH=${SK_BENCH_PATH:-/}
-FRONTENDS=${SK_BENCH_FRONTENDS:-nginx sekisho}
+if [[ -z ${SK_BENCH_FRONTENDS:-} ]]; then
+    SK_BENCH_FRONTENDS="nginx sekisho"
+    command -v haproxy >/dev/null && SK_BENCH_FRONTENDS="nginx haproxy sekisho"
+fi
+FRONTENDS=$SK_BENCH_FRONTENDS
 export SK_TMP=${SK_BENCH_DIR:-$(mktemp -d /tmp/sekisho-bench.XXXXXX)}
+
+# Thousands of connections need thousands of descriptors (sekisho ~3 per
+# connection): raise the hard limit as root, then the soft one; children inherit.
+WANT_NOFILE=200000
+if [[ $EUID -eq 0 ]]; then
+    ulimit -Hn "$WANT_NOFILE" 2>/dev/null || true
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+if [[ $NOFILE == unlimited || $NOFILE -ge $WANT_NOFILE ]]; then
+    NOFILE_NOTE="open-file limit raised to $NOFILE"
+else
+    NOFILE_NOTE="could NOT raise the open-file limit to $WANT_NOFILE (it is $NOFILE): hold/slowloris counts may be cut"
+fi
 
 # shellcheck source=../../tests/integration/lib.sh
 source "$SK_SRC/tests/integration/lib.sh"
 sk_setup
 sk_need_bin sekisho-bench sekisho-demo-upstream sekisho-ca
 TICK=$(getconf CLK_TCK)
+RUN_FAILED=0
 
-# ---- CPU accounting -------------------------------------------------------------
+# ---- helpers ----------------------------------------------------------------------
 
-# cpu_ticks PID...: utime+stime of each PID and its direct children, summed.
-cpu_ticks() {
-    local p c total=0 t
-    local -a all=()
+# fe_pids FE: the front end's process and its direct children (nginx workers).
+fe_pids() {
+    local p=${PIDS[$1]}
+    echo "$p" $(pgrep -P "$p" || true)
+}
+
+# proc_sum FIELD PID...: sum of a numeric "Field:" of /proc/PID/status (VmRSS in kB, Threads).
+proc_sum() {
+    local f=$1 p total=0 v
+    shift
     for p in "$@"; do
-        all+=("$p")
-        for c in $(pgrep -P "$p" || true); do all+=("$c"); done
-    done
-    for p in "${all[@]}"; do
-        # Field 2 (comm) may contain spaces: cut up to the last ')'.
-        t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || t=0
-        total=$((total + ${t:-0}))
+        v=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null) || v=0
+        total=$((total + ${v:-0}))
     done
     echo "$total"
 }
 
-# measure NAME MODE PORT PIDS...: run the client once, print "us_per_op ops_per_s".
-measure() {
-    local name=$1 mode=$2 port=$3 t0 t1 out count
-    shift 3
-    local -a args=("$mode" --connect "$SK_HOST:$port" --ca "$SK_CA_DIR/ca.crt"
-        --cert "$SK_TMP/users/bench.crt" --key "$SK_TMP/users/bench.key"
-        --path "$BPATH" --cookie-file "$SK_TMP/cookie.txt")
-    if [[ $mode == handshake ]]; then
-        args+=(-n "$HS" -c "$HS_THREADS")
-        count=$HS
-    else
-        args+=(-c "$CONNS" -r "$REQS")
-        count=$((CONNS * REQS))
-    fi
-    t0=$(cpu_ticks "$@")
-    out=$("$SK_BIN/sekisho-bench" "${args[@]}") || sk_fail "$name $mode run failed: $out"
-    t1=$(cpu_ticks "$@")
-    echo "$name $mode: $out" >>"$SK_TMP/runs.log"
-    awk -v d=$((t1 - t0)) -v tick="$TICK" -v n="$count" -v o="$out" 'BEGIN {
-        split(o, kv, " "); rate = 0
-        for (i in kv) { split(kv[i], p, "="); if (p[1] == "rate_per_s") rate = p[2] }
-        printf "%.1f %.0f\n", d * 1e6 / tick / n, rate }'
+# kv KEY LINE: the value of KEY=... in a client output line.
+kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2; exit }'; }
+
+client_args() { # PORT
+    printf '%s\n' --connect "$SK_HOST:$1" --ca "$SK_CA_DIR/ca.crt" \
+        --cert "$SK_TMP/users/bench.crt" --key "$SK_TMP/users/bench.key" \
+        --path "$BPATH" --cookie-file "$SK_TMP/cookie.txt"
 }
 
-warm_up() { # PORT
-    "$SK_BIN/sekisho-bench" handshake --connect "$SK_HOST:$1" --ca "$SK_CA_DIR/ca.crt" \
-        --cert "$SK_TMP/users/bench.crt" --key "$SK_TMP/users/bench.key" --path "$BPATH" \
-        --cookie-file "$SK_TMP/cookie.txt" -n 20 >/dev/null ||
-        sk_fail "warm-up against port $1 failed"
+# measure FE LABEL OPS MODE ARGS...: one client run with the front end's CPU read
+# around it; prints "us_cpu_per_op ops_per_s p50_ms p99_ms connect_retries" or "FAIL ...".
+measure() {
+    local fe=$1 label=$2 ops=$3 out p
+    shift 3
+    local -a args cpu=()
+    mapfile -t args < <(client_args "${PORTS[$fe]}")
+    for p in $(fe_pids "$fe"); do cpu+=(--cpu-pid "$p"); done
+    if ! out=$("$SK_BIN/sekisho-bench" "$@" "${args[@]}" "${cpu[@]}" 2>"$SK_TMP/client.err"); then
+        echo "$fe $label: FAILED: $out $(tr '\n' ' ' <"$SK_TMP/client.err")" >>"$SK_TMP/runs.log"
+        sk_log "$fe $label run failed: $out $(head -c 600 "$SK_TMP/client.err")"
+        echo "FAIL FAIL FAIL FAIL FAIL"
+        return 0
+    fi
+    echo "$fe $label: $out" >>"$SK_TMP/runs.log"
+    awk -v d="$(kv cpu_ticks "$out")" -v tick="$TICK" -v n="$ops" -v r="$(kv rate_per_s "$out")" \
+        -v a="$(kv p50_ms "$out")" -v b="$(kv p99_ms "$out")" -v t="$(kv connect_retries "$out")" \
+        'BEGIN { printf "%.1f %.0f %.3f %.3f %d\n", d * 1e6 / tick / n, r, a, b, t }'
+}
+
+warm_up() { # FE
+    local -a args
+    mapfile -t args < <(client_args "${PORTS[$1]}")
+    "$SK_BIN/sekisho-bench" handshake "${args[@]}" -n 20 >/dev/null ||
+        sk_fail "warm-up against $1 (port ${PORTS[$1]}) failed"
+}
+
+# wait_line FILE REGEX PID SECONDS: until FILE has a line matching REGEX (0) or
+# PID exited / time ran out (1).
+wait_line() {
+    local i
+    for ((i = 0; i < $4 * 10; i++)); do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || { grep -qE "$2" "$1" 2>/dev/null; return; }
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_client() { # PID
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }
 
 # ---- peers ------------------------------------------------------------------------
@@ -102,21 +174,30 @@ fi
 sk_start_upstream
 # Same Cookie header for every front end so that requests are byte-identical.
 printf '__Host-sekisho=none' >"$SK_TMP/cookie.txt"
+MAXCONN=$(((HOLD > SLOW ? HOLD : SLOW) + 2048))
+# What the descriptors allow: nginx needs one per client connection (plus the
+# upstream ones), sekisho about three; an unlimited limit counts as plenty.
+FD_CAP=$([[ $NOFILE == unlimited ]] && echo 1000000 || echo "$NOFILE")
+NGINX_CONNS=$((MAXCONN * 2 < FD_CAP - 64 ? MAXCONN * 2 : FD_CAP - 64))
+SK_MAXCONN=$((MAXCONN < (FD_CAP - 256) / 3 ? MAXCONN : (FD_CAP - 256) / 3))
+# HAProxy refuses to start unless the limit covers two descriptors per maxconn.
+HA_MAXCONN=$((MAXCONN < (FD_CAP - 200) / 2 ? MAXCONN : (FD_CAP - 200) / 2))
 
 declare -A PIDS PORTS
 start_nginx() {
     local d=$SK_TMP/nginx port user=""
-    command -v nginx >/dev/null || sk_fail "nginx not installed (apt-get install nginx)"
+    command -v nginx >/dev/null || sk_fail "nginx not installed (apt-get install nginx-light)"
     port=$(sk_free_port)
     mkdir -p "$d/tmp"
     [[ $EUID -eq 0 ]] && user="user root root;"
     cat >"$d/nginx.conf" <<EOF
 $user
-worker_processes 1;
+worker_processes $WORKERS;
+worker_rlimit_nofile $FD_CAP;
 daemon off;
 pid $d/nginx.pid;
 error_log $d/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections $NGINX_CONNS; }
 http {
     access_log off;
     client_body_temp_path $d/tmp/body;
@@ -124,9 +205,12 @@ http {
     fastcgi_temp_path $d/tmp/fastcgi;
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
+    # Like sekisho: idle keep-alive connections live 300 s, no request cap.
+    keepalive_timeout 300s;
+    keepalive_requests 100000000;
     upstream demo {
         server $SK_HOST:$SK_UP_PORT;
-        keepalive 32;
+        keepalive 64;
     }
     server {
         listen $SK_HOST:$port ssl;
@@ -136,6 +220,9 @@ http {
         ssl_client_certificate $SK_CA_DIR/ca.crt;
         ssl_crl $SK_CA_DIR/crl.pem;
         ssl_verify_client on;
+        # TLS 1.2 session IDs need a server cache; tickets are on by default.
+        ssl_session_cache shared:SSL:20m;
+        ssl_session_timeout 1h;
         location / {
             proxy_pass http://demo;
             proxy_http_version 1.1;
@@ -157,9 +244,52 @@ EOF
     PORTS[nginx]=$port
 }
 
+start_haproxy() {
+    local d=$SK_TMP/haproxy port
+    command -v haproxy >/dev/null || sk_fail "haproxy not installed (apt-get install haproxy)"
+    port=$(sk_free_port)
+    mkdir -p "$d"
+    cat "$SK_TMP/server.crt" "$SK_TMP/server.key" >"$d/server.pem"
+    cat >"$d/haproxy.cfg" <<EOF
+global
+    nbthread $WORKERS
+    maxconn $HA_MAXCONN
+    tune.ssl.cachesize 40000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 300s
+    timeout server 60s
+    timeout http-request 300s
+    timeout http-keep-alive 300s
+frontend fe
+    bind $SK_HOST:$port ssl crt $d/server.pem ca-file $SK_CA_DIR/ca.crt crl-file $SK_CA_DIR/crl.pem verify required ssl-min-ver TLSv1.2
+    http-request set-header X-Sekisho-Cert-Serial %[ssl_c_serial,hex]
+    http-request set-header X-Forwarded-Proto https
+    option forwardfor
+    default_backend demo
+backend demo
+    http-reuse always
+    server up $SK_HOST:$SK_UP_PORT
+EOF
+    haproxy -c -f "$d/haproxy.cfg" >"$d/check.log" 2>&1 || sk_fail "haproxy -c: $(cat "$d/check.log")"
+    haproxy -db -f "$d/haproxy.cfg" >"$d/haproxy.log" 2>&1 &
+    PIDS[haproxy]=$!
+    sk_track "${PIDS[haproxy]}"
+    sk_wait_port "$port" "${PIDS[haproxy]}" 20 || sk_fail "haproxy did not start: $(cat "$d/haproxy.log")"
+    PORTS[haproxy]=$port
+}
+
 start_sekisho() {
     local c
-    sk_write_config </dev/null
+    sk_write_config <<EOF
+[listen]
+workers = $WORKERS
+max_connections = $SK_MAXCONN
+
+[auth]
+workers = $AUTH_WORKERS
+EOF
     sk_add_user bench default "$(sk_password)" admin
     sk_start_gateway
     c=$(sk_login bench)
@@ -171,6 +301,7 @@ start_sekisho() {
 for fe in $FRONTENDS; do
     case $fe in
     nginx) start_nginx ;;
+    haproxy) start_haproxy ;;
     sekisho) start_sekisho ;;
     *) sk_fail "unknown front end '$fe'" ;;
     esac
@@ -178,27 +309,230 @@ done
 
 # ---- runs ---------------------------------------------------------------------------
 
-declare -A HS_US HS_RATE KA_US KA_RATE
+declare -A R # R[fe,figure] = value
 for fe in $FRONTENDS; do
-    warm_up "${PORTS[$fe]}"
-    res=$(measure "$fe" handshake "${PORTS[$fe]}" "${PIDS[$fe]}")
-    read -r "HS_US[$fe]" "HS_RATE[$fe]" <<<"$res"
-    res=$(measure "$fe" keepalive "${PORTS[$fe]}" "${PIDS[$fe]}")
-    read -r "KA_US[$fe]" "KA_RATE[$fe]" <<<"$res"
+    warm_up "$fe"
+    sk_log "$fe: handshakes"
+    read -r "R[$fe,hs_us]" "R[$fe,hs_rate]" "R[$fe,hs_p50]" "R[$fe,hs_p99]" _ \
+        < <(measure "$fe" "full handshake" "$HS" handshake -n "$HS" -c "$HS_THREADS")
+    read -r "R[$fe,r12_us]" "R[$fe,r12_rate]" _ _ _ \
+        < <(measure "$fe" "resumed TLS 1.2 session ID" "$RESUMES" resume --tls12 -n "$RESUMES" -c "$HS_THREADS")
+    read -r "R[$fe,r13_us]" "R[$fe,r13_rate]" _ _ _ \
+        < <(measure "$fe" "resumed TLS 1.3 ticket" "$RESUMES" resume -n "$RESUMES" -c "$HS_THREADS")
+    for c in $CONNS; do
+        r=${REQS:-$(((KA_TOTAL + c - 1) / c))}
+        sk_log "$fe: keep-alive, $c connections x $r requests"
+        read -r "R[$fe,ka${c}_us]" "R[$fe,ka${c}_rate]" "R[$fe,ka${c}_p50]" "R[$fe,ka${c}_p99]" "R[$fe,ka${c}_retry]" \
+            < <(measure "$fe" "keep-alive $c conns" $((c * r)) keepalive -c "$c" -r "$r")
+    done
+done
+for fe in $FRONTENDS; do
+    for k in hs_us r12_us r13_us; do [[ ${R[$fe,$k]} == FAIL ]] && RUN_FAILED=1; done
+    for c in $CONNS; do [[ ${R[$fe,ka${c}_us]} == FAIL ]] && RUN_FAILED=1; done
 done
 
-printf '\nFront-end CPU per unit of work (%s handshakes x1 GET, %s conns x %s keep-alive GETs, path %s)\n' \
-    "$HS" "$CONNS" "$REQS" "$BPATH"
-printf '%-10s %18s %14s %20s %12s\n' "front end" "us CPU/handshake" "handshakes/s" "us CPU/keep-alive req" "requests/s"
+# hold FE: N idle authenticated keep-alive connections; RSS delta and threads.
+hold() {
+    local fe=$1 out=$SK_TMP/hold-$1.out cpid rss0 rss1 thr0 thr1 line held
+    local -a args
+    mapfile -t args < <(client_args "${PORTS[$fe]}")
+    # shellcheck disable=SC2046
+    rss0=$(proc_sum VmRSS $(fe_pids "$fe"))
+    # shellcheck disable=SC2046
+    thr0=$(proc_sum Threads $(fe_pids "$fe"))
+    # A connection the front end does not take within 10 s ends that thread's
+    # share: the count reached is the figure.
+    "$SK_BIN/sekisho-bench" hold "${args[@]}" -n "$HOLD" -c 8 --timeout 10 >"$out" 2>"$out.err" &
+    cpid=$!
+    sk_track "$cpid"
+    if ! wait_line "$out" '^mode=hold' "$cpid" 900; then
+        stop_client "$cpid"
+        sk_log "$fe hold: no result: $(head -c 600 "$out.err")"
+        R[$fe,held]=0
+        RUN_FAILED=1
+        return 0
+    fi
+    sleep 2 # let the front end finish what the last GETs started
+    # shellcheck disable=SC2046
+    rss1=$(proc_sum VmRSS $(fe_pids "$fe"))
+    # shellcheck disable=SC2046
+    thr1=$(proc_sum Threads $(fe_pids "$fe"))
+    stop_client "$cpid"
+    line=$(head -1 "$out")
+    echo "$fe hold: $line (RSS ${rss0} -> ${rss1} kB, threads ${thr0} -> ${thr1})" >>"$SK_TMP/runs.log"
+    [[ -s $out.err ]] && echo "$fe hold stderr: $(head -c 600 "$out.err")" >>"$SK_TMP/runs.log"
+    held=$(kv held "$line")
+    R[$fe,held]=$held
+    R[$fe,rss0]=$rss0
+    R[$fe,rss1]=$rss1
+    R[$fe,thr0]=$thr0
+    R[$fe,thr1]=$thr1
+    R[$fe,kib_conn]=$(awk -v a="$rss0" -v b="$rss1" -v n="$held" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) / n : 0) }')
+    sleep 3 # the front end drops the closed connections
+}
+
+# slowloris FE: silent sockets from 127.0.0.2 while a legitimate client works.
+slowloris() {
+    local fe=$1 out=$SK_TMP/slow-$1.out spid line legit
+    local -a args
+    mapfile -t args < <(client_args "${PORTS[$fe]}")
+    "$SK_BIN/sekisho-bench" slowloris --connect "$SK_HOST:${PORTS[$fe]}" --bind 127.0.0.2 \
+        -n "$SLOW" >"$out" 2>"$out.err" &
+    spid=$!
+    sk_track "$spid"
+    if ! wait_line "$out" '^mode=slowloris ' "$spid" 120; then
+        stop_client "$spid"
+        sk_log "$fe slowloris: no result: $(head -c 600 "$out.err")"
+        R[$fe,slow_open]=FAIL
+        RUN_FAILED=1
+        return 0
+    fi
+    # A request not answered within 5 s is an error; after 120 s the rest are.
+    legit=$("$SK_BIN/sekisho-bench" handshake "${args[@]}" -n "$SLOW_REQS" -c 1 --timeout 5 --max-seconds 120 \
+        2>"$SK_TMP/legit-$fe.err") || true
+    stop_client "$spid"
+    echo "$fe slowloris: $(tr '\n' ' ' <"$out")" >>"$SK_TMP/runs.log"
+    echo "$fe slowloris legitimate client: $legit $(head -c 300 "$SK_TMP/legit-$fe.err" | tr '\n' ' ')" >>"$SK_TMP/runs.log"
+    line=$(grep '^mode=slowloris_end' "$out" || true)
+    R[$fe,slow_open]=$(kv opened "$(head -1 "$out")")
+    R[$fe,slow_closed]=$(kv closed_by_server "$line")
+    R[$fe,slow_still]=$(kv still_open "$line")
+    if [[ -n $legit && $(kv ok "$legit") -gt 0 ]]; then
+        R[$fe,slow_err]=$(($(kv count "$legit") - $(kv ok "$legit")))
+        R[$fe,slow_p99]=$(kv p99_ms "$legit")
+        R[$fe,slow_p50]=$(kv p50_ms "$legit")
+    else
+        R[$fe,slow_err]=$SLOW_REQS
+        R[$fe,slow_p99]=n/a
+        R[$fe,slow_p50]=n/a
+    fi
+    sleep 2
+}
+
 for fe in $FRONTENDS; do
-    printf '%-10s %18s %14s %20s %12s\n' "$fe" "${HS_US[$fe]}" "${HS_RATE[$fe]}" "${KA_US[$fe]}" "${KA_RATE[$fe]}"
+    if ((HOLD > 0)); then
+        sk_log "$fe: holding $HOLD idle connections"
+        hold "$fe"
+    fi
+    if ((SLOW > 0)); then
+        sk_log "$fe: slowloris with $SLOW sockets"
+        slowloris "$fe"
+    fi
 done
-if [[ -n ${HS_US[nginx]:-} && -n ${HS_US[sekisho]:-} ]]; then
-    awk -v a="${HS_US[sekisho]}" -v b="${HS_US[nginx]}" -v c="${KA_US[sekisho]}" -v d="${KA_US[nginx]}" \
-        'BEGIN { printf "%-10s %18s %14s %20s\n", "sekisho/nginx", (b > 0 ? sprintf("%.2f", a / b) : "n/a"), "",
-                 (d > 0 ? sprintf("%.2f", c / d) : "n/a") }'
+
+# ---- report -------------------------------------------------------------------------
+
+# ratio A B: A/B with two decimals, n/a when either is missing or B is 0.
+ratio() {
+    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN {
+        if (a == "" || b == "" || a == "FAIL" || b == "FAIL" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a";
+        else printf "%.2f\n", a / b }'
+}
+# row LABEL KEY: one figure for every front end plus sekisho/nginx (and /haproxy).
+row() {
+    local label=$1 key=$2 fe line
+    line=$(printf '%-34s' "$label")
+    for fe in $FRONTENDS; do line+=$(printf ' %12s' "${R[$fe,$key]:-n/a}"); done
+    if [[ " $FRONTENDS " == *" sekisho "* ]]; then
+        for fe in $FRONTENDS; do
+            [[ $fe == sekisho ]] && continue
+            line+=$(printf ' %12s' "$(ratio "${R[sekisho,$key]:-}" "${R[$fe,$key]:-}")")
+        done
+    fi
+    printf '%s\n' "$line"
+}
+
+echo
+echo "Sekisho benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r)"
+echo "$(nginx -v 2>&1)${PIDS[haproxy]:+, $(haproxy -v | head -1 | cut -d' ' -f1-3)}; $(openssl version)"
+printf 'workers/processes per front end: %s; sekisho auth pool %s; %s\n' "$WORKERS" "$AUTH_WORKERS" "$NOFILE_NOTE"
+printf 'connection limits from it: nginx worker_connections %s, haproxy maxconn %s, sekisho max_connections %s\n' \
+    "$NGINX_CONNS" "$([[ -n ${PIDS[haproxy]:-} ]] && echo "$HA_MAXCONN" || echo n/a)" "$SK_MAXCONN"
+printf 'counts: %s full handshakes, %s resumptions per TLS version, keep-alive %s, hold %s, slowloris %s sockets + %s requests; path %s\n' \
+    "$HS" "$RESUMES" "${REQS:+$REQS requests per connection}${REQS:-$KA_TOTAL requests per connection count}" \
+    "$HOLD" "$SLOW" "$SLOW_REQS" "$BPATH"
+header=$(printf '%-34s' "figure")
+for fe in $FRONTENDS; do header+=$(printf ' %12s' "$fe"); done
+if [[ " $FRONTENDS " == *" sekisho "* ]]; then
+    for fe in $FRONTENDS; do [[ $fe != sekisho ]] && header+=$(printf ' %12s' "sekisho/$fe"); done
 fi
-printf '(CPU clock tick %s Hz; raw client output in %s/runs.log)\n' "$TICK" "$SK_TMP"
+echo
+echo "$header"
+row "full handshake, us CPU" hs_us
+row "full handshake, per s" hs_rate
+row "full handshake, p99 ms" hs_p99
+row "resumed TLS 1.2 (ID), us CPU" r12_us
+row "resumed TLS 1.2 (ID), per s" r12_rate
+row "resumed TLS 1.3 (ticket), us CPU" r13_us
+row "resumed TLS 1.3 (ticket), per s" r13_rate
+for c in $CONNS; do
+    row "keep-alive x$c, us CPU/request" "ka${c}_us"
+    row "keep-alive x$c, requests/s" "ka${c}_rate"
+    row "keep-alive x$c, p50 ms" "ka${c}_p50"
+    row "keep-alive x$c, p99 ms" "ka${c}_p99"
+    row "keep-alive x$c, connect retries" "ka${c}_retry"
+done
+if ((HOLD > 0)); then
+    row "idle conns held" held
+    row "RSS before hold, kB" rss0
+    row "RSS while holding, kB" rss1
+    row "RSS per idle conn, KiB" kib_conn
+    row "threads before hold" thr0
+    row "threads while holding" thr1
+fi
+if ((SLOW > 0)); then
+    row "slowloris sockets connected" slow_open
+    row "slowloris closed by server" slow_closed
+    row "slowloris still open at end" slow_still
+    row "legit errors (of $SLOW_REQS)" slow_err
+    row "legit p50 ms (new conn each)" slow_p50
+    row "legit p99 ms (new conn each)" slow_p99
+fi
+if [[ -n ${R[nginx,hs_us]:-} && -n ${R[sekisho,r12_us]:-} ]]; then
+    printf '%-34s %12s %12s\n' "resumed sekisho / full nginx" "TLS 1.2: $(ratio "${R[sekisho,r12_us]}" "${R[nginx,hs_us]}")" \
+        "TLS 1.3: $(ratio "${R[sekisho,r13_us]}" "${R[nginx,hs_us]}")"
+fi
+printf '(CPU = utime+stime of the front-end processes, clock tick %s Hz; raw client output in %s/runs.log)\n' \
+    "$TICK" "$SK_TMP"
+
+# ---- targets (issue 8) ------------------------------------------------------------------
+
+# verdict COND-AWK-EXPR A B ...: PASS/MISS, or n/a when a figure is missing.
+verdict() {
+    local expr=$1 v
+    shift
+    for v in "$@"; do
+        [[ -z $v || $v == FAIL || $v == n/a ]] && { echo "n/a "; return; }
+    done
+    awk -v a="${1:-0}" -v b="${2:-0}" -v c="${3:-0}" "BEGIN { print (($expr) ? \"PASS\" : \"MISS\") }"
+}
+if [[ " $FRONTENDS " == *" sekisho "* && " $FRONTENDS " == *" nginx "* ]]; then
+    S() { echo "${R[sekisho,$1]:-}"; }
+    N() { echo "${R[nginx,$1]:-}"; }
+    echo
+    echo "Targets (issue 8, this machine):"
+    printf '%s  %s\n' "$(verdict 'a <= 1.0 * b' "$(S ka4_us)" "$(N ka4_us)")" \
+        "keep-alive CPU per authenticated request ≤ 1.0× nginx's proxied request at 4 connections ($(S ka4_us) vs $(N ka4_us) us)"
+    printf '%s  %s\n' "$(verdict 'a <= 1.0 * b' "$(S ka64_us)" "$(N ka64_us)")" \
+        "keep-alive CPU per authenticated request ≤ 1.0× nginx's proxied request at 64 connections ($(S ka64_us) vs $(N ka64_us) us)"
+    printf '%s  %s\n' "$(verdict 'a <= 1.2 * b' "$(S ka64_p99)" "$(N ka64_p99)")" \
+        "p99 at 64 connections ≤ 1.2× nginx ($(S ka64_p99) vs $(N ka64_p99) ms)"
+    printf '%s  %s\n' "$(verdict 'a <= 32 && b >= 10000' "$(S kib_conn)" "$(S held)")" \
+        "≤ 32 KiB RSS per idle authenticated connection at 10,000 connections ($(S kib_conn) KiB at $(S held) connections)"
+    printf '%s  %s\n' "$(verdict 'a <= c + 4 && b <= c + 4' "$(S thr0)" "$(S thr1)" $((WORKERS + AUTH_WORKERS)))" \
+        "threads ≤ workers + auth pool + 4, whatever the number of connections ($(S thr0) idle, $(S thr1) with $(S held) held; limit $((WORKERS + AUTH_WORKERS + 4)))"
+    printf '%s  %s\n' "$(verdict 'a <= 0.9 * b' "$(S hs_us)" "$(N hs_us)")" \
+        "full handshake ≤ 0.9× nginx ($(S hs_us) vs $(N hs_us) us)"
+    printf '%s  %s\n' "$(verdict 'a <= 0.3 * c && b <= 0.3 * c' "$(S r12_us)" "$(S r13_us)" "$(N hs_us)")" \
+        "resumed handshake ≤ 0.3× nginx's full handshake (TLS 1.2 $(S r12_us), TLS 1.3 $(S r13_us) vs $(N hs_us) us)"
+    printf '%s  %s\n' "$(verdict 'a == 0' "$(S slow_err)")" \
+        "0 errors for the legitimate client during the slowloris run ($(S slow_err) errors of $SLOW_REQS)"
+fi
+
+if ((RUN_FAILED)); then
+    echo "FAILED: at least one client run failed (see above and $SK_TMP/runs.log)"
+    exit 1
+fi
 if [[ ${SK_BENCH_SMOKE:-0} == 1 ]]; then
     sk_pass
 fi
