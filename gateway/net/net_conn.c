@@ -34,6 +34,7 @@ struct tconn {
     uint32_t tls_ev, plain_ev;   /* interest registered now */
     int plain_eof;               /* the application closed its end: flush, then end */
     int app_stopped_reading;     /* sending to the application failed */
+    int client_closed;           /* the client ended with close_notify: a clean end */
 };
 
 struct tconn **sk_net_conn_prev(struct tconn *t)
@@ -60,6 +61,10 @@ void sk_net_conn_close(struct tconn *t)
 {
     struct net_worker *wk = t->wk;
     sk_net *n = sk_net_worker_net(wk);
+    /* A clean end on both sides keeps the TLS session resumable: OpenSSL drops a
+     * session from its cache when SSL_free finds it never shut down. */
+    if (t->client_closed)
+        (void)SSL_shutdown(t->ssl);
     sk_loop_del(sk_net_worker_loop(wk), &t->tls_w);
     sk_loop_del(sk_net_worker_loop(wk), &t->plain_w);
     sk_net_worker_unlink(wk, t);
@@ -114,8 +119,10 @@ static int move_up(struct tconn *t, uint32_t *tls_ev, uint32_t *plain_ev)
                     *tls_ev |= EPOLLIN;
                 else if (e == SSL_ERROR_WANT_WRITE)
                     *tls_ev |= EPOLLOUT;
-                else
+                else {
+                    t->client_closed = e == SSL_ERROR_ZERO_RETURN;
                     return -1;
+                }
                 drop_if_empty(&t->up);
                 return progress;
             }

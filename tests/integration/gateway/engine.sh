@@ -139,5 +139,17 @@ hwm1=$(vmhwm)
 sk_log "peak RSS: $hwm0 kB before, $hwm1 kB after the slow transfers"
 sk_assert_lt "$((hwm1 - hwm0))" 24576 "gateway peak RSS growth (kB) during slow transfers"
 
+# 5. A client that ends with close_notify (curl and browsers do) can resume its TLS 1.2
+# session: closing a connection must not drop the session from the server's cache.
+s12() { # ARGS...: openssl s_client with alice's certificate, TLS 1.2 session IDs only
+    timeout 10 openssl s_client -tls1_2 -no_ticket -connect "$SK_HOST:$SK_GW_PORT" -cert "$SK_TMP/users/alice.crt" \
+        -key "$SK_TMP/users/alice.key" -CAfile "$SK_CA_DIR/ca.crt" "$@" 2>/dev/null
+}
+printf 'GET /echo HTTP/1.1\r\nHost: %s:%s\r\nCookie: __Host-sekisho=%s\r\n\r\n' "$SK_HOST" "$SK_GW_PORT" "$cookie_a" |
+    s12 -sess_out "$SK_TMP/s12" >/dev/null || true
+[[ -s $SK_TMP/s12 ]] || sk_fail "no TLS 1.2 session saved"
+sk_assert_match "$(s12 -sess_in "$SK_TMP/s12" </dev/null | grep -E '^(New|Reused),')" '^Reused,' \
+    "TLS 1.2 session resumed after the client closed with close_notify"
+
 sk_stop_gateway
 sk_pass
