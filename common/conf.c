@@ -325,7 +325,7 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
             p->conf->upstream_url_set = 1;
         }
         if (((strcmp(k->section, "listen") == 0 && strcmp(k->name, "address") == 0) ||
-             (strcmp(k->section, "metrics") == 0 && strcmp(k->name, "listen") == 0)) &&
+             (strcmp(k->section, "metrics") == 0 && strcmp(k->name, "listen") == 0 && value[0] != '\0')) &&
             !sk_conf_valid_listen_address(value)) {
             (void)snprintf(p->why, sizeof p->why, "must be IPV4:PORT, [IPV6]:PORT, HOSTNAME:PORT or :PORT "
                                                   "with PORT between 1 and 65535");

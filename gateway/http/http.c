@@ -869,6 +869,11 @@ void sk_http_destroy(sk_http *h)
     if (h == NULL)
         return;
     sk_http_metrics_stop(h);
+    /* Refusals still summed up belong in the journal before the gateway ends. */
+    pthread_mutex_lock(&h->refusal_lock);
+    refusal_line_locked(h, HTTP_REFUSED_ADDRESS, http_now_s(), 1);
+    refusal_line_locked(h, HTTP_REFUSED_ROLE, http_now_s(), 1);
+    pthread_mutex_unlock(&h->refusal_lock);
     for (size_t i = 0; i < h->n_routes_t; i++)
         if (h->routes_t[i].t != NULL)
             sk_proxy_destroy(h->routes_t[i].proxy);
