@@ -56,6 +56,9 @@ int sk_parse_duration(const char *s, int64_t *seconds) SK_MUST_CHECK;
 
 /* Lowercase hex; out must hold 2*n+1 bytes. */
 void sk_hex_encode(const uint8_t *in, size_t n, char *out);
+/* A listening TCP socket (close-on-exec, SO_REUSEADDR) on "HOST:PORT", "[V6]:PORT"
+ * or ":PORT" (all addresses). 0 with *out set, or -1 (errno from the failing call). */
+int sk_tcp_listen(const char *spec, int backlog, int *out) SK_MUST_CHECK;
 /* Is the system clock synchronised (NTP/PTP discipline, adjtimex(2) read-only)?
  * 1 yes, 0 no (TIME_ERROR or STA_UNSYNC), -1 the kernel would not say. TOTP
  * windows, lockout and idle timeouts and audit times all depend on it. */

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netdb.h>
 #include <sys/timex.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -581,4 +583,49 @@ void sk_log(enum sk_log_level lvl, const char *fmt, ...)
             memcpy(line + keep, "...\n", 5);
     }
     (void)fputs(line, stderr);
+}
+
+int sk_tcp_listen(const char *spec, int backlog, int *out)
+{
+    char host[256] = "", port[8];
+    const char *colon;
+    struct addrinfo hints, *ai = NULL;
+    int fd = -1, one = 1, rc = -1;
+
+    if (spec[0] == '[') {
+        const char *rb = strchr(spec, ']');
+        if (rb == NULL || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof host)
+            return -1;
+        memcpy(host, spec + 1, (size_t)(rb - spec - 1));
+        host[rb - spec - 1] = '\0';
+        colon = rb + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL || (size_t)(colon - spec) >= sizeof host)
+            return -1;
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+    }
+    if (sk_strlcpy(port, sizeof port, colon + 1) != 0)
+        return -1;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0 || ai == NULL)
+        return -1;
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto out;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0)
+        goto out;
+    *out = fd;
+    fd = -1;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return rc;
 }

@@ -35,11 +35,7 @@ static enum MHD_Result send_activate_page(struct req *rq, struct MHD_Connection 
     p.csrf = csrf;
     p.msg = msg;
     p.detail = detail;
-    p.min_len = conf->password_min_length;
-    p.max_len = conf->password_max_length;
-    p.need_upper = conf->password_require_upper;
-    p.need_lower = conf->password_require_lower;
-    p.need_digit = conf->password_require_digit;
+    http_password_rules(conf, &p);
     p.activate_token = token_text;
     sk_buf_init(&b, page, sizeof page);
     if (sk_page_password(&b, &p) != 0)

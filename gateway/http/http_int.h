@@ -222,6 +222,9 @@ struct off_loop {
 
 extern const char http_cookie_clear[];
 
+/* http_pages.c */
+void http_password_rules(const sk_conf *conf, struct sk_page_password *p);
+
 /* http_activate.c */
 enum MHD_Result http_get_activate(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);
 enum MHD_Result http_post_activate(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);

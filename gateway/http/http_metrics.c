@@ -4,7 +4,6 @@
 #include "http_int.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -254,50 +253,12 @@ static enum MHD_Result plain_request(void *cls, struct MHD_Connection *mc, const
     return res;
 }
 
-static int plain_socket(const char *spec)
-{
-    char host[256] = "", port[8];
-    const char *colon;
-    struct addrinfo hints, *ai = NULL;
-    int fd = -1, one_ = 1;
-
-    if (spec[0] == '[') {
-        const char *rb = strchr(spec, ']');
-        if (rb == NULL || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof host)
-            return -1;
-        memcpy(host, spec + 1, (size_t)(rb - spec - 1));
-        colon = rb + 1;
-    } else {
-        colon = strrchr(spec, ':');
-        if (colon == NULL || (size_t)(colon - spec) >= sizeof host)
-            return -1;
-        memcpy(host, spec, (size_t)(colon - spec));
-    }
-    if (sk_strlcpy(port, sizeof port, colon + 1) != 0)
-        return -1;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0 || ai == NULL)
-        return -1;
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one_, sizeof one_) != 0 ||
-                    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0)) {
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
 int sk_http_metrics_start(sk_http *h)
 {
     int fd;
     if (h->d.conf->metrics_listen[0] == '\0')
         return 0;
-    fd = plain_socket(h->d.conf->metrics_listen);
-    if (fd < 0) {
+    if (sk_tcp_listen(h->d.conf->metrics_listen, 64, &fd) != 0) {
         sk_log(SK_LOG_ERR, "[metrics] listen = %s: cannot listen there: %s", h->d.conf->metrics_listen,
                strerror(errno));
         return -1;

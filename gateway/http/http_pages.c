@@ -271,6 +271,16 @@ enum MHD_Result http_post_logout(struct req *rq, struct MHD_Connection *mc, cons
     return http_respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login?msg=logged_out", http_cookie_clear, 0);
 }
 
+/* What a password page tells about the rules, from the configuration. */
+void http_password_rules(const sk_conf *conf, struct sk_page_password *p)
+{
+    p->min_len = conf->password_min_length;
+    p->max_len = conf->password_max_length;
+    p->need_upper = conf->password_require_upper;
+    p->need_lower = conf->password_require_lower;
+    p->need_digit = conf->password_require_digit;
+}
+
 static enum MHD_Result send_password_page(struct req *rq, struct MHD_Connection *mc, const sk_conn *c, int status,
                                           enum sk_msg msg, const char *detail)
 {
@@ -286,11 +296,7 @@ static enum MHD_Result send_password_page(struct req *rq, struct MHD_Connection 
     p.csrf = csrf;
     p.msg = msg;
     p.detail = detail;
-    p.min_len = rq->h->d.conf->password_min_length;
-    p.max_len = rq->h->d.conf->password_max_length;
-    p.need_upper = rq->h->d.conf->password_require_upper;
-    p.need_lower = rq->h->d.conf->password_require_lower;
-    p.need_digit = rq->h->d.conf->password_require_digit;
+    http_password_rules(rq->h->d.conf, &p);
     (void)ac;
     sk_buf_init(&b, page, sizeof page);
     if (sk_page_password(&b, &p) != 0)

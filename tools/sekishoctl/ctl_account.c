@@ -261,6 +261,35 @@ static void portal_url(const sk_conf *conf, const char *tenant, char *out, size_
             out[0] = '\0';
 }
 
+/* The store (read-only or not) and the account a mail is for, with an address the
+ * configuration allows. CTL_OK, or CTL_REFUSED with the reason printed (and *s
+ * possibly open: the caller closes it). */
+static int mail_recipient(const sk_conf *conf, int readonly, const char *id, const char *tenant, sk_store **s,
+                          sk_user *u)
+{
+    int rc;
+    if (sk_store_open(conf->state_dir, readonly, s) != SK_STORE_OK) {
+        ctl_err("cannot open the user database in %s", conf->state_dir);
+        return CTL_REFUSED;
+    }
+    rc = sk_store_user_get(*s, tenant, id, u);
+    if (rc != SK_STORE_OK) {
+        ctl_err(rc == SK_STORE_NOTFOUND ? "no user '%s' in tenant '%s'" : "cannot read user '%s' (tenant %s)",
+                id, tenant);
+        return CTL_REFUSED;
+    }
+    if (u->email[0] == '\0') {
+        ctl_err("user %s (tenant %s) has no e-mail address; set one with: sekishoctl user modify %s@%s --email ADDR",
+                id, tenant, id, tenant);
+        return CTL_REFUSED;
+    }
+    if (!sk_conf_email_allowed(conf, u->email)) {
+        ctl_err("the address of %s (%s) is not in [notify] allowed_domains; nothing sent", id, u->email);
+        return CTL_REFUSED;
+    }
+    return CTL_OK;
+}
+
 int ctl_user_notify(const sk_conf *conf, const char *id, const char *tenant)
 {
     sk_store *s = NULL;
@@ -268,27 +297,10 @@ int ctl_user_notify(const sk_conf *conf, const char *id, const char *tenant)
     static sk_user u;
     static char body[4096];
     char subject[256], url[SK_CONF_URL_MAX + 16];
-    int rc, ret = CTL_REFUSED;
+    int ret = CTL_REFUSED;
 
-    if (sk_store_open(conf->state_dir, 1, &s) != SK_STORE_OK) {
-        ctl_err("no user '%s' in tenant '%s'", id, tenant);
+    if (mail_recipient(conf, 1, id, tenant, &s, &u) != CTL_OK)
         goto out;
-    }
-    rc = sk_store_user_get(s, tenant, id, &u);
-    if (rc != SK_STORE_OK) {
-        ctl_err(rc == SK_STORE_NOTFOUND ? "no user '%s' in tenant '%s'" : "cannot read user '%s' (tenant %s)",
-                id, tenant);
-        goto out;
-    }
-    if (u.email[0] == '\0') {
-        ctl_err("user %s (tenant %s) has no e-mail address; set one with: sekishoctl user modify %s@%s --email ADDR",
-                id, tenant, id, tenant);
-        goto out;
-    }
-    if (!sk_conf_email_allowed(conf, u.email)) {
-        ctl_err("the address of %s (%s) is not in [notify] allowed_domains; nothing sent", id, u.email);
-        goto out;
-    }
     portal_url(conf, tenant, url, sizeof url);
     /* What the person needs, never a password: those travel another way. */
     if (sk_snprintf(subject, sizeof subject, "Sekisho: your account %s", id) != 0 ||
@@ -353,30 +365,13 @@ int ctl_user_invite(const sk_conf *conf, const char *id, const char *tenant, int
     time_t et = (time_t)expires;
     struct tm tm;
     size_t ul;
-    int rc, sent = 0, ret = CTL_REFUSED;
+    int sent = 0, ret = CTL_REFUSED;
 
     memset(token, 0, sizeof token);
     memset(tok64, 0, sizeof tok64);
     memset(link, 0, sizeof link);
-    if (sk_store_open(conf->state_dir, 0, &s) != SK_STORE_OK) {
-        ctl_err("cannot open the user database in %s", conf->state_dir);
+    if (mail_recipient(conf, 0, id, tenant, &s, &u) != CTL_OK)
         goto out;
-    }
-    rc = sk_store_user_get(s, tenant, id, &u);
-    if (rc != SK_STORE_OK) {
-        ctl_err(rc == SK_STORE_NOTFOUND ? "no user '%s' in tenant '%s'" : "cannot read user '%s' (tenant %s)",
-                id, tenant);
-        goto out;
-    }
-    if (u.email[0] == '\0') {
-        ctl_err("user %s (tenant %s) has no e-mail address; set one with: sekishoctl user modify %s@%s --email ADDR",
-                id, tenant, id, tenant);
-        goto out;
-    }
-    if (!sk_conf_email_allowed(conf, u.email)) {
-        ctl_err("the address of %s (%s) is not in [notify] allowed_domains; nothing sent", id, u.email);
-        goto out;
-    }
     portal_url(conf, tenant, url, sizeof url);
     if (url[0] == '\0') {
         ctl_err("no portal address for tenant '%s': set [notify] portal_url (or a [tenant.%s] host)", tenant, tenant);
