@@ -36,6 +36,7 @@ static enum MHD_Result send_activate_page(struct req *rq, struct MHD_Connection 
     p.msg = msg;
     p.detail = detail;
     http_password_rules(conf, &p);
+    p.activation = 1;
     p.activate_token = token_text;
     sk_buf_init(&b, page, sizeof page);
     if (sk_page_password(&b, &p) != 0)

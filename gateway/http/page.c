@@ -200,6 +200,7 @@ int sk_page_logout(sk_buf *b, const struct sk_page_logout *p)
 
 static const struct text t_pw_title = { "Change password", "パスワードの変更" };
 static const struct text t_activate_title = { "Choose your password", "パスワードの設定" };
+static const struct text t_activate_save = { "Set password", "設定する" };
 static const struct text t_pw_current = { "Current password", "現在のパスワード" };
 static const struct text t_pw_new = { "New password", "新しいパスワード" };
 static const struct text t_pw_confirm = { "New password again", "新しいパスワード（確認）" };
@@ -220,7 +221,7 @@ static const struct text t_back = { "Back to the portal", "ポータルへ戻る
 
 int sk_page_password(sk_buf *b, const struct sk_page_password *p)
 {
-    page_open(b, p->lang, p->activate_token ? T(p->lang, t_activate_title) : T(p->lang, t_pw_title));
+    page_open(b, p->lang, p->activation ? T(p->lang, t_activate_title) : T(p->lang, t_pw_title));
     page_cert(b, p->lang, p->user, p->tenant);
     page_msg(b, p->lang, p->msg);
     if (p->msg == SK_MSG_LINK_INVALID) {
@@ -250,20 +251,21 @@ int sk_page_password(sk_buf *b, const struct sk_page_password *p)
         sk_buf_puts(b, T(p->lang, t_pw_digit));
     sk_buf_puts(b, T(p->lang, t_pw_common));
     sk_buf_printf(b, "</p><form method=\"post\" action=\"/.sekisho/%s\" autocomplete=\"off\">",
-                  p->activate_token ? "activate" : "password");
+                  p->activation ? "activate" : "password");
     hidden(b, "csrf", p->csrf);
-    if (p->activate_token != NULL)
-        hidden(b, "t", p->activate_token);
+    if (p->activation)
+        hidden(b, "t", p->activate_token ? p->activate_token : "");
     else
         sk_buf_printf(b, "<label for=\"current\">%s</label><input type=\"password\" id=\"current\" "
                          "name=\"current\" autocomplete=\"current-password\" required autofocus maxlength=\"1024\">",
                       T(p->lang, t_pw_current));
     sk_buf_printf(b, "<label for=\"new\">%s</label><input type=\"password\" id=\"new\" name=\"new\" "
-                     "autocomplete=\"new-password\" required minlength=\"%u\" maxlength=\"1024\">"
+                     "autocomplete=\"new-password\" required%s minlength=\"%u\" maxlength=\"1024\">"
                      "<label for=\"confirm\">%s</label><input type=\"password\" id=\"confirm\" name=\"confirm\" "
                      "autocomplete=\"new-password\" required minlength=\"%u\" maxlength=\"1024\">"
                      "<button type=\"submit\">%s</button></form>\n",
-                  T(p->lang, t_pw_new), p->min_len, T(p->lang, t_pw_confirm), p->min_len, T(p->lang, t_pw_save));
+                  T(p->lang, t_pw_new), p->activation ? " autofocus" : "", p->min_len, T(p->lang, t_pw_confirm),
+                  p->min_len, p->activation ? T(p->lang, t_activate_save) : T(p->lang, t_pw_save));
     page_close(b);
     return sk_buf_finish(b);
 }

@@ -55,8 +55,9 @@ struct sk_page_password {
     const char *detail;        /* e.g. the policy's reason, shown under msg; may be NULL */
     unsigned min_len, max_len;
     int need_upper, need_lower, need_digit;
-    /* Set: the activation page (first password through an invitation link): posts
-     * to /.sekisho/activate with this token, asks for no current password. */
+    /* The activation page (first password through an invitation link): posts to
+     * /.sekisho/activate with activate_token, asks for no current password. */
+    int activation;
     const char *activate_token;
 };
 int sk_page_password(sk_buf *b, const struct sk_page_password *p) SK_MUST_CHECK;
