@@ -174,6 +174,19 @@ int sk_audit_request(sk_audit *a, const char *user, const char *tenant, const ch
     }
 }
 
+void sk_audit_lag(sk_audit *a, uint64_t *queued, int64_t *oldest_ms)
+{
+    *queued = 0;
+    *oldest_ms = 0;
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    *queued = a->rq_len;
+    if (a->rq_len > 0)
+        *oldest_ms = audit_now_ms(a) - a->rq[0].ts;
+    pthread_mutex_unlock(&a->mu);
+}
+
 int sk_audit_refused(sk_audit *a, const char *peer, const char *reason, const char *serial)
 {
     char p[64], r[32], s[80];

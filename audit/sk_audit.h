@@ -205,6 +205,9 @@ int sk_audit_checkpoint(sk_audit *a) SK_MUST_CHECK;
 /* Housekeeping: emit a due refusal summary, a due time-based checkpoint, and
  * fsync group-committed lines. Call about once a second from a timer. */
 int sk_audit_flush(sk_audit *a) SK_MUST_CHECK;
+/* How far the writer lags: request lines queued and not yet written, and the age
+ * in ms of the oldest of them (0 when none). For the metrics; a may be NULL. */
+void sk_audit_lag(sk_audit *a, uint64_t *queued, int64_t *oldest_ms);
 
 /* Remove segments older than the retention (logged as audit.prune). *removed
  * (may be NULL) gets the number of files removed. Call once a day. */

@@ -172,6 +172,14 @@ static int render(sk_http *h, char **out, size_t *out_len)
             atomic_load(&h->accounts_locked));
     }
     one(&b, "store_errors_total", "counter", "Store reads for the census that failed.", atomic_load(&h->store_errors));
+    {
+        uint64_t queued;
+        int64_t oldest;
+        sk_audit_lag(h->d.audit, &queued, &oldest);
+        one(&b, "audit_queue_lines", "gauge", "Request lines queued for the audit log, not yet written.", queued);
+        head(&b, "audit_lag_seconds", "gauge", "Age of the oldest request line not yet in the audit log.");
+        sk_buf_printf(&b, "sekisho_audit_lag_seconds %.3f\n", oldest > 0 ? (double)oldest / 1000.0 : 0.0);
+    }
     one(&b, "audit_write_errors_total", "counter", "Audit entries that could not be written.",
         atomic_load(&h->audit_errors));
     one(&b, "mail_errors_total", "counter", "Mails the mail command did not accept.", sk_notify_failures());

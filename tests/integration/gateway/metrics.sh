@@ -54,6 +54,10 @@ sk_assert_lt 3600 "$(val 'sekisho_crl_next_update_seconds')" "seconds to the CRL
 sk_assert_lt 86400 "$(val 'sekisho_server_certificate_expiry_seconds')" "seconds to the server certificate's expiry"
 sk_assert_lt 86400 "$(val 'sekisho_client_ca_expiry_seconds')" "seconds to the client CA's expiry"
 sk_assert_eq "$(val 'sekisho_audit_write_errors_total')" 0 "audit write errors"
+# The writer keeps up: what is queued is at most a second or two old.
+[[ $(val 'sekisho_audit_lag_seconds') =~ ^[0-9]+\.[0-9]{3}$ ]] || sk_fail "sekisho_audit_lag_seconds: $(val 'sekisho_audit_lag_seconds')"
+sk_assert_lt "$(val 'sekisho_audit_lag_seconds' | cut -d. -f1)" 5 "audit writer lag (s)"
+sk_assert_lt -1 "$(val 'sekisho_audit_queue_lines')" "audit queue length present"
 # The census (at start, then every minute) counts the account locked before the start.
 for ((i = 0; i < 50; i++)); do
     [[ -n $(val 'sekisho_accounts_locked') ]] && break
