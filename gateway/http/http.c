@@ -713,9 +713,25 @@ void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     rq->h = cls;
     rq->raw_uri = strdup(uri);
     atomic_fetch_add(&rq->h->inflight, 1);
-    if (hc != NULL)
+    if (hc != NULL) {
+        /* libmicrohttpd reports completion only for requests it handed to the
+         * access handler: one it refused before (a malformed header, say) would
+         * never be freed. The connection remembers its request to end it here or
+         * when it closes (a remote memory leak otherwise; found by fuzz_req_mhd). */
+        if (hc->cur != NULL)
+            http_req_abandon(hc, mc);
+        hc->cur = rq;
         hc->busy++;
+    }
     return rq;
+}
+
+void http_req_abandon(struct hconn *hc, struct MHD_Connection *mc)
+{
+    void *rq = hc->cur;
+    if (rq != NULL)
+        http_on_completed(hc->h, mc, &rq, MHD_REQUEST_TERMINATED_WITH_ERROR);
+    hc->cur = NULL;
 }
 
 void http_on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -728,6 +744,8 @@ void http_on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enu
         struct hconn *hc = http_hconn_of(mc);
         if (hc != NULL && hc->busy > 0)
             hc->busy--;
+        if (hc != NULL && hc->cur == rq)
+            hc->cur = NULL;
     }
     if (rq->kind == K_PROXY && rq->h->d.audit != NULL && rq->h->d.conf->audit_log_requests && rq->conn != NULL) {
         const sk_conn *c = rq->conn;

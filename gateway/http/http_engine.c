@@ -231,11 +231,11 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
                           enum MHD_ConnectionNotificationCode code)
 {
     struct hworker *w = cls;
-    (void)mc;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         /* Called from inside MHD_add_connection, on this worker's thread. */
         *socket_context = w->adding;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+        http_req_abandon(*socket_context, mc);
         hconn_unref(*socket_context);
         *socket_context = NULL;
     }

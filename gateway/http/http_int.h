@@ -110,6 +110,7 @@ struct hconn {
     sk_http *h;
     sk_conn *c;     /* owned */
     int busy;       /* requests begun and not completed */
+    struct req *cur; /* the request in progress (freed at close if never completed) */
     int refs;
     struct ws_relay *ws; /* after a WebSocket upgrade */
 };
@@ -221,6 +222,9 @@ struct off_loop {
 
 
 extern const char http_cookie_clear[];
+
+/* End a request libmicrohttpd will never report complete (see http_on_uri). */
+void http_req_abandon(struct hconn *hc, struct MHD_Connection *mc);
 
 /* http_pages.c */
 void http_password_rules(const sk_conf *conf, struct sk_page_password *p);
