@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "sk_audit.h"
 #include "sk_auth.h"
+#include "sk_authd.h"
 #include "sk_conf.h"
 #include "sk_http.h"
 #include "sk_net.h"
@@ -59,6 +61,15 @@ struct gateway {
     sk_store *store;
     sk_auth_pool *auth;
     sk_auth_config auth_cfg;
+    /* authd: its channels (one end each side), its threads and the client. */
+    sk_authd authd;
+    sk_auth_pool *authd_pool; /* argon2 for authd's decisions (g->auth runs the request jobs) */
+    int *authd_fds;
+    unsigned n_authd;
+    sk_wire_client *authd_client;
+    pthread_t authd_thread;
+    int authd_started;
+    volatile int authd_stop;
     sk_proxy *proxy;
     sk_http *http;
     sk_net *net;
@@ -281,6 +292,88 @@ static int open_audit(struct gateway *g)
     return 0;
 }
 
+/* Enough channels that no thread that may call authd waits for one: every network
+ * worker, every pool thread, the housekeeping and metrics threads. */
+static unsigned authd_channels(const sk_conf *conf)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned workers = conf->listen_workers > 0 ? conf->listen_workers : cpus > 0 ? (unsigned)cpus : 1;
+    return workers + conf->auth_workers + 4;
+}
+
+static void *authd_main(void *arg)
+{
+    struct gateway *g = arg;
+    if (sk_authd_run(&g->authd, g->authd_fds, g->n_authd, &g->authd_stop) != 0)
+        sk_log(SK_LOG_ERR, "authd: cannot start its channel threads");
+    return NULL;
+}
+
+static int start_authd(struct gateway *g)
+{
+    unsigned n = authd_channels(&g->conf);
+    int *client_fds = calloc(n, sizeof *client_fds);
+    unsigned made = 0;
+    int rc = -1;
+
+    g->authd_fds = calloc(n, sizeof *g->authd_fds);
+    if (client_fds == NULL || g->authd_fds == NULL)
+        goto out;
+    for (; made < n; made++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+            sk_log(SK_LOG_ERR, "cannot create authd's channels: %s", strerror(errno));
+            goto out;
+        }
+        client_fds[made] = sv[0];
+        g->authd_fds[made] = sv[1];
+    }
+    g->n_authd = n;
+    if (sk_auth_pool_create(g->conf.auth_workers, g->conf.auth_queue > 0 ? g->conf.auth_queue : 1, &g->auth_cfg,
+                            &g->authd_pool) != 0) {
+        sk_log(SK_LOG_ERR, "cannot start authd's login workers");
+        goto out;
+    }
+    g->authd.store = g->store;
+    g->authd.pool = g->authd_pool;
+    g->authd.cfg = &g->auth_cfg;
+    sk_auth_policy_config(&g->auth_cfg, &g->authd.pol);
+    if (sk_wire_client_new(client_fds, n, "authd", &g->authd_client) != 0)
+        goto out;
+    made = 0; /* the client owns its ends now */
+    if (pthread_create(&g->authd_thread, NULL, authd_main, g) != 0)
+        goto out;
+    g->authd_started = 1;
+    rc = 0;
+out:
+    for (unsigned i = 0; i < made; i++) {
+        close(client_fds[i]);
+        close(g->authd_fds[i]);
+    }
+    if (made > 0)
+        g->n_authd = 0;
+    free(client_fds);
+    return rc;
+}
+
+static void stop_authd(struct gateway *g)
+{
+    if (g->authd_started) {
+        g->authd_stop = 1;
+        pthread_join(g->authd_thread, NULL);
+        g->authd_started = 0;
+    }
+    sk_wire_client_free(g->authd_client);
+    g->authd_client = NULL;
+    sk_auth_pool_destroy(g->authd_pool);
+    g->authd_pool = NULL;
+    for (unsigned i = 0; i < g->n_authd; i++)
+        close(g->authd_fds[i]);
+    free(g->authd_fds);
+    g->authd_fds = NULL;
+    g->n_authd = 0;
+}
+
 static int start(struct gateway *g)
 {
     sk_http_deps deps;
@@ -306,11 +399,13 @@ static int start(struct gateway *g)
         sk_log(SK_LOG_ERR, "cannot start the login workers");
         return -1;
     }
+    if (start_authd(g) != 0)
+        return -1;
     if (sk_proxy_create(&g->conf, &g->proxy) != 0)
         return -1;
     memset(&deps, 0, sizeof deps);
     deps.conf = &g->conf;
-    deps.store = g->store;
+    deps.authd = g->authd_client;
     deps.auth = g->auth;
     deps.auth_cfg = &g->auth_cfg;
     deps.proxy = g->proxy;
@@ -401,6 +496,7 @@ static void stop(struct gateway *g)
         audit_simple(g, SK_AUDIT_EV_STOP, NULL, 0);
         sk_audit_close(g->audit); /* writes the final signed checkpoint */
     }
+    stop_authd(g);
     sk_auth_pool_destroy(g->auth);
     sk_proxy_destroy(g->proxy);
     sk_store_close(g->store);

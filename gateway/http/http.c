@@ -149,13 +149,66 @@ int http_csrf_valid(const sk_http *h, const char *binding, const char *token)
 /* ---- sessions --------------------------------------------------------- */
 
 
-void http_session_drop(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN])
+int http_authd(sk_http *h, uint16_t type, const void *req, void *rep)
 {
-    if (sk_store_session_delete(h->d.store, hash) < 0)
-        sk_log(SK_LOG_ERR, "cannot delete a session from the store");
+    int r = sk_authd_call(h->d.authd, type, req, rep, HTTP_AUTHD_TIMEOUT_MS);
+    if (r < 0)
+        atomic_fetch_add(&h->store_errors, 1);
+    return r;
 }
 
-static enum MHD_Result find_session_cookie(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+void http_session_drop(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN])
+{
+    sk_wire_session_req q = { .now = 0 };
+    sk_wire_status_rep p;
+    memcpy(q.hash, hash, sizeof q.hash);
+    if (http_authd(h, SK_WIRE_AUTH_SESSION_END, &q, &p) != 0)
+        sk_log(SK_LOG_ERR, "cannot end a session (authd)");
+}
+
+/* Once per request, before any route: the account's public record and, when the
+ * request carries exactly one session cookie, that session (one round trip). */
+int http_lookup(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    sk_req_session_cookie found = { NULL, 0, 0 };
+    uint8_t token[TOKEN_LEN];
+    sk_wire_lookup_req q;
+    sk_wire_lookup_rep *p = malloc(sizeof *p);
+    int rc = -1;
+
+    if (p == NULL)
+        return -1;
+    memset(&q, 0, sizeof q);
+    rq->looked_up = 1;
+    if (sk_strlcpy(q.who.tenant, sizeof q.who.tenant, c->tenant) != 0 ||
+        sk_strlcpy(q.who.id, sizeof q.who.id, c->user) != 0)
+        goto out;
+    /* The same parser as the stripper (sk_req_cookie): what counts as the session
+     * here is never forwarded. Two session cookies are ambiguous: none. */
+    (void)MHD_get_connection_values(mc, MHD_HEADER_KIND, http_find_session_cookie, &found);
+    if (found.count == 1 && sk_b64url_decode(found.value, found.len, token, sizeof token) == 0) {
+        SHA256(token, sizeof token, rq->sess_hash);
+        memcpy(q.hash, rq->sess_hash, sizeof q.hash);
+        q.has_session = 1;
+        rq->have_cookie = 1;
+    }
+    sk_wipe(token, sizeof token);
+    if (http_authd(rq->h, SK_WIRE_AUTH_LOOKUP, &q, p) != 0)
+        goto out;
+    rq->have_user = p->user_found;
+    if (p->user_found)
+        rq->user = p->user;
+    rq->sess_found = p->session_found;
+    if (p->session_found)
+        rq->sess = p->session;
+    rc = 0;
+out:
+    sk_wipe(p, sizeof *p);
+    free(p);
+    return rc;
+}
+
+enum MHD_Result http_find_session_cookie(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
     if (value != NULL && strcasecmp(key, "Cookie") == 0)
@@ -167,7 +220,7 @@ static enum MHD_Result find_session_cookie(void *cls, enum MHD_ValueKind kind, c
  * worker's loop, and nobody waits for it. A full pool skips it; the next request
  * of the session tries again. */
 struct session_touch {
-    sk_store *store; /* closed only after the pool has run every queued job */
+    sk_http *h; /* freed only after the pool has run every queued job */
     uint8_t hash[SK_SESSION_HASH_LEN];
     int64_t now, every;
 };
@@ -175,7 +228,12 @@ struct session_touch {
 static void touch_session_job(void *arg)
 {
     struct session_touch *t = arg;
-    if (sk_store_session_touch_every(t->store, t->hash, t->now, t->every) < 0)
+    sk_wire_session_req q;
+    sk_wire_status_rep p;
+    memcpy(q.hash, t->hash, sizeof q.hash);
+    q.now = t->now;
+    q.every = t->every;
+    if (http_authd(t->h, SK_WIRE_AUTH_SESSION_TOUCH, &q, &p) != 0)
         sk_log(SK_LOG_WARN, "session touch failed");
     sk_wipe(t, sizeof *t);
     free(t);
@@ -186,7 +244,7 @@ static void touch_session(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN], i
     struct session_touch *t = malloc(sizeof *t);
     if (t == NULL)
         return;
-    t->store = h->d.store;
+    t->h = h;
     memcpy(t->hash, hash, sizeof t->hash);
     t->now = now;
     t->every = every;
@@ -199,20 +257,11 @@ static void touch_session(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN], i
 enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
     sk_http *h = rq->h;
-    sk_req_session_cookie found = { NULL, 0, 0 };
-    uint8_t token[TOKEN_LEN];
     int64_t now = http_now_s();
-    int r;
 
-    /* The same parser as the stripper (sk_req_cookie): what counts as the session
-     * here is never forwarded. Two session cookies are ambiguous: none. */
-    (void)MHD_get_connection_values(mc, MHD_HEADER_KIND, find_session_cookie, &found);
-    if (found.count != 1 || sk_b64url_decode(found.value, found.len, token, sizeof token) != 0)
+    if (!rq->looked_up && http_lookup(rq, mc, c) != 0)
         return SESS_NONE;
-    SHA256(token, sizeof token, rq->sess_hash);
-    sk_wipe(token, sizeof token);
-    r = sk_store_session_get(h->d.store, rq->sess_hash, &rq->sess);
-    if (r != SK_STORE_OK)
+    if (!rq->have_cookie || !rq->sess_found)
         return SESS_NONE;
     /* The session belongs to one certificate: another user's certificate, or the same
      * user's reissued one, does not carry it. */
@@ -221,6 +270,7 @@ enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, co
         /* A cookie that shows up with another certificate has leaked: end the
          * session, so that the stolen copy is worthless everywhere. */
         atomic_fetch_add(&h->session_rejected, 1);
+        rq->sess_found = 0;
         http_session_drop(h, rq->sess_hash);
         sk_log(SK_LOG_WARN, "session of %s/%s presented with certificate %s/%s serial %s from %s: revoked",
                rq->sess.tenant, rq->sess.user, c->tenant, c->user, c->serial, c->peer_str);
@@ -235,11 +285,13 @@ enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, co
     case SK_POLICY_SESSION_OK:
         break;
     case SK_POLICY_SESSION_IDLE_EXPIRED:
+        rq->sess_found = 0;
         http_session_drop(h, rq->sess_hash);
         sk_log(SK_LOG_INFO, "idle logoff %s/%s", c->tenant, c->user);
         http_audit_event(h, SK_AUDIT_EV_IDLE, c, NULL, 0);
         return SESS_IDLE;
     default:
+        rq->sess_found = 0;
         http_session_drop(h, rq->sess_hash);
         sk_log(SK_LOG_INFO, "session lifetime reached %s/%s", c->tenant, c->user);
         http_audit_event(h, SK_AUDIT_EV_EXPIRED, c, NULL, 0);
@@ -260,30 +312,13 @@ enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, co
     return SESS_OK;
 }
 
-int http_session_create(sk_http *h, const sk_conn *c, const sk_auth_verdict *v, char cookie[256])
+int http_session_cookie(const uint8_t token[TOKEN_LEN], char cookie[256])
 {
-    uint8_t token[TOKEN_LEN];
     char tok64[TOKEN_B64 + 1];
-    sk_session s;
-    int rc = -1;
-
-    memset(&s, 0, sizeof s);
-    if (sk_random(token, sizeof token) != 0 || sk_random(s.csrf, sizeof s.csrf) != 0)
-        goto out;
-    SHA256(token, sizeof token, s.hash);
-    if (sk_strlcpy(s.user, sizeof s.user, c->user) != 0 || sk_strlcpy(s.tenant, sizeof s.tenant, c->tenant) != 0 ||
-        sk_strlcpy(s.cert_serial, sizeof s.cert_serial, c->serial) != 0)
-        goto out;
-    s.role = v->role;
-    s.created = s.last_seen = http_now_s();
-    if (sk_store_session_put(h->d.store, &s) != SK_STORE_OK)
-        goto out;
-    sk_b64url_encode(token, sizeof token, tok64);
+    int rc;
+    sk_b64url_encode(token, TOKEN_LEN, tok64);
     rc = sk_snprintf(cookie, 256, COOKIE_NAME "=%s; Path=/; Secure; HttpOnly; SameSite=Strict", tok64);
-out:
-    sk_wipe(token, sizeof token);
     sk_wipe(tok64, sizeof tok64);
-    sk_wipe(&s, sizeof s);
     return rc;
 }
 
@@ -554,7 +589,8 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
         if (st != 0)
             return http_respond_error(rq, mc, st, 1);
     }
-    rq->have_user = sk_store_user_get(h->d.store, c->tenant, c->user, &rq->user) == SK_STORE_OK;
+    if (http_lookup(rq, mc, c) != 0)
+        return http_respond_error(rq, mc, MHD_HTTP_SERVICE_UNAVAILABLE, 1);
     /* A refused address never sees a login form: this precedes every route. */
     if (!address_allowed(h, rq, mc, c)) {
         note_refusal(h, HTTP_REFUSED_ADDRESS, c);
@@ -849,36 +885,14 @@ void sk_http_set_net(sk_http *h, sk_net *net)
 /* A census of the store for the gauges: sessions open and accounts locked (by
  * failures, an operator or dormancy). Called by the housekeeping thread, never on a
  * worker: it walks every record. */
-struct census {
-    int64_t now;
-    uint64_t n;
-};
-
-static int count_session(const sk_session *sess, void *ctx)
-{
-    (void)sess;
-    ((struct census *)ctx)->n++;
-    return 0;
-}
-
-static int count_locked(const sk_user *u, void *ctx)
-{
-    struct census *cs = ctx;
-    if (u->locked_until > cs->now || (u->flags & (SK_USER_F_OPERATOR_LOCKED | SK_USER_F_DORMANT_LOCKED)) != 0)
-        cs->n++;
-    return 0;
-}
-
 void sk_http_census(sk_http *h)
 {
-    struct census sessions = { http_now_s(), 0 }, locked = { http_now_s(), 0 };
-    if (sk_store_session_list(h->d.store, count_session, &sessions) != 0 ||
-        sk_store_user_list(h->d.store, NULL, count_locked, &locked) != 0) {
-        atomic_fetch_add(&h->store_errors, 1);
+    uint8_t none = 0;
+    sk_wire_census_rep p;
+    if (http_authd(h, SK_WIRE_AUTH_CENSUS, &none, &p) != 0)
         return;
-    }
-    atomic_store(&h->sessions_open, sessions.n);
-    atomic_store(&h->accounts_locked, locked.n);
+    atomic_store(&h->sessions_open, p.sessions);
+    atomic_store(&h->accounts_locked, p.locked);
     atomic_store(&h->census_done, 1);
 }
 

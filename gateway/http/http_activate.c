@@ -4,6 +4,7 @@
  * account), and the password rules apply as for any change. */
 #include "http_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define TOKEN_B64_LEN SK_B64URL_LEN(SK_AUTH_ACTIVATION_TOKEN_LEN)
@@ -48,12 +49,45 @@ enum MHD_Result http_get_activate(struct req *rq, struct MHD_Connection *mc, con
 {
     const char *t = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "t");
     uint8_t token[SK_AUTH_ACTIVATION_TOKEN_LEN];
-    int ok = token_of(t, token) == 0 &&
-             sk_auth_activation_valid(rq->h->d.store, c->tenant, c->user, token, http_now_s());
+    sk_wire_activate_req *q = calloc(1, sizeof *q);
+    sk_wire_status_rep p;
+    int ok = q != NULL && token_of(t, token) == 0 && sk_strlcpy(q->who.tenant, sizeof q->who.tenant, c->tenant) == 0 &&
+             sk_strlcpy(q->who.id, sizeof q->who.id, c->user) == 0;
+    if (ok) {
+        memcpy(q->token, token, sizeof q->token);
+        q->now = http_now_s();
+        ok = http_authd(rq->h, SK_WIRE_AUTH_ACTIVATION_VALID, q, &p) == 1;
+    }
     sk_wipe(token, sizeof token);
+    if (q != NULL)
+        sk_wipe(q, sizeof *q);
+    free(q);
     if (!ok)
         return send_activate_page(rq, mc, c, MHD_HTTP_FORBIDDEN, SK_MSG_LINK_INVALID, NULL, NULL);
     return send_activate_page(rq, mc, c, MHD_HTTP_OK, SK_MSG_NONE, NULL, t);
+}
+
+/* The first password, set by authd with the link (argon2 and a store commit). */
+static int activate(sk_http *h, const sk_conn *c, const uint8_t token[SK_AUTH_ACTIVATION_TOKEN_LEN], const char *pw,
+                    size_t pw_len, sk_policy_pw_result *why)
+{
+    sk_wire_activate_req *q = calloc(1, sizeof *q);
+    sk_wire_activate_rep p = { 0, 0 };
+    int r = -1;
+    if (q == NULL)
+        return -1;
+    if (pw_len <= sizeof q->password && sk_strlcpy(q->who.tenant, sizeof q->who.tenant, c->tenant) == 0 &&
+        sk_strlcpy(q->who.id, sizeof q->who.id, c->user) == 0) {
+        memcpy(q->token, token, sizeof q->token);
+        memcpy(q->password, pw, pw_len);
+        q->password_len = pw_len;
+        q->now = http_now_s();
+        r = http_authd(h, SK_WIRE_AUTH_ACTIVATE, q, &p);
+        *why = (sk_policy_pw_result)p.why;
+    }
+    sk_wipe(q, sizeof *q);
+    free(q);
+    return r;
 }
 
 /* Off the loop (argon2 and a store commit). */
@@ -76,8 +110,7 @@ enum MHD_Result http_post_activate(struct req *rq, struct MHD_Connection *mc, co
         sk_wipe(token, sizeof token);
         return send_activate_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_MISMATCH, NULL, f->f_token);
     }
-    r = sk_auth_activate(h->d.auth_cfg, h->d.store, c->tenant, c->user, token, f->f_new, f->f_new_len, http_now_s(),
-                         &why);
+    r = activate(h, c, token, f->f_new, f->f_new_len, &why);
     sk_wipe(token, sizeof token);
     sk_wipe(f->f_new, sizeof f->f_new);
     sk_wipe(f->f_confirm, sizeof f->f_confirm);

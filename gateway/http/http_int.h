@@ -186,6 +186,9 @@ struct req {
     const struct route_tenant *route;
     sk_user user;
     int have_user;
+    int looked_up;     /* http_lookup ran (user and session below are its answer) */
+    int have_cookie;   /* exactly one session cookie: sess_hash is its hash */
+    int sess_found;    /* authd knows that session: sess holds it */
     struct off_loop *off; /* the handler runs or ran on the auth pool */
     /* session */
     sk_session sess;
@@ -280,7 +283,15 @@ enum MHD_Result http_respond(struct MHD_Connection *mc, int status, const char *
 enum MHD_Result http_respond_error(struct req *rq, struct MHD_Connection *mc, int status, int close_conn);
 enum MHD_Result http_send_login_page(struct req *rq, struct MHD_Connection *mc, const sk_conn *c, int status,
                                        enum sk_msg msg, const char *ret);
-int http_session_create(sk_http *h, const sk_conn *c, const sk_auth_verdict *v, char cookie[256]);
+/* The Set-Cookie value for a session token authd minted. */
+int http_session_cookie(const uint8_t token[TOKEN_LEN], char cookie[256]) SK_MUST_CHECK;
+/* One authd round trip (sk_authd_call) with the gateway's timeout; a failed trip
+ * counts as a store error in the metrics. */
+#define HTTP_AUTHD_TIMEOUT_MS 30000
+int http_authd(sk_http *h, uint16_t type, const void *req, void *rep) SK_MUST_CHECK;
+/* Fills rq->user/have_user and rq->sess/sess_found (see http.c). 0 or -1. */
+int http_lookup(struct req *rq, struct MHD_Connection *mc, const sk_conn *c) SK_MUST_CHECK;
+enum MHD_Result http_find_session_cookie(void *cls, enum MHD_ValueKind kind, const char *key, const char *value);
 void http_session_drop(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN]);
 enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);
 enum MHD_Result http_unauthenticated(struct req *rq, struct MHD_Connection *mc, const char *method,

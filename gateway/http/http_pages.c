@@ -55,8 +55,7 @@ enum MHD_Result http_send_login_page(struct req *rq, struct MHD_Connection *mc, 
     p.msg = msg;
     /* Only the certificate holder sees this page, so telling them their own account
      * wants a one-time code reveals nothing new. */
-    p.ask_totp = sk_store_user_get(h->d.store, c->tenant, c->user, u) == SK_STORE_OK &&
-                 (u->flags & SK_USER_F_TOTP_ENABLED) != 0;
+    p.ask_totp = rq->have_user && (rq->user.flags & SK_USER_F_TOTP_ENABLED) != 0;
     sk_wipe(u, sizeof *u);
     free(u);
     sk_buf_init(&b, page, sizeof page);
@@ -147,7 +146,9 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
 {
     sk_http *h = rq->h;
     const char *ret = sk_req_return_path(rq->f->f_return);
-    sk_auth_request *ar = NULL;
+    sk_wire_login_req *lq = NULL;
+    sk_auth_request *ar;
+    sk_wire_login_rep lr = { .status = 0 };
     sk_auth_verdict v;
     char cookie[256];
     enum MHD_Result res;
@@ -159,14 +160,16 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
         return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     if (!http_csrf_valid(h, c->serial, rq->f->f_csrf))
         return http_send_login_page(rq, mc, c, MHD_HTTP_FORBIDDEN, SK_MSG_FORM_EXPIRED, ret);
-    ar = calloc(1, sizeof *ar);
-    if (ar == NULL)
+    lq = calloc(1, sizeof *lq);
+    if (lq == NULL)
         return MHD_NO;
-    if (sk_strlcpy(ar->cert_tenant, sizeof ar->cert_tenant, c->tenant) != 0 ||
+    ar = &lq->req;
+    if (sk_strlcpy(lq->cert_serial, sizeof lq->cert_serial, c->serial) != 0 ||
+        sk_strlcpy(ar->cert_tenant, sizeof ar->cert_tenant, c->tenant) != 0 ||
         sk_strlcpy(ar->cert_id, sizeof ar->cert_id, c->user) != 0 ||
         sk_strlcpy(ar->totp, sizeof ar->totp, rq->f->f_totp) != 0 ||
         sk_strlcpy(ar->peer, sizeof ar->peer, c->peer_str) != 0) {
-        free(ar);
+        free(lq);
         return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     }
     if (sk_strlcpy(ar->login_id, sizeof ar->login_id, rq->f->f_id) != 0)
@@ -175,9 +178,10 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
     ar->password_len = rq->f->f_pw_len;
     ar->now = http_now_s();
     sk_wipe(rq->f->f_pw, sizeof rq->f->f_pw);
-    r = sk_auth_login(h->d.auth, h->d.store, ar, &v);
-    sk_wipe(ar, sizeof *ar);
-    free(ar);
+    r = http_authd(h, SK_WIRE_AUTH_LOGIN, lq, &lr);
+    sk_wipe(lq, sizeof *lq);
+    free(lq);
+    v = lr.verdict;
     if (r == SK_AUTH_BUSY) {
         atomic_fetch_add(&h->login_busy, 1);
         return http_send_login_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, ret);
@@ -217,7 +221,9 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
     /* A fresh token at every login: an old cookie (fixation) is dropped server-side. */
     if (http_session_find(rq, mc, c) == SESS_OK)
         http_session_drop(h, rq->sess_hash);
-    if (http_session_create(h, c, &v, cookie) != 0)
+    r = http_session_cookie(lr.token, cookie);
+    sk_wipe(&lr, sizeof lr);
+    if (r != 0)
         return http_send_login_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, ret);
     atomic_fetch_add(&h->login_ok, 1);
     sk_log(SK_LOG_INFO, "login: %s/%s from %s serial %s", c->tenant, c->user, c->peer_str, c->serial);
@@ -264,8 +270,14 @@ enum MHD_Result http_post_logout(struct req *rq, struct MHD_Connection *mc, cons
         return http_respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login", http_cookie_clear, 0);
     if (!form_csrf_ok(rq))
         return http_respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 0);
-    if (sk_store_session_delete(rq->h->d.store, rq->sess_hash) < 0)
-        return http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
+    {
+        sk_wire_session_req q = { .now = 0 };
+        sk_wire_status_rep p;
+        memcpy(q.hash, rq->sess_hash, sizeof q.hash);
+        if (http_authd(rq->h, SK_WIRE_AUTH_SESSION_END, &q, &p) != 0)
+            return http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
+        rq->sess_found = 0;
+    }
     sk_log(SK_LOG_INFO, "logout: %s/%s from %s", c->tenant, c->user, c->peer_str);
     http_audit_event(rq->h, SK_AUDIT_EV_LOGOUT, c, NULL, 0);
     return http_respond(mc, MHD_HTTP_SEE_OTHER, "text/plain", "", 0, "/.sekisho/login?msg=logged_out", http_cookie_clear, 0);
@@ -341,7 +353,9 @@ static int session_form_ok(struct req *rq, struct MHD_Connection *mc, const sk_c
 enum MHD_Result http_post_password(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
     sk_http *h = rq->h;
+    sk_wire_pwchange_req *pq;
     sk_auth_pwchange_request *ar;
+    sk_wire_pwchange_rep pr = { .status = 0 };
     sk_auth_pwchange_verdict v;
     enum MHD_Result res;
     int r;
@@ -350,13 +364,14 @@ enum MHD_Result http_post_password(struct req *rq, struct MHD_Connection *mc, co
         return res;
     if (rq->f->f_new_len != rq->f->f_confirm_len || !sk_secret_equal(rq->f->f_new, rq->f->f_confirm, rq->f->f_new_len))
         return send_password_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_MISMATCH, NULL);
-    ar = calloc(1, sizeof *ar);
-    if (ar == NULL)
+    pq = calloc(1, sizeof *pq);
+    if (pq == NULL)
         return MHD_NO;
+    ar = &pq->req;
     if (sk_strlcpy(ar->tenant, sizeof ar->tenant, rq->sess.tenant) != 0 ||
         sk_strlcpy(ar->id, sizeof ar->id, rq->sess.user) != 0 || rq->f->f_pw_len > sizeof ar->current ||
         rq->f->f_new_len > sizeof ar->new_password) {
-        free(ar);
+        free(pq);
         return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 0);
     }
     memcpy(ar->current, rq->f->f_pw, rq->f->f_pw_len);
@@ -369,9 +384,10 @@ enum MHD_Result http_post_password(struct req *rq, struct MHD_Connection *mc, co
     sk_wipe(rq->f->f_pw, sizeof rq->f->f_pw);
     sk_wipe(rq->f->f_new, sizeof rq->f->f_new);
     sk_wipe(rq->f->f_confirm, sizeof rq->f->f_confirm);
-    r = sk_auth_change_password(h->d.auth, h->d.store, ar, &v);
-    sk_wipe(ar, sizeof *ar);
-    free(ar);
+    r = http_authd(h, SK_WIRE_AUTH_PWCHANGE, pq, &pr);
+    sk_wipe(pq, sizeof *pq);
+    free(pq);
+    v = pr.verdict;
     if (r == SK_AUTH_BUSY)
         return send_password_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, NULL);
     if (r != 0 || v.outcome == SK_AUTH_ERROR)
@@ -395,6 +411,29 @@ enum MHD_Result http_post_password(struct req *rq, struct MHD_Connection *mc, co
         note_lockout(h, rq, c, &(sk_auth_verdict){ .failures = v.failures, .locked_until = v.locked_until });
     note_failure(h, c);
     return send_password_page(rq, mc, c, MHD_HTTP_FORBIDDEN, SK_MSG_CURRENT_WRONG, NULL);
+}
+
+/* The enrolment text (base32 secret and otpauth URI) from authd: BEGIN makes a new
+ * candidate, PENDING shows the current one again. type 0: none wanted (-1). */
+static int totp_text(sk_http *h, const sk_conn *c, uint16_t type, char b32[SK_AUTH_TOTP_B32_MAX],
+                     char uri[SK_AUTH_TOTP_URI_MAX])
+{
+    sk_wire_totp_req q;
+    sk_wire_totp_rep *p;
+    int r = -1;
+    if (type == 0)
+        return -1;
+    p = malloc(sizeof *p);
+    if (p == NULL)
+        return -1;
+    memset(&q, 0, sizeof q);
+    if (sk_strlcpy(q.who.tenant, sizeof q.who.tenant, c->tenant) == 0 &&
+        sk_strlcpy(q.who.id, sizeof q.who.id, c->user) == 0 && http_authd(h, type, &q, p) == 0 &&
+        sk_strlcpy(b32, SK_AUTH_TOTP_B32_MAX, p->b32) == 0 && sk_strlcpy(uri, SK_AUTH_TOTP_URI_MAX, p->uri) == 0)
+        r = 0;
+    sk_wipe(p, sizeof *p);
+    free(p);
+    return r;
 }
 
 static enum MHD_Result send_totp_page(struct req *rq, struct MHD_Connection *mc, const sk_conn *c, int status,
@@ -424,12 +463,9 @@ static enum MHD_Result send_totp_page(struct req *rq, struct MHD_Connection *mc,
         /* A visit starts a fresh candidate secret; it becomes active only when a code
          * from it is confirmed, so an abandoned enrolment changes nothing. After a
          * mistyped code the same secret is shown again: it is already in the app. */
-        int r = msg == SK_MSG_TOTP_BAD_CODE
-                    ? sk_auth_totp_pending(h->d.auth_cfg, h->d.store, c->tenant, c->user, b32, sizeof b32, uri,
-                                           sizeof uri)
-                    : -2;
+        int r = totp_text(h, c, msg == SK_MSG_TOTP_BAD_CODE ? SK_WIRE_AUTH_TOTP_PENDING : 0, b32, uri);
         if (r != 0)
-            r = sk_auth_totp_begin(h->d.auth_cfg, h->d.store, c->tenant, c->user, b32, sizeof b32, uri, sizeof uri);
+            r = totp_text(h, c, SK_WIRE_AUTH_TOTP_BEGIN, b32, uri);
         if (r != 0 || sk_auth_totp_qr_svg(uri, svg, svg_cap) != 0) {
             res = http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
             goto out;
@@ -465,7 +501,17 @@ enum MHD_Result http_post_totp(struct req *rq, struct MHD_Connection *mc, const 
     int r;
     if (!session_form_ok(rq, mc, c, &res))
         return res;
-    r = sk_auth_totp_confirm(h->d.auth_cfg, h->d.store, c->tenant, c->user, rq->f->f_totp, http_now_s());
+    {
+        sk_wire_totp_req q;
+        sk_wire_status_rep p;
+        memset(&q, 0, sizeof q);
+        q.now = http_now_s();
+        if (sk_strlcpy(q.who.tenant, sizeof q.who.tenant, c->tenant) != 0 ||
+            sk_strlcpy(q.who.id, sizeof q.who.id, c->user) != 0 ||
+            sk_strlcpy(q.code, sizeof q.code, rq->f->f_totp) != 0)
+            return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 0);
+        r = http_authd(h, SK_WIRE_AUTH_TOTP_CONFIRM, &q, &p);
+    }
     if (r == 0) {
         http_audit_event(h, "totp.enrolled", c, NULL, 0);
         return send_totp_page(rq, mc, c, MHD_HTTP_OK, SK_MSG_TOTP_ENABLED);

@@ -386,15 +386,25 @@ static int ws_still_allowed(struct hconn *hc)
 {
     sk_http *h = hc->h;
     struct ws_relay *ws = hc->ws;
-    sk_session s;
-    int r;
+    sk_wire_lookup_req q;
+    sk_wire_lookup_rep *p;
+    int found = 0;
     if (h->d.net != NULL && (!sk_net_crl_usable(h->d.net) || sk_net_serial_revoked(h->d.net, hc->c->serial)))
         return 0;
     if (http_now_s() - ws->sess_created >= h->pol.absolute_timeout)
         return 0;
-    r = sk_store_session_get(h->d.store, ws->sess_hash, &s);
-    sk_wipe(&s, sizeof s);
-    return r == SK_STORE_OK;
+    p = malloc(sizeof *p);
+    if (p == NULL)
+        return 1; /* keep the relay; the next check decides */
+    memset(&q, 0, sizeof q);
+    q.has_session = 1;
+    memcpy(q.hash, ws->sess_hash, sizeof q.hash);
+    if (sk_strlcpy(q.who.tenant, sizeof q.who.tenant, hc->c->tenant) == 0 &&
+        sk_strlcpy(q.who.id, sizeof q.who.id, hc->c->user) == 0 && http_authd(h, SK_WIRE_AUTH_LOOKUP, &q, p) == 0)
+        found = p->session_found;
+    sk_wipe(p, sizeof *p);
+    free(p);
+    return found;
 }
 
 /* Ends the relay: the upstream socket is closed, libmicrohttpd closes the client's

@@ -21,6 +21,7 @@
 
 #include "sk_audit.h"
 #include "sk_auth.h"
+#include "sk_authd.h"
 #include "sk_conf.h"
 #include "sk_net.h"
 #include "sk_proxy.h"
@@ -31,7 +32,7 @@ typedef struct sk_http sk_http;
 
 typedef struct sk_http_deps {
     const sk_conf *conf;
-    sk_store *store;
+    sk_wire_client *authd; /* authd: accounts and sessions (sk_authd.h) */
     sk_auth_pool *auth;
     const sk_auth_config *auth_cfg; /* TOTP key path, password rules */
     sk_proxy *proxy;

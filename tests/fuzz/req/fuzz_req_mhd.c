@@ -40,6 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct {
     sk_conf conf;
     sk_store *store;
+    sk_authd authd;
+    int authd_fds[4];
+    volatile int authd_stop;
+    sk_wire_client *authd_client;
     sk_auth_config acfg;
     sk_auth_pool *auth;
     sk_proxy *proxy;
@@ -58,6 +62,14 @@ static void die(const char *what)
 {
     fprintf(stderr, "fuzz_req_mhd: %s\n", what);
     abort();
+}
+
+static void *authd_thread(void *arg)
+{
+    (void)arg;
+    if (sk_authd_run(&g.authd, g.authd_fds, 4, &g.authd_stop) != 0)
+        die("authd run");
+    return NULL;
 }
 
 /* ---- the capturing upstream ----------------------------------------------- */
@@ -165,8 +177,27 @@ static void init(void)
     if (sk_auth_config_from_conf(&g.conf, &g.acfg) != 0 || sk_auth_pool_create(1, 4, &g.acfg, &g.auth) != 0 ||
         sk_proxy_create(&g.conf, &g.proxy) != 0)
         die("auth/proxy");
+    /* authd in a thread of this process, on real channels */
+    {
+        int client[4];
+        pthread_t at;
+        for (int i = 0; i < 4; i++) {
+            int sv[2];
+            if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
+                die("authd channels");
+            client[i] = sv[0];
+            g.authd_fds[i] = sv[1];
+        }
+        g.authd.store = g.store;
+        g.authd.pool = g.auth;
+        g.authd.cfg = &g.acfg;
+        sk_auth_policy_config(&g.acfg, &g.authd.pol);
+        if (sk_wire_client_new(client, 4, "authd", &g.authd_client) != 0 ||
+            pthread_create(&at, NULL, authd_thread, NULL) != 0 || pthread_detach(at) != 0)
+            die("authd");
+    }
     d.conf = &g.conf;
-    d.store = g.store;
+    d.authd = g.authd_client;
     d.auth = g.auth;
     d.auth_cfg = &g.acfg;
     d.proxy = g.proxy;

@@ -25,11 +25,11 @@ static size_t enc(uint16_t type, int reply, const void *m, uint8_t *buf, size_t 
 static void fill_user(sk_user *u)
 {
     memset(u, 0, sizeof *u);
-    strcpy(u->id, "alice");
-    strcpy(u->tenant, "acme");
+    assert_int_equal(sk_strlcpy(u->id, sizeof u->id, "alice"), 0);
+    assert_int_equal(sk_strlcpy(u->tenant, sizeof u->tenant, "acme"), 0);
     u->role = SK_ROLE_ADMIN;
-    strcpy(u->email, "alice@example.org");
-    strcpy(u->pw_hash, "$argon2id$v=19$m=65536,t=3,p=1$U0VDUkVUU0FMVA$SECRETHASHSECRETHASH");
+    assert_int_equal(sk_strlcpy(u->email, sizeof u->email, "alice@example.org"), 0);
+    assert_int_equal(sk_strlcpy(u->pw_hash, sizeof u->pw_hash, "$argon2id$v=19$m=65536,t=3,p=1$U0VDUkVUU0FMVA$SECRETHASHSECRETHASH"), 0);
     memset(u->totp_secret, 0xA5, 49);
     u->totp_secret_len = 49;
     memset(u->totp_pending, 0x5A, 49);
@@ -40,8 +40,8 @@ static void fill_user(sk_user *u)
     u->failures = 3;
     u->flags = SK_USER_F_TOTP_ENABLED;
     u->allow_count = 2;
-    strcpy(u->allow[0], "10.0.0.0/8");
-    strcpy(u->allow[1], "2001:db8::/32");
+    assert_int_equal(sk_strlcpy(u->allow[0], sizeof u->allow[0], "10.0.0.0/8"), 0);
+    assert_int_equal(sk_strlcpy(u->allow[1], sizeof u->allow[1], "2001:db8::/32"), 0);
 }
 
 static void lookup_reply_never_carries_secrets(void **state)
@@ -55,9 +55,9 @@ static void lookup_reply_never_carries_secrets(void **state)
     rep.user_found = 1;
     rep.session_found = 1;
     memset(rep.session.hash, 1, sizeof rep.session.hash);
-    strcpy(rep.session.user, "alice");
-    strcpy(rep.session.tenant, "acme");
-    strcpy(rep.session.cert_serial, "0A1B");
+    assert_int_equal(sk_strlcpy(rep.session.user, sizeof rep.session.user, "alice"), 0);
+    assert_int_equal(sk_strlcpy(rep.session.tenant, sizeof rep.session.tenant, "acme"), 0);
+    assert_int_equal(sk_strlcpy(rep.session.cert_serial, sizeof rep.session.cert_serial, "0A1B"), 0);
     rep.session.created = 5;
     rep.session.last_seen = 6;
     n = enc(SK_WIRE_AUTH_LOOKUP, 1, &rep, buf, sizeof buf);
@@ -91,15 +91,15 @@ static void login_round_trip_and_every_prefix_refused(void **state)
     size_t n;
     (void)state;
     memset(&q, 0, sizeof q);
-    strcpy(q.req.cert_tenant, "acme");
-    strcpy(q.req.cert_id, "alice");
-    strcpy(q.req.login_id, "alice");
+    assert_int_equal(sk_strlcpy(q.req.cert_tenant, sizeof q.req.cert_tenant, "acme"), 0);
+    assert_int_equal(sk_strlcpy(q.req.cert_id, sizeof q.req.cert_id, "alice"), 0);
+    assert_int_equal(sk_strlcpy(q.req.login_id, sizeof q.req.login_id, "alice"), 0);
     memcpy(q.req.password, "pass\0word", 9);
     q.req.password_len = 9;
-    strcpy(q.req.totp, "123456");
-    strcpy(q.req.peer, "127.0.0.1");
+    assert_int_equal(sk_strlcpy(q.req.totp, sizeof q.req.totp, "123456"), 0);
+    assert_int_equal(sk_strlcpy(q.req.peer, sizeof q.req.peer, "127.0.0.1"), 0);
     q.req.now = 42;
-    strcpy(q.cert_serial, "ABCDEF");
+    assert_int_equal(sk_strlcpy(q.cert_serial, sizeof q.cert_serial, "ABCDEF"), 0);
     n = enc(SK_WIRE_AUTH_LOGIN, 0, &q, buf, sizeof buf);
     assert_int_equal(sk_wire_auth_decode(SK_WIRE_AUTH_LOGIN, 0, buf, n, &back), 0);
     assert_memory_equal(&q, &back, sizeof q);
@@ -122,8 +122,8 @@ static void hostile_fields_refused(void **state)
     (void)state;
 
     memset(&q, 0, sizeof q);
-    strcpy(q.who.tenant, "acme");
-    strcpy(q.who.id, "bob");
+    assert_int_equal(sk_strlcpy(q.who.tenant, sizeof q.who.tenant, "acme"), 0);
+    assert_int_equal(sk_strlcpy(q.who.id, sizeof q.who.id, "bob"), 0);
     n = enc(SK_WIRE_AUTH_TOTP_CONFIRM, 0, &q, buf, sizeof buf);
     /* "acme" -> "ac\0e": a NUL inside text. */
     buf[4] = 0;

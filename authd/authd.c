@@ -1,0 +1,298 @@
+/* authd.c — authd's request handlers, its channel threads, and the client call
+ * (sk_authd.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "sk_authd.h"
+
+/* ---- handlers: decoded request in, reply struct out ---------------------- */
+
+static int32_t do_lookup(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_lookup_req *q = in;
+    sk_wire_lookup_rep *p = out;
+    int r = sk_store_user_get(a->store, q->who.tenant, q->who.id, &p->user);
+    if (r < 0)
+        return SK_WIRE_ERR_INTERNAL;
+    p->user_found = r == SK_STORE_OK;
+    /* The codec has no field for these; clearing them keeps them out of any
+     * copy of the reply struct too. */
+    sk_wipe(p->user.pw_hash, sizeof p->user.pw_hash);
+    sk_wipe(p->user.totp_secret, sizeof p->user.totp_secret);
+    sk_wipe(p->user.totp_pending, sizeof p->user.totp_pending);
+    sk_wipe(p->user.activation_hash, sizeof p->user.activation_hash);
+    p->user.totp_secret_len = p->user.totp_pending_len = 0;
+    if (q->has_session) {
+        r = sk_store_session_get(a->store, q->hash, &p->session);
+        if (r < 0)
+            return SK_WIRE_ERR_INTERNAL;
+        p->session_found = r == SK_STORE_OK;
+    }
+    return 0;
+}
+
+/* A session for the verdict's account and the certificate that logged in. */
+static int mint_session(sk_authd *a, const sk_wire_login_req *q, const sk_auth_verdict *v, uint8_t token[32])
+{
+    sk_session s;
+    int rc = -1;
+    memset(&s, 0, sizeof s);
+    if (sk_random(token, 32) != 0 || sk_random(s.csrf, sizeof s.csrf) != 0)
+        goto out;
+    SHA256(token, 32, s.hash);
+    if (sk_strlcpy(s.user, sizeof s.user, v->id) != 0 || sk_strlcpy(s.tenant, sizeof s.tenant, v->tenant) != 0 ||
+        sk_strlcpy(s.cert_serial, sizeof s.cert_serial, q->cert_serial) != 0)
+        goto out;
+    s.role = v->role;
+    s.created = s.last_seen = (int64_t)time(NULL);
+    if (sk_store_session_put(a->store, &s) == SK_STORE_OK)
+        rc = 0;
+out:
+    if (rc != 0)
+        sk_wipe(token, 32);
+    sk_wipe(&s, sizeof s);
+    return rc;
+}
+
+static int32_t do_login(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_login_req *q = in;
+    sk_wire_login_rep *p = out;
+    int r = sk_auth_login(a->pool, a->store, &q->req, &p->verdict);
+    if (r != 0)
+        return r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
+    if (p->verdict.outcome == SK_AUTH_OK && mint_session(a, q, &p->verdict, p->token) != 0) {
+        sk_log(SK_LOG_ERR, "authd: cannot store a new session for %s/%s", p->verdict.tenant, p->verdict.id);
+        p->verdict.outcome = SK_AUTH_ERROR;
+    }
+    return 0;
+}
+
+static int32_t do_pwchange(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_pwchange_req *q = in;
+    sk_wire_pwchange_rep *p = out;
+    int r = sk_auth_change_password(a->pool, a->store, &q->req, &p->verdict);
+    return r == 0 ? 0 : r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
+}
+
+static int32_t do_session_end(sk_authd *a, const void *in, void *out)
+{
+    (void)out;
+    return sk_store_session_delete(a->store, ((const sk_wire_session_req *)in)->hash) < 0 ? SK_WIRE_ERR_INTERNAL : 0;
+}
+
+static int32_t do_session_touch(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_session_req *q = in;
+    (void)out;
+    return sk_store_session_touch_every(a->store, q->hash, q->now, q->every) < 0 ? SK_WIRE_ERR_INTERNAL : 0;
+}
+
+static int32_t do_totp_begin(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_totp_req *q = in;
+    sk_wire_totp_rep *p = out;
+    return sk_auth_totp_begin(a->cfg, a->store, q->who.tenant, q->who.id, p->b32, sizeof p->b32, p->uri,
+                              sizeof p->uri);
+}
+
+static int32_t do_totp_pending(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_totp_req *q = in;
+    sk_wire_totp_rep *p = out;
+    return sk_auth_totp_pending(a->cfg, a->store, q->who.tenant, q->who.id, p->b32, sizeof p->b32, p->uri,
+                                sizeof p->uri);
+}
+
+static int32_t do_totp_confirm(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_totp_req *q = in;
+    (void)out;
+    return sk_auth_totp_confirm(a->cfg, a->store, q->who.tenant, q->who.id, q->code, q->now);
+}
+
+static int32_t do_activation_valid(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_activate_req *q = in;
+    (void)out;
+    return sk_auth_activation_valid(a->store, q->who.tenant, q->who.id, q->token, q->now);
+}
+
+static int32_t do_activate(sk_authd *a, const void *in, void *out)
+{
+    const sk_wire_activate_req *q = in;
+    sk_wire_activate_rep *p = out;
+    sk_policy_pw_result why = SK_POLICY_PW_OK;
+    int r = sk_auth_activate(a->cfg, a->store, q->who.tenant, q->who.id, q->token, (const char *)q->password,
+                             q->password_len, q->now, &why);
+    p->why = (int32_t)why;
+    return r;
+}
+
+struct census {
+    int64_t now;
+    uint64_t n;
+};
+
+static int count_session(const sk_session *s, void *ctx)
+{
+    (void)s;
+    ((struct census *)ctx)->n++;
+    return 0;
+}
+
+static int count_locked(const sk_user *u, void *ctx)
+{
+    struct census *cs = ctx;
+    if (u->locked_until > cs->now || (u->flags & (SK_USER_F_OPERATOR_LOCKED | SK_USER_F_DORMANT_LOCKED)) != 0)
+        cs->n++;
+    return 0;
+}
+
+static int32_t do_census(sk_authd *a, const void *in, void *out)
+{
+    sk_wire_census_rep *p = out;
+    struct census s = { (int64_t)time(NULL), 0 }, l = { (int64_t)time(NULL), 0 };
+    (void)in;
+    if (sk_store_session_list(a->store, count_session, &s) != 0 ||
+        sk_store_user_list(a->store, NULL, count_locked, &l) != 0)
+        return SK_WIRE_ERR_INTERNAL;
+    p->sessions = s.n;
+    p->locked = l.n;
+    return 0;
+}
+
+static const struct {
+    uint16_t type;
+    int32_t (*fn)(sk_authd *a, const void *in, void *out);
+} handlers[] = {
+    { SK_WIRE_AUTH_LOOKUP, do_lookup },
+    { SK_WIRE_AUTH_LOGIN, do_login },
+    { SK_WIRE_AUTH_PWCHANGE, do_pwchange },
+    { SK_WIRE_AUTH_SESSION_END, do_session_end },
+    { SK_WIRE_AUTH_SESSION_TOUCH, do_session_touch },
+    { SK_WIRE_AUTH_TOTP_BEGIN, do_totp_begin },
+    { SK_WIRE_AUTH_TOTP_PENDING, do_totp_pending },
+    { SK_WIRE_AUTH_TOTP_CONFIRM, do_totp_confirm },
+    { SK_WIRE_AUTH_ACTIVATION_VALID, do_activation_valid },
+    { SK_WIRE_AUTH_ACTIVATE, do_activate },
+    { SK_WIRE_AUTH_CENSUS, do_census },
+};
+
+/* The largest request and reply structs (a login request and a lookup reply). */
+#define AUTHD_MSG_MAX (sizeof(sk_wire_lookup_rep) + sizeof(sk_wire_login_req) + sizeof(sk_wire_activate_req))
+
+int sk_authd_handle(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *msg, sk_wire_w *w)
+{
+    sk_authd *a = ctx;
+    size_t in_size = sk_wire_auth_size(msg->type, 0), out_size = sk_wire_auth_size(msg->type, 1);
+    void *in = NULL, *out = NULL;
+    int rc = -1;
+    (void)peer;
+
+    for (size_t i = 0; i < SK_ARRAY_LEN(handlers); i++) {
+        if (handlers[i].type != msg->type)
+            continue;
+        in = calloc(1, in_size);
+        out = calloc(1, out_size);
+        if (in == NULL || out == NULL)
+            break;
+        if (sk_wire_auth_decode(msg->type, 0, msg->payload, msg->len, in) != 0) {
+            sk_log(SK_LOG_WARN, "authd: undecodable %s request from the %s peer: refused",
+                   sk_wire_type_name(msg->type), sk_wire_peer_name(peer));
+            rc = SK_WIRE_ERR_BADMSG;
+            break;
+        }
+        *(int32_t *)out = handlers[i].fn(a, in, out);
+        rc = sk_wire_auth_encode(msg->type, 1, out, w) == 0 ? 0 : -1;
+        break;
+    }
+    /* Requests carry passwords and replies TOTP enrolment text. */
+    if (in != NULL)
+        sk_wipe(in, in_size);
+    if (out != NULL)
+        sk_wipe(out, out_size);
+    free(in);
+    free(out);
+    return rc;
+}
+
+/* ---- channel threads ----------------------------------------------------- */
+
+struct chan {
+    sk_authd *a;
+    int fd;
+    volatile int *stop;
+    pthread_t t;
+};
+
+static void *chan_main(void *arg)
+{
+    struct chan *c = arg;
+    if (sk_wire_serve(c->fd, SK_WIRE_PEER_NET, sk_authd_handle, c->a, c->stop) != 0)
+        sk_log(SK_LOG_ERR, "authd: a channel failed: %s", strerror(errno));
+    return NULL;
+}
+
+int sk_authd_run(sk_authd *a, const int *fds, unsigned n, volatile int *stop)
+{
+    struct chan *c = calloc(n, sizeof *c);
+    unsigned started = 0;
+    int rc = -1;
+    if (c == NULL)
+        return -1;
+    for (; started < n; started++) {
+        c[started] = (struct chan){ a, fds[started], stop, 0 };
+        if (pthread_create(&c[started].t, NULL, chan_main, &c[started]) != 0)
+            break;
+    }
+    if (started == n)
+        rc = 0;
+    else
+        *stop = 1;
+    for (unsigned i = 0; i < started; i++)
+        (void)pthread_join(c[i].t, NULL);
+    free(c);
+    return rc;
+}
+
+/* ---- client -------------------------------------------------------------- */
+
+/* Requests and replies of authd are small: a stack buffer each. */
+#define AUTHD_DGRAM_MAX 8192
+
+int sk_authd_call(sk_wire_client *c, uint16_t type, const void *req, void *rep, int timeout_ms)
+{
+    uint8_t q[AUTHD_DGRAM_MAX], r[AUTHD_DGRAM_MAX];
+    sk_wire_w w;
+    sk_wire_msg m;
+    int rc = -1;
+
+    sk_wire_w_init(&w, q, sizeof q);
+    if (sk_wire_auth_encode(type, 0, req, &w) != 0)
+        goto out;
+    if (sk_wire_call(c, type, q, w.len, r, sizeof r, &m, timeout_ms) != 0)
+        goto out;
+    if (sk_wire_auth_decode(type, 1, m.payload, m.len, rep) == 0) {
+        rc = *(const int32_t *)rep;
+    } else if (m.len == 4) {
+        /* A server-side refusal carries only its status. */
+        sk_wire_r rd;
+        sk_wire_r_init(&rd, m.payload, m.len);
+        rc = sk_wire_get_i32(&rd);
+        if (rc >= 0)
+            rc = -1;
+    } else {
+        sk_log(SK_LOG_ERR, "authd sent an undecodable %s reply", sk_wire_type_name(type));
+    }
+out:
+    sk_wipe(q, w.len);
+    sk_wipe(r, sizeof r);
+    return rc;
+}
