@@ -26,7 +26,9 @@
 #ifndef SK_AUTHD_H
 #define SK_AUTHD_H
 
+#include "sk_audit.h"
 #include "sk_auth.h"
+#include "sk_conf.h"
 #include "sk_policy.h"
 #include "sk_store.h"
 #include "sk_wire_auth.h"
@@ -51,5 +53,21 @@ int sk_authd_run(sk_authd *a, const int *fds, unsigned n, volatile int *stop) SK
  * answered), or -1 when the round trip failed (authd unreachable or restarted,
  * undecodable reply). timeout_ms < 0: no limit. */
 int sk_authd_call(sk_wire_client *c, uint16_t type, const void *req, void *rep, int timeout_ms) SK_MUST_CHECK;
+
+/* ---- the process -------------------------------------------------------- */
+
+typedef struct sk_authd_env {
+    const int *fds;        /* authd's ends of the channels from the network process */
+    unsigned n;
+    sk_audit *audit;       /* where the sweep's entries go */
+    void (*ready)(void *arg);   /* called once the channels are served (may be NULL) */
+    void *ready_arg;
+    const char *restarted_after;  /* why the previous authd died ("" or NULL: first start) */
+} sk_authd_env;
+
+/* authd's process body: opens the store and the argon2 pool, serves the channels,
+ * runs the dormancy sweep daily (first after a minute); SIGTERM ends it. Returns
+ * the exit status. */
+int sk_authd_main(const sk_conf *conf, const sk_authd_env *env);
 
 #endif

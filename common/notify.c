@@ -55,6 +55,15 @@ static void add_subject(sk_buf *b, const char *subject)
 /* Mails that could not be handed to the mail command, in this process (metrics). */
 static atomic_uint_fast64_t notify_failures;
 
+static sk_notify_transport transport;
+static void *transport_ctx;
+
+void sk_notify_set_transport(sk_notify_transport fn, void *ctx)
+{
+    transport = fn;
+    transport_ctx = ctx;
+}
+
 int sk_notify_send(const char *command, const struct sk_notify_msg *m)
 {
     return sk_notify_send_level(command, m, SK_NOTIFY_PERSONAL);
@@ -73,6 +82,8 @@ int sk_notify_send_level(const char *command, const struct sk_notify_msg *m, int
     if (command == NULL || command[0] == '\0' || m->to == NULL || m->to[0] == '\0' || m->subject == NULL ||
         !header_safe(m->from) || !header_safe(m->to) || !header_safe(m->subject))
         return -1;
+    if (transport != NULL)
+        return transport(transport_ctx, m, mlevel);
     /* The level at the end, so that subjects still sort and filter by their text. */
     if (level != NULL ? sk_snprintf(subject, sizeof subject, "%s [%s]", m->subject, level)
                       : sk_strlcpy(subject, sizeof subject, m->subject))

@@ -47,6 +47,14 @@ int sk_notify_send(const char *command, const struct sk_notify_msg *m) SK_MUST_C
 /* The same with an alert level (enum sk_notify_level) in subject and header. */
 int sk_notify_send_level(const char *command, const struct sk_notify_msg *m, int level) SK_MUST_CHECK;
 
+/* A process that may not run commands (the sandboxed children of the monitor) hands
+ * its mail to a transport instead: once set, sk_notify_send_level calls fn(ctx, m,
+ * level) for every mail that passes the header checks, and runs nothing itself
+ * (command is still required: no command configured means no mail). fn returns 0
+ * when it accepted the mail. Set it once, before any thread sends mail. */
+typedef int (*sk_notify_transport)(void *ctx, const struct sk_notify_msg *m, int level);
+void sk_notify_set_transport(sk_notify_transport fn, void *ctx);
+
 /* How many mails this process failed to send (for metrics). */
 uint64_t sk_notify_failures(void);
 

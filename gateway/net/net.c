@@ -713,9 +713,21 @@ int sk_net_create(const sk_conf *conf, const sk_net_app *app, sk_net **out)
     return 0;
 }
 
+void sk_net_use_listener(sk_net *n, int fd)
+{
+    if (n->listen_fd >= 0)
+        close(n->listen_fd);
+    n->listen_fd = fd;
+}
+
 int sk_net_start(sk_net *n)
 {
-    if (open_listener(n->conf->listen_address, &n->listen_fd) != 0) {
+    if (n->listen_fd >= 0) {
+        if (sk_net_set_nonblock(n->listen_fd) != 0) {
+            sk_log(SK_LOG_ERR, "cannot use the listening socket: %s", strerror(errno));
+            return -1;
+        }
+    } else if (open_listener(n->conf->listen_address, &n->listen_fd) != 0) {
         sk_log(SK_LOG_ERR, "cannot listen on %s: %s", n->conf->listen_address, strerror(errno));
         return -1;
     }

@@ -92,7 +92,10 @@ typedef struct sk_net_hooks {
 int sk_net_create(const sk_conf *conf, const sk_net_app *app, sk_net **out) SK_MUST_CHECK;
 /* Set before sk_net_start. */
 void sk_net_set_hooks(sk_net *n, const sk_net_hooks *hooks);
-/* Bind and start the accept thread. */
+/* Accept on fd (a bound, listening TCP socket the monitor opened) instead of
+ * binding [listen] address at start; the net module owns fd afterwards. */
+void sk_net_use_listener(sk_net *n, int fd);
+/* Bind (unless a listener was given) and start the accept thread. */
 int sk_net_start(sk_net *n) SK_MUST_CHECK;
 /* Reload server certificate, client CA and CRL. */
 int sk_net_reload(sk_net *n) SK_MUST_CHECK;

@@ -351,6 +351,18 @@ sk_start_gateway() {
         sk_fail "gateway did not accept connections on $SK_HOST:$SK_GW_PORT within 20 s"
 }
 
+# sk_child_pid NAME: the pid of the gateway's child process NAME (net, authd),
+# waiting up to 10 s for it to exist. The monitor is $SK_GW_PID.
+sk_child_pid() {
+    local i pid
+    for ((i = 0; i < 100; i++)); do
+        pid=$(pgrep -P "$SK_GW_PID" -x "sekisho-$1" | head -n 1 || true)
+        [[ -n $pid ]] && { echo "$pid"; return 0; }
+        sleep 0.1
+    done
+    sk_fail "no sekisho-$1 process under the gateway (pid $SK_GW_PID)"
+}
+
 # sk_stop_gateway: SIGTERM, bounded wait, the exit status must be 0 and the log
 # free of sanitizer reports.
 sk_stop_gateway() {

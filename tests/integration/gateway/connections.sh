@@ -10,7 +10,7 @@ sk_setup_gateway alice:acme
 printf '__Host-sekisho=%s' "$(sk_login alice)" >"$SK_TMP/cookie.txt"
 n=${SK_CONN_COUNT:-60}
 
-nfds() { find "/proc/$SK_GW_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+nfds() { find "/proc/$(sk_child_pid net)/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 closewait() { ss -tanH state close-wait "( sport = :$SK_GW_PORT )" | wc -l; }
 
 code=$(sk_curl -u alice -C "$(cat "$SK_TMP/cookie.alice")" /echo)

@@ -25,8 +25,8 @@ sk_add_user bob acme "$(sk_password)"
 sk_start_gateway
 cookie_a=$(sk_login alice)
 cookie_b=$(sk_login bob)
-threads() { find "/proc/$SK_GW_PID/task" -mindepth 1 -maxdepth 1 | wc -l; }
-vmhwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$SK_GW_PID/status"; }
+threads() { find "/proc/$(sk_child_pid net)/task" -mindepth 1 -maxdepth 1 | wc -l; }
+vmhwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$(sk_child_pid net)/status"; }
 gw_curl() { # USER COOKIE PATH [curl args...]: like sk_curl, but safe to run in the background
     local u=$1 ck=$2 p=$3
     shift 3
@@ -108,11 +108,11 @@ hold() { # N TAG
 }
 hold 1 one
 t1=$(threads)
-rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SK_GW_PID/status")
+rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$(sk_child_pid net)/status")
 touch "$SK_TMP/stop.one"
 hold 1000 many
 t1000=$(threads)
-rss1000=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SK_GW_PID/status")
+rss1000=$(awk '/^VmRSS:/ { print $2 }' "/proc/$(sk_child_pid net)/status")
 sk_log "threads: $t1 with 1 connection, $t1000 with 1000; RSS $rss1 kB -> $rss1000 kB ($(((rss1000 - rss1) / 999)) kB per connection)"
 sk_assert_eq "$t1000" "$t1" "gateway threads with 1000 idle signed-in connections vs 1"
 code=$(sk_curl -u bob -C "$cookie_b" /echo)

@@ -10,7 +10,7 @@ hwm_limit=${SK_HWM_MAX_KB:-65536}
 down=$((100 * 1024 * 1024))
 up=$((50 * 1024 * 1024))
 
-vmhwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$SK_GW_PID/status"; }
+vmhwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$(sk_child_pid net)/status"; }
 
 code=$(sk_curl -u alice -C "$cookie" /echo)
 sk_assert_eq "$code" 200 "warm-up request"

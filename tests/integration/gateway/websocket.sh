@@ -52,7 +52,7 @@ ws_session "$cookie" 100000 0.2
 expect_payload 100000 || sk_fail "100 KB frame not echoed intact"
 
 # An idle WebSocket must not keep the gateway busy (edge-triggered polling).
-ticks() { awk '{ print $14 + $15 }' "/proc/$SK_GW_PID/stat"; }
+ticks() { awk '{ print $14 + $15 }' "/proc/$(sk_child_pid net)/stat"; }
 t0=$(ticks)
 ws_session "$cookie" 8 3
 t1=$(ticks)

@@ -1,0 +1,137 @@
+/* authd_proc.c — authd as a process (sk_authd_main): the store, the argon2 pool, the
+ * channel threads and the daily dormancy sweep. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sk_authd.h"
+#include "sk_sweep.h"
+
+#define SWEEP_EVERY_SECONDS 86400
+#define SWEEP_FIRST_AFTER 60
+
+struct authd_proc {
+    const sk_conf *conf;
+    sk_authd a;
+    sk_auth_config cfg;
+    sk_audit *audit;
+    const int *fds;
+    unsigned n;
+    volatile int stop;
+    pthread_t chan_thread;
+};
+
+static void *channels_main(void *arg)
+{
+    struct authd_proc *p = arg;
+    if (sk_authd_run(&p->a, p->fds, p->n, &p->stop) != 0)
+        sk_log(SK_LOG_ERR, "authd: cannot start its channel threads");
+    return NULL;
+}
+
+/* Every dormancy step is audited as it is committed (the sweep itself guarantees a
+ * step happens once however often it runs). */
+static void on_sweep(const sk_sweep_event *ev, void *arg)
+{
+    struct authd_proc *p = arg;
+    char count[16];
+    sk_audit_kv kv[] = { { "action", sk_sweep_action_name(ev->action) }, { "role", ev->role },
+                         { "recipient", ev->recipient }, { "detail", ev->detail }, { "count", count } };
+    sk_audit_event e = { 0 };
+    if (sk_snprintf(count, sizeof count, "%d", ev->count) != 0)
+        count[0] = '\0';
+    e.event = ev->action == SK_SWEEP_SESSIONS ? "session.sweep" : "account.dormancy";
+    e.actor = ev->id && ev->id[0] ? ev->id : "sekisho";
+    e.tenant = ev->tenant && ev->tenant[0] ? ev->tenant : NULL;
+    e.kv = kv;
+    e.n_kv = SK_ARRAY_LEN(kv);
+    if (p->audit == NULL || sk_audit_append(p->audit, &e, 1, NULL) != 0)
+        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a sweep event");
+}
+
+static void run_sweep(struct authd_proc *p)
+{
+    sk_sweep_summary sum;
+    memset(&sum, 0, sizeof sum);
+    if (sk_sweep_run(p->conf, p->a.store, (int64_t)time(NULL), on_sweep, p, &sum) != 0) {
+        sk_log(SK_LOG_ERR, "dormancy sweep failed");
+        return;
+    }
+    sk_log(SK_LOG_INFO, "sweep: %u users, %u reminded, %u locked, %u deleted, %d sessions expired", sum.users_seen,
+           sum.notified, sum.locked, sum.deleted, sum.sessions_removed);
+}
+
+static int open_all(struct authd_proc *p, const sk_authd_env *env)
+{
+    if (sk_store_open(p->conf->state_dir, 0, &p->a.store) != SK_STORE_OK) {
+        sk_log(SK_LOG_ERR, "authd: cannot open the store in %s", p->conf->state_dir);
+        return -1;
+    }
+    if (sk_auth_config_from_conf(p->conf, &p->cfg) != 0) {
+        sk_log(SK_LOG_ERR, "authd: [auth] settings do not fit");
+        return -1;
+    }
+    if (sk_auth_pool_create(p->conf->auth_workers, p->conf->auth_queue > 0 ? p->conf->auth_queue : 1, &p->cfg,
+                            &p->a.pool) != 0) {
+        sk_log(SK_LOG_ERR, "authd: cannot start the login workers");
+        return -1;
+    }
+    p->a.cfg = &p->cfg;
+    sk_auth_policy_config(&p->cfg, &p->a.pol);
+    p->audit = env->audit;
+    return 0;
+}
+
+int sk_authd_main(const sk_conf *conf, const sk_authd_env *env)
+{
+    static struct authd_proc p;
+    sigset_t sigs;
+    time_t next_sweep = time(NULL) + SWEEP_FIRST_AFTER;
+    int rc = 1, started = 0;
+
+    p.conf = conf;
+    p.fds = env->fds;
+    p.n = env->n;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (open_all(&p, env) != 0)
+        goto out;
+    if (pthread_create(&p.chan_thread, NULL, channels_main, &p) != 0)
+        goto out;
+    started = 1;
+    if (env->restarted_after != NULL && env->restarted_after[0] != '\0') {
+        /* The monitor restarted authd: the record says what ended the previous one. */
+        sk_audit_kv kv[] = { { "process", "authd" }, { "cause", env->restarted_after } };
+        sk_audit_event e = { .event = "process.restart", .actor = "sekisho", .kv = kv, .n_kv = SK_ARRAY_LEN(kv) };
+        if (p.audit == NULL || sk_audit_append(p.audit, &e, 1, NULL) != 0)
+            sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for authd's restart");
+    }
+    sk_log(SK_LOG_INFO, "authd ready (%u channels)", p.n);
+    if (env->ready != NULL)
+        env->ready(env->ready_arg);
+    for (;;) {
+        struct timespec one = { 1, 0 };
+        int sig = sigtimedwait(&sigs, NULL, &one);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (time(NULL) >= next_sweep) {
+            next_sweep = time(NULL) + SWEEP_EVERY_SECONDS;
+            run_sweep(&p);
+        }
+    }
+    rc = 0;
+out:
+    p.stop = 1;
+    if (started)
+        pthread_join(p.chan_thread, NULL);
+    sk_auth_pool_destroy(p.a.pool);
+    sk_store_close(p.a.store);
+    return rc;
+}
