@@ -78,7 +78,7 @@ static const char *const exec_calls[] = {
 /* ASan/UBSan/LSan runtimes: start-up probes, report writing, and LeakSanitizer's
  * exit-time StopTheWorld (a tracer task attaching to every thread). */
 static const char *const sanitizer_calls[] = {
-    "ptrace", "wait4", "getppid", "sched_getparam", "getrusage", "getrlimit", "ioctl",
+    "ptrace", "wait4", "getdents", "getppid", "sched_getparam", "getrusage", "getrlimit", "ioctl",
     "getcwd",
 };
 #endif
@@ -112,11 +112,11 @@ static int add_table(scmp_filter_ctx ctx, const char *const *names, size_t n, ch
     } while (0)
 
 /* Flags that make an open write-capable. O_TRUNC truncates even with O_RDONLY. */
-#ifndef __O_TMPFILE
-#define __O_TMPFILE 020000000
-#endif
+/* O_TMPFILE's own bit: glibc's O_TMPFILE includes O_DIRECTORY, which a read-only
+ * opendir() uses, so it must not be in the mask. */
+#define SK_O_TMPFILE_BIT 020000000
 static const unsigned long net_write_open_flags[] = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND,
-                                                      __O_TMPFILE};
+                                                      SK_O_TMPFILE_BIT};
 
 static int add_conditional(scmp_filter_ctx ctx, enum sk_sandbox_role role, unsigned flags,
                            char *err, size_t errcap) {
@@ -151,6 +151,15 @@ static int add_conditional(scmp_filter_ctx ctx, enum sk_sandbox_role role, unsig
                  SCMP_A2(SCMP_CMP_MASKED_EQ, net_write_open_flags[i], net_write_open_flags[i]));
         }
         RULE(SCMP_ACT_ALLOW, openat, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, all, 0));
+#if SK_SANDBOX_SANITIZED
+        /* the sanitizer runtimes' internal_open is the legacy open(2) */
+        for (size_t i = 0; i < SK_ARRAY_LEN(net_write_open_flags); i++)
+            RULE(SCMP_ACT_ERRNO(EACCES), open, 1,
+                 SCMP_A1(SCMP_CMP_MASKED_EQ, net_write_open_flags[i], net_write_open_flags[i]));
+        RULE(SCMP_ACT_ALLOW, open, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, all, 0));
+    } else {
+        RULE(SCMP_ACT_ALLOW, open, 0);
+#endif
     }
     if (flags & SK_SANDBOX_ALLOW_EXEC) {
         /* Any clone: posix_spawn's CLONE_VM|CLONE_VFORK, fork's SIGCHLD. */
@@ -164,9 +173,6 @@ static int add_conditional(scmp_filter_ctx ctx, enum sk_sandbox_role role, unsig
     RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE));
     RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_DUMPABLE));
     RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
-    /* The tracer signals the threads it stops (they are in this process). */
-    RULE(SCMP_ACT_ALLOW, tgkill, 0);
-    RULE(SCMP_ACT_ALLOW, kill, 0);
 #endif
     ret = 0;
 out:
