@@ -71,7 +71,7 @@ static const char *const auditd_calls[] = {
 static const char *const exec_calls[] = {
     "execve", "wait4", "waitid", "kill", "vfork", "arch_prctl", "set_tid_address",
     "access", "faccessat", "faccessat2", "getppid", "getpgrp", "setpgid", "getcwd", "chdir",
-    "ioctl", "prlimit64", "pipe", "stat", "lstat", "open",
+    "ioctl", "prlimit64", "pipe", "stat", "lstat", "open", "fadvise64",
 };
 
 #if SK_SANDBOX_SANITIZED
@@ -143,7 +143,11 @@ static int add_conditional(scmp_filter_ctx ctx, enum sk_sandbox_role role, unsig
     if (role == SK_SANDBOX_NET) {
         RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET));
         RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6));
-        RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        /* Not AF_UNIX: connect() to a pathname socket (D-Bus, the journal, any
+         * local daemon) is beyond Landlock's reach. The gateway never creates one
+         * (its AF_UNIX sockets come from socketpair or are inherited); glibc's
+         * resolver tries nscd's socket and falls back quietly on EACCES. */
+        RULE(SCMP_ACT_ERRNO(EACCES), socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
         unsigned long all = 0;
         for (size_t i = 0; i < SK_ARRAY_LEN(net_write_open_flags); i++) {
             all |= net_write_open_flags[i];

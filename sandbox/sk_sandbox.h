@@ -30,8 +30,11 @@
  *    poll/epoll, eventfd, timerfd, pipe2, sendmsg/recvmsg on inherited or paired
  *    sockets, socketpair(AF_UNIX), fcntl, openat read-only/read-write as the role
  *    allows (Landlock decides which paths), prctl only PR_SET_NAME/PR_GET_NAME.
- *  - net: + socket() of AF_INET/AF_INET6/AF_UNIX, connect, accept4 (on inherited
- *    listeners), getsockname/getpeername/setsockopt/getsockopt/shutdown. openat
+ *  - net: + socket() of AF_INET/AF_INET6 (AF_UNIX answers EACCES: connect() to a
+ *    pathname socket such as D-Bus or the journal is beyond Landlock, and the
+ *    gateway never creates one; glibc's nscd probe falls back quietly; any other
+ *    family kills), connect, accept4 (on inherited listeners),
+ *    getsockname/getpeername/setsockopt/getsockopt/shutdown. openat
  *    with O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND or O_TMPFILE answers EACCES
  *    (not killed: a stray library write attempt fails softly; a file outside the
  *    read-only paths is EACCES from Landlock anyway). No bind, no listen.
@@ -71,6 +74,11 @@
  * cancellation; argon2's threads end with pthread_exit). Anything else read
  * lazily (OpenSSL config and providers: call OPENSSL_init_ssl first; locale,
  * NSS, dlopen'd modules) must happen before, or its path be listed in read_only.
+ * Name resolution after the lockdown (an upstream given by host name and
+ * resolved again on SIGHUP) needs /etc/hosts, /etc/resolv.conf,
+ * /etc/nsswitch.conf, /etc/host.conf and /etc/gai.conf in net's read_only, and
+ * the libnss modules loaded by one getaddrinfo() before; a numeric address needs
+ * nothing. DNS itself (UDP sockets) is allowed.
  */
 #ifndef SK_SANDBOX_H
 #define SK_SANDBOX_H

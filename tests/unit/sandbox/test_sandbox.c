@@ -487,6 +487,8 @@ static int child_misc_kills(const fixture *fx, const void *arg) {
         (void)kill(getppid(), SIGTERM);
     else if (strcmp(what, "netlink") == 0)
         (void)socket(AF_NETLINK, SOCK_RAW, 0);
+    else if (strcmp(what, "unix") == 0)
+        return socket(AF_UNIX, SOCK_STREAM, 0) == -1 && errno == EACCES ? 0 : 71;
     else if (strcmp(what, "listen") == 0)
         (void)listen(fx->listen_fd, 4);
     else if (strcmp(what, "clone3") == 0)
@@ -499,6 +501,8 @@ static void test_net_misc(void **state) {
     assert_sigsys(run_child(fx, child_misc_kills, "kill-parent"));
     assert_sigsys(run_child(fx, child_misc_kills, "netlink"));
     assert_sigsys(run_child(fx, child_misc_kills, "listen"));
+    /* socket(AF_UNIX) is refused softly (no pathname socket can be reached) */
+    assert_exit_ok(run_child(fx, child_misc_kills, "unix"));
     /* clone3 answers ENOSYS (so glibc falls back to clone, whose flags are checked) */
     assert_exit_ok(run_child(fx, child_misc_kills, "clone3"));
 }
