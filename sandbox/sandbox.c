@@ -16,7 +16,8 @@
 
 static int sandbox_entered;
 
-void sk_sandbox_err(char *err, size_t errcap, const char *fmt, ...) {
+void sk_sandbox_err(char *err, size_t errcap, const char *fmt, ...)
+{
     if (err == NULL || errcap == 0)
         return;
     va_list ap;
@@ -27,7 +28,8 @@ void sk_sandbox_err(char *err, size_t errcap, const char *fmt, ...) {
         err[0] = '\0';
 }
 
-const char *sk_sandbox_role_name(enum sk_sandbox_role role) {
+const char *sk_sandbox_role_name(enum sk_sandbox_role role)
+{
     switch (role) {
     case SK_SANDBOX_NET:
         return "net";
@@ -39,11 +41,15 @@ const char *sk_sandbox_role_name(enum sk_sandbox_role role) {
     return "?";
 }
 
-int sk_sandbox_active(void) { return sandbox_entered; }
+int sk_sandbox_active(void)
+{
+    return sandbox_entered;
+}
 
 /* Landlock binds only the calling thread (and later children): with a second
  * thread already running, half the process would stay outside. */
-static int count_threads(void) {
+static int count_threads(void)
+{
     DIR *d = opendir("/proc/self/task");
     if (d == NULL)
         return -1;
@@ -60,12 +66,14 @@ static int count_threads(void) {
  * /etc/localtime (localtime), and libgcc_s, which pthread_exit and thread
  * cancellation dlopen to unwind (argon2's worker threads end with pthread_exit).
  * A missing libgcc_s is not an error here: glibc reports it if ever needed. */
-static void preload_lazy_files(void) {
+static void preload_lazy_files(void)
+{
     tzset();
     (void)dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
 }
 
-static int check_args(enum sk_sandbox_role role, unsigned flags, char *err, size_t errcap) {
+static int check_args(enum sk_sandbox_role role, unsigned flags, char *err, size_t errcap)
+{
     if (sandbox_entered) {
         sk_sandbox_err(err, errcap, "already sandboxed: sk_sandbox_enter is called once");
         return -1;
@@ -92,7 +100,8 @@ static int check_args(enum sk_sandbox_role role, unsigned flags, char *err, size
 }
 
 int sk_sandbox_enter(enum sk_sandbox_role role, unsigned flags, const sk_sandbox_paths *paths,
-                     char *err, size_t errcap) {
+                     char *err, size_t errcap)
+{
     int llfd = -1;
     if (err != NULL && errcap > 0)
         err[0] = '\0';

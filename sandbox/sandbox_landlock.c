@@ -55,12 +55,14 @@ struct sk_ll_ruleset_attr {
      LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |  \
      LANDLOCK_ACCESS_FS_REFER | LANDLOCK_ACCESS_FS_TRUNCATE)
 
-int sk_sandbox_landlock_abi(void) {
+int sk_sandbox_landlock_abi(void)
+{
     long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
     return v < 0 ? 0 : (int)v;
 }
 
-static uint64_t handled_fs(int abi) {
+static uint64_t handled_fs(int abi)
+{
     uint64_t fs = LL_FS_ABI1;
     if (abi >= 2)
         fs |= LANDLOCK_ACCESS_FS_REFER;
@@ -75,7 +77,8 @@ static uint64_t handled_fs(int abi) {
  * when fd >= 0, add it to the ruleset with `rights` (trimmed to what a
  * non-directory can carry). */
 static int add_path(int fd, const char *path, uint64_t rights, uint64_t handled, char *err,
-                    size_t errcap) {
+                    size_t errcap)
+{
     int ret = -1;
     if (path[0] != '/') {
         sk_sandbox_err(err, errcap, "landlock: %s: not an absolute path", path);
@@ -105,7 +108,8 @@ out:
 }
 
 static int add_list(int fd, const char *const *list, uint64_t rights, uint64_t handled,
-                    const char *what, char *err, size_t errcap) {
+                    const char *what, char *err, size_t errcap)
+{
     size_t i = 0;
     for (; i < SK_SANDBOX_MAX_PATHS && list[i] != NULL; i++)
         if (add_path(fd, list[i], rights, handled, err, errcap) != 0)
@@ -121,7 +125,8 @@ static int add_list(int fd, const char *const *list, uint64_t rights, uint64_t h
 #if SK_SANDBOX_SANITIZED
 /* The sanitizer runtimes read /proc/self/{maps,task,...} and, to symbolise a
  * report, the executable itself. Test builds only. */
-static int add_sanitizer_paths(int fd, uint64_t handled, char *err, size_t errcap) {
+static int add_sanitizer_paths(int fd, uint64_t handled, char *err, size_t errcap)
+{
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
@@ -136,7 +141,8 @@ static int add_sanitizer_paths(int fd, uint64_t handled, char *err, size_t errca
 }
 #endif
 
-static int create_ruleset(enum sk_sandbox_role role, int abi, char *err, size_t errcap) {
+static int create_ruleset(enum sk_sandbox_role role, int abi, char *err, size_t errcap)
+{
     struct sk_ll_ruleset_attr attr = {.handled_access_fs = handled_fs(abi)};
     size_t size = sizeof attr.handled_access_fs;
     if (abi >= 4) {
@@ -160,7 +166,8 @@ static int create_ruleset(enum sk_sandbox_role role, int abi, char *err, size_t 
 }
 
 int sk_sandbox_landlock_prepare(enum sk_sandbox_role role, unsigned flags,
-                                const sk_sandbox_paths *paths, int *fd, char *err, size_t errcap) {
+                                const sk_sandbox_paths *paths, int *fd, char *err, size_t errcap)
+{
     *fd = -1;
     int abi = sk_sandbox_landlock_abi();
     uint64_t handled = handled_fs(abi);
@@ -184,7 +191,8 @@ fail:
     return -1;
 }
 
-int sk_sandbox_landlock_apply(int fd, char *err, size_t errcap) {
+int sk_sandbox_landlock_apply(int fd, char *err, size_t errcap)
+{
     if (fd < 0)
         return 0;
     int rc = (int)syscall(SYS_landlock_restrict_self, fd, 0);

@@ -23,6 +23,7 @@
 
 #include "sandbox_internal.h"
 
+/* clang-format off */
 /* Everyone: memory, threads' bookkeeping, signals delivered to itself, time,
  * randomness, I/O on descriptors it already holds, event loops. */
 static const char *const base_calls[] = {
@@ -85,8 +86,11 @@ static const char *const sanitizer_calls[] = {
 };
 #endif
 
+/* clang-format on */
+
 static int add_table(scmp_filter_ctx ctx, const char *const *names, size_t n, char *err,
-                     size_t errcap) {
+                     size_t errcap)
+{
     for (size_t i = 0; i < n; i++) {
         int nr = seccomp_syscall_resolve_name(names[i]);
         if (nr == __NR_SCMP_ERROR) {
@@ -104,24 +108,25 @@ static int add_table(scmp_filter_ctx ctx, const char *const *names, size_t n, ch
 }
 
 /* One conditional rule; the name is for the error message. */
-#define RULE(action, name, ...)                                                                     \
-    do {                                                                                            \
+#define RULE(action, name, ...)                                                                    \
+    do {                                                                                           \
         int rc_ = seccomp_rule_add(ctx, (action), SCMP_SYS(name), __VA_ARGS__);                    \
-        if (rc_ < 0 && rc_ != -EEXIST) {                                                            \
+        if (rc_ < 0 && rc_ != -EEXIST) {                                                           \
             sk_sandbox_err(err, errcap, "seccomp: rule for %s: %s", #name, strerror(-rc_));        \
-            goto out;                                                                               \
-        }                                                                                           \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
 /* Flags that make an open write-capable. O_TRUNC truncates even with O_RDONLY. */
 /* O_TMPFILE's own bit: glibc's O_TMPFILE includes O_DIRECTORY, which a read-only
  * opendir() uses, so it must not be in the mask. */
 #define SK_O_TMPFILE_BIT 020000000
-static const unsigned long net_write_open_flags[] = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND,
-                                                      SK_O_TMPFILE_BIT};
+static const unsigned long net_write_open_flags[] = {O_WRONLY, O_RDWR,   O_CREAT,
+                                                     O_TRUNC,  O_APPEND, SK_O_TMPFILE_BIT};
 
 static int add_conditional(scmp_filter_ctx ctx, enum sk_sandbox_role role, unsigned flags,
-                           char *err, size_t errcap) {
+                           char *err, size_t errcap)
+{
     int ret = -1;
     scmp_datum_t self = (scmp_datum_t)getpid();
 
@@ -185,7 +190,8 @@ out:
     return ret;
 }
 
-int sk_sandbox_seccomp_load(enum sk_sandbox_role role, unsigned flags, char *err, size_t errcap) {
+int sk_sandbox_seccomp_load(enum sk_sandbox_role role, unsigned flags, char *err, size_t errcap)
+{
     int ret = -1;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (ctx == NULL) {

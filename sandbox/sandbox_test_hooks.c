@@ -19,7 +19,8 @@
 #error "sandbox_test_hooks.c is built only with SEKISHO_TEST_HOOKS"
 #endif
 
-static int violate_open(const char *path, int flags) {
+static int violate_open(const char *path, int flags)
+{
     int fd = open(path, flags | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
@@ -27,7 +28,8 @@ static int violate_open(const char *path, int flags) {
     return 0;
 }
 
-static int violate_bind(void) {
+static int violate_bind(void)
+{
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -39,14 +41,16 @@ static int violate_bind(void) {
     return rc;
 }
 
-static int violate_vm_read(void) {
+static int violate_vm_read(void)
+{
     char buf[16];
     struct iovec local = {.iov_base = buf, .iov_len = sizeof buf};
     struct iovec remote = {.iov_base = (void *)&local, .iov_len = sizeof buf};
     return process_vm_readv(getppid(), &local, 1, &remote, 1, 0) < 0 ? -1 : 0;
 }
 
-int sk_sandbox_test_violate(const char *what) {
+int sk_sandbox_test_violate(const char *what)
+{
     if (what == NULL)
         return -2;
     if (strncmp(what, "openat:", 7) == 0)

@@ -51,22 +51,24 @@ extern char **environ;
 enum { C_OK = 0, C_ENTER = 90, C_RETURNED = 91 };
 
 typedef struct fixture {
-    char dir[256];  /* read_write for authd/auditd */
-    char ro[300];   /* read_only: a directory with a certificate and a CA file */
-    char out[300];  /* outside every allowed path */
+    char dir[256]; /* read_write for authd/auditd */
+    char ro[300];  /* read_only: a directory with a certificate and a CA file */
+    char out[300]; /* outside every allowed path */
     char cert[400];
-    int listen_fd;  /* loopback TCP listener, inherited by net children */
+    int listen_fd; /* loopback TCP listener, inherited by net children */
     int port;
 } fixture;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
     (void)st;
     (void)flag;
     (void)f;
     return remove(p);
 }
 
-static int write_cert(const char *path) {
+static int write_cert(const char *path)
+{
     int ok = -1;
     EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     X509 *x = X509_new();
@@ -93,11 +95,13 @@ out:
     return ok;
 }
 
-static int setup(void **state) {
+static int setup(void **state)
+{
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     const char *t = getenv("TMPDIR");
-    assert_int_equal(sk_snprintf(fx->dir, sizeof fx->dir, "%s/sk-sandbox-XXXXXX", t ? t : "/tmp"), 0);
+    assert_int_equal(sk_snprintf(fx->dir, sizeof fx->dir, "%s/sk-sandbox-XXXXXX", t ? t : "/tmp"),
+                     0);
     assert_non_null(mkdtemp(fx->dir));
     char base[256];
     assert_int_equal(sk_strlcpy(base, sizeof base, fx->dir), 0);
@@ -129,7 +133,8 @@ static int setup(void **state) {
     return 0;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
     fixture *fx = *state;
     char base[256];
     assert_int_equal(sk_strlcpy(base, sizeof base, fx->dir), 0);
@@ -142,14 +147,16 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void fill_paths(const fixture *fx, enum sk_sandbox_role role, sk_sandbox_paths *p) {
+static void fill_paths(const fixture *fx, enum sk_sandbox_role role, sk_sandbox_paths *p)
+{
     memset(p, 0, sizeof *p);
     p->read_only[0] = fx->ro;
     if (role != SK_SANDBOX_NET)
         p->read_write[0] = fx->dir;
 }
 
-static void enter_or_die(const fixture *fx, enum sk_sandbox_role role, unsigned flags) {
+static void enter_or_die(const fixture *fx, enum sk_sandbox_role role, unsigned flags)
+{
     sk_sandbox_paths p;
     fill_paths(fx, role, &p);
     char err[256];
@@ -163,7 +170,8 @@ typedef int (*child_fn)(const fixture *fx, const void *arg);
 
 /* Fork, run fn in the child (its return value is the exit status, via exit()
  * so that atexit/LSan run), return the raw wait status. */
-static int run_child(const fixture *fx, child_fn fn, const void *arg) {
+static int run_child(const fixture *fx, child_fn fn, const void *arg)
+{
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -174,14 +182,16 @@ static int run_child(const fixture *fx, child_fn fn, const void *arg) {
     return st;
 }
 
-static void assert_exit_ok(int st) {
+static void assert_exit_ok(int st)
+{
     if (WIFSIGNALED(st))
         fail_msg("child killed by signal %d", WTERMSIG(st));
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), C_OK);
 }
 
-static void assert_sigsys(int st) {
+static void assert_sigsys(int st)
+{
     if (WIFEXITED(st))
         fail_msg("child exited with %d instead of dying from SIGSYS", WEXITSTATUS(st));
     assert_true(WIFSIGNALED(st));
@@ -190,13 +200,15 @@ static void assert_sigsys(int st) {
 
 /* ---- what every role does --------------------------------------------- */
 
-static void *thread_main(void *arg) {
+static void *thread_main(void *arg)
+{
     int *v = arg;
     *v = 42;
     return NULL;
 }
 
-static int common_work(void) {
+static int common_work(void)
+{
     pthread_t th;
     int v = 0;
     if (pthread_create(&th, NULL, thread_main, &v) != 0 || pthread_join(th, NULL) != 0 || v != 42)
@@ -240,7 +252,8 @@ static int common_work(void) {
 
 /* ---- net ------------------------------------------------------------------ */
 
-static int net_tls_and_tcp(const fixture *fx) {
+static int net_tls_and_tcp(const fixture *fx)
+{
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, fx->cert) != 1 ||
         SSL_CTX_load_verify_locations(ctx, fx->cert, NULL) != 1)
@@ -249,7 +262,8 @@ static int net_tls_and_tcp(const fixture *fx) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 21;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)fx->port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS)
         return 22;
@@ -270,7 +284,8 @@ static int net_tls_and_tcp(const fixture *fx) {
     return 0;
 }
 
-static int child_net_work(const fixture *fx, const void *arg) {
+static int child_net_work(const fixture *fx, const void *arg)
+{
     (void)arg;
     OPENSSL_init_ssl(0, NULL); /* the process initialises OpenSSL before the sandbox */
     enter_or_die(fx, SK_SANDBOX_NET, 0);
@@ -278,14 +293,16 @@ static int child_net_work(const fixture *fx, const void *arg) {
     return rc != 0 ? rc : net_tls_and_tcp(fx);
 }
 
-static void test_net_legit(void **state) {
+static void test_net_legit(void **state)
+{
     fixture *fx = *state;
     assert_exit_ok(run_child(fx, child_net_work, NULL));
 }
 
 /* ---- authd ---------------------------------------------------------------- */
 
-static int authd_lmdb(const fixture *fx) {
+static int authd_lmdb(const fixture *fx)
+{
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi dbi;
@@ -318,13 +335,14 @@ out:
     return rc;
 }
 
-static int authd_argon2_and_key(const fixture *fx) {
+static int authd_argon2_and_key(const fixture *fx)
+{
     char enc[128];
     const char pw[] = "correct horse";
     const unsigned char salt[16] = "0123456789abcdef";
     /* 32 MiB, two lanes: big mmaps and argon2's own threads */
-    if (argon2id_hash_encoded(2, 32768, 2, pw, strlen(pw), salt, sizeof salt, 32, enc, sizeof enc) !=
-            ARGON2_OK ||
+    if (argon2id_hash_encoded(2, 32768, 2, pw, strlen(pw), salt, sizeof salt, 32, enc,
+                              sizeof enc) != ARGON2_OK ||
         argon2id_verify(enc, pw, strlen(pw)) != ARGON2_OK)
         return 40;
     /* first TOTP enrolment: the key file is created atomically */
@@ -339,7 +357,8 @@ static int authd_argon2_and_key(const fixture *fx) {
     return 0;
 }
 
-static int child_authd_work(const fixture *fx, const void *arg) {
+static int child_authd_work(const fixture *fx, const void *arg)
+{
     (void)arg;
     enter_or_die(fx, SK_SANDBOX_AUTHD, 0);
     int rc = common_work();
@@ -348,7 +367,8 @@ static int child_authd_work(const fixture *fx, const void *arg) {
     return rc != 0 ? rc : authd_argon2_and_key(fx);
 }
 
-static void test_authd_legit(void **state) {
+static void test_authd_legit(void **state)
+{
     fixture *fx = *state;
     assert_exit_ok(run_child(fx, child_authd_work, NULL));
     /* the work really happened on disk */
@@ -361,7 +381,8 @@ static void test_authd_legit(void **state) {
 
 /* ---- auditd --------------------------------------------------------------- */
 
-static int child_auditd_work(const fixture *fx, const void *arg) {
+static int child_auditd_work(const fixture *fx, const void *arg)
+{
     (void)arg;
     enter_or_die(fx, SK_SANDBOX_AUDITD, 0);
     int rc = common_work();
@@ -395,7 +416,8 @@ static int child_auditd_work(const fixture *fx, const void *arg) {
     return 0;
 }
 
-static void test_auditd_legit(void **state) {
+static void test_auditd_legit(void **state)
+{
     fixture *fx = *state;
     assert_exit_ok(run_child(fx, child_auditd_work, NULL));
     char head[400];
@@ -412,7 +434,8 @@ typedef struct violation {
     const char *what;
 } violation;
 
-static int child_violate(const fixture *fx, const void *arg) {
+static int child_violate(const fixture *fx, const void *arg)
+{
     const violation *v = arg;
     enter_or_die(fx, v->role, 0);
     char what[500];
@@ -432,7 +455,8 @@ static int child_violate(const fixture *fx, const void *arg) {
     _exit(C_RETURNED);
 }
 
-static int violate(fixture *fx, enum sk_sandbox_role role, const char *what) {
+static int violate(fixture *fx, enum sk_sandbox_role role, const char *what)
+{
     violation v = {.role = role, .what = what};
     return run_child(fx, child_violate, &v);
 }
@@ -440,7 +464,8 @@ static int violate(fixture *fx, enum sk_sandbox_role role, const char *what) {
 static const enum sk_sandbox_role all_roles[] = {SK_SANDBOX_NET, SK_SANDBOX_AUTHD,
                                                  SK_SANDBOX_AUDITD};
 
-static void test_forbidden_everywhere(void **state) {
+static void test_forbidden_everywhere(void **state)
+{
     fixture *fx = *state;
     for (size_t i = 0; i < 3; i++) {
         enum sk_sandbox_role r = all_roles[i];
@@ -464,7 +489,8 @@ static void test_forbidden_everywhere(void **state) {
     }
 }
 
-static void test_forbidden_sockets(void **state) {
+static void test_forbidden_sockets(void **state)
+{
     fixture *fx = *state;
     assert_sigsys(violate(fx, SK_SANDBOX_AUTHD, "socket"));
     assert_sigsys(violate(fx, SK_SANDBOX_AUDITD, "socket"));
@@ -472,7 +498,8 @@ static void test_forbidden_sockets(void **state) {
     assert_sigsys(violate(fx, SK_SANDBOX_NET, "bind"));
 }
 
-static void test_net_no_write_open(void **state) {
+static void test_net_no_write_open(void **state)
+{
     fixture *fx = *state;
     /* inside its read-only directory: the seccomp filter answers EACCES */
     int st = violate(fx, SK_SANDBOX_NET, "openat-write");
@@ -483,7 +510,8 @@ static void test_net_no_write_open(void **state) {
     assert_int_equal(access(p, F_OK), -1); /* nothing was created */
 }
 
-static int child_misc_kills(const fixture *fx, const void *arg) {
+static int child_misc_kills(const fixture *fx, const void *arg)
+{
     const char *what = arg;
     enter_or_die(fx, SK_SANDBOX_NET, 0);
     if (strcmp(what, "kill-parent") == 0)
@@ -499,7 +527,8 @@ static int child_misc_kills(const fixture *fx, const void *arg) {
     _exit(C_RETURNED);
 }
 
-static void test_net_misc(void **state) {
+static void test_net_misc(void **state)
+{
     fixture *fx = *state;
     assert_sigsys(run_child(fx, child_misc_kills, "kill-parent"));
     assert_sigsys(run_child(fx, child_misc_kills, "netlink"));
@@ -512,20 +541,23 @@ static void test_net_misc(void **state) {
 
 /* ---- the state the kernel reports ------------------------------------------ */
 
-static int child_pause(const fixture *fx, const void *arg) {
+static int child_pause(const fixture *fx, const void *arg)
+{
     const int *pipes = arg; /* [0] read end: wait; [1] write end: ready */
     enter_or_die(fx, SK_SANDBOX_AUTHD, 0);
     char err[256];
     sk_sandbox_paths p;
     fill_paths(fx, SK_SANDBOX_AUTHD, &p);
     int again = sk_sandbox_enter(SK_SANDBOX_AUTHD, 0, &p, err, sizeof err);
-    char r = (again == -1 && strstr(err, "already sandboxed") != NULL && sk_sandbox_active()) ? 'y' : 'n';
+    char r = (again == -1 && strstr(err, "already sandboxed") != NULL && sk_sandbox_active()) ? 'y'
+                                                                                              : 'n';
     if (write(pipes[1], &r, 1) != 1 || read(pipes[0], &r, 1) != 1)
         return 80;
     return 0;
 }
 
-static void test_kernel_state(void **state) {
+static void test_kernel_state(void **state)
+{
     fixture *fx = *state;
     int down[2], up[2];
     assert_int_equal(pipe(down), 0);
@@ -561,7 +593,8 @@ static void test_kernel_state(void **state) {
 
 /* ---- auditd with a command -------------------------------------------------- */
 
-static int child_exec(const fixture *fx, const void *arg) {
+static int child_exec(const fixture *fx, const void *arg)
+{
     (void)arg;
     sk_sandbox_paths p;
     fill_paths(fx, SK_SANDBOX_AUDITD, &p);
@@ -586,7 +619,8 @@ static int child_exec(const fixture *fx, const void *arg) {
     return 0;
 }
 
-static void test_auditd_exec_flag(void **state) {
+static void test_auditd_exec_flag(void **state)
+{
     fixture *fx = *state;
     assert_exit_ok(run_child(fx, child_exec, NULL));
     /* without the flag the same spawn dies */
@@ -598,7 +632,8 @@ static void test_auditd_exec_flag(void **state) {
 #if defined(__SANITIZE_ADDRESS__)
 static void *volatile leak_sink;
 
-static int child_leak(const fixture *fx, const void *arg) {
+static int child_leak(const fixture *fx, const void *arg)
+{
     (void)arg;
     enter_or_die(fx, SK_SANDBOX_NET, 0);
     leak_sink = malloc(4242);
@@ -607,7 +642,8 @@ static int child_leak(const fixture *fx, const void *arg) {
 }
 #endif
 
-static void test_lsan_in_sandbox(void **state) {
+static void test_lsan_in_sandbox(void **state)
+{
 #if defined(__SANITIZE_ADDRESS__)
     fixture *fx = *state;
     const char *o = getenv("ASAN_OPTIONS");
@@ -651,13 +687,15 @@ static void test_lsan_in_sandbox(void **state) {
 
 /* ---- argument errors: refused before anything is restricted ----------------- */
 
-static void *sleeper(void *arg) {
+static void *sleeper(void *arg)
+{
     int fd = *(int *)arg;
     char c;
     return read(fd, &c, 1) == 1 ? NULL : arg;
 }
 
-static void test_bad_arguments(void **state) {
+static void test_bad_arguments(void **state)
+{
     fixture *fx = *state;
     char err[256];
     sk_sandbox_paths p;
@@ -679,7 +717,8 @@ static void test_bad_arguments(void **state) {
     assert_int_equal(sk_sandbox_enter(SK_SANDBOX_NET, 0, &p, err, sizeof err), -1);
     assert_non_null(strstr(err, "NULL terminator"));
 
-    assert_int_equal(sk_sandbox_enter(SK_SANDBOX_NET, SK_SANDBOX_ALLOW_EXEC, NULL, err, sizeof err), -1);
+    assert_int_equal(sk_sandbox_enter(SK_SANDBOX_NET, SK_SANDBOX_ALLOW_EXEC, NULL, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "not valid for role net"));
     assert_int_equal(sk_sandbox_enter((enum sk_sandbox_role)7, 0, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "unknown sandbox role"));
@@ -709,7 +748,8 @@ static void test_bad_arguments(void **state) {
     assert_exit_ok(st);
 }
 
-static void test_role_names(void **state) {
+static void test_role_names(void **state)
+{
     (void)state;
     assert_string_equal(sk_sandbox_role_name(SK_SANDBOX_NET), "net");
     assert_string_equal(sk_sandbox_role_name(SK_SANDBOX_AUTHD), "authd");
@@ -719,7 +759,8 @@ static void test_role_names(void **state) {
     print_message("Landlock ABI %d\n", sk_sandbox_landlock_abi());
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_role_names),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
