@@ -14,6 +14,10 @@
 
 #include "sandbox_internal.h"
 
+#if SK_SANDBOX_SANITIZED
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 static int sandbox_entered;
 
 void sk_sandbox_err(char *err, size_t errcap, const char *fmt, ...)
@@ -70,6 +74,13 @@ static void preload_lazy_files(void)
 {
     tzset();
     (void)dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
+#if SK_SANDBOX_SANITIZED
+    /* clang's runtime symbolises reports with an llvm-symbolizer child it forks
+     * on first use: a fork inside the sandbox would kill the process and lose
+     * the report. Symbolising once now starts it (gcc's uses libbacktrace). */
+    char sym[256];
+    __sanitizer_symbolize_pc(__builtin_return_address(0), "%p %F %L", sym, sizeof sym);
+#endif
 }
 
 static int check_args(enum sk_sandbox_role role, unsigned flags, char *err, size_t errcap)

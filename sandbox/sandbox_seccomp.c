@@ -81,7 +81,7 @@ static const char *const exec_calls[] = {
 /* ASan/UBSan/LSan runtimes: start-up probes, report writing, and LeakSanitizer's
  * exit-time StopTheWorld (a tracer task attaching to every thread). */
 static const char *const sanitizer_calls[] = {
-    "ptrace", "wait4", "getdents", "getppid", "sched_getparam", "getrusage", "getrlimit", "ioctl",
+    "ptrace", "wait4", "getdents", "stat", "lstat", "getppid", "sched_getparam", "getrusage", "getrlimit", "ioctl",
     "getcwd",
 };
 #endif
@@ -135,26 +135,26 @@ static int add_conditional(scmp_filter_ctx ctx, enum sk_sandbox_role role, unsig
      * falls back to clone(), whose flags are checked here. */
     RULE(SCMP_ACT_ALLOW, clone, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
     RULE(SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
-    RULE(SCMP_ACT_ALLOW, socketpair, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+    RULE(SCMP_ACT_ALLOW, socketpair, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
     /* Signals only to itself (raise, abort, pthread_kill). */
-    RULE(SCMP_ACT_ALLOW, tgkill, 1, SCMP_A0(SCMP_CMP_EQ, self));
-    RULE(SCMP_ACT_ALLOW, kill, 1, SCMP_A0(SCMP_CMP_EQ, self));
+    RULE(SCMP_ACT_ALLOW, tgkill, 1, SCMP_A0(SCMP_CMP_EQ, self, 0));
+    RULE(SCMP_ACT_ALLOW, kill, 1, SCMP_A0(SCMP_CMP_EQ, self, 0));
     /* Reading limits (pthread stack size), never raising them. */
-    RULE(SCMP_ACT_ALLOW, prlimit64, 2, SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0));
-    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+    RULE(SCMP_ACT_ALLOW, prlimit64, 2, SCMP_A0(SCMP_CMP_EQ, 0, 0), SCMP_A2(SCMP_CMP_EQ, 0, 0));
+    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0));
+    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME, 0));
     /* openat2 (its flags behind a pointer): glibc never needs it; ENOSYS makes a
      * library that tries it fall back to openat. */
     RULE(SCMP_ACT_ERRNO(ENOSYS), openat2, 0);
 
     if (role == SK_SANDBOX_NET) {
-        RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET));
-        RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+        RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
+        RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));
         /* Not AF_UNIX: connect() to a pathname socket (D-Bus, the journal, any
          * local daemon) is beyond Landlock's reach. The gateway never creates one
          * (its AF_UNIX sockets come from socketpair or are inherited); glibc's
          * resolver tries nscd's socket and falls back quietly on EACCES. */
-        RULE(SCMP_ACT_ERRNO(EACCES), socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        RULE(SCMP_ACT_ERRNO(EACCES), socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
         unsigned long all = 0;
         for (size_t i = 0; i < SK_ARRAY_LEN(net_write_open_flags); i++) {
             all |= net_write_open_flags[i];
@@ -179,11 +179,11 @@ static int add_conditional(scmp_filter_ctx ctx, enum sk_sandbox_role role, unsig
 #if SK_SANDBOX_SANITIZED
     /* LeakSanitizer's tracer task shares memory but is not a thread. */
     RULE(SCMP_ACT_ALLOW, clone, 1,
-         SCMP_A0(SCMP_CMP_EQ, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED));
-    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_PTRACER));
-    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE));
-    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_DUMPABLE));
-    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG));
+         SCMP_A0(SCMP_CMP_EQ, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED, 0));
+    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_PTRACER, 0));
+    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE, 0));
+    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_DUMPABLE, 0));
+    RULE(SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_PDEATHSIG, 0));
 #endif
     ret = 0;
 out:
