@@ -62,8 +62,12 @@
  * clone with exactly CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_UNTRACED (a fork still
  * kills), ptrace (Landlock keeps it inside the process's own domain: attaching
  * to any process outside answers EPERM), wait4, prctl PR_SET_PTRACER/
- * PR_SET_DUMPABLE/PR_GET_DUMPABLE/PR_SET_PDEATHSIG. These never exist in a
- * release build.
+ * PR_SET_DUMPABLE/PR_GET_DUMPABLE/PR_SET_PDEATHSIG (LSan makes the process
+ * dumpable again for its own tracer at exit), and the legacy open/stat/getdents
+ * the runtimes' internal syscalls use (net keeps its no-write rule on open).
+ * clang's runtime (the fuzz build) symbolises with an llvm-symbolizer child: it
+ * is started before the lockdown, so such a process has one extra child; gcc's
+ * uses libbacktrace in-process. These never exist in a release build.
  *
  * Threads: Landlock confines only the calling thread and its future children,
  * so sk_sandbox_enter() must be called while the process has ONE thread; it
