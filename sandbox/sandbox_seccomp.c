@@ -7,7 +7,9 @@
  * tgkill, prlimit64) are not in the tables: sk_sandbox_seccomp_load() adds them
  * with their conditions. They were derived by running the gateway's integration
  * tests (release and ASan builds) under `strace -f` and by the unit tests in
- * tests/unit/sandbox, which exercise what each role does for real.
+ * tests/unit/sandbox, which exercise what each role does for real. To redo the
+ * derivation after a change: python3 sandbox/trace-syscalls.py BUILD_DIR TESTS...
+ * (per process: what it called, and what each role's tables would refuse).
  */
 #define _GNU_SOURCE
 #include <errno.h>
