@@ -38,6 +38,7 @@
 
 #include <argon2.h>
 #include <lmdb.h>
+#include <seccomp.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -695,6 +696,64 @@ static void test_lsan_in_sandbox(void **state)
 #endif
 }
 
+/* ---- a kernel without Landlock: seccomp alone, one notice, no failure ------- */
+
+static int child_no_landlock(const fixture *fx, const void *arg)
+{
+    (void)arg;
+    /* Simulate the old kernel: landlock_create_ruleset answers ENOSYS. */
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (ctx == NULL ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(landlock_create_ruleset), 0) != 0 ||
+        seccomp_load(ctx) != 0)
+        return 95;
+    seccomp_release(ctx);
+    if (sk_sandbox_landlock_abi() != 0)
+        return 96;
+    enter_or_die(fx, SK_SANDBOX_AUTHD, 0);
+    /* no file fence now: a file outside the paths opens */
+    char p[400];
+    if (sk_snprintf(p, sizeof p, "%s/secret", fx->out) != 0)
+        return 97;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 98;
+    close(fd);
+    /* but the syscall allowlist is in force */
+    (void)socket(AF_INET, SOCK_STREAM, 0);
+    return C_RETURNED;
+}
+
+static void test_no_landlock_kernel(void **state)
+{
+    fixture *fx = *state;
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (dup2(pp[1], 2) < 0)
+            _exit(1);
+        close(pp[0]);
+        exit(child_no_landlock(fx, NULL));
+    }
+    close(pp[1]);
+    char log[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof log - 1 && (n = read(pp[0], log + len, sizeof log - 1 - len)) > 0)
+        len += (size_t)n;
+    log[len] = '\0';
+    close(pp[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFSIGNALED(st))
+        fail_msg("child status 0x%x, stderr:\n%s", st, log);
+    assert_int_equal(WTERMSIG(st), SIGSYS);
+    assert_non_null(strstr(log, "the kernel has no Landlock"));
+}
+
 /* ---- argument errors: refused before anything is restricted ----------------- */
 
 static void *sleeper(void *arg)
@@ -784,6 +843,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kernel_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auditd_exec_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lsan_in_sandbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_landlock_kernel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
