@@ -69,6 +69,15 @@
  * is started before the lockdown, so such a process has one extra child; gcc's
  * uses libbacktrace in-process. These never exist in a release build.
  *
+ * Typical paths (what each child passes):
+ *   net:    read_only  = CA file, CRL file, the server certificate chain (and the
+ *                        config file if SIGHUP re-reads it); read_write = none.
+ *   authd:  read_write = the state directory (LMDB store), and the directory of
+ *                        the TOTP key file when it lives elsewhere (it is created
+ *                        there on first enrolment).
+ *   auditd: read_write = the audit directory, and the directory of audit.key
+ *                        (its .head file is rewritten there by rename).
+ *
  * Threads: Landlock confines only the calling thread and its future children,
  * so sk_sandbox_enter() must be called while the process has ONE thread; it
  * refuses (-1) otherwise. Start worker threads afterwards.
