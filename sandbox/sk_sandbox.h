@@ -26,7 +26,7 @@
  *  - common to all: memory (mmap/mprotect/munmap/madvise/brk/mremap), threads
  *    (clone ONLY with CLONE_THREAD; clone3 answers ENOSYS so glibc falls back to
  *    clone, where the flags can be checked), futex, signals to itself (tgkill/
- *    kill/tkill of its own tgid only), time, getrandom, read/write/close/fstat,
+ *    kill of its own pid only), time, getrandom, read/write/close/fstat/access,
  *    poll/epoll, eventfd, timerfd, pipe2, sendmsg/recvmsg on inherited or paired
  *    sockets, socketpair(AF_UNIX), fcntl, openat read-only/read-write as the role
  *    allows (Landlock decides which paths), prctl only PR_SET_NAME/PR_GET_NAME.
