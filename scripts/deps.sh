@@ -11,7 +11,7 @@ set -euo pipefail
 what=${1:-build}
 build_pkgs=(cmake gcc make pkg-config libssl-dev openssl libmicrohttpd-dev liblmdb-dev
   libargon2-dev liboath-dev libinih-dev libjansson-dev libqrencode-dev libhttp-parser-dev
-  libcmocka-dev curl ca-certificates iproute2 scdoc dpkg-dev)
+  libcmocka-dev curl ca-certificates iproute2 scdoc dpkg-dev libseccomp-dev)
 test_pkgs=(oathtool libnss3-tools faketime nginx-light wrk clang libclang-rt-14-dev jq
   python3 python3-cryptography procps lmdb-utils chromium fonts-noto-cjk nodejs tzdata systemd
   prometheus)
