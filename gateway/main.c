@@ -13,6 +13,13 @@
 #include "sk_net.h"
 #include "sk_util.h"
 
+/* -V tells a test build apart: its test hooks must never reach production. */
+#ifdef SEKISHO_TEST_HOOKS
+#define SK_BUILD_NOTE " (TEST BUILD: test hooks compiled in)"
+#else
+#define SK_BUILD_NOTE ""
+#endif
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sekisho -c FILE [-t | -T]\n"
@@ -82,7 +89,7 @@ int main(int argc, char **argv)
         case 't': test = 1; break;
         case 'T': test = 2; break;
         case 'h': usage(stdout); return 0;
-        case 'V': printf("sekisho %s\n", SEKISHO_VERSION); return 0;
+        case 'V': printf("sekisho %s%s\n", SEKISHO_VERSION, SK_BUILD_NOTE); return 0;
         default: usage(stderr); return 2;
         }
     }

@@ -224,10 +224,6 @@ static int start(struct gateway *g)
 {
     sk_http_deps deps;
 
-    if (sk_mkdir_p(g->conf.state_dir, 0700) != 0) {
-        sk_log(SK_LOG_ERR, "cannot create state directory %s: %s", g->conf.state_dir, strerror(errno));
-        return -1;
-    }
     pthread_mutex_init(&g->maint_lock, NULL);
     pthread_cond_init(&g->maint_cond, NULL);
     if (open_audit(g) != 0)
@@ -236,17 +232,11 @@ static int start(struct gateway *g)
         sk_log(SK_LOG_ERR, "[auth] settings do not fit");
         return -1;
     }
-    if (sk_auth_pool_create(g->conf.auth_workers, g->conf.auth_queue > 0 ? g->conf.auth_queue : 1, &g->auth_cfg,
-                            &g->auth) != 0) {
-        sk_log(SK_LOG_ERR, "cannot start the login workers");
-        return -1;
-    }
     if (sk_proxy_create(&g->conf, &g->proxy) != 0)
         return -1;
     memset(&deps, 0, sizeof deps);
     deps.conf = &g->conf;
     deps.authd = g->authd_client;
-    deps.auth = g->auth;
     deps.auth_cfg = &g->auth_cfg;
     deps.proxy = g->proxy;
     deps.audit = g->audit;
@@ -267,6 +257,15 @@ static int start(struct gateway *g)
     sk_http_set_net(g->http, g->net);
     sk_net_use_listener(g->net, g->listen_fd);
     g->listen_fd = -1; /* the net module owns it now */
+    if (sk_http_metrics_bind(g->http) != 0)
+        return -1;
+    /* Threads start from here on. */
+    if (sk_auth_pool_create(g->conf.auth_workers, g->conf.auth_queue > 0 ? g->conf.auth_queue : 1, &g->auth_cfg,
+                            &g->auth) != 0) {
+        sk_log(SK_LOG_ERR, "cannot start the request job workers");
+        return -1;
+    }
+    sk_http_set_auth_pool(g->http, g->auth);
     if (sk_http_metrics_start(g->http) != 0)
         return -1;
     if (pthread_create(&g->maint_thread, NULL, maint_main, g) != 0)

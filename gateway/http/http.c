@@ -1,6 +1,7 @@
 /* sk_http: the router, the request lifecycle, sessions, CSRF, health and metrics.
  * See sk_http.h for the contracts and http_int.h for how the layer is split. */
 #include "http_int.h"
+#include "sk_sandbox.h"
 
 
 #include <errno.h>
@@ -350,6 +351,21 @@ static enum MHD_Result get_css(struct req *rq, struct MHD_Connection *mc, const 
 /* off_loop: the handler may wait for the disk (store commits, fsync'd audit
  * entries) or argon2, so it runs on the auth pool while the connection is
  * suspended; every form POST is such a handler (see http_finish). */
+#ifdef SEKISHO_TEST_HOOKS
+/* TEST BUILDS ONLY (never in a release or a package, see sk_sandbox.h): make this
+ * network process attempt what its sandbox forbids, e.g. ?what=execve, so that a test
+ * sees the process die of SIGSYS and the monitor restart it. */
+static enum MHD_Result test_violate(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
+{
+    const char *what = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "what");
+    (void)c;
+    sk_log(SK_LOG_WARN, "test hook: attempting a forbidden %s", what != NULL ? what : "(nothing)");
+    if (what == NULL || sk_sandbox_test_violate(what) != 0)
+        return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+    return http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 1); /* it was allowed */
+}
+#endif
+
 static const struct route {
     const char *method, *path;
     route_fn fn;
@@ -369,6 +385,9 @@ static const struct route {
     { "GET", "/.sekisho/health", get_health, K_NONE, 0 },
     { "GET", "/.sekisho/metrics", http_get_metrics, K_NONE, 0 },
     { "GET", "/.sekisho/style.css", get_css, K_NONE, 0 },
+#ifdef SEKISHO_TEST_HOOKS
+    { "GET", "/.sekisho/test/violate", test_violate, K_NONE, 0 },
+#endif
 };
 
 enum MHD_Result http_off_loop(struct req *rq, struct MHD_Connection *mc, route_fn fn);
@@ -833,6 +852,7 @@ int sk_http_create(const sk_http_deps *deps, sk_http **out)
     if (h == NULL)
         return -1;
     h->d = *deps;
+    h->metrics_fd = -1;
     sk_policy_defaults(&h->pol);
     h->pol.idle_timeout = conf->idle_timeout;
     h->pol.absolute_timeout = conf->absolute_timeout;
@@ -875,6 +895,11 @@ fail:
             sk_proxy_destroy(h->routes_t[i].proxy);
     free(h);
     return -1;
+}
+
+void sk_http_set_auth_pool(sk_http *h, sk_auth_pool *pool)
+{
+    h->d.auth = pool;
 }
 
 void sk_http_set_net(sk_http *h, sk_net *net)

@@ -78,6 +78,7 @@ struct sk_http {
     atomic_uint_fast64_t audit_errors;
     struct http_hist lat_request, lat_upstream, lat_login;
     struct MHD_Daemon *metrics_d; /* [metrics] listen: plain /metrics and /health */
+    int metrics_fd;               /* bound by sk_http_metrics_bind, -1 otherwise */
     atomic_uint_fast64_t sessions_open, accounts_locked, store_errors; /* sk_http_census */
     atomic_int census_done;
 };

@@ -261,16 +261,28 @@ static enum MHD_Result plain_request(void *cls, struct MHD_Connection *mc, const
     return res;
 }
 
+int sk_http_metrics_bind(sk_http *h)
+{
+    if (h->d.conf->metrics_listen[0] == '\0' || h->metrics_fd >= 0)
+        return 0;
+    if (sk_tcp_listen(h->d.conf->metrics_listen, 64, &h->metrics_fd) != 0) {
+        sk_log(SK_LOG_ERR, "[metrics] listen = %s: cannot listen there: %s", h->d.conf->metrics_listen,
+               strerror(errno));
+        h->metrics_fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
 int sk_http_metrics_start(sk_http *h)
 {
     int fd;
     if (h->d.conf->metrics_listen[0] == '\0')
         return 0;
-    if (sk_tcp_listen(h->d.conf->metrics_listen, 64, &fd) != 0) {
-        sk_log(SK_LOG_ERR, "[metrics] listen = %s: cannot listen there: %s", h->d.conf->metrics_listen,
-               strerror(errno));
+    if (sk_http_metrics_bind(h) != 0)
         return -1;
-    }
+    fd = h->metrics_fd;
+    h->metrics_fd = -1; /* the daemon owns it from here */
     /* One small thread of its own: a scrape must work even when every worker is busy. */
     h->metrics_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL,
                                     NULL, plain_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
@@ -288,6 +300,9 @@ int sk_http_metrics_start(sk_http *h)
 
 void sk_http_metrics_stop(sk_http *h)
 {
+    if (h->metrics_fd >= 0)
+        close(h->metrics_fd);
+    h->metrics_fd = -1;
     if (h->metrics_d != NULL)
         MHD_stop_daemon(h->metrics_d);
     h->metrics_d = NULL;

@@ -47,6 +47,8 @@ typedef struct sk_http_deps {
 
 int sk_http_create(const sk_http_deps *deps, sk_http **out) SK_MUST_CHECK;
 void sk_http_set_net(sk_http *h, sk_net *net);
+/* The pool that runs request jobs that wait (set before the first connection). */
+void sk_http_set_auth_pool(sk_http *h, sk_auth_pool *pool);
 /* The sk_net_app hooks (see sk_net.h): one libmicrohttpd daemon per network
  * worker, run from that worker's loop. */
 void *sk_http_worker_open(void *http, sk_loop *loop);
@@ -62,6 +64,8 @@ void sk_http_census(sk_http *h);
 /* [metrics] listen: a plain-HTTP /metrics and /health listener with a thread of its
  * own (no client certificate there). 0 when it runs or is not configured. */
 int sk_http_metrics_start(sk_http *h) SK_MUST_CHECK;
+/* Only bind the metrics listener (before a sandbox forbids bind); start later. */
+int sk_http_metrics_bind(sk_http *h) SK_MUST_CHECK;
 void sk_http_metrics_stop(sk_http *h);
 /* Free; only after every connection has ended (sk_net_stop returned 0). */
 void sk_http_destroy(sk_http *h);
