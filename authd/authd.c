@@ -185,6 +185,12 @@ static const struct {
     { SK_WIRE_AUTH_CENSUS, do_census },
 };
 
+void sk_authd_publish(sk_authd *a)
+{
+    if (a->generation != NULL)
+        __atomic_store_n(a->generation, sk_store_generation(a->store), __ATOMIC_RELEASE);
+}
+
 /* The largest request and reply structs (a login request and a lookup reply). */
 #define AUTHD_MSG_MAX (sizeof(sk_wire_lookup_rep) + sizeof(sk_wire_login_req) + sizeof(sk_wire_activate_req))
 
@@ -210,6 +216,7 @@ int sk_authd_handle(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *msg, s
             break;
         }
         *(int32_t *)out = handlers[i].fn(a, in, out);
+        sk_authd_publish(a);
         rc = sk_wire_auth_encode(msg->type, 1, out, w) == 0 ? 0 : -1;
         break;
     }

@@ -82,6 +82,8 @@ static int open_all(struct authd_proc *p, const sk_authd_env *env)
     p->a.cfg = &p->cfg;
     sk_auth_policy_config(&p->cfg, &p->a.pol);
     p->audit = env->audit;
+    p->a.generation = env->generation;
+    sk_authd_publish(&p->a);
     return 0;
 }
 
@@ -117,8 +119,11 @@ int sk_authd_main(const sk_conf *conf, const sk_authd_env *env)
     if (env->ready != NULL)
         env->ready(env->ready_arg);
     for (;;) {
-        struct timespec one = { 1, 0 };
-        int sig = sigtimedwait(&sigs, NULL, &one);
+        /* 50 ms: how long a change made by another writer (sekishoctl) may stay
+         * unseen by the network workers' cache. */
+        struct timespec tick = { 0, 50 * 1000 * 1000 };
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        sk_authd_publish(&p.a);
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (time(NULL) >= next_sweep) {

@@ -38,7 +38,15 @@ typedef struct sk_authd {
     sk_auth_pool *pool;             /* argon2 runs here */
     const sk_auth_config *cfg;
     sk_policy_config pol;
+    /* Shared with the network process (read-only there): the store's generation
+     * (sk_store_generation), published after every request and every 50 ms, so that
+     * the workers' cache of LOOKUP answers drops what any writer (sekishoctl too)
+     * changed. NULL: not published. */
+    volatile uint64_t *generation;
 } sk_authd;
+
+/* Publish the store's generation (see sk_authd.generation). */
+void sk_authd_publish(sk_authd *a);
 
 /* The handler of every authd request (an sk_wire_handler; ctx is sk_authd *). */
 int sk_authd_handle(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *msg, sk_wire_w *w);
@@ -63,6 +71,7 @@ typedef struct sk_authd_env {
     void (*ready)(void *arg);   /* called once the channels are served (may be NULL) */
     void *ready_arg;
     const char *restarted_after;  /* why the previous authd died ("" or NULL: first start) */
+    volatile uint64_t *generation;  /* shared page (see sk_authd.generation), may be NULL */
 } sk_authd_env;
 
 /* authd's process body: opens the store and the argon2 pool, serves the channels,

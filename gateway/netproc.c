@@ -50,6 +50,7 @@ struct gateway {
     sk_auth_pool *auth;       /* runs the request jobs that wait (for authd) */
     sk_auth_config auth_cfg;
     sk_wire_client *authd_client;
+    const volatile uint64_t *authd_generation;
     int listen_fd;
     sk_proxy *proxy;
     sk_http *http;
@@ -237,6 +238,7 @@ static int start(struct gateway *g)
     memset(&deps, 0, sizeof deps);
     deps.conf = &g->conf;
     deps.authd = g->authd_client;
+    deps.authd_generation = g->authd_generation;
     deps.auth_cfg = &g->auth_cfg;
     deps.proxy = g->proxy;
     deps.audit = g->audit;
@@ -350,6 +352,7 @@ int sk_netproc_main(const sk_conf *conf, const sk_netproc_fds *fds)
 
     g.conf = *conf;
     g.listen_fd = fds->listen_fd;
+    g.authd_generation = fds->authd_generation;
     if (sk_wire_client_new(fds->authd, fds->n_authd, "authd", &g.authd_client) != 0) {
         sk_log(SK_LOG_ERR, "cannot set up the channels to authd");
         return 1;

@@ -17,6 +17,7 @@ typedef struct sk_netproc_fds {
     void (*ready)(void *arg);   /* called once connections are accepted (may be NULL) */
     void *ready_arg;
     const char *restarted_after;  /* why the previous process died ("" or NULL: first start) */
+    const volatile uint64_t *authd_generation; /* shared with authd (see http_lookup.c), may be NULL */
 } sk_netproc_fds;
 
 int sk_netproc_main(const sk_conf *conf, const sk_netproc_fds *fds);

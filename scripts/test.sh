@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what it needs, builds twice
-# (hardened release, then ASan+UBSan) and runs every unit and integration test in
+# (hardened release, then ASan+UBSan with the test-only hooks that let a test make
+# a sandboxed process misbehave) and runs every unit and integration test in
 # both, then a short libFuzzer smoke run of every parser. Ends with one line
 # "N passed, N failed".
 set -uo pipefail
@@ -36,7 +37,7 @@ run_suite() { # name, build dir, cmake args...
 mkdir -p build
 run_suite "release (hardened)" build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite "ASan+UBSan" build/asan -DCMAKE_BUILD_TYPE=Debug -DSEKISHO_SANITIZE=ON
+  run_suite "ASan+UBSan (with the test hooks)" build/asan -DCMAKE_BUILD_TYPE=Debug -DSEKISHO_SANITIZE=ON -DSEKISHO_TEST_HOOKS=ON
 
 echo "=== fuzz smoke (clang libFuzzer, ${SK_FUZZ_SECONDS:-15}s per target)"
 if CC=clang cmake -S "$root" -B build/fuzz -DCMAKE_C_COMPILER=clang -DSEKISHO_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >build/fuzz.cmake.log 2>&1 &&

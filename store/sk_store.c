@@ -958,3 +958,11 @@ out:
         mdb_txn_abort(txn);
     return ret;
 }
+
+uint64_t sk_store_generation(sk_store *s)
+{
+    MDB_envinfo info;
+    if (s == NULL || mdb_env_info(s->env, &info) != 0)
+        return 0;
+    return (uint64_t)info.me_last_txnid;
+}

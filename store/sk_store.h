@@ -188,6 +188,11 @@ int sk_store_user_delete_if(sk_store *s, const char *tenant, const char *id,
  * password, which always commits. 0 or -1. */
 int sk_store_timing_pad(sk_store *s) SK_MUST_CHECK;
 
+/* A number that changes whenever anybody (this process or another: sekishoctl,
+ * sekisho-ca) committed a change to the store; for caches of what was read. Cheap
+ * (no transaction). 0 when it cannot be read. */
+uint64_t sk_store_generation(sk_store *s);
+
 /* ---- sessions ---------------------------------------------------------- */
 
 /* Insert or replace the session keyed by sess->hash. */

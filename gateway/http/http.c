@@ -163,51 +163,11 @@ void http_session_drop(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN])
     sk_wire_session_req q = { .now = 0 };
     sk_wire_status_rep p;
     memcpy(q.hash, hash, sizeof q.hash);
+    http_lookup_forget(hash);
     if (http_authd(h, SK_WIRE_AUTH_SESSION_END, &q, &p) != 0)
         sk_log(SK_LOG_ERR, "cannot end a session (authd)");
 }
 
-/* Once per request, before any route: the account's public record and, when the
- * request carries exactly one session cookie, that session (one round trip). */
-int http_lookup(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
-{
-    sk_req_session_cookie found = { NULL, 0, 0 };
-    uint8_t token[TOKEN_LEN];
-    sk_wire_lookup_req q;
-    sk_wire_lookup_rep *p = malloc(sizeof *p);
-    int rc = -1;
-
-    if (p == NULL)
-        return -1;
-    memset(&q, 0, sizeof q);
-    rq->looked_up = 1;
-    if (sk_strlcpy(q.who.tenant, sizeof q.who.tenant, c->tenant) != 0 ||
-        sk_strlcpy(q.who.id, sizeof q.who.id, c->user) != 0)
-        goto out;
-    /* The same parser as the stripper (sk_req_cookie): what counts as the session
-     * here is never forwarded. Two session cookies are ambiguous: none. */
-    (void)MHD_get_connection_values(mc, MHD_HEADER_KIND, http_find_session_cookie, &found);
-    if (found.count == 1 && sk_b64url_decode(found.value, found.len, token, sizeof token) == 0) {
-        SHA256(token, sizeof token, rq->sess_hash);
-        memcpy(q.hash, rq->sess_hash, sizeof q.hash);
-        q.has_session = 1;
-        rq->have_cookie = 1;
-    }
-    sk_wipe(token, sizeof token);
-    if (http_authd(rq->h, SK_WIRE_AUTH_LOOKUP, &q, p) != 0)
-        goto out;
-    rq->have_user = p->user_found;
-    if (p->user_found)
-        rq->user = p->user;
-    rq->sess_found = p->session_found;
-    if (p->session_found)
-        rq->sess = p->session;
-    rc = 0;
-out:
-    sk_wipe(p, sizeof *p);
-    free(p);
-    return rc;
-}
 
 enum MHD_Result http_find_session_cookie(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {

@@ -60,7 +60,7 @@ struct sk_http {
     sk_policy_config pol;
     uint8_t csrf_key[32];
     atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy,
-        session_rejected, revoked_refused;
+        session_rejected, revoked_refused, lookup_hits;
     atomic_int inflight;
     pthread_mutex_t burst_lock;
     sk_policy_burst burst;
@@ -292,6 +292,8 @@ int http_session_cookie(const uint8_t token[TOKEN_LEN], char cookie[256]) SK_MUS
 int http_authd(sk_http *h, uint16_t type, const void *req, void *rep) SK_MUST_CHECK;
 /* Fills rq->user/have_user and rq->sess/sess_found (see http.c). 0 or -1. */
 int http_lookup(struct req *rq, struct MHD_Connection *mc, const sk_conn *c) SK_MUST_CHECK;
+/* Drop a session this thread just ended from its lookup cache. */
+void http_lookup_forget(const uint8_t hash[SK_SESSION_HASH_LEN]);
 enum MHD_Result http_find_session_cookie(void *cls, enum MHD_ValueKind kind, const char *key, const char *value);
 void http_session_drop(sk_http *h, const uint8_t hash[SK_SESSION_HASH_LEN]);
 enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);

@@ -182,6 +182,9 @@ static int render(sk_http *h, char **out, size_t *out_len)
     }
     one(&b, "audit_write_errors_total", "counter", "Audit entries that could not be written.",
         atomic_load(&h->audit_errors));
+    one(&b, "authd_lookup_cache_hits_total", "counter",
+        "Requests whose account and session came from the worker's cache, not an authd round trip.",
+        atomic_load(&h->lookup_hits));
     one(&b, "mail_errors_total", "counter", "Mails the mail command did not accept.", sk_notify_failures());
     one(&b, "clock_synchronized", "gauge", "1 when the kernel reports the clock synchronised (adjtimex).",
         sk_clock_synced() == 1);

@@ -274,6 +274,7 @@ enum MHD_Result http_post_logout(struct req *rq, struct MHD_Connection *mc, cons
         sk_wire_session_req q = { .now = 0 };
         sk_wire_status_rep p;
         memcpy(q.hash, rq->sess_hash, sizeof q.hash);
+        http_lookup_forget(rq->sess_hash);
         if (http_authd(rq->h, SK_WIRE_AUTH_SESSION_END, &q, &p) != 0)
             return http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
         rq->sess_found = 0;

@@ -33,6 +33,9 @@ typedef struct sk_http sk_http;
 typedef struct sk_http_deps {
     const sk_conf *conf;
     sk_wire_client *authd; /* authd: accounts and sessions (sk_authd.h) */
+    /* The store generation authd publishes (shared page; see http_lookup.c). NULL:
+     * no cache, every request asks authd. */
+    const volatile uint64_t *authd_generation;
     sk_auth_pool *auth;
     const sk_auth_config *auth_cfg; /* TOTP key path, password rules */
     sk_proxy *proxy;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -49,6 +50,7 @@ struct monitor {
     unsigned n_fds;
     struct child kids[2];
     int stopping, failed;
+    volatile uint64_t *generation;     /* shared page: authd writes, net reads */
 };
 
 static int64_t mono_ms(void)
@@ -124,7 +126,7 @@ static sk_audit *child_audit(const sk_conf *conf)
 
 static int authd_body(struct monitor *m, struct child *c)
 {
-    sk_authd_env env = { m->authd_server, m->n_authd, NULL, child_ready, NULL, c->last_death };
+    sk_authd_env env = { m->authd_server, m->n_authd, NULL, child_ready, NULL, c->last_death, m->generation };
     int rc;
     env.audit = child_audit(m->conf);
     if (env.audit == NULL)
@@ -136,7 +138,8 @@ static int authd_body(struct monitor *m, struct child *c)
 
 static int net_body(struct monitor *m, struct child *c)
 {
-    sk_netproc_fds fds = { m->listen_fd, m->authd_client, m->n_authd, child_ready, NULL, c->last_death };
+    sk_netproc_fds fds = { m->listen_fd, m->authd_client, m->n_authd, child_ready, NULL, c->last_death,
+                           m->generation };
     return sk_netproc_main(m->conf, &fds);
 }
 
@@ -362,6 +365,12 @@ static int setup(struct monitor *m)
         unsigned workers = m->conf->listen_workers > 0 ? m->conf->listen_workers : cpus > 0 ? (unsigned)cpus : 1;
         /* Every thread of the network process that may call authd gets its own. */
         m->n_authd = workers + m->conf->auth_workers + 4;
+    }
+    /* Shared by fork: one page, nothing secret in it (see http_lookup.c). */
+    m->generation = mmap(NULL, sizeof *m->generation, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m->generation == MAP_FAILED) {
+        m->generation = NULL;
+        return -1;
     }
     m->authd_client = calloc(m->n_authd, sizeof *m->authd_client);
     m->authd_server = calloc(m->n_authd, sizeof *m->authd_server);

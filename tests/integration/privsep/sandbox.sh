@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Privilege separation (issue 9): the network process runs in its sandbox.
+#  - /proc shows it: no_new_privs, a seccomp filter, not dumpable (its memory is
+#    not readable by a sibling of the same uid);
+#  - (test builds only, SEKISHO_TEST_HOOKS) opening the user database from it is
+#    refused by Landlock and it lives on; attempting execve kills it with SIGSYS,
+#    the monitor restarts it, the session carries on without a new login, and the
+#    restart with its cause is in the audit log, which verifies.
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../lifecycle/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
+sk_setup
+command -v jq >/dev/null || sk_fail "jq not installed"
+sk_setup_gateway alice:acme
+ca=$(sk_login alice)
+net=$(sk_child_pid net) authd=$(sk_child_pid authd)
+for p in "$net" "$authd"; do
+    st=/proc/$p/status
+    sk_assert_eq "$(awk '/^NoNewPrivs:/ { print $2 }' "$st")" 1 "no_new_privs of pid $p"
+    sk_assert_eq "$(awk '/^Seccomp:/ { print $2 }' "$st")" 2 "seccomp filter mode of pid $p"
+done
+sk_assert_eq "$(stat -c %U "/proc/$net/mem")" root "/proc/PID/mem of the (non-dumpable) network process is root's"
+sk_assert_eq "$(sk_curl -u alice -C "$ca" /echo)" 200 "a proxied request inside the sandbox"
+
+if ! "$SK_BIN/sekisho" -V | grep -q 'TEST BUILD'; then
+    sk_log "SKIP the forbidden-syscall half: this build has no test hooks (the ASan build of scripts/test.sh has them)"
+    sk_stop_gateway
+    sk_pass
+    exit 0
+fi
+db=$SK_TMP/state/db/data.mdb
+[[ -f $db ]] || sk_fail "test setup: no store at $db"
+sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro:$db")" 400 \
+    "opening the user database from the network process is refused"
+sk_assert_eq "$(sk_child_pid net)" "$net" "the network process lives on after a refused open"
+code=$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=execve")
+sk_assert_eq "$code" 000 "the connection of the request that made the process die"
+n2=""
+for ((i = 0; i < 100; i++)); do
+    n2=$(pgrep -P "$SK_GW_PID" -x sekisho-net | head -n 1 || true)
+    [[ -n $n2 && $n2 != "$net" ]] && break
+    sleep 0.1
+done
+sk_assert_ne "$n2" "$net" "a new network process after SIGSYS"
+sk_assert_contains "$(grep -F 'monitor: net died' "$SK_GW_LOG")" "signal 31" "the monitor saw SIGSYS"
+code=000
+for ((i = 0; i < 50; i++)); do
+    code=$(sk_curl -u alice -C "$ca" /echo)
+    [[ $code == 200 ]] && break
+    sleep 0.1
+done
+sk_assert_eq "$code" 200 "the session after the restart"
+sk_stop_gateway
+out=$("$SK_BIN/sekishoctl" -c "$SK_CONF" audit verify 2>&1) || sk_fail "audit verify: $out"
+X=$SK_TMP/export.jsonl
+lc_audit_export "$X"
+sk_assert_eq "$(lc_jq_count "$X" '.ev == "process.restart" and .details.process == "net" and (.details.cause | test("signal 31"))')" 1 \
+    "the SIGSYS restart in the audit log"
+sk_pass
