@@ -1,0 +1,120 @@
+#!/bin/bash
+# Issue 9: while auditd runs, sekishoctl and sekisho-ca submit their entries
+# through its ctl socket (<[state] dir>/auditd.sock) and never open audit.key;
+# when nothing listens (no socket, a stale one) they write under the lock as
+# before. auditd_testsrv stands in for the forked auditd. strace shows which
+# files each tool opened; the control run (auditd stopped) shows the same check
+# does see the key being opened.
+source "$SK_SRC/tests/integration/lib.sh"
+source "$SK_SRC/tests/integration/ctl/ctl_lib.sh"
+source "$SK_SRC/tests/integration/adminaudit/aa_lib.sh"
+sk_setup
+sk_need_bin sekishoctl sekisho-ca auditd_testsrv
+command -v jq >/dev/null || sk_fail "jq not installed"
+command -v strace >/dev/null || sk_fail "strace not installed (scripts/deps.sh test)"
+ctl_config
+unset SUDO_USER SEKISHO_CONF
+KEY=$SK_TMP/state/audit.key
+SOCK=$SK_TMP/state/auditd.sock
+
+# traced NAME RC CMD...: run CMD under strace (file opens of every thread and child)
+# into $SK_TMP/NAME.trace, assert its exit code.
+traced() {
+    local name=$1 want=$2 rc=0
+    shift 2
+    strace -f -qq -e trace=open,openat,openat2,creat -o "$SK_TMP/$name.trace" "$@" \
+        >"$SK_TMP/out" 2>"$SK_TMP/err" </dev/null || rc=$?
+    [[ $rc == "$want" ]] || sk_fail "$*: exit $rc, expected $want: $(head -c 600 "$SK_TMP/err")"
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$SK_TMP/err"; then
+        sk_fail "$*: sanitizer report: $(head -c 2000 "$SK_TMP/err")"
+    fi
+    # The trace works: it saw the configuration file being opened.
+    grep -qF "$SK_CONF" "$SK_TMP/$name.trace" || sk_fail "strace recorded no open of $SK_CONF ($name)"
+}
+opened_key() { grep -E "\"$KEY(\.next)?\"" "$SK_TMP/$1.trace" | grep -v ENOENT || true; }
+
+start_auditd() {
+    "$SK_BIN/auditd_testsrv" "$SK_CONF" >"$SK_TMP/srv.out" 2>>"$SK_TMP/srv.log" &
+    SRV=$!
+    sk_track "$SRV"
+    for _ in $(seq 100); do
+        grep -q ready "$SK_TMP/srv.out" 2>/dev/null && break
+        kill -0 "$SRV" 2>/dev/null || sk_fail "auditd_testsrv died: $(cat "$SK_TMP/srv.log")"
+        sleep 0.1
+    done
+    grep -q ready "$SK_TMP/srv.out" || sk_fail "auditd_testsrv not ready: $(cat "$SK_TMP/srv.log")"
+    [[ -S $SOCK ]] || sk_fail "no ctl socket at $SOCK"
+    sk_assert_eq "$(stat -c %a "$SOCK")" 600 "ctl socket mode"
+}
+stop_auditd() {
+    kill -TERM "$SRV"
+    sk_wait_exit "$SRV" 20
+    sk_assert_eq "$SK_EXIT_STATUS" 0 "auditd_testsrv exit status"
+}
+
+pwa=$(ctl_pwfile a Alpine-Lake-42x)
+pwb=$(ctl_pwfile b Birch-Grove-77y)
+
+# ---- auditd runs: the tools submit, the key stays closed -------------------------
+start_auditd                     # fresh install: auditd creates the key
+[[ -f $KEY ]] || sk_fail "auditd_testsrv did not create the key"
+traced add_alice 0 "$SK_BIN/sekishoctl" -c "$SK_CONF" user add alice --tenant acme --role admin \
+    --email alice@example.com --password-file "$pwa"
+sk_assert_eq "$(opened_key add_alice)" "" "sekishoctl opened the audit key while auditd ran"
+traced lock_alice 0 "$SK_BIN/sekishoctl" -c "$SK_CONF" user lock alice --tenant acme
+sk_assert_eq "$(opened_key lock_alice)" "" "sekishoctl (lock) opened the audit key"
+
+ca=$SK_TMP/ca
+printf '%s' "p12-$(openssl rand -hex 12)" >"$SK_TMP/p12pass"
+traced ca_init 0 "$SK_BIN/sekisho-ca" init --dir "$ca" --name "Auditd Test CA" --audit-config "$SK_CONF"
+traced ca_issue 0 "$SK_BIN/sekisho-ca" issue --dir "$ca" --user alice --tenant acme --out "$SK_TMP/alice.p12" \
+    --password-file "$SK_TMP/p12pass" --audit-config "$SK_CONF"
+serial=$(sed -nE 's/^issued serial ([0-9A-F]+) .*/\1/p' "$SK_TMP/out")
+[[ -n $serial ]] || sk_fail "issue printed no serial: $(cat "$SK_TMP/out")"
+traced ca_revoke 0 "$SK_BIN/sekisho-ca" revoke --dir "$ca" --serial "$serial" --reason keyCompromise \
+    --audit-config "$SK_CONF"
+for t in ca_init ca_issue ca_revoke; do
+    sk_assert_eq "$(opened_key $t)" "" "sekisho-ca ($t) opened the audit key while auditd ran"
+done
+
+# The entries are in the log, written by auditd (which alone had the key open).
+X=$SK_TMP/export.jsonl
+aa_export "$X"
+sk_assert_eq "$(aa_admin "$X" user.add | wc -l)" 1 "user.add entries"
+sk_assert_eq "$(aa_admin "$X" user.lock | wc -l)" 1 "user.lock entries"
+rev=$(aa_admin "$X" ca.revoke)
+[[ -n $rev ]] || sk_fail "no ca.revoke entry: $(cat "$X")"
+sk_assert_eq "$(aa_field "$rev" .details.tool)" sekisho-ca "ca.revoke tool"
+sk_assert_eq "$(aa_field "$rev" .details.reason)" keyCompromise "ca.revoke reason"
+sk_assert_eq "$(aa_field "$(aa_admin "$X" user.add)" .tenant)" acme "user.add tenant"
+sk_assert_eq "$(aa_field "$(aa_admin "$X" user.add)" .actor)" "$(id -un)" "user.add actor"
+# No tool wrote a closing checkpoint of its own: auditd was the only writer.
+sk_assert_eq "$(aa_count "$X" '.ev == "audit.checkpoint" and .details.reason == "close"')" 0 \
+    "closing checkpoints while auditd ran"
+stop_auditd
+aa_verify
+
+# ---- control: nothing listens -> the tool writes itself (and opens the key) -----
+[[ ! -e $SOCK ]] || sk_fail "auditd_testsrv left its socket behind"
+traced add_bob 0 "$SK_BIN/sekishoctl" -c "$SK_CONF" user add bob --password-file "$pwb"
+[[ -n $(opened_key add_bob) ]] || sk_fail "the strace check does not see the key being opened (local write)"
+# A stale socket file (auditd killed): still local.
+python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])" "$SOCK"
+[[ -S $SOCK ]] || sk_fail "could not make a stale socket"
+traced lock_bob 0 "$SK_BIN/sekishoctl" -c "$SK_CONF" user lock bob
+[[ -n $(opened_key lock_bob) ]] || sk_fail "stale socket: the tool did not write itself"
+rm -f "$SOCK"
+
+# ---- auditd again: a restarted auditd takes over --------------------------------
+start_auditd
+traced unlock_bob 0 "$SK_BIN/sekishoctl" -c "$SK_CONF" user unlock bob
+sk_assert_eq "$(opened_key unlock_bob)" "" "sekishoctl (unlock) opened the audit key while auditd ran"
+stop_auditd
+aa_export "$X"
+sk_assert_eq "$(aa_admin "$X" user.add | wc -l)" 2 "user.add entries at the end"
+sk_assert_eq "$(aa_admin "$X" user.lock | wc -l)" 2 "user.lock entries at the end"
+sk_assert_eq "$(aa_admin "$X" user.unlock | wc -l)" 1 "user.unlock entries at the end"
+aa_verify
+grep -qE 'ctl connection from uid [0-9]+ .*refused' "$SK_TMP/srv.log" &&
+    sk_fail "auditd refused one of our connections: $(cat "$SK_TMP/srv.log")"
+sk_pass
