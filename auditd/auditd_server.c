@@ -141,12 +141,43 @@ struct chan {
     const volatile int *stop;
 };
 
+/* At stop, serve what the peer had already sent (request lines, refusals, an
+ * append whose caller still waits) instead of dropping it with the socket's
+ * queue; bounded, since a peer may go on sending. Same permit check and replies
+ * as sk_wire_serve. */
+#define DRAIN_MAX 4096
+
+static void drain(int fd, enum sk_wire_peer peer, sk_audit *a)
+{
+    uint8_t *in = malloc(SK_WIRE_MAX), *out = malloc(SK_WIRE_MAX);
+    for (unsigned i = 0; in != NULL && out != NULL && i < DRAIN_MAX; i++) {
+        sk_wire_msg m;
+        sk_wire_w w;
+        int r;
+        if (sk_wire_recv(fd, in, SK_WIRE_MAX, &m, 0) != 0) {
+            if (errno == EBADMSG)
+                continue;
+            break; /* empty (timeout), EOF or error */
+        }
+        if ((m.type & SK_WIRE_REPLY) != 0 || !sk_wire_permitted(peer, m.type))
+            continue; /* sk_wire_serve refused such requests while running */
+        sk_wire_w_init(&w, out, SK_WIRE_MAX);
+        r = sk_auditd_handler(a, peer, &m, &w);
+        if (r == 0 && sk_wire_w_ok(&w) == 0 && sk_wire_send(fd, m.type | SK_WIRE_REPLY, m.id, out, w.len) != 0)
+            sk_log(SK_LOG_WARN, "auditd: cannot answer the %s peer at stop", sk_wire_peer_name(peer));
+    }
+    free(in);
+    free(out);
+}
+
 static void *chan_main(void *p)
 {
     struct chan *c = p;
     if (sk_wire_serve(c->fd, c->peer, sk_auditd_handler, c->a, c->stop) != 0)
         sk_log(SK_LOG_ERR, "auditd: the channel of the %s peer failed: %s", sk_wire_peer_name(c->peer),
                strerror(errno));
+    else if (*c->stop)
+        drain(c->fd, c->peer, c->a);
     return NULL;
 }
 

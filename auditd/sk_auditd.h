@@ -80,8 +80,11 @@ int sk_auditd_handler(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *msg,
  * peers[i] (n may be 0), and, when ctl_listen_fd >= 0, the ctl socket as
  * described above (ctl_listen_fd: an AF_UNIX SOCK_SEQPACKET socket already
  * listening, e.g. from sk_auditd_ctl_listen). Does the housekeeping above.
- * Returns 0 after every thread has ended, -1 when it could not start (nothing
- * is then left running). The fds stay the caller's (never closed here); ctl
+ * At stop, each channel's datagrams already queued are still served (up to
+ * 4096 per channel) before its thread ends, so posted request lines are not
+ * dropped by an orderly shutdown. Returns 0 after every thread has ended, -1
+ * when it could not start (nothing is then left running). The fds stay the
+ * caller's (never closed here); ctl_listen_fd is set O_NONBLOCK; ctl
  * connections it accepted are closed. `a` stays the caller's: close it
  * (sk_audit_close) after sk_auditd_run returned. */
 int sk_auditd_run(sk_audit *a, const int *fds, const enum sk_wire_peer *peers, unsigned n,

@@ -31,6 +31,9 @@ struct fx {
     volatile int stop;
     enum sk_wire_peer peer;
     int ctl_fd;              /* listening ctl socket, -1 none */
+    int *multi_fds;          /* several channels (else sv[0] alone) */
+    enum sk_wire_peer *multi_peers;
+    unsigned multi_n;
     int run_rc;
 };
 
@@ -88,8 +91,11 @@ static int teardown(void **state)
 static void *server_main(void *p)
 {
     struct fx *f = p;
-    f->run_rc = sk_auditd_run(f->a, f->sv[0] >= 0 ? &f->sv[0] : NULL, &f->peer, f->sv[0] >= 0 ? 1 : 0,
-                              f->ctl_fd, &f->stop);
+    if (f->multi_fds != NULL)
+        f->run_rc = sk_auditd_run(f->a, f->multi_fds, f->multi_peers, f->multi_n, f->ctl_fd, &f->stop);
+    else
+        f->run_rc = sk_auditd_run(f->a, f->sv[0] >= 0 ? &f->sv[0] : NULL, &f->peer, f->sv[0] >= 0 ? 1 : 0,
+                                  f->ctl_fd, &f->stop);
     return NULL;
 }
 
@@ -391,6 +397,135 @@ static void client_refuses_what_does_not_fit(void **state)
     free_lines(lines, n);
 }
 
+
+/* The network process: several channels, one thread each may call at once; two
+ * peer classes side by side. Every append is acknowledged with its own seq and
+ * the log verifies. */
+#define NCHAN 4
+#define NTHREADS 8
+#define PER_THREAD 40
+
+struct worker {
+    sk_audit *h;
+    int id;
+    uint64_t seqs[PER_THREAD];
+};
+
+static void *worker_main(void *p)
+{
+    struct worker *w = p;
+    char actor[32];
+    sk_audit_event e = { .event = SK_AUDIT_EV_LOGIN_OK, .actor = actor };
+    if (snprintf(actor, sizeof actor, "w%d", w->id) <= 0)
+        return NULL;
+    for (int i = 0; i < PER_THREAD; i++) {
+        if (sk_audit_append(w->h, &e, i % 4 == 0, &w->seqs[i]) != 0)
+            return NULL;
+        if (sk_audit_request(w->h, actor, "acme", "192.0.2.1", NULL, "GET", "/", 200, 1, 1) != 0)
+            return NULL;
+    }
+    return p;
+}
+
+static void many_channels_many_threads(void **state)
+{
+    struct fx *f = *state;
+    int srv_fds[NCHAN + 1], cli_fds[NCHAN];
+    enum sk_wire_peer peers[NCHAN + 1];
+    struct worker w[NTHREADS];
+    pthread_t t[NTHREADS];
+    sk_wire_client *c = NULL, *ca = NULL;
+    sk_audit *h = NULL, *ha = NULL;
+    sk_audit_event e = { .event = SK_AUDIT_EV_LOGOUT, .actor = "authd" };
+    char *lines[NTHREADS * PER_THREAD * 2 + 8];
+    uint64_t authd_seq = 0;
+    size_t n;
+
+    f->a = open_log(f->dir, f->key);
+    for (int i = 0; i <= NCHAN; i++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        srv_fds[i] = sv[0];
+        peers[i] = i < NCHAN ? SK_WIRE_PEER_NET : SK_WIRE_PEER_AUTHD;
+        if (i < NCHAN)
+            cli_fds[i] = sv[1];
+        else
+            assert_int_equal(sk_wire_client_new(&sv[1], 1, "auditd", &ca), 0);
+    }
+    f->multi_fds = srv_fds;
+    f->multi_peers = peers;
+    f->multi_n = NCHAN + 1;
+    assert_int_equal(pthread_create(&f->srv, NULL, server_main, f), 0);
+    assert_int_equal(sk_wire_client_new(cli_fds, NCHAN, "auditd", &c), 0);
+    assert_int_equal(sk_auditd_client_open(c, &h), 0);
+    assert_int_equal(sk_auditd_client_open(ca, &ha), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i].h = h;
+        w[i].id = i;
+        assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+    }
+    assert_int_equal(sk_audit_append(ha, &e, 1, &authd_seq), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        void *r = NULL;
+        assert_int_equal(pthread_join(t[i], &r), 0);
+        assert_ptr_equal(r, &w[i]);
+    }
+    assert_int_equal(sk_audit_flush(h), 0);
+    sk_audit_close(h);
+    sk_audit_close(ha);
+    f->stop = 1;
+    assert_int_equal(pthread_join(f->srv, NULL), 0);
+    assert_int_equal(f->run_rc, 0);
+    for (int i = 0; i <= NCHAN; i++)
+        close(srv_fds[i]);
+    sk_audit_close(f->a);
+    f->a = NULL;
+    /* Every acknowledged seq is distinct. */
+    for (int i = 0; i < NTHREADS; i++)
+        for (int k = 0; k < PER_THREAD; k++) {
+            assert_true(w[i].seqs[k] > 0);
+            assert_int_not_equal(w[i].seqs[k], authd_seq);
+            for (int k2 = k + 1; k2 < PER_THREAD; k2++)
+                assert_int_not_equal(w[i].seqs[k], w[i].seqs[k2]);
+        }
+    n = read_log(f->dir, lines, SK_ARRAY_LEN(lines));
+    assert_int_equal(n, NTHREADS * PER_THREAD * 2 + 1);
+    free_lines(lines, n);
+    verify_ok(f->dir, f->pubraw);
+}
+
+/* An orderly stop serves what was already sent: lines posted before stop (here
+ * before the server even started, stop already set) are all written. */
+static void stop_serves_queued_datagrams(void **state)
+{
+    struct fx *f = *state;
+    sk_wire_client *c = NULL;
+    char *lines[64];
+    size_t n;
+
+    f->a = open_log(f->dir, f->key);
+    f->peer = SK_WIRE_PEER_NET;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f->sv), 0);
+    assert_int_equal(sk_wire_client_new(&f->sv[1], 1, "auditd", &c), 0);
+    assert_int_equal(sk_auditd_client_open(c, &f->remote), 0);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(sk_audit_request(f->remote, "eve", "acme", "192.0.2.3", NULL, "GET", "/q", 200, 1, 1), 0);
+    assert_int_equal(sk_audit_refused(f->remote, "192.0.2.4", "expired", NULL), 0);
+    f->stop = 1;
+    assert_int_equal(pthread_create(&f->srv, NULL, server_main, f), 0);
+    assert_int_equal(pthread_join(f->srv, NULL), 0);
+    assert_int_equal(f->run_rc, 0);
+    sk_audit_close(f->remote);
+    close(f->sv[0]);
+    sk_audit_close(f->a); /* writes the queued lines and the refusal summary */
+    f->a = NULL;
+    n = read_log(f->dir, lines, SK_ARRAY_LEN(lines));
+    assert_int_equal(n, 41);
+    assert_non_null(strstr(lines[40], "tls.refused.summary"));
+    free_lines(lines, n);
+    verify_ok(f->dir, f->pubraw);
+}
+
 /* ---- ctl socket ------------------------------------------------------------- */
 
 static void start_ctl(struct fx *f, char *path, size_t cap)
@@ -510,6 +645,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_datagrams_are_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_fails_the_waiting_call, setup, teardown),
         cmocka_unit_test_setup_teardown(client_refuses_what_does_not_fit, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_channels_many_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_serves_queued_datagrams, setup, teardown),
         cmocka_unit_test_setup_teardown(ctl_socket_serves_own_uid, setup, teardown),
         cmocka_unit_test_setup_teardown(ctl_socket_refuses_other_uid, setup, teardown),
     };
