@@ -119,6 +119,9 @@ int sk_audit_request(sk_audit *a, const char *user, const char *tenant, const ch
     /* The hot path: serialised by hand, no jansson allocations. */
     char d[2 * 6 * SK_AUDIT_MAX_FIELD + 256];
     sk_buf b;
+    if (a && a->rops)
+        return a->rops->request(a->rctx, user, tenant, peer, serial, method, path, status, bytes,
+                                duration_us);
     sk_buf_init(&b, d, sizeof(d));
     sk_buf_add(&b, "{\"method\":", 10);
     audit_buf_json_str(&b, method ? method : "");
@@ -180,6 +183,10 @@ void sk_audit_lag(sk_audit *a, uint64_t *queued, int64_t *oldest_ms)
     *oldest_ms = 0;
     if (!a)
         return;
+    if (a->rops) {
+        a->rops->lag(a->rctx, queued, oldest_ms);
+        return;
+    }
     pthread_mutex_lock(&a->mu);
     *queued = a->rq_len;
     if (a->rq_len > 0)
@@ -195,6 +202,8 @@ int sk_audit_refused(sk_audit *a, const char *peer, const char *reason, const ch
     size_t i;
     if (!a)
         return -1;
+    if (a->rops)
+        return a->rops->refused(a->rctx, peer, reason, serial);
     bounded_copy(p, sizeof(p), peer);
     bounded_copy(r, sizeof(r), reason);
     bounded_copy(s, sizeof(s), serial);

@@ -38,6 +38,9 @@ struct queued_req {
 };
 
 struct sk_audit {
+    /* remote handle (audit_remote.c): every public call goes to rops, nothing else is set */
+    const sk_audit_remote_ops *rops;
+    void *rctx;
     pthread_mutex_t mu;
     char dir[4096];
     int lock_fd;

@@ -730,6 +730,8 @@ unlock:
 int sk_audit_append(sk_audit *a, const sk_audit_event *ev, int durable, uint64_t *seq_out)
 {
     json_t *d = NULL;
+    if (a && a->rops)
+        return a->rops->append(a->rctx, ev, durable, seq_out);
     if (!a || !ev || !ev->event)
         return -1;
     if (audit_kv_details(ev, &d) != 0)
@@ -745,6 +747,8 @@ int sk_audit_checkpoint(sk_audit *a)
     struct audit_sync y;
     if (!a)
         return -1;
+    if (a->rops)
+        return 0; /* auditd checkpoints itself */
     pthread_mutex_lock(&a->mu);
     now = audit_now_ms(a);
     if (audit_begin_locked(a, now) != 0)
@@ -767,6 +771,8 @@ int sk_audit_flush(sk_audit *a)
     struct audit_sync y;
     if (!a)
         return -1;
+    if (a->rops)
+        return a->rops->flush(a->rctx);
     pthread_mutex_lock(&a->mu);
     now = audit_now_ms(a);
     if (a->rq_len > 0 || audit_refusal_due(a, now) || due_checkpoint(a, now) ||
@@ -857,6 +863,11 @@ int sk_audit_prune(sk_audit *a, unsigned *removed)
     struct audit_sync y;
     if (!a)
         return -1;
+    if (a->rops) {
+        if (removed)
+            *removed = 0;
+        return 0; /* auditd prunes itself */
+    }
     pthread_mutex_lock(&a->mu);
     now = audit_now_ms(a);
     if (audit_begin_locked(a, now) != 0)
@@ -874,6 +885,8 @@ unlock:
 uint64_t sk_audit_last_seq(sk_audit *a)
 {
     uint64_t s;
+    if (a->rops)
+        return 0;
     pthread_mutex_lock(&a->mu);
     s = a->seq;
     pthread_mutex_unlock(&a->mu);
@@ -885,6 +898,11 @@ void sk_audit_close(sk_audit *a)
     int64_t now;
     if (!a)
         return;
+    if (a->rops) {
+        a->rops->close(a->rctx);
+        free(a);
+        return;
+    }
     audit_thread_stop(a);
     pthread_mutex_lock(&a->mu);
     now = audit_now_ms(a);

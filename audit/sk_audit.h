@@ -221,6 +221,32 @@ uint64_t sk_audit_last_seq(sk_audit *a);
  * first). */
 void sk_audit_close(sk_audit *a);
 
+/* ---- remote handle (privilege separation, issue 9) ------------------------
+ * A process that must not hold the audit key (a network worker, authd, an
+ * operator tool while the gateway runs) gets an sk_audit whose calls go to
+ * auditd, the only writer, so the code calling sk_audit_* stays unchanged.
+ * On a remote handle every public writer function dispatches to ops:
+ * sk_audit_append / _request / _refused / _flush / _lag / _close. sk_audit_prune
+ * and sk_audit_checkpoint return 0 doing nothing (*removed = 0), and
+ * sk_audit_last_seq returns 0: auditd prunes, checkpoints and counts itself.
+ * The ops keep the contracts above (a durable append returns 0 only once the
+ * writer's durable append returned 0); an I/O failure is -1, as a failed
+ * write would be. ops->close releases ctx; ops must outlive the handle. */
+typedef struct sk_audit_remote_ops {
+    int (*append)(void *ctx, const sk_audit_event *ev, int durable, uint64_t *seq_out);
+    int (*request)(void *ctx, const char *user, const char *tenant, const char *peer,
+                   const char *serial, const char *method, const char *path, int status,
+                   uint64_t bytes, uint64_t duration_us);
+    int (*refused)(void *ctx, const char *peer, const char *reason, const char *serial);
+    int (*flush)(void *ctx);
+    void (*lag)(void *ctx, uint64_t *queued, int64_t *oldest_ms);
+    void (*close)(void *ctx);
+} sk_audit_remote_ops;
+
+/* A remote handle over ops/ctx (every op required). Released by sk_audit_close,
+ * which calls ops->close(ctx); on failure ctx stays the caller's. */
+int sk_audit_open_remote(const sk_audit_remote_ops *ops, void *ctx, sk_audit **out) SK_MUST_CHECK;
+
 /* ---- reading ----------------------------------------------------------- */
 
 /* One parsed entry. String pointers point into the entry's own storage and

@@ -36,6 +36,19 @@
  * (open, append, close) and back to root afterwards; it then reads the key
  * with the gateway's rights, not root's. The tools are single-threaded.
  *
+ * auditd (issue 9). While the gateway runs, auditd is the only writer of the
+ * log: sk_adm_open first connects to its ctl socket "<[state] dir>/auditd.sock"
+ * (sk_auditd.h). When something answers there, every entry is submitted through
+ * it (one connection per entry: APPEND durable, then FLUSH; sk_adm_change
+ * returns 0 only after auditd's durable append did), and the tool never opens,
+ * creates or checks audit.key and never switches uid for the audit. auditd
+ * accepts root and its own uid only: another user gets an error, not a local
+ * write. When nothing listens (no socket file, or a stale one: ENOENT,
+ * ECONNREFUSED) the tool writes under the lock itself as described above. A
+ * socket that cannot be reached for another reason (EACCES, ...) is an error:
+ * auditd may run, so writing locally would make two writers. If auditd stops
+ * between sk_adm_open and an append, that append fails (the tool says so).
+ *
  * Error strings are one line, without the tool's prefix.
  */
 #ifndef SK_ADMIN_AUDIT_H

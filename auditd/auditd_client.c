@@ -1,0 +1,302 @@
+/* auditd_client.c — the remote sk_audit of the processes without the audit key,
+ * and the ctl socket helpers (sk_auditd.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sk_auditd.h"
+#include "sk_wire_audit.h"
+
+struct remote {
+    sk_wire_client *c;
+};
+
+/* An optional string into (has, out): NULL -> absent. */
+static void put_opt(uint8_t *has, char *out, size_t cap, const char *s)
+{
+    *has = s != NULL;
+    (void)sk_wire_audit_cut(out, cap, s); /* cut like the writer would (sk_wire_audit.h) */
+}
+
+/* One round trip; *status gets the reply's status (or the server's error code).
+ * rep (type's reply struct) is filled when the reply decodes. */
+static int call(struct remote *r, uint16_t type, const void *req, size_t len, void *rep, int timeout_ms,
+                int32_t *status)
+{
+    uint8_t *buf = malloc(SK_WIRE_MAX);
+    sk_wire_msg m;
+    int rc = -1;
+
+    *status = SK_WIRE_ERR_INTERNAL;
+    if (buf == NULL)
+        return -1;
+    if (sk_wire_call(r->c, type, req, len, buf, SK_WIRE_MAX, &m, timeout_ms) != 0) {
+        sk_log(SK_LOG_ERR, "audit: auditd did not answer a %s request: %s", sk_wire_type_name(type),
+               strerror(errno));
+        goto out;
+    }
+    if (sk_wire_audit_decode(type, 1, m.payload, m.len, rep) == 0) {
+        memcpy(status, rep, sizeof *status); /* status is first in every reply struct */
+        rc = 0;
+    } else if (m.len == 4) {
+        /* A refusal (SK_WIRE_ERR_DENIED / _BADMSG / _INTERNAL) has the status only. */
+        sk_wire_r rd;
+        sk_wire_r_init(&rd, m.payload, m.len);
+        *status = sk_wire_get_i32(&rd);
+        sk_log(SK_LOG_ERR, "audit: auditd refused a %s request (%d)", sk_wire_type_name(type), (int)*status);
+    } else {
+        sk_log(SK_LOG_ERR, "audit: auditd's %s reply is malformed", sk_wire_type_name(type));
+    }
+out:
+    free(buf);
+    return rc;
+}
+
+static int fill_append(sk_wire_audit_append *q, const sk_audit_event *ev, int durable)
+{
+    if (ev == NULL || ev->event == NULL || sk_strlcpy(q->event, sizeof q->event, ev->event) != 0 ||
+        ev->n_kv > SK_WIRE_AUDIT_MAX_KV || (ev->n_kv > 0 && ev->kv == NULL))
+        return -1;
+    put_opt(&q->has_actor, q->actor, sizeof q->actor, ev->actor);
+    put_opt(&q->has_tenant, q->tenant, sizeof q->tenant, ev->tenant);
+    put_opt(&q->has_peer, q->peer, sizeof q->peer, ev->peer);
+    put_opt(&q->has_serial, q->serial, sizeof q->serial, ev->serial);
+    q->durable = durable != 0;
+    q->n_kv = (uint32_t)ev->n_kv;
+    for (size_t i = 0; i < ev->n_kv; i++) {
+        if (ev->kv[i].key == NULL || sk_strlcpy(q->kv[i].key, sizeof q->kv[i].key, ev->kv[i].key) != 0)
+            return -1;
+        put_opt(&q->kv[i].has_value, q->kv[i].value, sizeof q->kv[i].value, ev->kv[i].value);
+    }
+    if (ev->details_json != NULL) {
+        q->has_details = 1;
+        if (sk_strlcpy(q->details_json, sizeof q->details_json, ev->details_json) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int r_append(void *ctx, const sk_audit_event *ev, int durable, uint64_t *seq_out)
+{
+    /* ~90 KiB struct and its encoding: on the heap, never on a worker's stack. */
+    sk_wire_audit_append *q = calloc(1, sizeof *q);
+    uint8_t *enc = malloc(SK_WIRE_MAX);
+    sk_wire_audit_seq_rep rep;
+    int32_t status;
+    sk_wire_w w;
+    int rc = -1;
+
+    if (q == NULL || enc == NULL)
+        goto out;
+    if (fill_append(q, ev, durable) != 0) {
+        sk_log(SK_LOG_ERR, "audit: a %s entry exceeds the bounds of the wire: not written",
+               ev && ev->event ? ev->event : "(unnamed)");
+        goto out;
+    }
+    sk_wire_w_init(&w, enc, SK_WIRE_MAX - SK_WIRE_HDR_LEN);
+    if (sk_wire_audit_encode(SK_WIRE_AUDIT_APPEND, 0, q, &w) != 0) {
+        sk_log(SK_LOG_ERR, "audit: a %s entry is too large for the wire: not written", ev->event);
+        goto out;
+    }
+    if (call(ctx, SK_WIRE_AUDIT_APPEND, enc, w.len, &rep, SK_AUDITD_CALL_TIMEOUT_MS, &status) != 0 ||
+        status != 0)
+        goto out;
+    if (seq_out != NULL)
+        *seq_out = rep.seq;
+    rc = 0;
+out:
+    free(q);
+    free(enc);
+    return rc;
+}
+
+static int r_request(void *ctx, const char *user, const char *tenant, const char *peer, const char *serial,
+                     const char *method, const char *path, int status, uint64_t bytes, uint64_t duration_us)
+{
+    struct remote *r = ctx;
+    struct {
+        sk_wire_audit_request q;
+        uint8_t enc[7 * (SK_WIRE_AUDIT_FIELD + 2) + 64];
+    } *b = calloc(1, sizeof *b);
+    sk_wire_w w;
+    int rc = -1;
+
+    if (b == NULL)
+        return -1;
+    put_opt(&b->q.has_user, b->q.user, sizeof b->q.user, user);
+    put_opt(&b->q.has_tenant, b->q.tenant, sizeof b->q.tenant, tenant);
+    put_opt(&b->q.has_peer, b->q.peer, sizeof b->q.peer, peer);
+    put_opt(&b->q.has_serial, b->q.serial, sizeof b->q.serial, serial);
+    (void)sk_wire_audit_cut(b->q.method, sizeof b->q.method, method);
+    (void)sk_wire_audit_cut(b->q.path, sizeof b->q.path, path);
+    b->q.status = status;
+    b->q.bytes = bytes;
+    b->q.duration_us = duration_us;
+    sk_wire_w_init(&w, b->enc, sizeof b->enc);
+    if (sk_wire_audit_encode(SK_WIRE_AUDIT_REQUEST, 0, &b->q, &w) == 0 &&
+        sk_wire_post(r->c, SK_WIRE_AUDIT_REQUEST, b->enc, w.len) == 0)
+        rc = 0;
+    else
+        sk_log(SK_LOG_ERR, "audit: a request line could not be handed to auditd: %s", strerror(errno));
+    free(b);
+    return rc;
+}
+
+static int r_refused(void *ctx, const char *peer, const char *reason, const char *serial)
+{
+    struct remote *r = ctx;
+    sk_wire_audit_refused q;
+    uint8_t enc[sizeof q + 16];
+    sk_wire_w w;
+
+    memset(&q, 0, sizeof q);
+    (void)sk_wire_audit_cut(q.peer, sizeof q.peer, peer);
+    (void)sk_wire_audit_cut(q.reason, sizeof q.reason, reason);
+    (void)sk_wire_audit_cut(q.serial, sizeof q.serial, serial);
+    sk_wire_w_init(&w, enc, sizeof enc);
+    if (sk_wire_audit_encode(SK_WIRE_AUDIT_REFUSED, 0, &q, &w) != 0 ||
+        sk_wire_post(r->c, SK_WIRE_AUDIT_REFUSED, enc, w.len) != 0) {
+        sk_log(SK_LOG_ERR, "audit: a handshake refusal could not be handed to auditd: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int r_flush(void *ctx)
+{
+    sk_wire_audit_status_rep rep;
+    int32_t status;
+    if (call(ctx, SK_WIRE_AUDIT_FLUSH, NULL, 0, &rep, SK_AUDITD_CALL_TIMEOUT_MS, &status) != 0)
+        return -1;
+    return status == 0 ? 0 : -1;
+}
+
+static void r_lag(void *ctx, uint64_t *queued, int64_t *oldest_ms)
+{
+    sk_wire_audit_lag_rep rep;
+    int32_t status;
+    *queued = 0;
+    *oldest_ms = 0;
+    if (call(ctx, SK_WIRE_AUDIT_LAG, NULL, 0, &rep, SK_AUDITD_LAG_TIMEOUT_MS, &status) == 0 && status == 0) {
+        *queued = rep.queued;
+        *oldest_ms = rep.oldest_ms;
+    }
+}
+
+static void r_close(void *ctx)
+{
+    struct remote *r = ctx;
+    sk_wire_client_free(r->c);
+    free(r);
+}
+
+static const sk_audit_remote_ops remote_ops = {
+    .append = r_append,
+    .request = r_request,
+    .refused = r_refused,
+    .flush = r_flush,
+    .lag = r_lag,
+    .close = r_close,
+};
+
+int sk_auditd_client_open(sk_wire_client *c, sk_audit **out)
+{
+    struct remote *r;
+    *out = NULL;
+    if (c == NULL)
+        return -1;
+    r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return -1;
+    r->c = c;
+    if (sk_audit_open_remote(&remote_ops, r, out) != 0) {
+        free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the ctl socket ---------------------------------------------------------- */
+
+int sk_auditd_ctl_path(const sk_conf *conf, char *out, size_t cap)
+{
+    struct sockaddr_un sa;
+    if (conf == NULL || conf->state_dir[0] == '\0' ||
+        sk_snprintf(out, cap, "%s/%s", conf->state_dir, SK_AUDITD_CTL_NAME) != 0)
+        return -1;
+    return strlen(out) < sizeof sa.sun_path ? 0 : -1;
+}
+
+static int fill_addr(const char *path, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    if (sk_strlcpy(sa->sun_path, sizeof sa->sun_path, path) != 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+int sk_auditd_ctl_listen(const char *path, int *out)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    mode_t old;
+    int fd = -1, rc;
+
+    *out = -1;
+    if (fill_addr(path, &sa) != 0)
+        return -1;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            errno = EEXIST;
+            return -1;
+        }
+        if (unlink(path) != 0)
+            return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    old = umask(0177); /* 0600 from the start: no window with a wider mode */
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc != 0 || listen(fd, 16) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    *out = fd;
+    return 0;
+}
+
+int sk_auditd_ctl_connect(const char *path, int *out)
+{
+    struct sockaddr_un sa;
+    int fd, r;
+
+    *out = -1;
+    if (fill_addr(path, &sa) != 0)
+        return -1;
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    do
+        r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return e == ENOENT || e == ECONNREFUSED ? 1 : -1;
+    }
+    *out = fd;
+    return 0;
+}

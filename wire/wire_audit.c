@@ -1,0 +1,234 @@
+/* wire_audit.c — codecs of the auditd messages (sk_wire_audit.h). One function
+ * per struct walks its fields in order and either writes or reads them; the
+ * field helpers are those of wire_auth.c (kept static there and here, so each
+ * message family stays one self-contained file). */
+#include <string.h>
+
+#include "sk_wire_audit.h"
+
+typedef struct co {
+    int dec;
+    sk_wire_w *w;
+    sk_wire_r *r;
+} co;
+
+static void co_fail(co *c)
+{
+    if (c->dec)
+        c->r->err = 1;
+    else
+        c->w->err = 1;
+}
+
+static void co_u8(co *c, uint8_t *v)
+{
+    if (c->dec)
+        *v = sk_wire_get_u8(c->r);
+    else
+        sk_wire_put_u8(c->w, *v);
+}
+
+/* A presence or flag byte: 0 or 1 only (canonical). */
+static void co_flag(co *c, uint8_t *v)
+{
+    co_u8(c, v);
+    if (*v > 1)
+        co_fail(c);
+}
+
+static void co_u32(co *c, uint32_t *v)
+{
+    if (c->dec)
+        *v = sk_wire_get_u32(c->r);
+    else
+        sk_wire_put_u32(c->w, *v);
+}
+
+static void co_u64(co *c, uint64_t *v)
+{
+    if (c->dec)
+        *v = sk_wire_get_u64(c->r);
+    else
+        sk_wire_put_u64(c->w, *v);
+}
+
+static void co_i32(co *c, int32_t *v)
+{
+    if (c->dec)
+        *v = sk_wire_get_i32(c->r);
+    else
+        sk_wire_put_i32(c->w, *v);
+}
+
+static void co_i64(co *c, int64_t *v)
+{
+    if (c->dec)
+        *v = sk_wire_get_i64(c->r);
+    else
+        sk_wire_put_i64(c->w, *v);
+}
+
+static void co_str(co *c, char *s, size_t cap)
+{
+    if (c->dec)
+        sk_wire_get_str(c->r, s, cap);
+    else
+        sk_wire_put_str(c->w, s, cap);
+}
+
+/* A string the sk_audit API lets be NULL: presence byte, then the text if present. */
+static void co_ostr(co *c, uint8_t *has, char *s, size_t cap)
+{
+    co_flag(c, has);
+    if (*has)
+        co_str(c, s, cap);
+}
+
+static void co_append_req(co *c, void *m)
+{
+    sk_wire_audit_append *q = m;
+    co_str(c, q->event, sizeof q->event);
+    co_ostr(c, &q->has_actor, q->actor, sizeof q->actor);
+    co_ostr(c, &q->has_tenant, q->tenant, sizeof q->tenant);
+    co_ostr(c, &q->has_peer, q->peer, sizeof q->peer);
+    co_ostr(c, &q->has_serial, q->serial, sizeof q->serial);
+    co_flag(c, &q->durable);
+    co_u32(c, &q->n_kv);
+    if (q->n_kv > SK_WIRE_AUDIT_MAX_KV) {
+        co_fail(c);
+        return;
+    }
+    for (uint32_t i = 0; i < q->n_kv; i++) {
+        co_str(c, q->kv[i].key, sizeof q->kv[i].key);
+        co_ostr(c, &q->kv[i].has_value, q->kv[i].value, sizeof q->kv[i].value);
+    }
+    co_ostr(c, &q->has_details, q->details_json, sizeof q->details_json);
+}
+
+static void co_seq_rep(co *c, void *m)
+{
+    sk_wire_audit_seq_rep *p = m;
+    co_i32(c, &p->status);
+    co_u64(c, &p->seq);
+}
+
+static void co_request_req(co *c, void *m)
+{
+    sk_wire_audit_request *q = m;
+    co_ostr(c, &q->has_user, q->user, sizeof q->user);
+    co_ostr(c, &q->has_tenant, q->tenant, sizeof q->tenant);
+    co_ostr(c, &q->has_peer, q->peer, sizeof q->peer);
+    co_ostr(c, &q->has_serial, q->serial, sizeof q->serial);
+    co_str(c, q->method, sizeof q->method);
+    co_str(c, q->path, sizeof q->path);
+    co_i32(c, &q->status);
+    co_u64(c, &q->bytes);
+    co_u64(c, &q->duration_us);
+}
+
+static void co_refused_req(co *c, void *m)
+{
+    sk_wire_audit_refused *q = m;
+    co_str(c, q->peer, sizeof q->peer);
+    co_str(c, q->reason, sizeof q->reason);
+    co_str(c, q->serial, sizeof q->serial);
+}
+
+static void co_status_rep(co *c, void *m)
+{
+    co_i32(c, &((sk_wire_audit_status_rep *)m)->status);
+}
+
+static void co_lag_rep(co *c, void *m)
+{
+    sk_wire_audit_lag_rep *p = m;
+    co_i32(c, &p->status);
+    co_u64(c, &p->queued);
+    co_i64(c, &p->oldest_ms);
+}
+
+static void co_empty(co *c, void *m)
+{
+    (void)c;
+    (void)m;
+}
+
+/* Placeholder struct for requests without fields. */
+typedef struct empty_req {
+    uint8_t unused;
+} empty_req;
+
+static const struct codec {
+    uint16_t type;
+    size_t req_size, rep_size;
+    void (*req)(co *c, void *m);
+    void (*rep)(co *c, void *m);   /* NULL: posted, no reply */
+} codecs[] = {
+    { SK_WIRE_AUDIT_APPEND, sizeof(sk_wire_audit_append), sizeof(sk_wire_audit_seq_rep), co_append_req,
+      co_seq_rep },
+    { SK_WIRE_AUDIT_REQUEST, sizeof(sk_wire_audit_request), 0, co_request_req, NULL },
+    { SK_WIRE_AUDIT_REFUSED, sizeof(sk_wire_audit_refused), 0, co_refused_req, NULL },
+    { SK_WIRE_AUDIT_FLUSH, sizeof(empty_req), sizeof(sk_wire_audit_status_rep), co_empty, co_status_rep },
+    { SK_WIRE_AUDIT_LAG, sizeof(empty_req), sizeof(sk_wire_audit_lag_rep), co_empty, co_lag_rep },
+};
+
+static const struct codec *find(uint16_t type, int reply)
+{
+    for (size_t i = 0; i < SK_ARRAY_LEN(codecs); i++)
+        if (codecs[i].type == type)
+            return reply && codecs[i].rep == NULL ? NULL : &codecs[i];
+    return NULL;
+}
+
+int sk_wire_audit_cut(char *out, size_t cap, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    int cut = 0;
+    if (cap == 0)
+        return 1;
+    if (n >= cap) {
+        n = cap - 1;
+        cut = 1;
+    }
+    if (n > 0)
+        memcpy(out, s, n);
+    out[n] = '\0';
+    return cut;
+}
+
+size_t sk_wire_audit_size(uint16_t type, int reply)
+{
+    const struct codec *k = find(type, reply);
+    return k == NULL ? 0 : reply ? k->rep_size : k->req_size;
+}
+
+int sk_wire_audit_encode(uint16_t type, int reply, const void *msg, sk_wire_w *w)
+{
+    const struct codec *k = find(type, reply);
+    co c = { 0, w, NULL };
+    if (k == NULL)
+        return -1;
+    /* The codec functions take non-const pointers because they serve both ways;
+     * encoding only reads. */
+    (reply ? k->rep : k->req)(&c, (void *)(uintptr_t)msg);
+    return sk_wire_w_ok(w);
+}
+
+int sk_wire_audit_decode(uint16_t type, int reply, const void *payload, size_t len, void *out)
+{
+    const struct codec *k = find(type, reply);
+    sk_wire_r r;
+    co c = { 1, NULL, &r };
+    size_t size;
+    if (k == NULL)
+        return -1;
+    size = reply ? k->rep_size : k->req_size;
+    memset(out, 0, size);
+    sk_wire_r_init(&r, payload, len);
+    (reply ? k->rep : k->req)(&c, out);
+    if (sk_wire_r_end(&r) != 0) {
+        sk_wipe(out, size);
+        return -1;
+    }
+    return 0;
+}
