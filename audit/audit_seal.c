@@ -438,6 +438,23 @@ out:
     return rc;
 }
 
+static sk_audit_witness_fn witness_transport;
+static void *witness_transport_ctx;
+
+void sk_audit_set_witness_transport(sk_audit_witness_fn fn, void *ctx)
+{
+    witness_transport = fn;
+    witness_transport_ctx = ctx;
+}
+
+int sk_audit_run_witness(const char *cmd, const char *text)
+{
+    char *c = strdup(cmd);
+    int rc = c != NULL ? run_witness(c, text) : -1;
+    free(c);
+    return rc;
+}
+
 void audit_witness_deliver(sk_audit *a)
 {
     char *todo[SK_ARRAY_LEN(a->wq)];
@@ -451,7 +468,8 @@ void audit_witness_deliver(sk_audit *a)
     a->wq_len = 0;
     pthread_mutex_unlock(&a->mu);
     for (unsigned i = 0; i < n; i++) {
-        if (run_witness(a->witness_cmd, todo[i]) != 0)
+        if ((witness_transport != NULL ? witness_transport(witness_transport_ctx, todo[i])
+                                       : run_witness(a->witness_cmd, todo[i])) != 0)
             sk_log(SK_LOG_ERR, "audit: ALARM: the witness command failed; a checkpoint was not "
                    "handed to the witness");
         /* (not mailed: the witness is often the mail path itself) */

@@ -132,6 +132,16 @@ int sk_audit_keygen(const char *key_path, const char *audit_dir,
 int sk_audit_pubkey_load(const char *pub_path, uint8_t pub[32],
                          char keyid[SK_AUDIT_HASH_HEX + 1]) SK_MUST_CHECK;
 
+/* ---- witness hand-off ---------------------------------------------------
+ * A writer that may not run commands (auditd in its sandbox) hands each
+ * checkpoint's witness text to fn instead (the monitor runs [audit] witness with
+ * it); fn returns 0 when it took the text. Set once, before sk_audit_open. */
+typedef int (*sk_audit_witness_fn)(void *ctx, const char *text);
+void sk_audit_set_witness_transport(sk_audit_witness_fn fn, void *ctx);
+/* Run cmd with /bin/sh -c, text on its standard input, bounded in time: what the
+ * writer does itself without a transport. 0 when it exited 0. */
+int sk_audit_run_witness(const char *cmd, const char *text) SK_MUST_CHECK;
+
 /* ---- writer ------------------------------------------------------------ */
 typedef struct sk_audit sk_audit;
 

@@ -74,6 +74,8 @@ static int open_all(struct authd_proc *p, const sk_authd_env *env)
         sk_log(SK_LOG_ERR, "authd: [auth] settings do not fit");
         return -1;
     }
+    if (env->sandbox != NULL && env->sandbox(env->sandbox_arg) != 0)
+        return -1;
     if (sk_auth_pool_create(p->conf->auth_workers, p->conf->auth_queue > 0 ? p->conf->auth_queue : 1, &p->cfg,
                             &p->a.pool) != 0) {
         sk_log(SK_LOG_ERR, "authd: cannot start the login workers");

@@ -72,6 +72,10 @@ typedef struct sk_authd_env {
     void *ready_arg;
     const char *restarted_after;  /* why the previous authd died ("" or NULL: first start) */
     volatile uint64_t *generation;  /* shared page (see sk_authd.generation), may be NULL */
+    /* Lock the process in (sk_sandbox): called once the store is open and before the
+     * first thread starts; non-zero ends authd. May be NULL. */
+    int (*sandbox)(void *arg);
+    void *sandbox_arg;
 } sk_authd_env;
 
 /* authd's process body: opens the store and the argon2 pool, serves the channels,

@@ -51,6 +51,8 @@ struct gateway {
     sk_auth_config auth_cfg;
     sk_wire_client *authd_client;
     const volatile uint64_t *authd_generation;
+    int (*sandbox)(void *arg);
+    void *sandbox_arg;
     int listen_fd;
     sk_proxy *proxy;
     sk_http *http;
@@ -187,48 +189,12 @@ static void *maint_main(void *arg)
     return NULL;
 }
 
-/* The first start creates the signing key (and KEY.pub for auditors) when neither
- * exists; a lone KEY.pub means the key was removed, which must not be papered over. */
-static int open_audit(struct gateway *g)
-{
-    sk_audit_options o;
-    char pub[SK_CONF_PATH_MAX + 8], err[512];
-    int have_key = access(g->conf.audit_key, F_OK) == 0;
-
-    if (sk_snprintf(pub, sizeof pub, "%s.pub", g->conf.audit_key) != 0)
-        return -1;
-    if (!have_key && access(pub, F_OK) != 0) {
-        if (sk_audit_keygen(g->conf.audit_key, g->conf.audit_dir, err, sizeof err) != 0) {
-            sk_log(SK_LOG_ERR, "cannot create the audit key %s: %s", g->conf.audit_key, err);
-            return -1;
-        }
-        sk_log(SK_LOG_WARN, "created audit signing key %s; give %s to the auditors", g->conf.audit_key, pub);
-    }
-    memset(&o, 0, sizeof o);
-    o.dir = g->conf.audit_dir;
-    o.key_path = g->conf.audit_key;
-    o.retention_secs = g->conf.audit_retention;
-    o.epoch_secs = (uint32_t)g->conf.audit_epoch;
-    o.witness = g->conf.audit_witness;
-    o.notify_command = g->conf.notify_command;
-    o.notify_to = g->conf.notify_operators;
-    o.notify_from = g->conf.notify_from;
-    if (sk_audit_open(&o, &g->audit, err, sizeof err) != 0) {
-        sk_log(SK_LOG_ERR, "cannot open the audit log in %s: %s", g->conf.audit_dir, err);
-        return -1;
-    }
-    return 0;
-}
-
-
 static int start(struct gateway *g)
 {
     sk_http_deps deps;
 
     pthread_mutex_init(&g->maint_lock, NULL);
     pthread_cond_init(&g->maint_cond, NULL);
-    if (open_audit(g) != 0)
-        return -1;
     if (sk_auth_config_from_conf(&g->conf, &g->auth_cfg) != 0) {
         sk_log(SK_LOG_ERR, "[auth] settings do not fit");
         return -1;
@@ -260,6 +226,8 @@ static int start(struct gateway *g)
     sk_net_use_listener(g->net, g->listen_fd);
     g->listen_fd = -1; /* the net module owns it now */
     if (sk_http_metrics_bind(g->http) != 0)
+        return -1;
+    if (g->sandbox != NULL && g->sandbox(g->sandbox_arg) != 0)
         return -1;
     /* Threads start from here on. */
     if (sk_auth_pool_create(g->conf.auth_workers, g->conf.auth_queue > 0 ? g->conf.auth_queue : 1, &g->auth_cfg,
@@ -353,6 +321,9 @@ int sk_netproc_main(const sk_conf *conf, const sk_netproc_fds *fds)
     g.conf = *conf;
     g.listen_fd = fds->listen_fd;
     g.authd_generation = fds->authd_generation;
+    g.audit = fds->audit;
+    g.sandbox = fds->sandbox;
+    g.sandbox_arg = fds->sandbox_arg;
     if (sk_wire_client_new(fds->authd, fds->n_authd, "authd", &g.authd_client) != 0) {
         sk_log(SK_LOG_ERR, "cannot set up the channels to authd");
         return 1;

@@ -8,6 +8,7 @@
 #ifndef SK_NETPROC_H
 #define SK_NETPROC_H
 
+#include "sk_audit.h"
 #include "sk_conf.h"
 
 typedef struct sk_netproc_fds {
@@ -18,6 +19,11 @@ typedef struct sk_netproc_fds {
     void *ready_arg;
     const char *restarted_after;  /* why the previous process died ("" or NULL: first start) */
     const volatile uint64_t *authd_generation; /* shared with authd (see http_lookup.c), may be NULL */
+    sk_audit *audit;            /* a remote handle: auditd writes (owned by the process) */
+    /* Lock the process in (sk_sandbox): called once TLS and HTTP are set up and the
+     * listeners bound, before the first thread; non-zero ends the process. */
+    int (*sandbox)(void *arg);
+    void *sandbox_arg;
 } sk_netproc_fds;
 
 int sk_netproc_main(const sk_conf *conf, const sk_netproc_fds *fds);

@@ -80,6 +80,7 @@ enum sk_wire_type {
 
     SK_WIRE_MON_NOTIFY = 0x0301,       /* send a mail through [notify] command */
     SK_WIRE_MON_READY = 0x0302,        /* the child finished starting (no payload) */
+    SK_WIRE_MON_WITNESS = 0x0303,      /* auditd: hand this checkpoint text to [audit] witness */
 };
 
 /* Status codes a server puts first in every reply (i32), besides the call's own

@@ -1,0 +1,65 @@
+/* monitor_int.h — shared between the monitor's two halves: monitor.c (start,
+ * restart, stop, mail) and monitor_kids.c (what each child gets and runs). */
+#ifndef MONITOR_INT_H
+#define MONITOR_INT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sk_conf.h"
+#include "sk_monitor.h"
+#include "sk_sandbox.h"
+#include "sk_wire.h"
+
+#define MON_MAX_FDS 1024
+
+/* Start order; they stop in the reverse order (the network process drains first). */
+enum { KID_AUDITD, KID_AUTHD, KID_NET, KID_COUNT };
+
+/* A set of channels: client[i] <-> server[i]. */
+struct chans {
+    unsigned n;
+    int *client, *server;
+};
+
+struct monitor;
+
+struct child {
+    const char *name;                 /* "auditd", "authd", "net" */
+    enum sk_wire_peer peer;           /* its class when it talks to the monitor */
+    int (*body)(struct monitor *m, struct child *c);
+    pid_t pid;
+    int mon_end, child_end;           /* its channel to the monitor */
+    int ready, ever_ready;
+    int64_t restart_at_ms;            /* 0: not waiting for a restart */
+    int64_t window_start_ms;
+    unsigned deaths_in_window, backoff_ms;
+    int status;                       /* last wait status */
+    char last_death[96];              /* why the previous one died; "" at the first start */
+};
+
+struct monitor {
+    const sk_conf *conf;
+    int listen_fd;
+    int ctl_fd;                       /* auditd's socket for sekishoctl and sekisho-ca */
+    struct chans authd;               /* net -> authd */
+    struct chans audit_net;           /* net -> auditd */
+    struct chans audit_authd;         /* authd -> auditd */
+    volatile uint64_t *generation;    /* shared page: authd writes, net reads */
+    int all_fds[MON_MAX_FDS];
+    unsigned n_fds;
+    struct child kids[KID_COUNT];
+    int stopping, failed;
+};
+
+/* Remember fd so that every child closes what is not its own. */
+int mon_track(struct monitor *m, int fd) SK_MUST_CHECK;
+/* The listener, auditd's ctl socket, every channel, the shared page, the children's
+ * table. 0 or -1 (errno). */
+int mon_setup(struct monitor *m) SK_MUST_CHECK;
+/* In the child after fork: keep its descriptors only, enter its body, exit. */
+void mon_child_main(struct monitor *m, struct child *c) __attribute__((noreturn));
+/* A server died: every caller waiting on it gets SK_WIRE_RESET. */
+void mon_reset_clients(struct monitor *m, const struct child *c);
+
+#endif

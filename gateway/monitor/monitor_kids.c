@@ -1,0 +1,394 @@
+/* monitor_kids.c — what each child process gets (descriptors, sandbox paths) and
+ * runs. Who may touch what is decided here, in one place; each child decides when
+ * it locks itself in (after it opened its files, before its first thread). */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "monitor_int.h"
+#include "sk_audit.h"
+#include "sk_auditd.h"
+#include "sk_authd.h"
+#include "sk_netproc.h"
+#include "sk_notify.h"
+#include "sk_wire_mon.h"
+
+#define MON_AUDIT_AUTHD_CHANNELS 2  /* authd's threads that write to the log */
+
+int mon_track(struct monitor *m, int fd)
+{
+    if (m->n_fds == MON_MAX_FDS)
+        return -1;
+    m->all_fds[m->n_fds++] = fd;
+    return 0;
+}
+
+static int chans_make(struct monitor *m, struct chans *ch, unsigned n)
+{
+    ch->n = n;
+    ch->client = calloc(n, sizeof *ch->client);
+    ch->server = calloc(n, sizeof *ch->server);
+    if (ch->client == NULL || ch->server == NULL)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+            return -1;
+        ch->client[i] = sv[0];
+        ch->server[i] = sv[1];
+        if (mon_track(m, sv[0]) != 0 || mon_track(m, sv[1]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- in the child ------------------------------------------------------- */
+
+static sk_wire_client *child_mon; /* this child's channel to the monitor */
+static struct monitor *child_m;   /* the monitor's table, as inherited */
+
+/* Called by a child's body once it serves: until then a death means "cannot start". */
+static void child_ready(void *arg)
+{
+    (void)arg;
+    if (child_mon == NULL || sk_wire_post(child_mon, SK_WIRE_MON_READY, NULL, 0) != 0)
+        sk_log(SK_LOG_WARN, "cannot tell the monitor that this process is ready");
+}
+
+/* The directory holding path (path itself when it is one). */
+static int dir_of(const char *path, char *out, size_t cap)
+{
+    char tmp[SK_CONF_PATH_MAX];
+    if (sk_strlcpy(tmp, sizeof tmp, path) != 0)
+        return -1;
+    return sk_strlcpy(out, cap, dirname(tmp));
+}
+
+/* The sandbox wants absolute paths: a relative one (a configuration given as
+ * "-c sekisho.conf") is resolved here, into a small static pool. */
+static int add_path(const char **list, unsigned *n, const char *p)
+{
+    static char pool[2 * SK_SANDBOX_MAX_PATHS][PATH_MAX];
+    static unsigned used;
+    if (p == NULL || p[0] == '\0')
+        return 0;
+    if (*n + 1 >= SK_SANDBOX_MAX_PATHS)
+        return -1;
+    if (p[0] != '/') {
+        if (used == SK_ARRAY_LEN(pool) || realpath(p, pool[used]) == NULL)
+            return -1;
+        p = pool[used++];
+    }
+    list[(*n)++] = p;
+    return 0;
+}
+
+/* What each role may still open, from the configuration. */
+static int sandbox_paths(const sk_conf *conf, enum sk_sandbox_role role, sk_sandbox_paths *p)
+{
+    static char key_dir[SK_CONF_PATH_MAX], totp_dir[SK_CONF_PATH_MAX];
+    static const char *const resolver[] = { "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
+                                            "/etc/host.conf", "/etc/gai.conf" };
+    unsigned ro = 0, rw = 0;
+    int bad = 0;
+
+    memset(p, 0, sizeof *p);
+    switch (role) {
+    case SK_SANDBOX_NET:
+        /* Read again on SIGHUP: the certificates, the client CA, the CRL, the file. */
+        bad |= add_path(p->read_only, &ro, conf->listen_cert) | add_path(p->read_only, &ro, conf->listen_key) |
+               add_path(p->read_only, &ro, conf->tls_client_ca) | add_path(p->read_only, &ro, conf->tls_crl) |
+               add_path(p->read_only, &ro, conf->file);
+        /* The upstream's name may be resolved again. */
+        for (size_t i = 0; i < SK_ARRAY_LEN(resolver); i++)
+            if (access(resolver[i], R_OK) == 0)
+                bad |= add_path(p->read_only, &ro, resolver[i]);
+        break;
+    case SK_SANDBOX_AUTHD:
+        bad |= dir_of(conf->auth_totp_key, totp_dir, sizeof totp_dir) != 0;
+        bad |= add_path(p->read_write, &rw, conf->state_dir);
+        if (strcmp(totp_dir, conf->state_dir) != 0)
+            bad |= add_path(p->read_write, &rw, totp_dir);
+        break;
+    case SK_SANDBOX_AUDITD:
+        /* The key evolves in place (epochs) and its .head sits next to it. */
+        bad |= dir_of(conf->audit_key, key_dir, sizeof key_dir) != 0;
+        bad |= add_path(p->read_write, &rw, conf->audit_dir) | add_path(p->read_write, &rw, key_dir);
+        break;
+    }
+    return bad ? -1 : 0;
+}
+
+static int enter_sandbox(void *arg)
+{
+    enum sk_sandbox_role role = (enum sk_sandbox_role)(intptr_t)arg;
+    sk_sandbox_paths paths;
+    char err[256];
+    if (sandbox_paths(child_m->conf, role, &paths) != 0) {
+        sk_log(SK_LOG_ERR, "%s: too many or too long sandbox paths", sk_sandbox_role_name(role));
+        return -1;
+    }
+    if (sk_sandbox_enter(role, 0, &paths, err, sizeof err) != 0) {
+        sk_log(SK_LOG_ERR, "%s: cannot enter the sandbox: %s", sk_sandbox_role_name(role), err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Witness hand-off from auditd's sandbox (no commands there): the monitor runs it. */
+static int witness_to_monitor(void *ctx, const char *text)
+{
+    size_t n = strlen(text);
+    (void)ctx;
+    if (child_mon == NULL || n > SK_WIRE_MAX - SK_WIRE_HDR_LEN)
+        return -1;
+    return sk_wire_post(child_mon, SK_WIRE_MON_WITNESS, text, n);
+}
+
+/* A child's handle on the log: auditd writes, over these channels. */
+static sk_audit *remote_audit(const struct chans *ch)
+{
+    sk_wire_client *c = NULL;
+    sk_audit *a = NULL;
+    if (sk_wire_client_new(ch->client, ch->n, "auditd", &c) != 0)
+        return NULL;
+    if (sk_auditd_client_open(c, &a) != 0) {
+        sk_wire_client_free(c);
+        return NULL;
+    }
+    return a;
+}
+
+/* auditd's own, real log: the key is opened here and nowhere else. */
+static sk_audit *real_audit(const sk_conf *conf)
+{
+    sk_audit_options o;
+    sk_audit *a = NULL;
+    char err[512];
+    memset(&o, 0, sizeof o);
+    o.dir = conf->audit_dir;
+    o.key_path = conf->audit_key;
+    o.retention_secs = conf->audit_retention;
+    o.epoch_secs = (uint32_t)conf->audit_epoch;
+    o.witness = conf->audit_witness;
+    o.notify_command = conf->notify_command;
+    o.notify_to = conf->notify_operators;
+    o.notify_from = conf->notify_from;
+    if (sk_audit_open(&o, &a, err, sizeof err) != 0) {
+        sk_log(SK_LOG_ERR, "cannot open the audit log in %s: %s", conf->audit_dir, err);
+        return NULL;
+    }
+    return a;
+}
+
+static void audit_restart(sk_audit *a, const char *who, const char *cause)
+{
+    sk_audit_kv kv[] = { { "process", who }, { "cause", cause } };
+    sk_audit_event e = { .event = "process.restart", .actor = "sekisho", .kv = kv, .n_kv = SK_ARRAY_LEN(kv) };
+    if (cause[0] != '\0' && sk_audit_append(a, &e, 1, NULL) != 0)
+        sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for the restart of %s", who);
+}
+
+struct auditd_run {
+    sk_audit *a;
+    int *fds;
+    enum sk_wire_peer *peers;
+    unsigned n;
+    int ctl_fd;
+    volatile int stop;
+    int rc;
+};
+
+static void *auditd_serve(void *arg)
+{
+    struct auditd_run *r = arg;
+    r->rc = sk_auditd_run(r->a, r->fds, r->peers, r->n, r->ctl_fd, &r->stop);
+    return NULL;
+}
+
+static int auditd_body(struct monitor *m, struct child *c)
+{
+    static struct auditd_run r;
+    sigset_t sigs;
+    pthread_t t;
+    int sig = 0, rc = 1;
+
+    r.n = m->audit_net.n + m->audit_authd.n;
+    r.fds = calloc(r.n, sizeof *r.fds);
+    r.peers = calloc(r.n, sizeof *r.peers);
+    if (r.fds == NULL || r.peers == NULL)
+        return 1;
+    for (unsigned i = 0; i < r.n; i++) {
+        int net = i < m->audit_net.n;
+        r.fds[i] = net ? m->audit_net.server[i] : m->audit_authd.server[i - m->audit_net.n];
+        r.peers[i] = net ? SK_WIRE_PEER_NET : SK_WIRE_PEER_AUTHD;
+    }
+    r.ctl_fd = m->ctl_fd;
+    sk_audit_set_witness_transport(witness_to_monitor, NULL);
+    if (enter_sandbox((void *)(intptr_t)SK_SANDBOX_AUDITD) != 0 || (r.a = real_audit(m->conf)) == NULL)
+        return 1;
+    audit_restart(r.a, "auditd", c->last_death);
+    if (pthread_create(&t, NULL, auditd_serve, &r) != 0)
+        goto out;
+    child_ready(NULL);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    while (sigwait(&sigs, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+        ;
+    r.stop = 1;
+    pthread_join(t, NULL);
+    rc = r.rc == 0 ? 0 : 1;
+out:
+    sk_audit_close(r.a); /* the final signed checkpoint */
+    return rc;
+}
+
+static int authd_body(struct monitor *m, struct child *c)
+{
+    sk_authd_env env = { m->authd.server, m->authd.n, NULL, child_ready, NULL, c->last_death, m->generation,
+                         enter_sandbox, (void *)(intptr_t)SK_SANDBOX_AUTHD };
+    int rc;
+    env.audit = remote_audit(&m->audit_authd);
+    if (env.audit == NULL)
+        return 1;
+    rc = sk_authd_main(m->conf, &env);
+    sk_audit_close(env.audit);
+    return rc;
+}
+
+static int net_body(struct monitor *m, struct child *c)
+{
+    sk_netproc_fds fds = { m->listen_fd, m->authd.client, m->authd.n, child_ready, NULL, c->last_death,
+                           m->generation, NULL, enter_sandbox, (void *)(intptr_t)SK_SANDBOX_NET };
+    fds.audit = remote_audit(&m->audit_net);
+    if (fds.audit == NULL)
+        return 1;
+    return sk_netproc_main(m->conf, &fds);
+}
+
+/* The descriptors a child keeps: its channel ends, its sockets, its own line to
+ * the monitor. Everything else the monitor made is closed in the child. */
+static int keep_of(const struct monitor *m, const struct child *c, int *keep, size_t cap)
+{
+    size_t n = 0;
+#define KEEP(fd) do { if (n == cap) return -1; keep[n++] = (fd); } while (0)
+    KEEP(c->child_end);
+    if (c == &m->kids[KID_AUDITD]) {
+        KEEP(m->ctl_fd);
+        for (unsigned i = 0; i < m->audit_net.n; i++)
+            KEEP(m->audit_net.server[i]);
+        for (unsigned i = 0; i < m->audit_authd.n; i++)
+            KEEP(m->audit_authd.server[i]);
+    } else if (c == &m->kids[KID_AUTHD]) {
+        for (unsigned i = 0; i < m->authd.n; i++)
+            KEEP(m->authd.server[i]);
+        for (unsigned i = 0; i < m->audit_authd.n; i++)
+            KEEP(m->audit_authd.client[i]);
+    } else {
+        KEEP(m->listen_fd);
+        for (unsigned i = 0; i < m->authd.n; i++)
+            KEEP(m->authd.client[i]);
+        for (unsigned i = 0; i < m->audit_net.n; i++)
+            KEEP(m->audit_net.client[i]);
+    }
+#undef KEEP
+    return (int)n;
+}
+
+void mon_child_main(struct monitor *m, struct child *c)
+{
+    static int keep[MON_MAX_FDS];
+    char comm[16];
+    int n;
+
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* kill -9 of the gateway ends all of it */
+    if (getppid() == 1)
+        _exit(1); /* the monitor died before the line above */
+    if (sk_snprintf(comm, sizeof comm, "sekisho-%s", c->name) == 0)
+        (void)prctl(PR_SET_NAME, comm);
+    n = keep_of(m, c, keep, SK_ARRAY_LEN(keep));
+    if (n < 0)
+        _exit(1);
+    for (unsigned i = 0; i < m->n_fds; i++) {
+        int kept = 0;
+        for (int k = 0; k < n; k++)
+            kept |= keep[k] == m->all_fds[i];
+        if (!kept)
+            close(m->all_fds[i]);
+    }
+    if (sk_wire_client_new(&c->child_end, 1, "monitor", &child_mon) != 0)
+        _exit(1);
+    child_m = m;
+    sk_notify_set_transport(sk_wire_notify_transport, child_mon);
+    n = c->body(m, c);
+    fflush(NULL);
+    _exit(n);
+}
+
+/* ---- in the monitor ----------------------------------------------------- */
+
+void mon_reset_clients(struct monitor *m, const struct child *c)
+{
+    const struct chans *sets[2] = { NULL, NULL };
+    if (c == &m->kids[KID_AUTHD]) {
+        sets[0] = &m->authd;
+    } else if (c == &m->kids[KID_AUDITD]) {
+        sets[0] = &m->audit_net;
+        sets[1] = &m->audit_authd;
+    }
+    for (size_t s = 0; s < SK_ARRAY_LEN(sets); s++)
+        for (unsigned i = 0; sets[s] != NULL && i < sets[s]->n; i++)
+            if (sk_wire_send(sets[s]->server[i], SK_WIRE_RESET, 0, NULL, 0) != 0 && errno != EAGAIN)
+                sk_log(SK_LOG_WARN, "monitor: cannot reset a channel of %s: %s", c->name, strerror(errno));
+}
+
+int mon_setup(struct monitor *m)
+{
+    const sk_conf *conf = m->conf;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned workers = conf->listen_workers > 0 ? conf->listen_workers : cpus > 0 ? (unsigned)cpus : 1;
+    /* Every thread of the network process that may call gets its own channel. */
+    unsigned per_net = workers + conf->auth_workers + 4;
+    char ctl[SK_CONF_PATH_MAX];
+
+    if (sk_tcp_listen(conf->listen_address, 4096, &m->listen_fd) != 0 || mon_track(m, m->listen_fd) != 0) {
+        sk_log(SK_LOG_ERR, "cannot listen on %s: %s", conf->listen_address, strerror(errno));
+        return -1;
+    }
+    if (sk_auditd_ctl_path(conf, ctl, sizeof ctl) != 0 || sk_auditd_ctl_listen(ctl, &m->ctl_fd) != 0 ||
+        mon_track(m, m->ctl_fd) != 0) {
+        sk_log(SK_LOG_ERR, "cannot open auditd's socket in %s: %s", conf->state_dir, strerror(errno));
+        return -1;
+    }
+    /* Shared by fork: one page, nothing secret in it (see http_lookup.c). */
+    m->generation = mmap(NULL, sizeof *m->generation, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m->generation == MAP_FAILED) {
+        m->generation = NULL;
+        return -1;
+    }
+    if (chans_make(m, &m->authd, per_net) != 0 || chans_make(m, &m->audit_net, per_net) != 0 ||
+        chans_make(m, &m->audit_authd, MON_AUDIT_AUTHD_CHANNELS) != 0)
+        return -1;
+    m->kids[KID_AUDITD] = (struct child){ .name = "auditd", .peer = SK_WIRE_PEER_AUDITD, .body = auditd_body };
+    m->kids[KID_AUTHD] = (struct child){ .name = "authd", .peer = SK_WIRE_PEER_AUTHD, .body = authd_body };
+    m->kids[KID_NET] = (struct child){ .name = "net", .peer = SK_WIRE_PEER_NET, .body = net_body };
+    for (size_t i = 0; i < KID_COUNT; i++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 || mon_track(m, sv[0]) != 0 ||
+            mon_track(m, sv[1]) != 0)
+            return -1;
+        m->kids[i].mon_end = sv[0];
+        m->kids[i].child_end = sv[1];
+    }
+    return 0;
+}
