@@ -62,11 +62,14 @@ static const char *const authd_calls[] = {
     "openat", "pwrite64", "pwritev", "fdatasync", "fsync", "msync", "ftruncate", "fallocate",
     "flock", "fstatfs", "rename", "renameat", "renameat2", "unlink", "unlinkat",
     "mkdir", "mkdirat", "fchmod", "umask",
+    /* the TOTP key is published with link(2) so that a concurrent creator loses */
+    "link", "linkat",
 };
 
-/* The audit directory, the key and its .head file. */
+/* The audit directory, the key and its .head file; accepting the tools on the
+ * ctl socket the monitor created. */
 static const char *const auditd_calls[] = {
-    "openat", "pwrite64", "pwritev", "fdatasync", "fsync", "ftruncate", "flock", "fstatfs",
+    "accept4", "openat", "pwrite64", "pwritev", "fdatasync", "fsync", "ftruncate", "flock", "fstatfs",
     "rename", "renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir",
     "fchmod", "umask",
 };

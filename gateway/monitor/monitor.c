@@ -70,7 +70,10 @@ static void schedule_restart(struct monitor *m, struct child *c)
                c->ever_ready ? "keeps dying" : "could not start");
         m->failed = 1;
         m->stopping = 1;
-        signal_net(m, SIGTERM);
+        /* Nothing to drain gracefully: the others would only wait for the dead one. */
+        for (size_t i = 0; i < KID_COUNT; i++)
+            if (m->kids[i].pid > 0)
+                kill(m->kids[i].pid, SIGKILL);
         return;
     }
     c->backoff_ms = c->backoff_ms == 0 ? 100 : c->backoff_ms * 2;

@@ -98,21 +98,42 @@ static int sandbox_paths(const sk_conf *conf, enum sk_sandbox_role role, sk_sand
     static char key_dir[SK_CONF_PATH_MAX], totp_dir[SK_CONF_PATH_MAX];
     static const char *const resolver[] = { "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
                                             "/etc/host.conf", "/etc/gai.conf" };
+    static char clock_dir[SK_CONF_PATH_MAX];
+    const char *clock_file = getenv("FAKETIME_TIMESTAMP_FILE");
     unsigned ro = 0, rw = 0;
     int bad = 0;
 
     memset(p, 0, sizeof *p);
+    /* Tests move the clock with libfaketime, which re-reads this file (replaced by
+     * rename, so its directory); it must stay readable or the sandboxed processes'
+     * clocks would stop following it. */
+    if (clock_file != NULL && access(clock_file, R_OK) == 0 && dir_of(clock_file, clock_dir, sizeof clock_dir) == 0)
+        bad |= add_path(p->read_only, &ro, clock_dir);
     switch (role) {
-    case SK_SANDBOX_NET:
-        /* Read again on SIGHUP: the certificates, the client CA, the CRL, the file. */
-        bad |= add_path(p->read_only, &ro, conf->listen_cert) | add_path(p->read_only, &ro, conf->listen_key) |
-               add_path(p->read_only, &ro, conf->tls_client_ca) | add_path(p->read_only, &ro, conf->tls_crl) |
-               add_path(p->read_only, &ro, conf->file);
+    case SK_SANDBOX_NET: {
+        /* Read again on SIGHUP and when the CRL changes: the certificate and key, the
+         * client CA, the CRL, the configuration. Their directories, because
+         * sekisho-ca replaces the CRL by rename (a new file a rule on the old one would
+         * not cover). The CA's private key must therefore not be readable by the
+         * service user (sekisho-ca init makes it 0600 root). */
+        static char dirs[4][SK_CONF_PATH_MAX];
+        const char *files[4] = { conf->listen_cert, conf->listen_key, conf->tls_client_ca, conf->tls_crl };
+        for (size_t i = 0; i < SK_ARRAY_LEN(files); i++) {
+            int dup = 0;
+            if (files[i][0] == '\0' || dir_of(files[i], dirs[i], sizeof dirs[i]) != 0)
+                continue;
+            for (size_t k = 0; k < i; k++)
+                dup |= strcmp(dirs[k], dirs[i]) == 0;
+            if (!dup)
+                bad |= add_path(p->read_only, &ro, dirs[i]);
+        }
+        bad |= add_path(p->read_only, &ro, conf->file);
         /* The upstream's name may be resolved again. */
         for (size_t i = 0; i < SK_ARRAY_LEN(resolver); i++)
             if (access(resolver[i], R_OK) == 0)
                 bad |= add_path(p->read_only, &ro, resolver[i]);
         break;
+    }
     case SK_SANDBOX_AUTHD:
         bad |= dir_of(conf->auth_totp_key, totp_dir, sizeof totp_dir) != 0;
         bad |= add_path(p->read_write, &rw, conf->state_dir);
@@ -234,6 +255,11 @@ static int auditd_body(struct monitor *m, struct child *c)
     }
     r.ctl_fd = m->ctl_fd;
     sk_audit_set_witness_transport(witness_to_monitor, NULL);
+    /* The sandbox needs the directory to exist (the writer would create it later). */
+    if (sk_mkdir_p(m->conf->audit_dir, 0700) != 0) {
+        sk_log(SK_LOG_ERR, "auditd: cannot create %s: %s", m->conf->audit_dir, strerror(errno));
+        return 1;
+    }
     if (enter_sandbox((void *)(intptr_t)SK_SANDBOX_AUDITD) != 0 || (r.a = real_audit(m->conf)) == NULL)
         return 1;
     audit_restart(r.a, "auditd", c->last_death);

@@ -44,7 +44,10 @@ lc_start_gateway_ft() {
     sk_need_bin sekisho
     command -v faketime >/dev/null || sk_fail "faketime not installed"
     [[ -n $LC_FAKETIME_LIB ]] || lc_find_faketime_lib
-    LC_CLOCK_FILE=$SK_TMP/clock
+    # A directory of its own: the gateway's sandboxes may read it (the file is
+    # replaced by rename, so a rule for the file alone would miss the new one).
+    mkdir -p "$SK_TMP/clock.d"
+    LC_CLOCK_FILE=$SK_TMP/clock.d/clock
     lc_set_clock "${1:-+0}"
     SK_GW_LOG=$SK_TMP/gateway.log
     LD_PRELOAD=$LC_FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$LC_CLOCK_FILE FAKETIME_NO_CACHE=1 \
