@@ -17,6 +17,7 @@
 #include "sk_net.h"
 #include "sk_notify.h"
 #include "sk_proxy.h"
+#include "sk_sdnotify.h"
 #include "sk_store.h"
 #include "sk_sweep.h"
 #include "sk_util.h"
@@ -135,6 +136,13 @@ static void queue_mail(void *arg, const char *to, int level, const char *subject
     pthread_mutex_unlock(&g->maint_lock);
 }
 
+/* systemd (Type=notify): a lost notification is logged, never fatal. */
+static void sd_notified(int rc, const char *what)
+{
+    if (rc != 0)
+        sk_log(SK_LOG_WARN, "systemd notification %s failed: %s", what, strerror(errno));
+}
+
 /* Called with maint_lock held; releases it while sending. */
 static void send_queued_mail(struct gateway *g)
 {
@@ -144,6 +152,7 @@ static void send_queued_mail(struct gateway *g)
         g->mail_head = (g->mail_head + 1) % MAILQ_LEN;
         g->mail_count--;
         pthread_mutex_unlock(&g->maint_lock);
+        sd_notified(sk_sdnotify_watchdog_tick(), "WATCHDOG=1"); /* a mail may take SK_NOTIFY_TIMEOUT */
         if (sk_notify_send_level(g->conf.notify_command, &msg, m.level) != 0)
             sk_log(SK_LOG_ERR, "mail to %s failed: %s", m.to, m.subject);
         pthread_mutex_lock(&g->maint_lock);
@@ -219,6 +228,7 @@ static void *maint_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         (void)pthread_cond_timedwait(&g->maint_cond, &g->maint_lock, &ts);
+        sd_notified(sk_sdnotify_watchdog_tick(), "WATCHDOG=1");
         send_queued_mail(g);
         if (g->stopping)
             break;
@@ -461,15 +471,19 @@ int main(int argc, char **argv)
     if (start(&g) != 0)
         goto out;
     sk_log(SK_LOG_INFO, "sekisho started; upstream %s", g.conf.upstream_url);
+    sd_notified(sk_sdnotify_ready(), "READY=1");
     for (;;) {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
+            sd_notified(sk_sdnotify_reloading(), "RELOADING=1");
             reload(&g);
+            sd_notified(sk_sdnotify_ready(), "READY=1");
             continue;
         }
         sk_log(SK_LOG_INFO, "signal %d: draining and stopping", sig);
+        sd_notified(sk_sdnotify_stopping(), "STOPPING=1");
         break;
     }
     rc = 0;
