@@ -299,6 +299,10 @@ static int start(struct gateway *g)
         sk_log(SK_LOG_ERR, "cannot create state directory %s: %s", g->conf.state_dir, strerror(errno));
         return -1;
     }
+    if (sk_notify_set_outbox(g->conf.notify_outbox) != 0) {
+        sk_log(SK_LOG_ERR, "cannot use the mail outbox %s: %s", g->conf.notify_outbox, strerror(errno));
+        return -1;
+    }
     pthread_mutex_init(&g->maint_lock, NULL);
     pthread_cond_init(&g->maint_cond, NULL);
     if (open_audit(g) != 0)
