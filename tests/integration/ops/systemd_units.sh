@@ -17,7 +17,8 @@ root=$SK_TMP/root
 DESTDIR=$root cmake --install "$build" --prefix /usr >"$SK_TMP/install.log" 2>&1 ||
     sk_fail "cmake --install: $(tail -20 "$SK_TMP/install.log")"
 units=$root/usr/lib/systemd/system
-for u in sekisho.service sekisho-crl.service sekisho-crl.timer; do
+for u in sekisho.service sekisho-crl.service sekisho-crl.timer sekisho-mail.service sekisho-mail.path \
+    sekisho-mail.timer; do
     [[ -f $units/$u ]] || sk_fail "not installed: $u"
 done
 sk_assert_file_contains "$units/sekisho.service" "ExecStart=/usr/bin/sekisho -c /etc/sekisho/sekisho.conf" \
@@ -58,6 +59,14 @@ sk_assert_file_contains "$u" "Type=notify" "readiness"
 sk_assert_file_contains "$u" "WatchdogSec=30s" "watchdog"
 grep -q '^PrivateUsers=yes' "$u" && sk_fail "PrivateUsers=yes: a user namespace would refuse the bind of :443"
 sk_assert_file_contains "$units/sekisho-crl.service" "NoNewPrivileges=yes" "CRL job sandboxed"
+# The mail helper must keep setgid/setuid sendmail working: no NoNewPrivileges,
+# neither set nor implied by a seccomp-based setting (systemd.exec(5)).
+m=$units/sekisho-mail.service
+grep -E '^(NoNewPrivileges=yes|SystemCallFilter|PrivateDevices=yes|ProtectKernel|ProtectClock=yes|ProtectHostname=yes|Restrict|LockPersonality=yes|MemoryDenyWriteExecute=yes)' \
+    "$m" >"$SK_TMP/mail.nnp" && sk_fail "sekisho-mail.service would run sendmail without its privileges: $(cat "$SK_TMP/mail.nnp")"
+sk_assert_file_contains "$m" "ExecStart=/usr/libexec/sekisho/sekisho-mail-drain /var/lib/sekisho/outbox" "drain path"
+[[ -x $root/usr/libexec/sekisho/sekisho-mail-drain ]] || sk_fail "sekisho-mail-drain not installed executable"
+sk_assert_file_contains "$units/sekisho-mail.path" "DirectoryNotEmpty=/var/lib/sekisho/outbox/new" "path unit watches the outbox"
 
 # verify: unknown directives, bad syntax or bad references (missing binaries and
 # man pages are expected in a throwaway root).
