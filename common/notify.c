@@ -1,6 +1,7 @@
 /* sk_notify: mail through sendmail -t. See sk_notify.h. */
 #define _GNU_SOURCE
 #include "sk_notify.h"
+#include "sk_sdnotify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +153,10 @@ static int pipe_to_command(const char *command, const char *data, size_t len)
         }
         if (r < 0 && errno != EINTR)
             break;
+        /* A slow MTA is not a hung gateway: the wait is bounded, keep systemd's
+         * watchdog fed meanwhile (the daily sweep may mail many users in a row). */
+        if (sk_sdnotify_watchdog_tick() != 0)
+            sk_log(SK_LOG_WARN, "systemd notification WATCHDOG=1 failed: %s", strerror(errno));
         usleep(50 * 1000);
     }
     if (pid > 0) {

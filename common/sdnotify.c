@@ -3,6 +3,8 @@
 #include "sk_sdnotify.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,27 +111,39 @@ int sk_sdnotify_watchdog_usec(uint64_t *usec)
     return 0;
 }
 
-/* Only the maintenance thread calls the tick (see the header). */
-static int wd_read;
-static uint64_t wd_every, wd_next;
+static pthread_once_t wd_once = PTHREAD_ONCE_INIT;
+static uint64_t wd_every;            /* half of $WATCHDOG_USEC; 0 = no watchdog */
+static atomic_int wd_malformed;      /* 1: to be reported once, 2: reported */
+static atomic_uint_fast64_t wd_next; /* CLOCK_MONOTONIC microseconds */
+static pid_t wd_pid;                 /* the process the watchdog is for */
+
+static void wd_init(void)
+{
+    uint64_t usec = 0;
+    if (sk_sdnotify_watchdog_usec(&usec) != 0)
+        atomic_store(&wd_malformed, 1);
+    /* Half the period, as sd_watchdog_enabled(3) advises: one late ping is not a kill. */
+    wd_every = usec / 2;
+    wd_pid = getpid();
+}
 
 int sk_sdnotify_watchdog_tick(void)
 {
     struct timespec ts;
-    uint64_t now, usec = 0;
+    uint_fast64_t now, next;
+    int one = 1;
 
-    if (!wd_read) {
-        wd_read = 1;
-        if (sk_sdnotify_watchdog_usec(&usec) != 0)
-            return -1;
-        /* Half the period, as sd_watchdog_enabled(3) advises: one late ping is not a kill. */
-        wd_every = usec / 2;
-    }
-    if (wd_every == 0 || clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+    if (pthread_once(&wd_once, wd_init) != 0)
+        return -1;
+    if (atomic_compare_exchange_strong(&wd_malformed, &one, 2))
+        return -1;
+    /* A child forked after the first tick is not the service's main process. */
+    if (wd_every == 0 || getpid() != wd_pid || clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return 0;
-    now = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-    if (now < wd_next)
+    now = (uint_fast64_t)ts.tv_sec * 1000000U + (uint_fast64_t)ts.tv_nsec / 1000U;
+    next = atomic_load(&wd_next);
+    /* Whoever moves the deadline sends the ping: one per half period. */
+    if (now < next || !atomic_compare_exchange_strong(&wd_next, &next, now + wd_every))
         return 0;
-    wd_next = now + wd_every;
     return sk_sdnotify_watchdog();
 }

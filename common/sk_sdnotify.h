@@ -35,8 +35,11 @@ int sk_sdnotify_watchdog_usec(uint64_t *usec) SK_MUST_CHECK;
 
 /* WATCHDOG=1 when half the watchdog interval has passed since the last ping (0 and
  * nothing sent otherwise, or when there is no watchdog). Call it often (at least
- * every second or so) from ONE thread: the timer state is that thread's. The
- * environment is read at the first call; a malformed one is -1 once, then off. */
+ * every second or so) from the thread whose progress proves the service alive;
+ * other threads may call it too while they wait on something bounded (sk_notify
+ * does while a mail command runs): one ping per half period whoever sends it. The
+ * environment is read at the first call; a malformed one is -1 once, then off.
+ * In a process forked after that first call it does nothing. */
 int sk_sdnotify_watchdog_tick(void) SK_MUST_CHECK;
 
 /* Send STATE (newline-separated VAR=value lines) as is; the calls above use it. */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -216,6 +217,21 @@ static void test_watchdog_tick(void **state)
     recv_msg(f, m, sizeof m);
     assert_string_equal(m, "WATCHDOG=1");
     nothing_pending(f);
+    /* A forked child is not the service's main process: its ticks send nothing. */
+    assert_int_equal(usleep(250 * 1000), 0);
+    {
+        int status = -1;
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            _exit(sk_sdnotify_watchdog_tick() == 0 ? 0 : 1);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    nothing_pending(f);
+    assert_int_equal(sk_sdnotify_watchdog_tick(), 0); /* the parent still pings */
+    recv_msg(f, m, sizeof m);
+    assert_string_equal(m, "WATCHDOG=1");
     unsetenv("WATCHDOG_USEC");
 }
 
