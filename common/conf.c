@@ -74,6 +74,7 @@ static const struct conf_key conf_keys[] = {
     STR("notify", "operators_major", notify_operators_level[2]),
     STR("notify", "allowed_domains", notify_allowed_domains),
     STR("notify", "portal_url", notify_portal_url),
+    PATH("notify", "outbox", notify_outbox),
     PATH("audit", "dir", audit_dir),
     PATH("audit", "key", audit_key),
     DUR("audit", "retention", audit_retention, 86400, 100 * 366 * 86400LL),

@@ -112,6 +112,7 @@ int sk_conf_check_access(const sk_conf *c, char *err, size_t errlen)
 {
     if (check_writable_dir(c, "[state] dir", c->state_dir, err, errlen) != 0 ||
         check_writable_dir(c, "[audit] dir", c->audit_dir, err, errlen) != 0 ||
+        (c->notify_outbox[0] != '\0' && check_writable_dir(c, "[notify] outbox", c->notify_outbox, err, errlen) != 0) ||
         check_readable(c, "[listen] cert", c->listen_cert, 1, err, errlen) != 0 ||
         check_readable(c, "[listen] key", c->listen_key, 1, err, errlen) != 0 ||
         check_readable(c, "[tls] client_ca", c->tls_client_ca, 1, err, errlen) != 0 ||

@@ -133,6 +133,7 @@ typedef struct sk_conf {
     char notify_operators_level[3][512];     /* operators_warning/_minor/_major; "" = operators */
     char notify_allowed_domains[512];        /* comma-separated; "" = any domain for user addresses */
     char notify_portal_url[SK_CONF_URL_MAX]; /* in account notices; "" = from [tenant.*] host */
+    char notify_outbox[SK_CONF_PATH_MAX];    /* gateway mail as files in DIR/new, "" = run command */
 
     /* [audit] */
     char audit_dir[SK_CONF_PATH_MAX];        /* default <state>/audit */

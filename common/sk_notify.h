@@ -55,6 +55,15 @@ int sk_notify_send_level(const char *command, const struct sk_notify_msg *m, int
 typedef int (*sk_notify_transport)(void *ctx, const struct sk_notify_msg *m, int level);
 void sk_notify_set_transport(sk_notify_transport fn, void *ctx);
 
+/* The mail outbox ([notify] outbox): when DIR is set (not NULL or ""), this
+ * process no longer runs the command but writes each message, exactly what the
+ * command would have read, as DIR/new/<time>.<pid>.<random>.eml: written and
+ * synced in DIR/tmp, then renamed into DIR/new, so a reader never sees half a
+ * mail. sekisho-mail.service hands them to `sendmail -t` outside the gateway's
+ * sandbox (NoNewPrivileges=yes forbids a setgid sendmail; see the README). Creates
+ * DIR, DIR/tmp, DIR/new and DIR/hold (0700). Call before any thread sends mail. */
+int sk_notify_set_outbox(const char *dir) SK_MUST_CHECK;
+
 /* How many mails this process failed to send (for metrics). */
 uint64_t sk_notify_failures(void);
 

@@ -14,7 +14,7 @@ build_pkgs=(cmake gcc make pkg-config libssl-dev openssl libmicrohttpd-dev liblm
   libcmocka-dev curl ca-certificates iproute2 scdoc dpkg-dev libseccomp-dev)
 test_pkgs=(oathtool libnss3-tools faketime nginx-light wrk clang libclang-rt-14-dev jq
   python3 python3-cryptography procps lmdb-utils chromium fonts-noto-cjk nodejs tzdata systemd
-  prometheus)
+  prometheus libseccomp-dev)
 case $what in
 build) pkgs=("${build_pkgs[@]}") ;;
 test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;

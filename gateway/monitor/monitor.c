@@ -14,6 +14,7 @@
 #include "monitor_int.h"
 #include "sk_audit.h"
 #include "sk_notify.h"
+#include "sk_sdnotify.h"
 #include "sk_wire_mon.h"
 
 #define MON_RESTART_BURST 5
@@ -25,6 +26,14 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* systemd (Type=notify, NotifyAccess=main: only the monitor may talk to it). A lost
+ * notification is logged, never fatal. */
+static void sd_notified(int rc, const char *what)
+{
+    if (rc != 0)
+        sk_log(SK_LOG_WARN, "systemd notification %s failed: %s", what, strerror(errno));
 }
 
 static int spawn(struct monitor *m, struct child *c)
@@ -146,8 +155,15 @@ static void on_message(struct monitor *m, struct child *c)
             continue;
         }
         if (msg.type == SK_WIRE_MON_READY) {
+            int all = 1;
             c->ready = c->ever_ready = 1;
             c->backoff_ms = 0;
+            for (size_t i = 0; i < KID_COUNT; i++)
+                all &= m->kids[i].ready;
+            if (all && !m->told_ready) {
+                m->told_ready = 1;
+                sd_notified(sk_sdnotify_ready(), "READY=1");
+            }
         } else if (msg.type == SK_WIRE_MON_NOTIFY) {
             send_mail(m, c, &msg);
         } else if (msg.type == SK_WIRE_MON_WITNESS) {
@@ -193,9 +209,12 @@ static void on_signals(struct monitor *m, int sfd)
         if (si.ssi_signo == SIGCHLD) {
             reap(m);
         } else if (si.ssi_signo == SIGHUP) {
+            sd_notified(sk_sdnotify_reloading(), "RELOADING=1");
             signal_net(m, SIGHUP);
+            sd_notified(sk_sdnotify_ready(), "READY=1");
         } else if (!m->stopping) {
             sk_log(SK_LOG_INFO, "signal %u: draining and stopping", si.ssi_signo);
+            sd_notified(sk_sdnotify_stopping(), "STOPPING=1");
             m->stopping = 1;
             signal_net(m, SIGTERM);
         }
@@ -212,8 +231,11 @@ static int run_loop(struct monitor *m, int sfd)
         if (m->stopping && advance_stop(m))
             return 0;
         restart_due(m, mono_ms(), &wait);
-        if (m->stopping && wait < 0)
+        if (m->stopping && (wait < 0 || wait > 200))
             wait = 200; /* a child that ignores SIGTERM is asked again */
+        if (wait < 0 || wait > 1000)
+            wait = 1000; /* the watchdog tick */
+        sd_notified(sk_sdnotify_watchdog_tick(), "WATCHDOG=1");
         p[0] = (struct pollfd){ sfd, POLLIN, 0 };
         for (size_t i = 0; i < KID_COUNT; i++)
             p[1 + i] = (struct pollfd){ m->kids[i].mon_end, POLLIN, 0 };
@@ -245,6 +267,11 @@ int sk_monitor_run(const sk_conf *conf)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* The children hand their mail to the monitor, which queues it here. */
+    if (sk_notify_set_outbox(conf->notify_outbox) != 0) {
+        sk_log(SK_LOG_ERR, "cannot use the mail outbox %s: %s", conf->notify_outbox, strerror(errno));
+        goto out;
+    }
     if (mon_track(&m, sfd) != 0 || mon_setup(&m) != 0) {
         sk_log(SK_LOG_ERR, "monitor: cannot set up the processes' channels: %s", strerror(errno));
         goto out;

@@ -50,6 +50,7 @@ struct monitor {
     unsigned n_fds;
     struct child kids[KID_COUNT];
     int stopping, failed;
+    int told_ready;                   /* READY=1 sent to systemd */
 };
 
 /* Remember fd so that every child closes what is not its own. */

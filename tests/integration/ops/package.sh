@@ -21,6 +21,8 @@ for f in /usr/bin/sekisho /usr/bin/sekisho-ca /usr/bin/sekishoctl \
     /usr/lib/systemd/system/sekisho.service /usr/lib/systemd/system/sekisho-crl.service \
     /usr/lib/systemd/system/sekisho-crl.timer /usr/lib/systemd/system/sekisho-backup.timer \
     /usr/lib/systemd/system/sekisho-backup.service /usr/lib/sysusers.d/sekisho.conf /usr/lib/tmpfiles.d/sekisho.conf \
+    /usr/lib/systemd/system/sekisho-mail.service /usr/lib/systemd/system/sekisho-mail.path \
+    /usr/lib/systemd/system/sekisho-mail.timer /usr/libexec/sekisho/sekisho-mail-drain \
     /usr/share/man/man8/sekisho.8 /usr/share/man/man8/sekishoctl.8 /usr/share/man/man8/sekisho-ca.8 \
     /usr/share/man/man5/sekisho.conf.5 /usr/share/bash-completion/completions/sekishoctl \
     /usr/share/bash-completion/completions/sekisho-ca /usr/share/sekisho/sekisho.conf.sample \

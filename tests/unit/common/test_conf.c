@@ -550,6 +550,11 @@ static void test_relative_paths(void **state)
     assert_int_equal(load_text(f, BASE "[notify]\ncommand = mailer -t\n[audit]\ntimezone = Asia/Tokyo\n"), 0);
     assert_string_equal(f->c.notify_command, "mailer -t");
     assert_string_equal(f->c.audit_timezone, "Asia/Tokyo");
+    assert_string_equal(f->c.notify_outbox, ""); /* default: mail goes through the command */
+    /* [notify] outbox is a path like the others (issue 9: mail from the sandbox). */
+    assert_int_equal(load_text(f, BASE "[notify]\noutbox = mail/outbox\n"), 0);
+    assert_int_equal(sk_snprintf(want, sizeof want, "%s/mail/outbox", f->dir), 0);
+    assert_string_equal(f->c.notify_outbox, want);
 
     /* A config named without a directory resolves against ".". */
     assert_non_null(getcwd(cwd, sizeof cwd));
@@ -558,6 +563,7 @@ static void test_relative_paths(void **state)
     assert_int_equal(chdir(cwd), 0);
     assert_string_equal(f->c.listen_cert, "./c.pem");
     assert_string_equal(f->c.file, "sekisho.conf");
+    expect_error_at(f, BASE "[notify]\noutbox_dir = /x\n", BASE_LINES + 2, "outbox_dir");
 }
 
 int main(void)
