@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +24,9 @@ static void put_opt(uint8_t *has, char *out, size_t cap, const char *s)
     (void)sk_wire_audit_cut(out, cap, s); /* cut like the writer would (sk_wire_audit.h) */
 }
 
+/* Attempts after a reset (auditd restarts within 100 ms, 5 s at most). */
+#define AUDITC_RETRIES 25
+
 /* One round trip; *status gets the reply's status (or the server's error code).
  * rep (type's reply struct) is filled when the reply decodes. */
 static int call(struct remote *r, uint16_t type, const void *req, size_t len, void *rep, int timeout_ms,
@@ -35,10 +39,19 @@ static int call(struct remote *r, uint16_t type, const void *req, size_t len, vo
     *status = SK_WIRE_ERR_INTERNAL;
     if (buf == NULL)
         return -1;
-    if (sk_wire_call(r->c, type, req, len, buf, SK_WIRE_MAX, &m, timeout_ms) != 0) {
-        sk_log(SK_LOG_ERR, "audit: auditd did not answer a %s request: %s", sk_wire_type_name(type),
-               strerror(errno));
-        goto out;
+    /* auditd restarted while it had the request (the monitor's reset): ask the new
+     * one. An entry the old one wrote before dying is then written twice, which a
+     * reader can see; one lost would not be. */
+    for (int attempt = 0;; attempt++) {
+        struct timespec pause = { 0, 200 * 1000 * 1000 };
+        if (sk_wire_call(r->c, type, req, len, buf, SK_WIRE_MAX, &m, timeout_ms) == 0)
+            break;
+        if (errno != ECONNRESET || attempt == AUDITC_RETRIES) {
+            sk_log(SK_LOG_ERR, "audit: auditd did not answer a %s request: %s", sk_wire_type_name(type),
+                   strerror(errno));
+            goto out;
+        }
+        (void)nanosleep(&pause, NULL);
     }
     if (sk_wire_audit_decode(type, 1, m.payload, m.len, rep) == 0) {
         memcpy(status, rep, sizeof *status); /* status is first in every reply struct */

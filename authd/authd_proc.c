@@ -1,11 +1,13 @@
 /* authd_proc.c — authd as a process (sk_authd_main): the store, the argon2 pool, the
  * channel threads and the daily dormancy sweep. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sk_authd.h"
 #include "sk_sweep.h"
@@ -22,6 +24,7 @@ struct authd_proc {
     unsigned n;
     volatile int stop;
     pthread_t chan_thread;
+    int change_fd;                  /* the store's writes, any process (-1: poll only) */
 };
 
 static void *channels_main(void *arg)
@@ -74,6 +77,10 @@ static int open_all(struct authd_proc *p, const sk_authd_env *env)
         sk_log(SK_LOG_ERR, "authd: [auth] settings do not fit");
         return -1;
     }
+    p->change_fd = sk_store_change_fd(p->a.store);
+    if (p->change_fd < 0)
+        sk_log(SK_LOG_WARN, "authd: no change notification from the store; sekishoctl's changes reach the "
+                            "network workers' cache within 50 ms");
     if (env->sandbox != NULL && env->sandbox(env->sandbox_arg) != 0)
         return -1;
     if (sk_auth_pool_create(p->conf->auth_workers, p->conf->auth_queue > 0 ? p->conf->auth_queue : 1, &p->cfg,
@@ -97,6 +104,7 @@ int sk_authd_main(const sk_conf *conf, const sk_authd_env *env)
     int rc = 1, started = 0;
 
     p.conf = conf;
+    p.change_fd = -1;
     p.fds = env->fds;
     p.n = env->n;
     sigemptyset(&sigs);
@@ -121,11 +129,18 @@ int sk_authd_main(const sk_conf *conf, const sk_authd_env *env)
     if (env->ready != NULL)
         env->ready(env->ready_arg);
     for (;;) {
-        /* 50 ms: how long a change made by another writer (sekishoctl) may stay
-         * unseen by the network workers' cache. */
-        struct timespec tick = { 0, 50 * 1000 * 1000 };
-        int sig = sigtimedwait(&sigs, NULL, &tick);
+        /* A write by another process (sekishoctl) is published as soon as the store
+         * says so; the 50 ms poll is the fallback. */
+        struct timespec none = { 0, 0 };
+        struct pollfd pfd = { p.change_fd, POLLIN, 0 };
+        int sig;
+        if (poll(&pfd, p.change_fd >= 0 ? 1 : 0, 50) > 0) {
+            char ev[4096];
+            while (read(p.change_fd, ev, sizeof ev) > 0)
+                ;
+        }
         sk_authd_publish(&p.a);
+        sig = sigtimedwait(&sigs, NULL, &none);
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (time(NULL) >= next_sweep) {
@@ -139,6 +154,8 @@ out:
     if (started)
         pthread_join(p.chan_thread, NULL);
     sk_auth_pool_destroy(p.a.pool);
+    if (p.change_fd >= 0)
+        close(p.change_fd);
     sk_store_close(p.a.store);
     return rc;
 }

@@ -165,6 +165,22 @@ static int ctl_open(const char *path, sk_audit **out, char *err, size_t cap)
     return 0;
 }
 
+/* Connect as the audit directory's owner (the gateway's user) when run as root:
+ * the socket is that user's (0600), and a root without CAP_DAC_OVERRIDE (the CRL
+ * job's unit) could not open it otherwise; auditd serves its own uid. */
+static int ctl_open_as_owner(sk_adm_audit *a, sk_audit **out, char *err, size_t cap)
+{
+    int r;
+    if (as_owner(a) != 0) {
+        set_err(err, cap, "cannot switch to uid %lu, the owner of the audit directory, to reach auditd: %s",
+                (unsigned long)a->owner_uid, strerror(errno));
+        return -1;
+    }
+    r = ctl_open(a->ctl, out, err, cap);
+    as_self(a);
+    return r;
+}
+
 /* Is auditd running (and does it accept us)? 0 yes, 1 nothing listens, -1 error. */
 static int ctl_probe(sk_adm_audit *a, const sk_conf *conf, char *err, size_t cap)
 {
@@ -172,7 +188,7 @@ static int ctl_probe(sk_adm_audit *a, const sk_conf *conf, char *err, size_t cap
     int r, fr;
     if (sk_auditd_ctl_path(conf, a->ctl, sizeof a->ctl) != 0)
         return 1; /* a path too long for a socket: no auditd can listen there */
-    r = ctl_open(a->ctl, &h, err, cap);
+    r = ctl_open_as_owner(a, &h, err, cap);
     if (r != 0)
         return r;
     fr = sk_audit_flush(h);
@@ -287,9 +303,10 @@ int sk_adm_open(const sk_conf *conf, const char *tool, FILE *notice, sk_adm_audi
         set_err(err, errcap, "internal error (tool name)");
         goto out;
     }
+    find_owner(a, conf->audit_dir);
     switch (ctl_probe(a, conf, err, errcap)) {
     case 0:
-        a->remote = 1; /* auditd writes: no key, no owner switching here */
+        a->remote = 1; /* auditd writes: no key here */
         rc = 0;
         goto out;
     case 1:
@@ -297,7 +314,6 @@ int sk_adm_open(const sk_conf *conf, const char *tool, FILE *notice, sk_adm_audi
     default:
         goto out;
     }
-    find_owner(a, conf->audit_dir);
     if (as_owner(a) != 0) {
         set_err(err, errcap, "cannot switch to uid %lu, the owner of %s: %s",
                 (unsigned long)a->owner_uid, conf->audit_dir, strerror(errno));
@@ -339,7 +355,7 @@ out:
 static int append_remote(sk_adm_audit *a, const sk_audit_event *e, char *err, size_t cap)
 {
     sk_audit *h = NULL;
-    int r = ctl_open(a->ctl, &h, err, cap), rc;
+    int r = ctl_open_as_owner(a, &h, err, cap), rc;
     if (r == 1)
         set_err(err, cap, "auditd (%s) stopped: the %s entry was not recorded", a->ctl, e->event);
     if (r != 0)

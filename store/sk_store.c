@@ -3,10 +3,12 @@
  */
 #include <errno.h>
 #include <lmdb.h>
+#include <sys/inotify.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sk_store.h"
 
@@ -957,6 +959,26 @@ out:
     if (txn)
         mdb_txn_abort(txn);
     return ret;
+}
+
+int sk_store_change_fd(sk_store *s)
+{
+    const char *dir = NULL;
+    char data[4200];
+    int fd;
+    if (s == NULL || mdb_env_get_path(s->env, &dir) != 0 || dir == NULL ||
+        sk_snprintf(data, sizeof data, "%s/data.mdb", dir) != 0)
+        return -1;
+    fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    /* Every commit writes the meta page last: the event after it finds the new
+     * transaction id. */
+    if (inotify_add_watch(fd, data, IN_MODIFY) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 uint64_t sk_store_generation(sk_store *s)

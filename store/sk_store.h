@@ -192,6 +192,11 @@ int sk_store_timing_pad(sk_store *s) SK_MUST_CHECK;
  * sekisho-ca) committed a change to the store; for caches of what was read. Cheap
  * (no transaction). 0 when it cannot be read. */
 uint64_t sk_store_generation(sk_store *s);
+/* A descriptor (non-blocking, close-on-exec; the caller closes it) that becomes
+ * readable when any process writes to the store, so that a cache keyed by the
+ * generation can be told at once rather than by polling; read and discard what it
+ * delivers (inotify events), then read the generation. -1 when unavailable. */
+int sk_store_change_fd(sk_store *s);
 
 /* ---- sessions ---------------------------------------------------------- */
 

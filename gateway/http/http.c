@@ -150,9 +150,30 @@ int http_csrf_valid(const sk_http *h, const char *binding, const char *token)
 /* ---- sessions --------------------------------------------------------- */
 
 
+/* Requests that may be asked twice: authd restarted while it held one (reset). A
+ * login or a password change is not among them: whether the dead authd committed it
+ * is unknown, and the user simply tries again. */
+static int http_authd_idempotent(uint16_t type)
+{
+    static const uint16_t again[] = { SK_WIRE_AUTH_LOOKUP, SK_WIRE_AUTH_SESSION_END, SK_WIRE_AUTH_SESSION_TOUCH,
+                                      SK_WIRE_AUTH_CENSUS, SK_WIRE_AUTH_ACTIVATION_VALID,
+                                      SK_WIRE_AUTH_TOTP_PENDING };
+    for (size_t i = 0; i < SK_ARRAY_LEN(again); i++)
+        if (again[i] == type)
+            return 1;
+    return 0;
+}
+
 int http_authd(sk_http *h, uint16_t type, const void *req, void *rep)
 {
-    int r = sk_authd_call(h->d.authd, type, req, rep, HTTP_AUTHD_TIMEOUT_MS);
+    int r;
+    for (int attempt = 0;; attempt++) {
+        struct timespec pause = { 0, 200 * 1000 * 1000 };
+        r = sk_authd_call(h->d.authd, type, req, rep, HTTP_AUTHD_TIMEOUT_MS);
+        if (r >= 0 || errno != ECONNRESET || !http_authd_idempotent(type) || attempt == 10)
+            break;
+        (void)nanosleep(&pause, NULL);
+    }
     if (r < 0)
         atomic_fetch_add(&h->store_errors, 1);
     return r;

@@ -293,5 +293,7 @@ out:
         ;
     for (unsigned i = 0; i < m.n_fds; i++)
         close(m.all_fds[i]); /* sfd among them */
+    if (m.ctl_fd >= 0 && m.ctl_path[0] != '\0')
+        (void)unlink(m.ctl_path);
     return rc;
 }

@@ -42,6 +42,7 @@ struct monitor {
     const sk_conf *conf;
     int listen_fd;
     int ctl_fd;                       /* auditd's socket for sekishoctl and sekisho-ca */
+    char ctl_path[SK_CONF_PATH_MAX];  /* removed at exit: the tools then write themselves */
     struct chans authd;               /* net -> authd */
     struct chans audit_net;           /* net -> auditd */
     struct chans audit_authd;         /* authd -> auditd */

@@ -385,13 +385,13 @@ int mon_setup(struct monitor *m)
     unsigned workers = conf->listen_workers > 0 ? conf->listen_workers : cpus > 0 ? (unsigned)cpus : 1;
     /* Every thread of the network process that may call gets its own channel. */
     unsigned per_net = workers + conf->auth_workers + 4;
-    char ctl[SK_CONF_PATH_MAX];
 
     if (sk_tcp_listen(conf->listen_address, 4096, &m->listen_fd) != 0 || mon_track(m, m->listen_fd) != 0) {
         sk_log(SK_LOG_ERR, "cannot listen on %s: %s", conf->listen_address, strerror(errno));
         return -1;
     }
-    if (sk_auditd_ctl_path(conf, ctl, sizeof ctl) != 0 || sk_auditd_ctl_listen(ctl, &m->ctl_fd) != 0 ||
+    if (sk_auditd_ctl_path(conf, m->ctl_path, sizeof m->ctl_path) != 0 ||
+        sk_auditd_ctl_listen(m->ctl_path, &m->ctl_fd) != 0 ||
         mon_track(m, m->ctl_fd) != 0) {
         sk_log(SK_LOG_ERR, "cannot open auditd's socket in %s: %s", conf->state_dir, strerror(errno));
         return -1;
