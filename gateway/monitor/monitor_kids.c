@@ -92,6 +92,25 @@ static int add_path(const char **list, unsigned *n, const char *p)
     return 0;
 }
 
+/* The secrets' homes must not lie under what the network process may read. */
+static void warn_if_exposed(const sk_conf *conf, const char *const *granted, unsigned n)
+{
+    const char *secret[] = { conf->state_dir, conf->audit_dir, conf->audit_key, conf->auth_totp_key };
+    for (size_t i = 0; i < SK_ARRAY_LEN(secret); i++) {
+        char real[PATH_MAX];
+        if (realpath(secret[i], real) == NULL)
+            continue;
+        for (unsigned k = 0; k < n; k++) {
+            size_t len = strlen(granted[k]);
+            if (strncmp(real, granted[k], len) == 0 && (real[len] == '/' || real[len] == '\0') &&
+                strcmp(granted[k], conf->file) != 0)
+                sk_log(SK_LOG_WARN, "%s lies under %s, which the network process may read (for its "
+                                    "certificate, CA or CRL): keep them in separate directories",
+                       secret[i], granted[k]);
+        }
+    }
+}
+
 /* What each role may still open, from the configuration. */
 static int sandbox_paths(const sk_conf *conf, enum sk_sandbox_role role, sk_sandbox_paths *p)
 {
@@ -128,6 +147,7 @@ static int sandbox_paths(const sk_conf *conf, enum sk_sandbox_role role, sk_sand
                 bad |= add_path(p->read_only, &ro, dirs[i]);
         }
         bad |= add_path(p->read_only, &ro, conf->file);
+        warn_if_exposed(conf, p->read_only, ro);
         /* The upstream's name may be resolved again. */
         for (size_t i = 0; i < SK_ARRAY_LEN(resolver); i++)
             if (access(resolver[i], R_OK) == 0)

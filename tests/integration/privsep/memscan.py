@@ -16,6 +16,9 @@ with open(needles_path) as f:
         if line.strip():
             label, hexs = line.split()
             needles.append((label, bytes.fromhex(hexs)))
+CHUNK = 16 << 20
+MAX_REGION = 4 << 30
+overlap = max(len(n) for _, n in needles) - 1 if needles else 0
 found, readable = set(), 0
 with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
     for line in maps:
@@ -23,15 +26,22 @@ with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem
         if not m or m.group(3)[0] != "r" or "[vsyscall]" in line or "[vvar" in line:
             continue
         lo, hi = int(m.group(1), 16), int(m.group(2), 16)
-        try:
-            mem.seek(lo)
-            data = mem.read(hi - lo)
-        except (OSError, ValueError, OverflowError):
-            continue
-        readable += len(data)
-        for label, n in needles:
-            if n in data:
-                found.add(label)
+        if hi - lo > MAX_REGION:
+            continue  # a sanitizer's shadow reservation (terabytes), not the heap
+        # In chunks that overlap by the longest needle, so none is cut in two.
+        pos = lo
+        while pos < hi:
+            n_read = min(CHUNK, hi - pos)
+            try:
+                mem.seek(pos)
+                data = mem.read(n_read + overlap if pos + n_read < hi else n_read)
+            except (OSError, ValueError, OverflowError):
+                break
+            readable += len(data)
+            for label, n in needles:
+                if n in data:
+                    found.add(label)
+            pos += n_read
 if readable == 0:
     sys.exit(2)
 for label in sorted(found):

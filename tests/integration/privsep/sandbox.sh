@@ -12,7 +12,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../lifecycle/common.sh"
 sk_setup
 command -v jq >/dev/null || sk_fail "jq not installed"
-sk_setup_gateway alice:acme
+# As the package lays it out: certificates apart from the state (the network
+# process may read the directories of its certificate, CA and CRL, nothing else).
+sk_make_ca alice:acme
+sk_start_upstream
+sk_write_config </dev/null
+mkdir -p "$SK_TMP/tls"
+mv "$SK_TMP/server.crt" "$SK_TMP/server.key" "$SK_TMP/tls/"
+sed -i -e 's|^cert = server.crt|cert = tls/server.crt|' -e 's|^key = server.key|key = tls/server.key|' "$SK_CONF"
+sk_add_user alice acme "$(sk_password)"
+sk_start_gateway
 ca=$(sk_login alice)
 net=$(sk_child_pid net) authd=$(sk_child_pid authd)
 for p in "$net" "$authd"; do
@@ -34,6 +43,10 @@ db=$SK_TMP/state/db/data.mdb
 sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro:$db")" 400 \
     "opening the user database from the network process is refused"
 sk_assert_eq "$(sk_child_pid net)" "$net" "the network process lives on after a refused open"
+sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro:$SK_TMP/audit.key")" 400 \
+    "reading the audit key from the network process is refused"
+sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro:$SK_TMP/tls/server.crt")" 500 \
+    "reading its own certificate is allowed (the hook reports an allowed action as 500)"
 code=$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=execve")
 sk_assert_eq "$code" 000 "the connection of the request that made the process die"
 n2=""
