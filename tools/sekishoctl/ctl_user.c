@@ -56,14 +56,24 @@ struct ucmd {
 
 /* ---- shared helpers ----------------------------------------------------- */
 
+int ctl_store_open(const sk_conf *conf, int readonly, sk_store **s, const char *what)
+{
+    char err[512];
+    int rc = sk_store_open_conf(conf, readonly, s, err, sizeof err);
+    if (rc != SK_STORE_OK && rc != SK_STORE_NOTFOUND) {
+        ctl_err("cannot open the %s database: %s", what, err);
+        return -1;
+    }
+    return rc;
+}
+
 static int open_store(const sk_conf *conf, int readonly, sk_store **s)
 {
-    int rc = sk_store_open(conf->state_dir, readonly, s);
+    int rc = ctl_store_open(conf, readonly, s, "user");
     if (rc == SK_STORE_OK)
         return CTL_OK;
     if (rc == SK_STORE_NOTFOUND)
         return SK_STORE_NOTFOUND; /* read-only and no database yet */
-    ctl_err("cannot open the user database under %s", conf->state_dir);
     return CTL_REFUSED;
 }
 
