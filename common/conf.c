@@ -234,6 +234,8 @@ static int set_value_error(struct conf_parse *p, const char *section, const char
     size_t i;
     if (p->err[0] != '\0')
         return 0;
+    if (strcmp(section, "store") == 0 && strcmp(name, "url") == 0)
+        value = "(not repeated: it may hold a password)";
     for (i = 0; value[i] != '\0' && i < sizeof v - 4; i++)
         v[i] = (unsigned char)value[i] < 0x20 || value[i] == 0x7f ? '?' : value[i];
     v[i] = '\0';

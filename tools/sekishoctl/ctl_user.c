@@ -73,7 +73,7 @@ static int open_store(const sk_conf *conf, int readonly, sk_store **s)
     if (rc == SK_STORE_OK)
         return CTL_OK;
     if (rc == SK_STORE_NOTFOUND)
-        return SK_STORE_NOTFOUND; /* read-only and no database yet */
+        return CTL_NOTFOUND; /* read-only and no database yet (SK_STORE_NOTFOUND == CTL_REFUSED) */
     return CTL_REFUSED;
 }
 
@@ -609,7 +609,7 @@ static int cmd_show(const sk_conf *conf, const struct uopts *o)
 
     memset(&u, 0, sizeof u);
     rc = open_store(conf, 1, &s);
-    if (rc == SK_STORE_NOTFOUND) {
+    if (rc == CTL_NOTFOUND) {
         ctl_err("no user '%s' in tenant '%s'", o->id, o->tenant);
         goto out;
     }
@@ -678,7 +678,7 @@ static int cmd_list(const sk_conf *conf, const struct uopts *o)
         goto out;
     }
     rc = open_store(conf, 1, &s);
-    if (rc != CTL_OK && rc != SK_STORE_NOTFOUND)
+    if (rc != CTL_OK && rc != CTL_NOTFOUND)
         goto out;
     if (!c.arr)
         printf("%-20s %-12s %-8s %-28s %-20s %-20s %-8s %s\n", "ID", "TENANT", "ROLE", "EMAIL",
