@@ -69,8 +69,9 @@ static void run_sweep(struct authd_proc *p)
 
 static int open_all(struct authd_proc *p, const sk_authd_env *env)
 {
-    if (sk_store_open(p->conf->state_dir, 0, &p->a.store) != SK_STORE_OK) {
-        sk_log(SK_LOG_ERR, "authd: cannot open the store in %s", p->conf->state_dir);
+    char err[512];
+    if (sk_store_open_conf(p->conf, 0, &p->a.store, err, sizeof err) != SK_STORE_OK) {
+        sk_log(SK_LOG_ERR, "authd: cannot open the store: %s", err);
         return -1;
     }
     if (sk_auth_config_from_conf(p->conf, &p->cfg) != 0) {

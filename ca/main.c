@@ -360,7 +360,7 @@ static void warn_unknown(const char *conf_path, const char *user, const char *te
     if (conf.n_tenants > 0 && !known)
         fprintf(stderr, "sekisho-ca: warning: tenant '%s' is not configured in %s (no [tenant.%s] "
                         "section): no portal accepts this certificate\n", tenant, conf_path, tenant);
-    rc = sk_store_open(conf.state_dir, 1, &st);
+    rc = sk_store_open_conf(&conf, 1, &st, err, sizeof(err));
     if (rc == SK_STORE_OK)
         rc = sk_store_user_get(st, tenant, user, &u);
     sk_wipe(&u, sizeof(u));

@@ -45,6 +45,9 @@ static const struct conf_key conf_keys[] = {
     DUR("upstream", "timeout", upstream_timeout, 1, 86400),
     U32("upstream", "keepalive", upstream_keepalive, 0, 10000),
     PATH("state", "dir", state_dir),
+    STR("store", "backend", store_backend),
+    STR("store", "url", store_url),
+    PATH("store", "password_file", store_password_file),
     U32("policy", "lockout_threshold", lockout_threshold, 1, 100),
     DUR("policy", "lockout_duration", lockout_duration, 1, 366 * 86400),
     DUR("policy", "idle_timeout", idle_timeout, 60, 86400),
@@ -109,6 +112,7 @@ void sk_conf_defaults(sk_conf *c)
     c->upstream_timeout = 60;
     c->upstream_keepalive = 64;
     COPY_LITERAL(c->state_dir, "/var/lib/sekisho");
+    COPY_LITERAL(c->store_backend, "lmdb");
     {
         /* The policy module owns the behavioural defaults (DESIGN.md's table). */
         sk_policy_config p;
@@ -165,7 +169,7 @@ struct conf_parse {
 static int known_section(const char *name, size_t n)
 {
     static const char *const sections[] = { "listen", "tls", "upstream", "state", "policy", "auth",
-                                            "notify", "audit", "log", "access", "metrics" };
+                                            "notify", "audit", "log", "access", "metrics", "store" };
     for (size_t i = 0; i < SK_ARRAY_LEN(sections); i++)
         if (strlen(sections[i]) == n && memcmp(sections[i], name, n) == 0)
             return 1;
@@ -230,6 +234,8 @@ static int set_value_error(struct conf_parse *p, const char *section, const char
     size_t i;
     if (p->err[0] != '\0')
         return 0;
+    if (strcmp(section, "store") == 0 && strcmp(name, "url") == 0)
+        value = "(not repeated: it may hold a password)";
     for (i = 0; value[i] != '\0' && i < sizeof v - 4; i++)
         v[i] = (unsigned char)value[i] < 0x20 || value[i] == 0x7f ? '?' : value[i];
     v[i] = '\0';
@@ -288,6 +294,20 @@ static int valid_tenant_name(const char *s)
 
 static int parse_upstream_url(const char *url, sk_conf_upstream *u);
 
+/* 1 (and why filled) if a [store] value is refused. The connection string never
+ * carries the password: the config file is often readable by more people than
+ * the secret files, and the same string would show in `sekisho -T`. */
+static int store_value_bad(const char *name, const char *value, char *why, size_t whycap)
+{
+    if (strcmp(name, "backend") == 0 && strcmp(value, "lmdb") != 0 && strcmp(value, "postgresql") != 0) {
+        (void)snprintf(why, whycap, "must be lmdb (one node, the default) or postgresql (several nodes)");
+        return 1;
+    }
+    if (strcmp(name, "url") == 0 && value[0] != '\0' && !sk_conf_valid_store_url(value, why, whycap))
+        return 1;
+    return 0;
+}
+
 /* Parse one table key into the struct; on failure p->why says what it must be. */
 static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *value)
 {
@@ -316,6 +336,8 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
             (void)snprintf(p->why, sizeof p->why, "must be the portal's https:// address");
             return -1;
         }
+        if (strcmp(k->section, "store") == 0 && store_value_bad(k->name, value, p->why, sizeof p->why))
+            return -1;
         if (strcmp(k->section, "upstream") == 0 && strcmp(k->name, "url") == 0) {
             sk_conf_upstream up;
             if (parse_upstream_url(value, &up) != 0) {
@@ -686,6 +708,9 @@ static int conf_finish(const struct conf_parse *p, sk_conf *c, char *err, size_t
         return finish_error(p, "policy", key_line(p, "policy", "idle_timeout") ? "idle_timeout" : "absolute_timeout",
                             err, errlen, msg);
     }
+    if (strcmp(c->store_backend, "postgresql") == 0 && c->store_url[0] == '\0')
+        return finish_error(p, "store", "backend", err, errlen,
+                            "[store] url is required with backend = postgresql (a libpq connection string)");
     for (uint32_t i = 0; what == NULL && i < c->n_tenants; i++) {
         if (c->tenants[i].n_hosts == 0 || c->tenants[i].upstream.url[0] == '\0') {
             (void)snprintf(err, errlen, "%s: [tenant.%s] needs host (its portal's host names) and upstream "

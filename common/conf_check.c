@@ -108,6 +108,24 @@ static int check_writable_dir(const sk_conf *c, const char *what, const char *pa
     return 0;
 }
 
+/* A secret the gateway reads: readable, and by nobody but its owner. */
+static int check_secret(const sk_conf *c, const char *what, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (path[0] == '\0')
+        return 0;
+    if (check_readable(c, what, path, 1, err, errlen) != 0)
+        return -1;
+    if (stat(path, &st) != 0)
+        return access_error(c, what, path, "readable", errno, err, errlen);
+    if ((st.st_mode & 077) != 0) {
+        (void)snprintf(err, errlen, "%s: %s %s: accessible to group or others (mode %03o); refusing it (chmod 600)",
+                       c->file, what, path, (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
 int sk_conf_check_access(const sk_conf *c, char *err, size_t errlen)
 {
     if (check_writable_dir(c, "[state] dir", c->state_dir, err, errlen) != 0 ||
@@ -118,7 +136,8 @@ int sk_conf_check_access(const sk_conf *c, char *err, size_t errlen)
         check_readable(c, "[tls] client_ca", c->tls_client_ca, 1, err, errlen) != 0 ||
         check_readable(c, "[tls] crl", c->tls_crl, 1, err, errlen) != 0 ||
         check_readable(c, "[auth] totp_key", c->auth_totp_key, 0, err, errlen) != 0 ||
-        check_readable(c, "[audit] key", c->audit_key, 0, err, errlen) != 0)
+        check_readable(c, "[audit] key", c->audit_key, 0, err, errlen) != 0 ||
+        check_secret(c, "[store] password_file", c->store_password_file, err, errlen) != 0)
         return -1;
     return 0;
 }
@@ -130,6 +149,10 @@ int sk_conf_warnings(const sk_conf *c, FILE *out)
         fprintf(out, "%s: warning: [policy] password_max_length = %u is below 64, the maximum NIST SP 800-63B "
                      "(5.1.1.2) says verifiers should permit at least; long passphrases will be refused\n",
                 c->file, (unsigned)c->password_max_length);
+        n++;
+    }
+    if (strcmp(c->store_backend, "lmdb") == 0 && (c->store_url[0] != '\0' || c->store_password_file[0] != '\0')) {
+        fprintf(out, "%s: warning: [store] url and password_file are not used with backend = lmdb\n", c->file);
         n++;
     }
     return n;
@@ -248,4 +271,116 @@ void sk_conf_fmt_duration(uint64_t s, char *out, size_t cap)
         r = sk_snprintf(out, cap, "%llus", (unsigned long long)s);
     if (r != 0 && cap > 0)
         out[0] = '\0';
+}
+
+/* ---- [store] url: a libpq connection string without a password ---- */
+
+#define STORE_URL_NO_PASSWORD "must not hold a password: put it in [store] password_file (mode 0600)"
+
+static int hexval(char h)
+{
+    if (h >= '0' && h <= '9')
+        return h - '0';
+    h = (char)(h | 0x20);
+    return h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
+}
+
+/* A URI query or keyword named "password" (libpq decodes %XX in URI keys). */
+static int is_password_key(const char *k, size_t n, int uri)
+{
+    static const char want[] = "password";
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++, j++) {
+        int c = (unsigned char)k[i];
+        if (uri && c == '%' && i + 2 < n && hexval(k[i + 1]) >= 0 && hexval(k[i + 2]) >= 0) {
+            c = hexval(k[i + 1]) * 16 + hexval(k[i + 2]);
+            i += 2;
+        }
+        if (j >= sizeof want - 1 || (c | 0x20) != want[j])
+            return 0;
+    }
+    return j == sizeof want - 1;
+}
+
+static int store_uri_ok(const char *url, char *why, size_t whycap)
+{
+    const char *auth = strstr(url, "://") + 3, *end = auth + strcspn(auth, "/?"), *at = NULL, *q;
+    for (const char *c = auth; c < end; c++)
+        if (*c == '@')
+            at = c;
+    if (at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL) {
+        (void)snprintf(why, whycap, "%s (not as user:password@ in the URI)", STORE_URL_NO_PASSWORD);
+        return 0;
+    }
+    q = strchr(end, '?');
+    while (q != NULL) {
+        const char *k = q + 1;
+        size_t n = strcspn(k, "=&");
+        if (is_password_key(k, n, 1)) {
+            (void)snprintf(why, whycap, "%s (not as ?password=)", STORE_URL_NO_PASSWORD);
+            return 0;
+        }
+        q = strchr(k, '&');
+    }
+    return 1;
+}
+
+/* keyword = value pairs, values bare or 'quoted' with \-escapes (libpq's syntax). */
+static int store_kv_ok(const char *s, char *why, size_t whycap)
+{
+    int pairs = 0;
+    for (;;) {
+        const char *k;
+        size_t n;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '\0')
+            break;
+        k = s;
+        n = strcspn(s, "= \t");
+        s += n;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (n == 0 || *s != '=')
+            goto bad;
+        if (is_password_key(k, n, 0)) {
+            (void)snprintf(why, whycap, "%s (not as password=)", STORE_URL_NO_PASSWORD);
+            return 0;
+        }
+        s++;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '\'') {
+            for (s++; *s != '\''; s++) {
+                if (*s == '\\' && s[1] != '\0')
+                    s++;
+                else if (*s == '\0')
+                    goto bad;
+            }
+            s++;
+        } else {
+            for (; *s != '\0' && *s != ' ' && *s != '\t'; s++)
+                if (*s == '\\' && s[1] != '\0')
+                    s++;
+        }
+        pairs++;
+    }
+    if (pairs > 0)
+        return 1;
+bad:
+    (void)snprintf(why, whycap, "must be a libpq connection string: postgresql://USER@HOST[:PORT]/DB[?sslmode=verify-full] "
+                                "or keyword=value pairs (host=... dbname=... user=...)");
+    return 0;
+}
+
+int sk_conf_valid_store_url(const char *url, char *why, size_t whycap)
+{
+    for (const char *c = url; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            (void)snprintf(why, whycap, "must not contain control characters");
+            return 0;
+        }
+    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+        return store_uri_ok(url, why, whycap);
+    return store_kv_ok(url, why, whycap);
 }

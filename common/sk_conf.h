@@ -89,6 +89,11 @@ typedef struct sk_conf {
     /* [state] */
     char state_dir[SK_CONF_PATH_MAX];
 
+    /* [store] */
+    char store_backend[16];                  /* "lmdb" (default) or "postgresql" */
+    char store_url[SK_CONF_URL_MAX];         /* libpq connection string, never with a password */
+    char store_password_file[SK_CONF_PATH_MAX]; /* the database password, mode 0600; "" = none */
+
     /* [policy] */
     uint32_t lockout_threshold;
     int64_t lockout_duration;

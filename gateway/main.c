@@ -11,6 +11,7 @@
 #include "sk_conf.h"
 #include "sk_monitor.h"
 #include "sk_net.h"
+#include "sk_store.h"
 #include "sk_util.h"
 
 /* -V tells a test build apart: its test hooks must never reach production. */
@@ -100,6 +101,10 @@ int main(int argc, char **argv)
     if (sk_conf_load(conf_path, &conf, err, sizeof err) != 0 ||
         sk_conf_check_gateway(&conf, err, sizeof err) != 0) {
         fprintf(stderr, "sekisho: %s\n", err);
+        return 1;
+    }
+    if (sk_store_conf_check(&conf, err, sizeof err) != 0) {
+        fprintf(stderr, "sekisho: %s: %s\n", conf.file, err);
         return 1;
     }
     sk_log_set_level((enum sk_log_level)conf.log_level);

@@ -1,29 +1,29 @@
 /*
- * sk_store.h — Sekisho's persistent state: users and sessions, in LMDB.
+ * sk_store.h — Sekisho's persistent state: users and sessions.
  *
- * One LMDB environment lives in <state_dir>/db (directory mode 0700, files 0600)
- * and holds three named databases:
- *   "users"    key "<tenant>\0<id>"            value: serialized sk_user
- *   "sessions" key SHA-256(session token), 32 B  value: serialized sk_session
- *   "meta"     key "schema"                     value: schema version (u32 LE)
- * The gateway and sekishoctl may have the environment open at the same time
- * (LMDB's lock file arbitrates); one writer at a time, readers never block.
+ * One API, several backends ([store] backend in the configuration): LMDB, the
+ * embedded default for a single node (store/lmdb/store_lmdb.h), and later a
+ * shared database for several gateway nodes. What follows is all a caller may
+ * rely on, whichever backend is open; how a backend meets it is its own
+ * business (sk_store_backend.h is the interface a backend implements).
  *
  * Contracts:
  *  - Every fallible function returns int: SK_STORE_OK (0) on success,
  *    SK_STORE_NOTFOUND (1) when the key does not exist (only where documented),
  *    SK_STORE_EXISTS (2) / SK_STORE_VETO (3) where documented, and -1 on any other
- *    failure. LMDB errors are logged once, with mdb_strerror, by this module; a
- *    caller only needs to report the operation that failed.
- *  - The handle is thread-safe: the environment is opened with MDB_NOTLS so read
- *    transactions are not tied to a thread, and named-database handles are
- *    opened once in sk_store_open(). Readers use read-only transactions; lookups
- *    decode into caller-provided structs and allocate nothing themselves.
- *  - Records are versioned and explicitly serialized (little-endian fixed-width
- *    integers, length-prefixed strings, never raw struct dumps). A record whose
- *    version is newer than this code, that is truncated, has trailing bytes or
- *    holds out-of-range lengths is rejected with -1 and logged; it is never
- *    half-decoded into the caller's struct.
+ *    failure. Errors of the database are logged once by the store; a caller
+ *    only needs to report the operation that failed.
+ *  - Several processes (the gateway's authd, sekishoctl, sekisho-ca) may have
+ *    the same store open at the same time and see each other's commits.
+ *  - The handle is thread-safe: any function may be called from several threads
+ *    at once on one handle. Lookups decode into caller-provided structs and
+ *    hand out nothing that must be freed.
+ *  - A write returns SK_STORE_OK only once it is committed and durable; a
+ *    reader never sees half of a write.
+ *  - Records are versioned and explicitly serialized (the codec at the end of
+ *    this file). A record whose version is newer than this code, or that is
+ *    malformed, is rejected with -1 and logged; it is never half-decoded into
+ *    the caller's struct.
  *  - Session tokens are never stored: callers pass SHA-256(token).
  *  - Secrets inside sk_user (password hash, TOTP blob) never appear in logs.
  */
@@ -111,10 +111,8 @@ typedef struct sk_session {
  * writes it. Idle timeouts are therefore accurate to this granularity. */
 #define SK_SESSION_TOUCH_INTERVAL 60
 
-/* Default LMDB map size (the file grows lazily up to it). */
-#define SK_STORE_MAP_SIZE ((size_t)1 << 30)
-
 typedef struct sk_store sk_store;
+struct sk_conf;
 
 /* ---- identifiers ------------------------------------------------------- */
 
@@ -128,16 +126,29 @@ int sk_store_role_parse(const char *s, enum sk_role *out) SK_MUST_CHECK;
 /* Fill u with zeroes and the given identity (validated: -1 if invalid). */
 int sk_store_user_init(sk_user *u, const char *tenant, const char *id) SK_MUST_CHECK;
 
-/* ---- environment ------------------------------------------------------- */
+/* ---- opening --------------------------------------------------------- */
 
-/* Open (creating if needed, unless readonly) <state_dir>/db. With readonly set,
- * a database that does not exist yet gives SK_STORE_NOTFOUND (no files are
- * created) and every write function fails with -1. */
+/* Open the store the configuration names: [store] backend (lmdb, the default:
+ * <[state] dir>/db; postgresql: [store] url and password_file). With readonly
+ * set, a store that does not exist yet gives SK_STORE_NOTFOUND (nothing is
+ * created) and every write function fails with -1. On -1, err (capacity errcap)
+ * says why in one line, e.g. a backend this build does not have. */
+int sk_store_open_conf(const struct sk_conf *conf, int readonly, sk_store **out, char *err,
+                       size_t errcap) SK_MUST_CHECK;
+/* Whether sk_store_open_conf could open this configuration's backend at all
+ * (known and built in), without opening anything: for `sekisho -t` and the
+ * start of the gateway. 0, or -1 with err. */
+int sk_store_conf_check(const struct sk_conf *conf, char *err, size_t errcap) SK_MUST_CHECK;
+/* Open the default backend (LMDB) in <state_dir>/db, as sk_store_open_conf with
+ * backend = lmdb. For callers and tests that have no configuration. */
 int sk_store_open(const char *state_dir, int readonly, sk_store **out) SK_MUST_CHECK;
-/* As sk_store_open with an explicit map size in bytes (tests use small maps). */
+/* As sk_store_open with an upper bound on the database's size in bytes, which
+ * the LMDB backend reserves up front (tests use small bounds). */
 int sk_store_open_ex(const char *state_dir, int readonly, size_t map_size,
                      sk_store **out) SK_MUST_CHECK;
-/* Close and free; NULL is accepted. No transaction may be in flight. */
+/* The backend's name as in [store] backend ("lmdb", ...). */
+const char *sk_store_backend_name(const sk_store *s);
+/* Close and free; NULL is accepted. No call may be in flight. */
 void sk_store_close(sk_store *s);
 
 /* ---- users ------------------------------------------------------------- */
@@ -150,18 +161,24 @@ int sk_store_user_put_new(sk_store *s, const sk_user *u) SK_MUST_CHECK;
 /* Delete a user and, in the same transaction, all of that user's sessions.
  * SK_STORE_NOTFOUND if there was no such user. */
 int sk_store_user_delete(sk_store *s, const char *tenant, const char *id) SK_MUST_CHECK;
-/* Call cb for every user (ordered by tenant, then id) inside one read-only
- * transaction; cb must not call back into the store for writes. A non-zero
+/* Call cb for every user (ordered by tenant, then id) as of one consistent
+ * snapshot; cb must not call back into the store for writes. A non-zero
  * return from cb stops the walk and is returned. Pass tenant = NULL for all
  * tenants, or a tenant name to list only that tenant. */
 int sk_store_user_list(sk_store *s, const char *tenant,
                        int (*cb)(const sk_user *u, void *ctx), void *ctx) SK_MUST_CHECK;
-/* Read-modify-write of one user in ONE write transaction. fn receives the current
- * record and may change it; a non-zero return vetoes the change (nothing is
- * written, SK_STORE_VETO is returned). fn must not change id or tenant (-1 if it
- * does) and must not call the store. Returns SK_STORE_OK once committed (the
- * commit is durable when this returns), SK_STORE_NOTFOUND, SK_STORE_VETO or -1.
- * fn runs while holding LMDB's writer lock: keep it short (no hashing). */
+/* Atomic read-modify-write of one user. fn receives the current record and may
+ * change it; a non-zero return vetoes the change (nothing is written,
+ * SK_STORE_VETO is returned). fn decides inside the transaction: no other
+ * writer, in this process or another, can change the user between the read fn
+ * sees and the commit of what fn decided, so a decision and the counter it
+ * moves (failures, lockout, TOTP step) are committed together, before this
+ * returns. fn must not change id or tenant (-1 if it does) and must not call
+ * the store. Returns SK_STORE_OK once committed (durable when this returns),
+ * SK_STORE_NOTFOUND, SK_STORE_VETO or -1. fn is called at most once per call
+ * (a backend serialises writers of the user rather than retrying fn), but what
+ * it decided counts only when SK_STORE_OK is returned. fn holds up other
+ * writers of the user: keep it short (no hashing). */
 int sk_store_user_update(sk_store *s, const char *tenant, const char *id,
                          int (*fn)(sk_user *u, void *ctx), void *ctx) SK_MUST_CHECK;
 /* As sk_store_user_update, and fn may also ask (by setting *end_sessions to
@@ -169,12 +186,13 @@ int sk_store_user_update(sk_store *s, const char *tenant, const char *id,
  * hash is keep (NULL = none kept) be deleted IN THE SAME write transaction: a
  * password change or a lock and the end of the sessions it invalidates commit
  * together or not at all. *ended (may be NULL) gets the number of sessions
- * deleted (0 when none, when vetoed or on error). Same return values. */
+ * deleted (0 when none, when vetoed or on error). Same return values and rules
+ * for fn. */
 int sk_store_user_update_ex(sk_store *s, const char *tenant, const char *id,
                             int (*fn)(sk_user *u, int *end_sessions, void *ctx), void *ctx,
                             const uint8_t *keep, int *ended) SK_MUST_CHECK;
 /* Delete the user (and all its sessions) only if pred, called on the current
- * record inside the write transaction, returns 0; non-zero vetoes
+ * record inside the transaction (as fn of sk_store_user_update), returns 0; non-zero vetoes
  * (SK_STORE_VETO, nothing changed). Lets a caller re-check the condition a
  * decision was based on (e.g. "still dormant") against the freshest record.
  * SK_STORE_OK, SK_STORE_NOTFOUND, SK_STORE_VETO or -1. pred must not call the
@@ -182,20 +200,24 @@ int sk_store_user_update_ex(sk_store *s, const char *tenant, const char *id,
 int sk_store_user_delete_if(sk_store *s, const char *tenant, const char *id,
                             int (*pred)(const sk_user *u, void *ctx), void *ctx) SK_MUST_CHECK;
 
-/* A durable write transaction of the same shape as a login's counter update
- * (one small put in "meta" + commit). Login paths that change nothing (unknown
+/* A durable write of the same cost as a login's counter update (one small
+ * record written and committed, in the backend's own bookkeeping). Login paths that change nothing (unknown
  * or locked account) call it so that they cost the same disk time as a wrong
  * password, which always commits. 0 or -1. */
 int sk_store_timing_pad(sk_store *s) SK_MUST_CHECK;
 
 /* A number that changes whenever anybody (this process or another: sekishoctl,
- * sekisho-ca) committed a change to the store; for caches of what was read. Cheap
- * (no transaction). 0 when it cannot be read. */
+ * sekisho-ca, another node) committed a change to the store; for caches of what
+ * was read: a cache entry read at generation G is current while the generation
+ * still reads G. Cheap (meant to be read on every request). 0 when it cannot be
+ * read (treat as "changed"). */
 uint64_t sk_store_generation(sk_store *s);
 /* A descriptor (non-blocking, close-on-exec; the caller closes it) that becomes
- * readable when any process writes to the store, so that a cache keyed by the
- * generation can be told at once rather than by polling; read and discard what it
- * delivers (inotify events), then read the generation. -1 when unavailable. */
+ * readable when anybody may have committed a change to the store, so that a
+ * cache keyed by the generation can be told at once rather than by polling: read
+ * and discard whatever it delivers, then read the generation. It may wake
+ * without a change. -1 when the backend offers none: the caller then polls the
+ * generation. */
 int sk_store_change_fd(sk_store *s);
 
 /* ---- sessions ---------------------------------------------------------- */
@@ -209,8 +231,8 @@ int sk_store_session_get(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN],
 int sk_store_session_delete(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN]) SK_MUST_CHECK;
 /* Record activity at `now`. To keep a proxied request from costing a disk write,
  * last_seen is only written when it is at least SK_SESSION_TOUCH_INTERVAL seconds
- * older than now (checked in a read-only transaction first, then re-checked
- * inside the write transaction). It never moves backwards. Expiry is not
+ * older than now (checked by a read first, then re-checked atomically with the
+ * write, so concurrent touches write once). It never moves backwards. Expiry is not
  * judged here: callers apply the idle/absolute policy before touching.
  * SK_STORE_OK, SK_STORE_NOTFOUND, or -1. */
 int sk_store_session_touch(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN],
@@ -220,11 +242,12 @@ int sk_store_session_touch(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN],
  * idle_timeout is short, since idle is judged on the stored last_seen. */
 int sk_store_session_touch_every(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN], int64_t now,
                                  int64_t interval) SK_MUST_CHECK;
-/* End every session of one user (logout everywhere, revocation). Returns the
- * number deleted (>= 0) or -1. This scans the sessions database. */
+/* End every session of one user (logout everywhere, revocation), in one
+ * commit. Returns the number deleted (>= 0) or -1. May cost a walk over all
+ * sessions. */
 int sk_store_session_delete_user(sk_store *s, const char *tenant, const char *id) SK_MUST_CHECK;
-/* Call cb for each session in one read-only transaction; non-zero from cb stops
- * the walk and is returned. */
+/* Call cb for each session as of one consistent snapshot; cb must not write to
+ * the store; non-zero from cb stops the walk and is returned. */
 int sk_store_session_list(sk_store *s, int (*cb)(const sk_session *sess, void *ctx),
                           void *ctx) SK_MUST_CHECK;
 /* Delete every session idle for at least idle_timeout seconds (now - last_seen)

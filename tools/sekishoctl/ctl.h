@@ -60,6 +60,11 @@ int ctl_log_event(sk_adm_audit *log, const char *event, const char *actor, const
 /* Sign and close; NULL ok. */
 void ctl_log_close(sk_adm_audit *log);
 
+/* Open the store the configuration names ([store] backend): SK_STORE_OK,
+ * SK_STORE_NOTFOUND (read-only and no store yet; nothing printed), or -1 after
+ * printing "cannot open the WHAT database: why". */
+int ctl_store_open(const sk_conf *conf, int readonly, sk_store **s, const char *what);
+
 /* ---- accounts (ctl_account.c) ---- */
 /* 1 if e is a well-formed address in a conservative character set. */
 int ctl_valid_email(const char *e);

@@ -116,11 +116,9 @@ int ctl_resolve_user(const sk_conf *conf, const char *arg, const char *tenant_op
     }
     memset(&f, 0, sizeof f);
     f.id = id;
-    rc = sk_store_open(conf->state_dir, 1, &s);
-    if (rc != SK_STORE_OK && rc != SK_STORE_NOTFOUND) {
-        ctl_err("cannot open the user database under %s", conf->state_dir);
+    rc = ctl_store_open(conf, 1, &s, "user");
+    if (rc != SK_STORE_OK && rc != SK_STORE_NOTFOUND)
         goto out;
-    }
     if (s != NULL && sk_store_user_list(s, NULL, find_cb, &f) != 0) {
         ctl_err("cannot read the user database");
         goto out;
@@ -200,10 +198,8 @@ int ctl_user_modify(const sk_conf *conf, const char *id, const char *tenant, con
     m.email = email;
     if (ctl_log_open(conf, &log) != CTL_OK)
         goto out;
-    if (sk_store_open(conf->state_dir, 0, &s) != SK_STORE_OK) {
-        ctl_err("cannot open the user database under %s", conf->state_dir);
+    if (ctl_store_open(conf, 0, &s, "user") != SK_STORE_OK)
         goto out;
-    }
     rc = sk_store_user_update_ex(s, tenant, id, modify_fn, &m, NULL, &ended);
     if (rc == SK_STORE_NOTFOUND) {
         ctl_err("no user '%s' in tenant '%s'", id, tenant);
@@ -268,8 +264,10 @@ static int mail_recipient(const sk_conf *conf, int readonly, const char *id, con
                           sk_user *u)
 {
     int rc;
-    if (sk_store_open(conf->state_dir, readonly, s) != SK_STORE_OK) {
-        ctl_err("cannot open the user database in %s", conf->state_dir);
+    rc = ctl_store_open(conf, readonly, s, "user");
+    if (rc != SK_STORE_OK) {
+        if (rc == SK_STORE_NOTFOUND)
+            ctl_err("cannot open the user database in %s", conf->state_dir);
         return CTL_REFUSED;
     }
     rc = sk_store_user_get(*s, tenant, id, u);

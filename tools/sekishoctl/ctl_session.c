@@ -74,11 +74,9 @@ static int cmd_list(const sk_conf *conf, int json)
         ctl_err("out of memory");
         goto out;
     }
-    rc = sk_store_open(conf->state_dir, 1, &s);
-    if (rc != SK_STORE_OK && rc != SK_STORE_NOTFOUND) {
-        ctl_err("cannot open the session database under %s", conf->state_dir);
+    rc = ctl_store_open(conf, 1, &s, "session");
+    if (rc != SK_STORE_OK && rc != SK_STORE_NOTFOUND)
         goto out;
-    }
     if (!json)
         printf("%-16s %-20s %-12s %-8s %-20s %-20s %s\n", "SESSION", "USER", "TENANT", "ROLE",
                "CREATED", "LAST-SEEN", "CERT-SERIAL");
@@ -151,10 +149,8 @@ static int cmd_revoke_one(const sk_conf *conf, const char *sid)
     f.hex = lower;
     if (ctl_log_open(conf, &log) != CTL_OK)
         goto out;
-    if (sk_store_open(conf->state_dir, 0, &s) != SK_STORE_OK) {
-        ctl_err("cannot open the session database under %s", conf->state_dir);
+    if (ctl_store_open(conf, 0, &s, "session") != SK_STORE_OK)
         goto out;
-    }
     if (sk_store_session_list(s, find_sess_cb, &f) != 0) {
         ctl_err("cannot list sessions");
         goto out;
@@ -208,10 +204,8 @@ static int cmd_revoke(const sk_conf *conf, const char *user, const char *tenant,
     }
     if (ctl_log_open(conf, &log) != CTL_OK)
         goto out;
-    if (sk_store_open(conf->state_dir, 0, &s) != SK_STORE_OK) {
-        ctl_err("cannot open the session database under %s", conf->state_dir);
+    if (ctl_store_open(conf, 0, &s, "session") != SK_STORE_OK)
         goto out;
-    }
     n = all ? sk_store_session_delete_all(s) : sk_store_session_delete_user(s, tenant, user);
     if (n < 0) {
         ctl_err("cannot revoke sessions");

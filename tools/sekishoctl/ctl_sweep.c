@@ -116,11 +116,9 @@ int ctl_sweep_main(const sk_conf *conf, int argc, char **argv)
     }
     if (ctl_log_open(conf, &sc.log) != CTL_OK)
         goto out;
-    int rc = sk_store_open(conf->state_dir, 0, &s);
-    if (rc != SK_STORE_OK) {
-        ctl_err("cannot open the user database under %s", conf->state_dir);
+    int rc = ctl_store_open(conf, 0, &s, "user");
+    if (rc != SK_STORE_OK)
         goto out;
-    }
     memset(&sum, 0, sizeof sum);
     rc = sk_sweep_run(conf, s, now, report, &sc, &sum);
     {

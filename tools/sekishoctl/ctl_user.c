@@ -56,14 +56,24 @@ struct ucmd {
 
 /* ---- shared helpers ----------------------------------------------------- */
 
+int ctl_store_open(const sk_conf *conf, int readonly, sk_store **s, const char *what)
+{
+    char err[512];
+    int rc = sk_store_open_conf(conf, readonly, s, err, sizeof err);
+    if (rc != SK_STORE_OK && rc != SK_STORE_NOTFOUND) {
+        ctl_err("cannot open the %s database: %s", what, err);
+        return -1;
+    }
+    return rc;
+}
+
 static int open_store(const sk_conf *conf, int readonly, sk_store **s)
 {
-    int rc = sk_store_open(conf->state_dir, readonly, s);
+    int rc = ctl_store_open(conf, readonly, s, "user");
     if (rc == SK_STORE_OK)
         return CTL_OK;
     if (rc == SK_STORE_NOTFOUND)
-        return SK_STORE_NOTFOUND; /* read-only and no database yet */
-    ctl_err("cannot open the user database under %s", conf->state_dir);
+        return CTL_NOTFOUND; /* read-only and no database yet (SK_STORE_NOTFOUND == CTL_REFUSED) */
     return CTL_REFUSED;
 }
 
@@ -599,7 +609,7 @@ static int cmd_show(const sk_conf *conf, const struct uopts *o)
 
     memset(&u, 0, sizeof u);
     rc = open_store(conf, 1, &s);
-    if (rc == SK_STORE_NOTFOUND) {
+    if (rc == CTL_NOTFOUND) {
         ctl_err("no user '%s' in tenant '%s'", o->id, o->tenant);
         goto out;
     }
@@ -668,7 +678,7 @@ static int cmd_list(const sk_conf *conf, const struct uopts *o)
         goto out;
     }
     rc = open_store(conf, 1, &s);
-    if (rc != CTL_OK && rc != SK_STORE_NOTFOUND)
+    if (rc != CTL_OK && rc != CTL_NOTFOUND)
         goto out;
     if (!c.arr)
         printf("%-20s %-12s %-8s %-28s %-20s %-20s %-8s %s\n", "ID", "TENANT", "ROLE", "EMAIL",

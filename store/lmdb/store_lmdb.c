@@ -1,5 +1,7 @@
 /*
- * LMDB-backed store. See sk_store.h for the contracts.
+ * The LMDB backend of the store: the embedded default for a single node. It
+ * implements sk_store_ops (sk_store_backend.h) with the contracts of sk_store.h;
+ * how it meets them is told in store_lmdb.h.
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -11,6 +13,8 @@
 #include <unistd.h>
 
 #include "sk_store.h"
+#include "sk_store_backend.h"
+#include "store_lmdb.h"
 
 #define SCHEMA_VERSION 1u
 /* Gateway worker threads plus sekishoctl runs; MDB_NOTLS uses one slot per
@@ -18,7 +22,9 @@
 #define MAX_READERS 512
 #define KEY_MAX (SK_TENANT_MAX + 1 + SK_USER_ID_MAX)
 
-struct sk_store {
+typedef struct lmdb_store lmdb_store;
+
+struct lmdb_store {
     MDB_env *env;
     MDB_dbi users;
     MDB_dbi sessions;
@@ -29,66 +35,6 @@ struct sk_store {
 static void log_mdb(const char *op, int rc)
 {
     sk_log(SK_LOG_ERR, "store: %s: %s", op, mdb_strerror(rc));
-}
-
-/* ---- identifiers ------------------------------------------------------- */
-
-int sk_store_valid_id(const char *s)
-{
-    size_t n = strnlen(s, SK_USER_ID_MAX + 1);
-    if (n == 0 || n > SK_USER_ID_MAX || s[0] == '.' || s[0] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '@' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-int sk_store_valid_tenant(const char *s)
-{
-    size_t n = strnlen(s, SK_TENANT_MAX + 1);
-    if (n == 0 || n > SK_TENANT_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-const char *sk_store_role_name(enum sk_role r)
-{
-    return r == SK_ROLE_ADMIN ? "admin" : "general";
-}
-
-int sk_store_role_parse(const char *s, enum sk_role *out)
-{
-    if (strcmp(s, "admin") == 0) {
-        *out = SK_ROLE_ADMIN;
-        return 0;
-    }
-    if (strcmp(s, "general") == 0) {
-        *out = SK_ROLE_GENERAL;
-        return 0;
-    }
-    return -1;
-}
-
-int sk_store_user_init(sk_user *u, const char *tenant, const char *id)
-{
-    memset(u, 0, sizeof *u);
-    if (!sk_store_valid_tenant(tenant) || !sk_store_valid_id(id))
-        return -1;
-    if (sk_strlcpy(u->tenant, sizeof u->tenant, tenant) != 0 ||
-        sk_strlcpy(u->id, sizeof u->id, id) != 0)
-        return -1;
-    u->role = SK_ROLE_GENERAL;
-    return 0;
 }
 
 /* "<tenant>\0<id>"; the NUL separator cannot occur in either part, so keys are
@@ -108,7 +54,7 @@ static int user_key(const char *tenant, const char *id, char buf[KEY_MAX], MDB_v
 
 /* ---- environment ------------------------------------------------------- */
 
-static int open_dbis(sk_store *s)
+static int open_dbis(lmdb_store *s)
 {
     MDB_txn *txn = NULL;
     int rc, ret = -1;
@@ -173,11 +119,21 @@ out:
     return ret;
 }
 
-int sk_store_open_ex(const char *state_dir, int readonly, size_t map_size, sk_store **out)
+static void lmdb_close(void *impl)
+{
+    lmdb_store *s = impl;
+    if (!s)
+        return;
+    if (s->env)
+        mdb_env_close(s->env);
+    free(s);
+}
+
+int sk_store_lmdb_open(const char *state_dir, int readonly, size_t map_size, void **out)
 {
     char path[4096], datafile[4200];
     struct stat st;
-    sk_store *s = NULL;
+    lmdb_store *s = NULL;
     int rc, ret = -1;
 
     *out = NULL;
@@ -241,25 +197,11 @@ int sk_store_open_ex(const char *state_dir, int readonly, size_t map_size, sk_st
     *out = s;
     s = NULL;
 out:
-    sk_store_close(s);
+    lmdb_close(s);
     return ret;
 }
 
-int sk_store_open(const char *state_dir, int readonly, sk_store **out)
-{
-    return sk_store_open_ex(state_dir, readonly, SK_STORE_MAP_SIZE, out);
-}
-
-void sk_store_close(sk_store *s)
-{
-    if (!s)
-        return;
-    if (s->env)
-        mdb_env_close(s->env);
-    free(s);
-}
-
-static int begin(sk_store *s, int write, MDB_txn **txn)
+static int begin(lmdb_store *s, int write, MDB_txn **txn)
 {
     if (write && s->readonly) {
         sk_log(SK_LOG_ERR, "store: write attempted on a read-only handle");
@@ -286,8 +228,9 @@ static int commit(MDB_txn *txn)
 
 /* ---- users ------------------------------------------------------------- */
 
-int sk_store_user_get(sk_store *s, const char *tenant, const char *id, sk_user *out)
+static int lmdb_user_get(void *impl, const char *tenant, const char *id, sk_user *out)
 {
+    lmdb_store *s = impl;
     char kb[KEY_MAX];
     MDB_val key, val;
     MDB_txn *txn = NULL;
@@ -318,7 +261,7 @@ out:
     return ret;
 }
 
-static int put_user(sk_store *s, MDB_txn *txn, const sk_user *u, unsigned int flags)
+static int put_user(lmdb_store *s, MDB_txn *txn, const sk_user *u, unsigned int flags)
 {
     uint8_t buf[SK_USER_RECORD_MAX];
     char kb[KEY_MAX];
@@ -351,7 +294,7 @@ out:
 /* 1 when the tenant already holds an ID that differs from id only in ASCII case
  * (a portal comparing names case-insensitively would see one person), 0 when
  * not, -1 on error. Walks the tenant's key range inside txn. */
-static int case_variant_exists(sk_store *s, MDB_txn *txn, const char *tenant, const char *id)
+static int case_variant_exists(lmdb_store *s, MDB_txn *txn, const char *tenant, const char *id)
 {
     MDB_cursor *cur = NULL;
     MDB_val key, val;
@@ -380,8 +323,9 @@ out:
     return ret;
 }
 
-int sk_store_user_put_new(sk_store *s, const sk_user *u)
+static int lmdb_user_put_new(void *impl, const sk_user *u)
 {
+    lmdb_store *s = impl;
     MDB_txn *txn = NULL;
     int ret = -1, v;
 
@@ -427,7 +371,7 @@ static int sess_matches(const struct sess_filter *f, const sk_session *ss)
     return strcmp(ss->tenant, f->tenant) == 0 && strcmp(ss->user, f->id) == 0;
 }
 
-static int delete_sessions(sk_store *s, MDB_txn *txn, const struct sess_filter *f)
+static int delete_sessions(lmdb_store *s, MDB_txn *txn, const struct sess_filter *f)
 {
     MDB_cursor *cur = NULL;
     MDB_val key, val;
@@ -473,8 +417,9 @@ out:
     return ret;
 }
 
-int sk_store_user_delete(sk_store *s, const char *tenant, const char *id)
+static int lmdb_user_delete(void *impl, const char *tenant, const char *id)
 {
+    lmdb_store *s = impl;
     char kb[KEY_MAX];
     MDB_val key;
     MDB_txn *txn = NULL;
@@ -504,9 +449,10 @@ out:
     return ret;
 }
 
-int sk_store_user_list(sk_store *s, const char *tenant,
+static int lmdb_user_list(void *impl, const char *tenant,
                        int (*cb)(const sk_user *u, void *ctx), void *ctx)
 {
+    lmdb_store *s = impl;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val key, val;
@@ -564,17 +510,18 @@ out:
 }
 
 /* Delete every session of (tenant, id) except keep; count or -1. */
-static int delete_user_sessions_except(sk_store *s, MDB_txn *txn, const char *tenant,
+static int delete_user_sessions_except(lmdb_store *s, MDB_txn *txn, const char *tenant,
                                        const char *id, const uint8_t *keep)
 {
     struct sess_filter f = { .tenant = tenant, .id = id, .keep = keep };
     return delete_sessions(s, txn, &f);
 }
 
-int sk_store_user_update_ex(sk_store *s, const char *tenant, const char *id,
+static int lmdb_user_update_ex(void *impl, const char *tenant, const char *id,
                             int (*fn)(sk_user *u, int *end_sessions, void *ctx), void *ctx,
                             const uint8_t *keep, int *ended)
 {
+    lmdb_store *s = impl;
     char kb[KEY_MAX];
     MDB_val key, val;
     MDB_txn *txn = NULL;
@@ -625,28 +572,10 @@ out:
     return ret;
 }
 
-struct plain_update {
-    int (*fn)(sk_user *u, void *ctx);
-    void *ctx;
-};
-
-static int plain_update_fn(sk_user *u, int *end_sessions, void *arg)
-{
-    struct plain_update *p = arg;
-    (void)end_sessions;
-    return p->fn(u, p->ctx);
-}
-
-int sk_store_user_update(sk_store *s, const char *tenant, const char *id,
-                         int (*fn)(sk_user *u, void *ctx), void *ctx)
-{
-    struct plain_update p = { fn, ctx };
-    return sk_store_user_update_ex(s, tenant, id, plain_update_fn, &p, NULL, NULL);
-}
-
-int sk_store_user_delete_if(sk_store *s, const char *tenant, const char *id,
+static int lmdb_user_delete_if(void *impl, const char *tenant, const char *id,
                             int (*pred)(const sk_user *u, void *ctx), void *ctx)
 {
+    lmdb_store *s = impl;
     char kb[KEY_MAX];
     MDB_val key, val;
     MDB_txn *txn = NULL;
@@ -692,8 +621,9 @@ out:
     return ret;
 }
 
-int sk_store_timing_pad(sk_store *s)
+static int lmdb_timing_pad(void *impl)
 {
+    lmdb_store *s = impl;
     MDB_txn *txn = NULL;
     uint8_t v[8] = { 0 };
     int rc, ret = -1;
@@ -716,7 +646,7 @@ out:
 
 /* ---- sessions ---------------------------------------------------------- */
 
-static int put_session(sk_store *s, MDB_txn *txn, const sk_session *ss)
+static int put_session(lmdb_store *s, MDB_txn *txn, const sk_session *ss)
 {
     uint8_t buf[SK_SESSION_RECORD_MAX];
     size_t len = 0;
@@ -741,8 +671,9 @@ out:
     return ret;
 }
 
-int sk_store_session_put(sk_store *s, const sk_session *ss)
+static int lmdb_session_put(void *impl, const sk_session *ss)
 {
+    lmdb_store *s = impl;
     MDB_txn *txn = NULL;
     int ret = -1;
 
@@ -758,7 +689,7 @@ out:
     return ret;
 }
 
-static int get_session(sk_store *s, MDB_txn *txn, const uint8_t *hash, sk_session *out)
+static int get_session(lmdb_store *s, MDB_txn *txn, const uint8_t *hash, sk_session *out)
 {
     uint8_t kb[SK_SESSION_HASH_LEN];
     memcpy(kb, hash, sizeof kb);
@@ -778,8 +709,9 @@ static int get_session(sk_store *s, MDB_txn *txn, const uint8_t *hash, sk_sessio
     return SK_STORE_OK;
 }
 
-int sk_store_session_get(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN], sk_session *out)
+static int lmdb_session_get(void *impl, const uint8_t hash[SK_SESSION_HASH_LEN], sk_session *out)
 {
+    lmdb_store *s = impl;
     MDB_txn *txn = NULL;
     int ret = -1;
 
@@ -792,8 +724,9 @@ out:
     return ret;
 }
 
-int sk_store_session_delete(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN])
+static int lmdb_session_delete(void *impl, const uint8_t hash[SK_SESSION_HASH_LEN])
 {
+    lmdb_store *s = impl;
     MDB_txn *txn = NULL;
     uint8_t kb[SK_SESSION_HASH_LEN];
     memcpy(kb, hash, sizeof kb);
@@ -824,14 +757,10 @@ static int touch_due(const sk_session *ss, int64_t now, int64_t interval)
     return now > ss->last_seen && now - ss->last_seen >= interval;
 }
 
-int sk_store_session_touch(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN], int64_t now)
-{
-    return sk_store_session_touch_every(s, hash, now, SK_SESSION_TOUCH_INTERVAL);
-}
-
-int sk_store_session_touch_every(sk_store *s, const uint8_t hash[SK_SESSION_HASH_LEN], int64_t now,
+static int lmdb_session_touch_every(void *impl, const uint8_t hash[SK_SESSION_HASH_LEN], int64_t now,
                                  int64_t interval)
 {
+    lmdb_store *s = impl;
     MDB_txn *txn = NULL;
     sk_session ss;
     int ret = -1;
@@ -870,7 +799,7 @@ out:
     return ret;
 }
 
-static int delete_sessions_txn(sk_store *s, const struct sess_filter *f)
+static int delete_sessions_txn(lmdb_store *s, const struct sess_filter *f)
 {
     MDB_txn *txn = NULL;
     int n, ret = -1;
@@ -896,30 +825,34 @@ out:
     return ret;
 }
 
-int sk_store_session_delete_user(sk_store *s, const char *tenant, const char *id)
+static int lmdb_session_delete_user(void *impl, const char *tenant, const char *id)
 {
+    lmdb_store *s = impl;
     if (!sk_store_valid_tenant(tenant) || !sk_store_valid_id(id))
         return 0;
     struct sess_filter f = { .tenant = tenant, .id = id };
     return delete_sessions_txn(s, &f);
 }
 
-int sk_store_session_delete_all(sk_store *s)
+static int lmdb_session_delete_all(void *impl)
 {
+    lmdb_store *s = impl;
     struct sess_filter f = { .tenant = NULL };
     return delete_sessions_txn(s, &f);
 }
 
-int sk_store_session_sweep(sk_store *s, int64_t idle_timeout, int64_t absolute_timeout,
+static int lmdb_session_sweep(void *impl, int64_t idle_timeout, int64_t absolute_timeout,
                            int64_t now)
 {
+    lmdb_store *s = impl;
     struct sess_filter f = { .sweep = 1, .idle = idle_timeout, .absolute = absolute_timeout,
                              .now = now };
     return delete_sessions_txn(s, &f);
 }
 
-int sk_store_session_list(sk_store *s, int (*cb)(const sk_session *sess, void *ctx), void *ctx)
+static int lmdb_session_list(void *impl, int (*cb)(const sk_session *sess, void *ctx), void *ctx)
 {
+    lmdb_store *s = impl;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val key, val;
@@ -961,8 +894,9 @@ out:
     return ret;
 }
 
-int sk_store_change_fd(sk_store *s)
+static int lmdb_change_fd(void *impl)
 {
+    lmdb_store *s = impl;
     const char *dir = NULL;
     char data[4200];
     int fd;
@@ -981,10 +915,33 @@ int sk_store_change_fd(sk_store *s)
     return fd;
 }
 
-uint64_t sk_store_generation(sk_store *s)
+static uint64_t lmdb_generation(void *impl)
 {
+    lmdb_store *s = impl;
     MDB_envinfo info;
     if (s == NULL || mdb_env_info(s->env, &info) != 0)
         return 0;
     return (uint64_t)info.me_last_txnid;
 }
+
+const sk_store_ops sk_store_lmdb_ops = {
+    .name = "lmdb",
+    .close = lmdb_close,
+    .user_get = lmdb_user_get,
+    .user_put_new = lmdb_user_put_new,
+    .user_delete = lmdb_user_delete,
+    .user_list = lmdb_user_list,
+    .user_update_ex = lmdb_user_update_ex,
+    .user_delete_if = lmdb_user_delete_if,
+    .timing_pad = lmdb_timing_pad,
+    .generation = lmdb_generation,
+    .change_fd = lmdb_change_fd,
+    .session_put = lmdb_session_put,
+    .session_get = lmdb_session_get,
+    .session_delete = lmdb_session_delete,
+    .session_touch_every = lmdb_session_touch_every,
+    .session_delete_user = lmdb_session_delete_user,
+    .session_list = lmdb_session_list,
+    .session_sweep = lmdb_session_sweep,
+    .session_delete_all = lmdb_session_delete_all,
+};
