@@ -12,7 +12,14 @@
 
 /* ---- handlers: decoded request in, reply struct out ---------------------- */
 
-static int32_t do_lookup(sk_authd *a, const void *in, void *out)
+/* Every decision is taken at authd's time: a "now" in a request is not trusted (it
+ * would move lockouts, TOTP windows, idle timeouts and link expiry). */
+static int64_t authd_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int32_t do_lookup(sk_authd *a, void *in, void *out)
 {
     const sk_wire_lookup_req *q = in;
     sk_wire_lookup_rep *p = out;
@@ -59,11 +66,13 @@ out:
     return rc;
 }
 
-static int32_t do_login(sk_authd *a, const void *in, void *out)
+static int32_t do_login(sk_authd *a, void *in, void *out)
 {
-    const sk_wire_login_req *q = in;
+    sk_wire_login_req *q = in;
     sk_wire_login_rep *p = out;
-    int r = sk_auth_login(a->pool, a->store, &q->req, &p->verdict);
+    int r;
+    q->req.now = authd_now(); /* never the caller's clock: lockout and TOTP windows depend on it */
+    r = sk_auth_login(a->pool, a->store, &q->req, &p->verdict);
     if (r != 0)
         return r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
     if (p->verdict.outcome == SK_AUTH_OK && mint_session(a, q, &p->verdict, p->token) != 0) {
@@ -73,64 +82,102 @@ static int32_t do_login(sk_authd *a, const void *in, void *out)
     return 0;
 }
 
-static int32_t do_pwchange(sk_authd *a, const void *in, void *out)
+static int32_t do_pwchange(sk_authd *a, void *in, void *out)
 {
-    const sk_wire_pwchange_req *q = in;
+    sk_wire_pwchange_req *q = in;
     sk_wire_pwchange_rep *p = out;
-    int r = sk_auth_change_password(a->pool, a->store, &q->req, &p->verdict);
+    int r;
+    q->req.now = authd_now();
+    r = sk_auth_change_password(a->pool, a->store, &q->req, &p->verdict);
     return r == 0 ? 0 : r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
 }
 
-static int32_t do_session_end(sk_authd *a, const void *in, void *out)
+static int32_t do_session_end(sk_authd *a, void *in, void *out)
 {
     (void)out;
     return sk_store_session_delete(a->store, ((const sk_wire_session_req *)in)->hash) < 0 ? SK_WIRE_ERR_INTERNAL : 0;
 }
 
-static int32_t do_session_touch(sk_authd *a, const void *in, void *out)
+static int32_t do_session_touch(sk_authd *a, void *in, void *out)
 {
     const sk_wire_session_req *q = in;
+    /* authd's clock and a granularity from the policy: a caller's "now" in the future
+     * would defeat the idle timeout, an "every" of 0 a commit per request. */
+    int64_t every = a->pol.idle_timeout / 12;
+    if (every > SK_SESSION_TOUCH_INTERVAL)
+        every = SK_SESSION_TOUCH_INTERVAL;
+    if (every < 1)
+        every = 1;
     (void)out;
-    return sk_store_session_touch_every(a->store, q->hash, q->now, q->every) < 0 ? SK_WIRE_ERR_INTERNAL : 0;
+    return sk_store_session_touch_every(a->store, q->hash, authd_now(), every) < 0 ? SK_WIRE_ERR_INTERNAL : 0;
 }
 
-static int32_t do_totp_begin(sk_authd *a, const void *in, void *out)
+/* TOTP enrolment acts for the holder of a live session of that very account: a
+ * network process cannot enrol (and so learn) a secret for anybody else. */
+static int session_proves(sk_authd *a, const uint8_t hash[SK_SESSION_HASH_LEN], const sk_wire_who *who)
+{
+    sk_session s;
+    int ok = sk_store_session_get(a->store, hash, &s) == SK_STORE_OK && strcmp(s.user, who->id) == 0 &&
+             strcmp(s.tenant, who->tenant) == 0 &&
+             sk_policy_session_check(&a->pol, s.created, s.last_seen, authd_now()) == SK_POLICY_SESSION_OK;
+    sk_wipe(&s, sizeof s);
+    if (!ok)
+        sk_log(SK_LOG_WARN, "authd: TOTP enrolment for %s/%s without a live session of that account: refused",
+               who->tenant, who->id);
+    return ok;
+}
+
+static int32_t do_totp_begin(sk_authd *a, void *in, void *out)
 {
     const sk_wire_totp_req *q = in;
     sk_wire_totp_rep *p = out;
+    sk_user u;
+    int enabled;
+    if (!session_proves(a, q->session, &q->who))
+        return SK_WIRE_ERR_DENIED;
+    /* An active second factor is replaced only by an operator (disable, then enrol). */
+    enabled = sk_store_user_get(a->store, q->who.tenant, q->who.id, &u) == SK_STORE_OK &&
+              (u.flags & SK_USER_F_TOTP_ENABLED) != 0;
+    sk_wipe(&u, sizeof u);
+    if (enabled)
+        return SK_WIRE_ERR_DENIED;
     return sk_auth_totp_begin(a->cfg, a->store, q->who.tenant, q->who.id, p->b32, sizeof p->b32, p->uri,
                               sizeof p->uri);
 }
 
-static int32_t do_totp_pending(sk_authd *a, const void *in, void *out)
+static int32_t do_totp_pending(sk_authd *a, void *in, void *out)
 {
     const sk_wire_totp_req *q = in;
     sk_wire_totp_rep *p = out;
+    if (!session_proves(a, q->session, &q->who))
+        return SK_WIRE_ERR_DENIED;
     return sk_auth_totp_pending(a->cfg, a->store, q->who.tenant, q->who.id, p->b32, sizeof p->b32, p->uri,
                                 sizeof p->uri);
 }
 
-static int32_t do_totp_confirm(sk_authd *a, const void *in, void *out)
+static int32_t do_totp_confirm(sk_authd *a, void *in, void *out)
 {
     const sk_wire_totp_req *q = in;
     (void)out;
-    return sk_auth_totp_confirm(a->cfg, a->store, q->who.tenant, q->who.id, q->code, q->now);
+    if (!session_proves(a, q->session, &q->who))
+        return SK_WIRE_ERR_DENIED;
+    return sk_auth_totp_confirm(a->cfg, a->store, q->who.tenant, q->who.id, q->code, authd_now());
 }
 
-static int32_t do_activation_valid(sk_authd *a, const void *in, void *out)
+static int32_t do_activation_valid(sk_authd *a, void *in, void *out)
 {
     const sk_wire_activate_req *q = in;
     (void)out;
-    return sk_auth_activation_valid(a->store, q->who.tenant, q->who.id, q->token, q->now);
+    return sk_auth_activation_valid(a->store, q->who.tenant, q->who.id, q->token, authd_now());
 }
 
-static int32_t do_activate(sk_authd *a, const void *in, void *out)
+static int32_t do_activate(sk_authd *a, void *in, void *out)
 {
     const sk_wire_activate_req *q = in;
     sk_wire_activate_rep *p = out;
     sk_policy_pw_result why = SK_POLICY_PW_OK;
     int r = sk_auth_activate(a->cfg, a->store, q->who.tenant, q->who.id, q->token, (const char *)q->password,
-                             q->password_len, q->now, &why);
+                             q->password_len, authd_now(), &why);
     p->why = (int32_t)why;
     return r;
 }
@@ -155,7 +202,7 @@ static int count_locked(const sk_user *u, void *ctx)
     return 0;
 }
 
-static int32_t do_census(sk_authd *a, const void *in, void *out)
+static int32_t do_census(sk_authd *a, void *in, void *out)
 {
     sk_wire_census_rep *p = out;
     struct census s = { (int64_t)time(NULL), 0 }, l = { (int64_t)time(NULL), 0 };
@@ -170,7 +217,7 @@ static int32_t do_census(sk_authd *a, const void *in, void *out)
 
 static const struct {
     uint16_t type;
-    int32_t (*fn)(sk_authd *a, const void *in, void *out);
+    int32_t (*fn)(sk_authd *a, void *in, void *out);
 } handlers[] = {
     { SK_WIRE_AUTH_LOOKUP, do_lookup },
     { SK_WIRE_AUTH_LOGIN, do_login },
@@ -187,8 +234,18 @@ static const struct {
 
 void sk_authd_publish(sk_authd *a)
 {
-    if (a->generation != NULL)
-        __atomic_store_n(a->generation, sk_store_generation(a->store), __ATOMIC_RELEASE);
+    uint64_t g, cur;
+    if (a->generation == NULL)
+        return;
+    /* Several threads publish: only ever raise the value, or a thread that read an
+     * older generation could undo a newer one and revive cached answers. 0 (the
+     * store could not tell) publishes nothing: cached answers still expire. */
+    g = sk_store_generation(a->store);
+    cur = __atomic_load_n(a->generation, __ATOMIC_ACQUIRE);
+    if (g == 0)
+        return;
+    while (g > cur && !__atomic_compare_exchange_n(a->generation, &cur, g, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        ;
 }
 
 /* The largest request and reply structs (a login request and a lookup reply). */

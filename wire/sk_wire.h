@@ -148,6 +148,10 @@ typedef struct sk_wire_msg {
 
 /* Send header + payload as one datagram (MSG_NOSIGNAL, EINTR retried). */
 int sk_wire_send(int fd, uint16_t type, uint32_t id, const void *payload, size_t len) SK_MUST_CHECK;
+/* The same with extra send flags (e.g. MSG_DONTWAIT: EAGAIN when the peer's queue
+ * is full). */
+int sk_wire_send_flags(int fd, uint16_t type, uint32_t id, const void *payload, size_t len,
+                       int flags) SK_MUST_CHECK;
 /* Receive one datagram into buf (cap >= SK_WIRE_MAX) and parse its header. Waits
  * at most timeout_ms (< 0: forever). Returns 0, 1 on timeout, -1 on error, EOF
  * (errno EPIPE), a truncated datagram or a bad header (errno EBADMSG). */

@@ -68,6 +68,7 @@ typedef struct sk_wire_session_req {  /* SESSION_END, SESSION_TOUCH */
 
 typedef struct sk_wire_totp_req {     /* TOTP_BEGIN, TOTP_PENDING, TOTP_CONFIRM */
     sk_wire_who who;
+    uint8_t session[SK_SESSION_HASH_LEN];  /* a live session of `who` (authd checks it) */
     char code[SK_AUTH_TOTP_MAX + 1];  /* CONFIRM only */
     int64_t now;
 } sk_wire_totp_req;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,6 +222,11 @@ int sk_wire_r_end(const sk_wire_r *r)
 
 int sk_wire_send(int fd, uint16_t type, uint32_t id, const void *payload, size_t len)
 {
+    return sk_wire_send_flags(fd, type, id, payload, len, 0);
+}
+
+int sk_wire_send_flags(int fd, uint16_t type, uint32_t id, const void *payload, size_t len, int flags)
+{
     uint8_t h[SK_WIRE_HDR_LEN] = { SK_WIRE_VERSION, 0, (uint8_t)type, (uint8_t)(type >> 8),
                                    (uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16), (uint8_t)(id >> 24) };
     struct iovec iov[2] = { { h, sizeof h }, { (void *)(uintptr_t)payload, len } };
@@ -232,7 +238,7 @@ int sk_wire_send(int fd, uint16_t type, uint32_t id, const void *payload, size_t
         return -1;
     }
     do
-        n = sendmsg(fd, &m, MSG_NOSIGNAL);
+        n = sendmsg(fd, &m, MSG_NOSIGNAL | flags);
     while (n < 0 && errno == EINTR);
     return n == (ssize_t)(sizeof h + len) ? 0 : -1;
 }
@@ -450,6 +456,12 @@ int sk_wire_serve(int fd, enum sk_wire_peer peer, sk_wire_handler handler, void 
 
     if (in == NULL || out == NULL)
         goto done;
+    {
+        /* A peer that stops reading its replies must not hold this thread (and the
+         * server's stop) forever: a reply that cannot leave in 5 s is dropped. */
+        struct timeval tv = { 5, 0 };
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     while (stop == NULL || !*stop) {
         sk_wire_msg m;
         int r = sk_wire_recv(fd, in, SK_WIRE_MAX, &m, stop != NULL ? 200 : -1);
@@ -461,6 +473,7 @@ int sk_wire_serve(int fd, enum sk_wire_peer peer, sk_wire_handler handler, void 
                 break;
             }
             if (errno == EBADMSG) {
+                sk_wipe(in, SK_WIRE_MAX); /* it may have held a password */
                 sk_log(SK_LOG_WARN, "wire: malformed datagram from the %s peer: dropped", sk_wire_peer_name(peer));
                 continue;
             }

@@ -245,6 +245,7 @@ static void co_totp_req(co *c, void *m)
 {
     sk_wire_totp_req *q = m;
     co_who(c, &q->who);
+    co_fixed(c, q->session, sizeof q->session);
     co_str(c, q->code, sizeof q->code);
     co_i64(c, &q->now);
 }

@@ -416,8 +416,8 @@ enum MHD_Result http_post_password(struct req *rq, struct MHD_Connection *mc, co
 
 /* The enrolment text (base32 secret and otpauth URI) from authd: BEGIN makes a new
  * candidate, PENDING shows the current one again. type 0: none wanted (-1). */
-static int totp_text(sk_http *h, const sk_conn *c, uint16_t type, char b32[SK_AUTH_TOTP_B32_MAX],
-                     char uri[SK_AUTH_TOTP_URI_MAX])
+static int totp_text(sk_http *h, const struct req *rq, const sk_conn *c, uint16_t type,
+                     char b32[SK_AUTH_TOTP_B32_MAX], char uri[SK_AUTH_TOTP_URI_MAX])
 {
     sk_wire_totp_req q;
     sk_wire_totp_rep *p;
@@ -428,6 +428,7 @@ static int totp_text(sk_http *h, const sk_conn *c, uint16_t type, char b32[SK_AU
     if (p == NULL)
         return -1;
     memset(&q, 0, sizeof q);
+    memcpy(q.session, rq->sess_hash, sizeof q.session); /* authd checks it is c's live session */
     if (sk_strlcpy(q.who.tenant, sizeof q.who.tenant, c->tenant) == 0 &&
         sk_strlcpy(q.who.id, sizeof q.who.id, c->user) == 0 && http_authd(h, type, &q, p) == 0 &&
         sk_strlcpy(b32, SK_AUTH_TOTP_B32_MAX, p->b32) == 0 && sk_strlcpy(uri, SK_AUTH_TOTP_URI_MAX, p->uri) == 0)
@@ -464,9 +465,9 @@ static enum MHD_Result send_totp_page(struct req *rq, struct MHD_Connection *mc,
         /* A visit starts a fresh candidate secret; it becomes active only when a code
          * from it is confirmed, so an abandoned enrolment changes nothing. After a
          * mistyped code the same secret is shown again: it is already in the app. */
-        int r = totp_text(h, c, msg == SK_MSG_TOTP_BAD_CODE ? SK_WIRE_AUTH_TOTP_PENDING : 0, b32, uri);
+        int r = totp_text(h, rq, c, msg == SK_MSG_TOTP_BAD_CODE ? SK_WIRE_AUTH_TOTP_PENDING : 0, b32, uri);
         if (r != 0)
-            r = totp_text(h, c, SK_WIRE_AUTH_TOTP_BEGIN, b32, uri);
+            r = totp_text(h, rq, c, SK_WIRE_AUTH_TOTP_BEGIN, b32, uri);
         if (r != 0 || sk_auth_totp_qr_svg(uri, svg, svg_cap) != 0) {
             res = http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 0);
             goto out;
@@ -507,6 +508,7 @@ enum MHD_Result http_post_totp(struct req *rq, struct MHD_Connection *mc, const 
         sk_wire_status_rep p;
         memset(&q, 0, sizeof q);
         q.now = http_now_s();
+        memcpy(q.session, rq->sess_hash, sizeof q.session);
         if (sk_strlcpy(q.who.tenant, sizeof q.who.tenant, c->tenant) != 0 ||
             sk_strlcpy(q.who.id, sizeof q.who.id, c->user) != 0 ||
             sk_strlcpy(q.code, sizeof q.code, rq->f->f_totp) != 0)

@@ -20,6 +20,11 @@
 #define MON_RESTART_BURST 5
 #define MON_RESTART_WINDOW_MS 60000
 #define MON_BACKOFF_MAX_MS 5000
+#define MON_MESSAGES_PER_PASS 8
+#define MON_MAIL_BURST 30
+#define MON_MAIL_WINDOW_MS (10 * 60 * 1000)
+
+static void kill_all(struct monitor *m);
 
 static int64_t mono_ms(void)
 {
@@ -80,9 +85,7 @@ static void schedule_restart(struct monitor *m, struct child *c)
         m->failed = 1;
         m->stopping = 1;
         /* Nothing to drain gracefully: the others would only wait for the dead one. */
-        for (size_t i = 0; i < KID_COUNT; i++)
-            if (m->kids[i].pid > 0)
-                kill(m->kids[i].pid, SIGKILL);
+        kill_all(m);
         return;
     }
     c->backoff_ms = c->backoff_ms == 0 ? 100 : c->backoff_ms * 2;
@@ -118,17 +121,36 @@ static void reap(struct monitor *m)
     }
 }
 
+/* A child's mail: the sender is the configuration's, an operators' alarm goes to the
+ * operators of its level whatever the child named, and each child may send at most
+ * MON_MAIL_BURST mails per MON_MAIL_WINDOW_MS (a compromised network process must
+ * not make the gateway a spam relay or keep the monitor busy). */
 static void send_mail(struct monitor *m, struct child *c, const sk_wire_msg *msg)
 {
     static sk_wire_notify n;
     struct sk_notify_msg mail;
+    const char *to;
+    int64_t now = mono_ms();
+    if (now - c->mail_window_ms > MON_MAIL_WINDOW_MS) {
+        c->mail_window_ms = now;
+        c->mails_in_window = 0;
+    }
+    if (++c->mails_in_window > MON_MAIL_BURST) {
+        if (c->mails_in_window == MON_MAIL_BURST + 1)
+            sk_log(SK_LOG_ERR, "monitor: %s sends more than %d mails in %d s: further mail dropped", c->name,
+                   MON_MAIL_BURST, MON_MAIL_WINDOW_MS / 1000);
+        return;
+    }
     if (sk_wire_notify_decode(msg->payload, msg->len, &n) != 0) {
         sk_log(SK_LOG_WARN, "monitor: undecodable mail from %s: dropped", c->name);
         return;
     }
-    mail = (struct sk_notify_msg){ n.from[0] ? n.from : NULL, n.to, n.subject, n.body };
+    to = n.level == SK_NOTIFY_PERSONAL ? n.to : sk_conf_operators_for(m->conf, n.level);
+    if (to[0] == '\0')
+        return;
+    mail = (struct sk_notify_msg){ m->conf->notify_from[0] ? m->conf->notify_from : NULL, to, n.subject, n.body };
     if (sk_notify_send_level(m->conf->notify_command, &mail, n.level) != 0)
-        sk_log(SK_LOG_ERR, "mail to %s failed: %s", n.to, n.subject);
+        sk_log(SK_LOG_ERR, "mail to %s failed: %s", to, n.subject);
 }
 
 static void run_witness(struct monitor *m, const sk_wire_msg *msg)
@@ -149,7 +171,8 @@ static void on_message(struct monitor *m, struct child *c)
 {
     static uint8_t buf[SK_WIRE_MAX];
     sk_wire_msg msg;
-    while (sk_wire_recv(c->mon_end, buf, sizeof buf, &msg, 0) == 0) {
+    /* A few per pass: signals and the other children are served in between. */
+    for (int k = 0; k < MON_MESSAGES_PER_PASS && sk_wire_recv(c->mon_end, buf, sizeof buf, &msg, 0) == 0; k++) {
         if (!sk_wire_permitted(c->peer, msg.type)) {
             sk_log(SK_LOG_WARN, "monitor: %s sent a message it may not send (0x%04x): ignored", c->name, msg.type);
             continue;
@@ -174,8 +197,22 @@ static void on_message(struct monitor *m, struct child *c)
 
 /* Stop order: the network process drains first (its requests still need authd and
  * auditd), then authd (whose last entries need auditd), then auditd. */
+static void kill_all(struct monitor *m)
+{
+    for (size_t i = 0; i < KID_COUNT; i++)
+        if (m->kids[i].pid > 0)
+            kill(m->kids[i].pid, SIGKILL);
+}
+
 static int advance_stop(struct monitor *m)
 {
+    int64_t now = mono_ms();
+    if (m->stop_started_ms == 0)
+        m->stop_started_ms = now;
+    /* The drain has its own deadline; a child still there well after it ignores
+     * SIGTERM (or is stuck) and is killed. */
+    if (now - m->stop_started_ms > ((int64_t)m->conf->drain_timeout + 15) * 1000)
+        kill_all(m);
     for (size_t i = KID_COUNT; i-- > 0;) {
         struct child *c = &m->kids[i];
         if (c->pid > 0) {
@@ -194,8 +231,10 @@ static void restart_due(struct monitor *m, int64_t now, int64_t *wait)
         if (m->stopping || c->pid != 0 || c->restart_at_ms == 0)
             continue;
         if (c->restart_at_ms <= now) {
-            if (spawn(m, c) != 0)
+            if (spawn(m, c) != 0) {
                 m->failed = m->stopping = 1;
+                kill_all(m);
+            }
         } else if (*wait < 0 || c->restart_at_ms - now < *wait) {
             *wait = c->restart_at_ms - now;
         }

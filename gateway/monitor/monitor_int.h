@@ -36,6 +36,8 @@ struct child {
     unsigned deaths_in_window, backoff_ms;
     int status;                       /* last wait status */
     char last_death[96];              /* why the previous one died; "" at the first start */
+    int64_t mail_window_ms;           /* its mail rate (see send_mail) */
+    int mails_in_window;
 };
 
 struct monitor {
@@ -52,6 +54,7 @@ struct monitor {
     struct child kids[KID_COUNT];
     int stopping, failed;
     int told_ready;                   /* READY=1 sent to systemd */
+    int64_t stop_started_ms;          /* when stopping began (monotonic) */
 };
 
 /* Remember fd so that every child closes what is not its own. */

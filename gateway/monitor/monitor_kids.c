@@ -314,6 +314,9 @@ static int authd_body(struct monitor *m, struct child *c)
 
 static int net_body(struct monitor *m, struct child *c)
 {
+    /* authd writes the generation page; here it is read only. */
+    if (mprotect((void *)(uintptr_t)m->generation, sizeof *m->generation, PROT_READ) != 0)
+        return 1;
     sk_netproc_fds fds = { m->listen_fd, m->authd.client, m->authd.n, child_ready, NULL, c->last_death,
                            m->generation, NULL, enter_sandbox, (void *)(intptr_t)SK_SANDBOX_NET };
     fds.audit = remote_audit(&m->audit_net);
@@ -393,9 +396,18 @@ void mon_reset_clients(struct monitor *m, const struct child *c)
         sets[1] = &m->audit_authd;
     }
     for (size_t s = 0; s < SK_ARRAY_LEN(sets); s++)
-        for (unsigned i = 0; sets[s] != NULL && i < sets[s]->n; i++)
-            if (sk_wire_send(sets[s]->server[i], SK_WIRE_RESET, 0, NULL, 0) != 0 && errno != EAGAIN)
+        for (unsigned i = 0; sets[s] != NULL && i < sets[s]->n; i++) {
+            int fd = sets[s]->server[i];
+            char drop[256];
+            /* Requests the dead server never read: their callers get the reset and
+             * decide (ask again, or tell the user); the new server must not also
+             * carry them out behind their back. */
+            while (recv(fd, drop, sizeof drop, MSG_DONTWAIT | MSG_TRUNC) >= 0)
+                ;
+            /* Never block the monitor on a caller that stopped reading. */
+            if (sk_wire_send_flags(fd, SK_WIRE_RESET, 0, NULL, 0, MSG_DONTWAIT) != 0 && errno != EAGAIN)
                 sk_log(SK_LOG_WARN, "monitor: cannot reset a channel of %s: %s", c->name, strerror(errno));
+        }
 }
 
 int mon_setup(struct monitor *m)
