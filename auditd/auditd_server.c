@@ -35,7 +35,7 @@ static const char *opt(uint8_t has, const char *s)
 static int handle_append(sk_audit *a, enum sk_wire_peer peer, const sk_wire_msg *m, sk_wire_w *w)
 {
     sk_wire_audit_append *q = calloc(1, sizeof *q);
-    sk_audit_kv kv[SK_WIRE_AUDIT_MAX_KV];
+    sk_audit_kv kv[SK_WIRE_AUDIT_MAX_KV + 1];
     sk_audit_event e;
     sk_wire_audit_seq_rep rep = { -1, 0 };
     int rc = SK_WIRE_ERR_BADMSG;
@@ -56,14 +56,18 @@ static int handle_append(sk_audit *a, enum sk_wire_peer peer, const sk_wire_msg 
             kv[i].key = q->kv[i].key;
             kv[i].value = opt(q->kv[i].has_value, q->kv[i].value);
         }
+        /* Who handed the entry in (the channel's class, fixed by the monitor, not
+         * claimed): last, so a "via" the peer sent itself is overridden. */
+        kv[q->n_kv].key = "via";
+        kv[q->n_kv].value = sk_wire_peer_name(peer);
         memset(&e, 0, sizeof e);
         e.event = q->event;
         e.actor = opt(q->has_actor, q->actor);
         e.tenant = opt(q->has_tenant, q->tenant);
         e.peer = opt(q->has_peer, q->peer);
         e.serial = opt(q->has_serial, q->serial);
-        e.kv = q->n_kv > 0 ? kv : NULL;
-        e.n_kv = q->n_kv;
+        e.kv = kv;
+        e.n_kv = q->n_kv + 1;
         e.details_json = opt(q->has_details, q->details_json);
         if (sk_audit_append(a, &e, q->durable, &rep.seq) == 0)
             rep.status = 0;

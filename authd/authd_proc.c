@@ -91,6 +91,9 @@ static int open_all(struct authd_proc *p, const sk_authd_env *env)
     }
     p->a.cfg = &p->cfg;
     sk_auth_policy_config(&p->cfg, &p->a.pol);
+    /* Sessions: the same timeouts the network workers apply. */
+    p->a.pol.idle_timeout = p->conf->idle_timeout;
+    p->a.pol.absolute_timeout = p->conf->absolute_timeout;
     p->audit = env->audit;
     p->a.generation = env->generation;
     sk_authd_publish(&p->a);
