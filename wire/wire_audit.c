@@ -1,80 +1,10 @@
 /* wire_audit.c — codecs of the auditd messages (sk_wire_audit.h). One function
- * per struct walks its fields in order and either writes or reads them; the
- * field helpers are those of wire_auth.c (kept static there and here, so each
- * message family stays one self-contained file). */
+ * per struct walks its fields in order and either writes or reads them, with the
+ * field helpers of wire_co.h. */
 #include <string.h>
 
 #include "sk_wire_audit.h"
-
-typedef struct co {
-    int dec;
-    sk_wire_w *w;
-    sk_wire_r *r;
-} co;
-
-static void co_fail(co *c)
-{
-    if (c->dec)
-        c->r->err = 1;
-    else
-        c->w->err = 1;
-}
-
-static void co_u8(co *c, uint8_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_u8(c->r);
-    else
-        sk_wire_put_u8(c->w, *v);
-}
-
-/* A presence or flag byte: 0 or 1 only (canonical). */
-static void co_flag(co *c, uint8_t *v)
-{
-    co_u8(c, v);
-    if (*v > 1)
-        co_fail(c);
-}
-
-static void co_u32(co *c, uint32_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_u32(c->r);
-    else
-        sk_wire_put_u32(c->w, *v);
-}
-
-static void co_u64(co *c, uint64_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_u64(c->r);
-    else
-        sk_wire_put_u64(c->w, *v);
-}
-
-static void co_i32(co *c, int32_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_i32(c->r);
-    else
-        sk_wire_put_i32(c->w, *v);
-}
-
-static void co_i64(co *c, int64_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_i64(c->r);
-    else
-        sk_wire_put_i64(c->w, *v);
-}
-
-static void co_str(co *c, char *s, size_t cap)
-{
-    if (c->dec)
-        sk_wire_get_str(c->r, s, cap);
-    else
-        sk_wire_put_str(c->w, s, cap);
-}
+#include "wire_co.h"
 
 /* A string the sk_audit API lets be NULL: presence byte, then the text if present. */
 static void co_ostr(co *c, uint8_t *has, char *s, size_t cap)

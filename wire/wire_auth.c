@@ -3,88 +3,7 @@
 #include <string.h>
 
 #include "sk_wire_auth.h"
-
-typedef struct co {
-    int dec;
-    sk_wire_w *w;
-    sk_wire_r *r;
-} co;
-
-static void co_u8(co *c, uint8_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_u8(c->r);
-    else
-        sk_wire_put_u8(c->w, *v);
-}
-
-static void co_u32(co *c, uint32_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_u32(c->r);
-    else
-        sk_wire_put_u32(c->w, *v);
-}
-
-static void co_u64(co *c, uint64_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_u64(c->r);
-    else
-        sk_wire_put_u64(c->w, *v);
-}
-
-static void co_i32(co *c, int32_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_i32(c->r);
-    else
-        sk_wire_put_i32(c->w, *v);
-}
-
-static void co_i64(co *c, int64_t *v)
-{
-    if (c->dec)
-        *v = sk_wire_get_i64(c->r);
-    else
-        sk_wire_put_i64(c->w, *v);
-}
-
-/* An int-sized enum or flag, carried as i32 and bounded to [0, max]. */
-static void co_enum(co *c, int *v, int max)
-{
-    int32_t x = (int32_t)*v;
-    co_i32(c, &x);
-    if (c->dec) {
-        if (x < 0 || x > max)
-            c->r->err = 1;
-        *v = (int)x;
-    }
-}
-
-static void co_str(co *c, char *s, size_t cap)
-{
-    if (c->dec)
-        sk_wire_get_str(c->r, s, cap);
-    else
-        sk_wire_put_str(c->w, s, cap);
-}
-
-static void co_fixed(co *c, uint8_t *p, size_t n)
-{
-    if (c->dec)
-        sk_wire_get_fixed(c->r, p, n);
-    else
-        sk_wire_put_bytes(c->w, p, n, n);
-}
-
-static void co_bytes(co *c, uint8_t *p, size_t max, size_t *n)
-{
-    if (c->dec)
-        sk_wire_get_bytes(c->r, p, max, n);
-    else
-        sk_wire_put_bytes(c->w, p, *n, max);
-}
+#include "wire_co.h"
 
 static void co_role(co *c, enum sk_role *r)
 {
@@ -119,10 +38,7 @@ static void co_user_public(co *c, sk_user *u)
     co_i64(c, &u->activation_expires);
     co_u32(c, &u->allow_count);
     if (u->allow_count > SK_ALLOW_MAX) {
-        if (c->dec)
-            c->r->err = 1;
-        else
-            c->w->err = 1;
+        co_fail(c);
         return;
     }
     for (uint32_t i = 0; i < u->allow_count; i++)

@@ -1,5 +1,5 @@
-/* monitor_kids.c — what each child process gets (descriptors, sandbox paths) and
- * runs. Who may touch what is decided here, in one place; each child decides when
+/* monitor_kids.c — what each child process is handed (descriptors, sandbox paths)
+ * and runs. Who may touch what is decided here, in one place; each child decides when
  * it locks itself in (after it opened its files, before its first thread). */
 #include <errno.h>
 #include <libgen.h>
