@@ -24,7 +24,6 @@
 #include "sk_netproc.h"
 #include "sk_util.h"
 
-#define PRUNE_EVERY_SECONDS 86400
 
 
 /* Mail queued by request threads and sent by the maintenance thread: sendmail may
@@ -130,8 +129,8 @@ static void send_queued_mail(struct gateway *g)
 }
 
 
-/* Housekeeping off the request path: group-commit and checkpoints of the audit log
- * every second, retention once a day. */
+/* Housekeeping off the request path: queued mail, the clock and the census once a
+ * minute. The audit log's group commit, checkpoints and retention are auditd's. */
 #define CLOCK_CHECK_EVERY 60
 
 /* TOTP windows, lockout and idle timeouts and audit times assume a synchronised
@@ -157,7 +156,6 @@ static void check_clock(struct gateway *g, int *was_synced)
 static void *maint_main(void *arg)
 {
     struct gateway *g = arg;
-    time_t last_prune = time(NULL);
     time_t next_clock_check = 0;
     int clock_synced = 1; /* what start assumes: a clock found unsynchronised is reported */
     pthread_mutex_lock(&g->maint_lock);
@@ -169,20 +167,12 @@ static void *maint_main(void *arg)
         send_queued_mail(g);
         if (g->stopping)
             break;
-        if (sk_audit_flush(g->audit) != 0)
-            sk_log(SK_LOG_ERR, "audit flush failed");
         if (time(NULL) >= next_clock_check) {
             next_clock_check = time(NULL) + CLOCK_CHECK_EVERY;
             pthread_mutex_unlock(&g->maint_lock);
             check_clock(g, &clock_synced);
             sk_http_census(g->http); /* same minute: sessions and locked accounts */
             pthread_mutex_lock(&g->maint_lock);
-        }
-        if (time(NULL) - last_prune >= PRUNE_EVERY_SECONDS) {
-            unsigned removed = 0;
-            last_prune = time(NULL);
-            if (sk_audit_prune(g->audit, &removed) != 0)
-                sk_log(SK_LOG_ERR, "audit retention pruning failed");
         }
     }
     pthread_mutex_unlock(&g->maint_lock);

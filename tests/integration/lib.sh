@@ -363,6 +363,30 @@ sk_child_pid() {
     sk_fail "no sekisho-$1 process under the gateway (pid $SK_GW_PID)"
 }
 
+# sk_new_child_pid NAME OLD: the pid of the gateway's child NAME once it differs
+# from OLD (the monitor restarted it), waiting up to 10 s; "" when none came.
+sk_new_child_pid() {
+    local i pid=""
+    for ((i = 0; i < 100; i++)); do
+        pid=$(pgrep -P "$SK_GW_PID" -x "sekisho-$1" | head -n 1 || true)
+        [[ -n $pid && $pid != "$2" ]] && { echo "$pid"; return 0; }
+        sleep 0.1
+    done
+    echo ""
+}
+
+# sk_curl_until CODE USER COOKIE PATH: sk_curl until it answers CODE (up to 5 s);
+# prints the last code.
+sk_curl_until() {
+    local want=$1 u=$2 ck=$3 p=$4 i code=000
+    for ((i = 0; i < 50; i++)); do
+        code=$(sk_curl -u "$u" -C "$ck" "$p")
+        [[ $code == "$want" ]] && break
+        sleep 0.1
+    done
+    echo "$code"
+}
+
 # sk_stop_gateway: SIGTERM, bounded wait, the exit status must be 0 and the log
 # free of sanitizer reports.
 sk_stop_gateway() {

@@ -49,20 +49,10 @@ sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro
     "reading its own certificate is allowed (the hook reports an allowed action as 500)"
 code=$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=execve")
 sk_assert_eq "$code" 000 "the connection of the request that made the process die"
-n2=""
-for ((i = 0; i < 100; i++)); do
-    n2=$(pgrep -P "$SK_GW_PID" -x sekisho-net | head -n 1 || true)
-    [[ -n $n2 && $n2 != "$net" ]] && break
-    sleep 0.1
-done
-sk_assert_ne "$n2" "$net" "a new network process after SIGSYS"
+n2=$(sk_new_child_pid net "$net")
+sk_assert_ne "$n2" "" "a new network process after SIGSYS"
 sk_assert_contains "$(grep -F 'monitor: net died' "$SK_GW_LOG")" "signal 31" "the monitor saw SIGSYS"
-code=000
-for ((i = 0; i < 50; i++)); do
-    code=$(sk_curl -u alice -C "$ca" /echo)
-    [[ $code == 200 ]] && break
-    sleep 0.1
-done
+code=$(sk_curl_until 200 alice "$ca" /echo)
 sk_assert_eq "$code" 200 "the session after the restart"
 sk_stop_gateway
 out=$("$SK_BIN/sekishoctl" -c "$SK_CONF" audit verify 2>&1) || sk_fail "audit verify: $out"
