@@ -149,7 +149,9 @@ static int ctl_open(const char *path, sk_audit **out, char *err, size_t cap)
     if (r != 0) {
         /* Not "nothing listens": auditd may well run, so writing ourselves (and
          * opening the key) is not an option. */
-        set_err(err, cap, "cannot reach auditd at %s: %s", path, strerror(errno));
+        int saved = errno; /* the caller tells EACCES apart */
+        set_err(err, cap, "cannot reach auditd at %s: %s", path, strerror(saved));
+        errno = saved;
         return -1;
     }
     if (sk_wire_client_new(&fd, 1, "auditd", &c) != 0) {
@@ -165,12 +167,14 @@ static int ctl_open(const char *path, sk_audit **out, char *err, size_t cap)
     return 0;
 }
 
-/* Connect as the audit directory's owner (the gateway's user) when run as root:
- * the socket is that user's (0600), and a root without CAP_DAC_OVERRIDE (the CRL
- * job's unit) could not open it otherwise; auditd serves its own uid. */
+/* Connect as ourselves first; a root without CAP_DAC_OVERRIDE (the CRL job's unit)
+ * cannot open the gateway user's socket (0600) and then connects as the audit
+ * directory's owner, which auditd serves as its own uid. */
 static int ctl_open_as_owner(sk_adm_audit *a, sk_audit **out, char *err, size_t cap)
 {
-    int r;
+    int r = ctl_open(a->ctl, out, err, cap);
+    if (r != -1 || errno != EACCES || !a->switch_owner)
+        return r;
     if (as_owner(a) != 0) {
         set_err(err, cap, "cannot switch to uid %lu, the owner of the audit directory, to reach auditd: %s",
                 (unsigned long)a->owner_uid, strerror(errno));
