@@ -462,12 +462,20 @@ int sk_mkdir_p(const char *path, mode_t mode)
     if (sk_strlcpy(tmp, sizeof tmp, path) != 0 || tmp[0] == '\0')
         return -1;
     for (char *p = tmp + 1; *p; p++) {
+        struct stat st;
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        /* An existing directory is not created again: mkdir in a parent one may
+         * only search (mode 0711, a private clone) fails with EACCES, not EEXIST. */
+        if (!(stat(tmp, &st) == 0 && S_ISDIR(st.st_mode)) && mkdir(tmp, mode) != 0 && errno != EEXIST)
             return -1;
         *p = '/';
+    }
+    {
+        struct stat st;
+        if (stat(tmp, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
     }
     if (mkdir(tmp, mode) != 0) {
         struct stat st;

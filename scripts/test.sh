@@ -12,12 +12,13 @@ bash scripts/deps.sh test || { echo "deps: installation failed"; echo "0 passed,
 
 # Some tests drop to other users (nobody, a sudo user) and run the tree's binaries and
 # scripts as them: a clone in a private directory (mktemp -d makes it 0700) must be
-# traversable. Only directories we own are touched, and only their x bit for others.
+# traversable (group too: a tool that switches only its uid keeps group root). Only
+# directories we own are touched, and only their x bits for group and others.
 if [ "$(id -u)" = 0 ]; then
   d=$root
   while [ "$d" != / ]; do
-    if [ -O "$d" ] && [ "$(( 0$(stat -c %a "$d") & 1 ))" = 0 ]; then
-      chmod o+x "$d" && echo "test.sh: made $d traversable for the tests that run as other users"
+    if [ -O "$d" ] && [ "$(( 0$(stat -c %a "$d") & 011 ))" != 9 ]; then
+      chmod go+x "$d" && echo "test.sh: made $d traversable for the tests that run as other users"
     fi
     d=$(dirname "$d")
   done
