@@ -220,6 +220,37 @@ uint64_t sk_store_generation(sk_store *s);
  * generation. */
 int sk_store_change_fd(sk_store *s);
 
+/* ---- shared values ------------------------------------------------------ */
+
+/* Small named blobs that every gateway process and node sharing the store must
+ * agree on: the CSRF and TLS session-ticket keys, the failed-login burst counter,
+ * the claim of a node-wide chore (the daily sweep). A name is 1..SK_STORE_VALUE_NAME_MAX
+ * of [a-z0-9._-]; a value is 0..SK_STORE_VALUE_MAX bytes, opaque to the store
+ * (callers version their own encoding). Values may hold secrets: the store
+ * wipes its copies and never logs them. */
+#define SK_STORE_VALUE_NAME_MAX 63
+#define SK_STORE_VALUE_MAX 1024
+
+/* 1 if name is a valid value name. */
+int sk_store_valid_value_name(const char *name);
+/* Read a value into buf (capacity cap >= SK_STORE_VALUE_MAX is always enough);
+ * *len gets its size. SK_STORE_OK, SK_STORE_NOTFOUND, or -1 (also when cap is
+ * short or the name is invalid). */
+int sk_store_value_get(sk_store *s, const char *name, uint8_t *buf, size_t cap,
+                       size_t *len) SK_MUST_CHECK;
+/* Atomic read-modify-write of one value, with the guarantees of
+ * sk_store_user_update across processes and nodes: fn gets the current value
+ * (*len = 0 and exists = 0 when there is none yet) in a buffer of capacity
+ * SK_STORE_VALUE_MAX, may change it and its length, and returns 0 to commit or
+ * non-zero to veto (SK_STORE_VETO, nothing written). No other writer of the
+ * same name can commit between what fn read and what it wrote. fn is called at
+ * most once, must be short and must not call the store. SK_STORE_OK once
+ * committed and durable, SK_STORE_VETO, or -1 (also for *len > SK_STORE_VALUE_MAX
+ * after fn). */
+int sk_store_value_update(sk_store *s, const char *name,
+                          int (*fn)(uint8_t *val, size_t *len, int exists, void *ctx),
+                          void *ctx) SK_MUST_CHECK;
+
 /* ---- sessions ---------------------------------------------------------- */
 
 /* Insert or replace the session keyed by sess->hash. */

@@ -8,6 +8,7 @@
  *
  * Every op has the contract of the sk_store.h function of the same name, with
  * `impl` in place of the store handle, and these additions:
+ *  - Value names reach a backend already validated (store.c checks them).
  *  - Arguments are as the caller passed them: a backend validates tenant and
  *    user IDs itself (an invalid ID names nobody: SK_STORE_NOTFOUND, or 0 for
  *    session_delete_user and user_list) and never trusts them as key material
@@ -46,6 +47,10 @@ typedef struct sk_store_ops {
                           int *ended);
     int (*user_delete_if)(void *impl, const char *tenant, const char *id,
                           int (*pred)(const sk_user *u, void *ctx), void *ctx);
+
+    int (*value_get)(void *impl, const char *name, uint8_t *buf, size_t cap, size_t *len);
+    int (*value_update)(void *impl, const char *name,
+                        int (*fn)(uint8_t *val, size_t *len, int exists, void *ctx), void *ctx);
 
     int (*timing_pad)(void *impl);
     uint64_t (*generation)(void *impl);

@@ -176,6 +176,35 @@ int sk_store_user_delete_if(sk_store *s, const char *tenant, const char *id,
     return s->ops->user_delete_if(s->impl, tenant, id, pred, ctx);
 }
 
+int sk_store_valid_value_name(const char *name)
+{
+    size_t n = strnlen(name, SK_STORE_VALUE_NAME_MAX + 1);
+    if (n == 0 || n > SK_STORE_VALUE_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int sk_store_value_get(sk_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len)
+{
+    *len = 0;
+    if (!sk_store_valid_value_name(name))
+        return -1;
+    return s->ops->value_get(s->impl, name, buf, cap, len);
+}
+
+int sk_store_value_update(sk_store *s, const char *name,
+                          int (*fn)(uint8_t *val, size_t *len, int exists, void *ctx), void *ctx)
+{
+    if (!sk_store_valid_value_name(name))
+        return -1;
+    return s->ops->value_update(s->impl, name, fn, ctx);
+}
+
 int sk_store_timing_pad(sk_store *s)
 {
     return s->ops->timing_pad(s->impl);

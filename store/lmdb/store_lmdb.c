@@ -644,6 +644,101 @@ out:
     return ret;
 }
 
+/* ---- shared values ------------------------------------------------------ */
+
+/* Values live in "meta" under "v:<name>", apart from the backend's own keys. */
+static int value_key(const char *name, char buf[SK_STORE_VALUE_NAME_MAX + 3], MDB_val *key)
+{
+    if (sk_snprintf(buf, SK_STORE_VALUE_NAME_MAX + 3, "v:%s", name) != 0)
+        return -1;
+    key->mv_data = buf;
+    key->mv_size = strlen(buf);
+    return 0;
+}
+
+static int lmdb_value_get(void *impl, const char *name, uint8_t *buf, size_t cap, size_t *len)
+{
+    lmdb_store *s = impl;
+    char kb[SK_STORE_VALUE_NAME_MAX + 3];
+    MDB_val key, val;
+    MDB_txn *txn = NULL;
+    int rc, ret = -1;
+
+    if (value_key(name, kb, &key) != 0 || begin(s, 0, &txn) != 0)
+        goto out;
+    rc = mdb_get(txn, s->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        ret = SK_STORE_NOTFOUND;
+        goto out;
+    }
+    if (rc != 0) {
+        log_mdb("get value", rc);
+        goto out;
+    }
+    if (val.mv_size > SK_STORE_VALUE_MAX || val.mv_size > cap) {
+        sk_log(SK_LOG_ERR, "store: value %s is larger than its reader allows", name);
+        goto out;
+    }
+    memcpy(buf, val.mv_data, val.mv_size);
+    *len = val.mv_size;
+    ret = SK_STORE_OK;
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
+static int lmdb_value_update(void *impl, const char *name,
+                             int (*fn)(uint8_t *val, size_t *len, int exists, void *ctx), void *ctx)
+{
+    lmdb_store *s = impl;
+    char kb[SK_STORE_VALUE_NAME_MAX + 3];
+    uint8_t buf[SK_STORE_VALUE_MAX];
+    size_t len = 0;
+    MDB_val key, val;
+    MDB_txn *txn = NULL;
+    int rc, exists = 0, ret = -1;
+
+    if (value_key(name, kb, &key) != 0 || begin(s, 1, &txn) != 0)
+        goto out;
+    rc = mdb_get(txn, s->meta, &key, &val);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        log_mdb("get value", rc);
+        goto out;
+    }
+    if (rc == 0) {
+        if (val.mv_size > sizeof buf) {
+            sk_log(SK_LOG_ERR, "store: value %s is corrupt (too large)", name);
+            goto out;
+        }
+        memcpy(buf, val.mv_data, val.mv_size);
+        len = val.mv_size;
+        exists = 1;
+    }
+    if (fn(buf, &len, exists, ctx) != 0) {
+        ret = SK_STORE_VETO;
+        goto out;
+    }
+    if (len > sizeof buf) {
+        sk_log(SK_LOG_ERR, "store: value %s would exceed %d bytes", name, SK_STORE_VALUE_MAX);
+        goto out;
+    }
+    val.mv_size = len;
+    val.mv_data = buf;
+    rc = mdb_put(txn, s->meta, &key, &val, 0);
+    if (rc != 0) {
+        log_mdb("put value", rc);
+        goto out;
+    }
+    ret = commit(txn);
+    txn = NULL;
+out:
+    sk_wipe(buf, sizeof buf);
+    if (txn)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
 /* ---- sessions ---------------------------------------------------------- */
 
 static int put_session(lmdb_store *s, MDB_txn *txn, const sk_session *ss)
@@ -933,6 +1028,8 @@ const sk_store_ops sk_store_lmdb_ops = {
     .user_list = lmdb_user_list,
     .user_update_ex = lmdb_user_update_ex,
     .user_delete_if = lmdb_user_delete_if,
+    .value_get = lmdb_value_get,
+    .value_update = lmdb_value_update,
     .timing_pad = lmdb_timing_pad,
     .generation = lmdb_generation,
     .change_fd = lmdb_change_fd,

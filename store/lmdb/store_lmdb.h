@@ -8,6 +8,7 @@
  *   "sessions" key SHA-256(session token), 32 B  value: serialized sk_session
  *   "meta"     key "schema"                       value: schema version (u32 LE)
  *              key "pad"                          written by timing_pad
+ *              key "v:<name>"                     a shared value (sk_store_value_*)
  * The gateway (authd) and sekishoctl / sekisho-ca may have the environment open
  * at the same time (LMDB's lock file arbitrates); one writer at a time, readers
  * never block.

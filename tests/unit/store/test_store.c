@@ -401,6 +401,89 @@ static void test_user_update_concurrent(void **state)
     assert_int_equal(v.failures, 100);
 }
 
+/* Shared values: absent, created, changed, vetoed, kept apart by name, and
+ * concurrent read-modify-writes never lose an increment. */
+static int value_incr(uint8_t *v, size_t *len, int exists, void *ctx)
+{
+    uint32_t n = 0;
+    (void)ctx;
+    if (exists) {
+        if (*len != sizeof n)
+            return 1;
+        memcpy(&n, v, sizeof n);
+    }
+    n++;
+    memcpy(v, &n, sizeof n);
+    *len = sizeof n;
+    return 0;
+}
+
+static int value_veto(uint8_t *v, size_t *len, int exists, void *ctx)
+{
+    (void)len;
+    (void)exists;
+    (void)ctx;
+    v[0] ^= 0xff; /* a vetoed change must not be written */
+    return 7;
+}
+
+static int value_huge(uint8_t *v, size_t *len, int exists, void *ctx)
+{
+    (void)v;
+    (void)exists;
+    (void)ctx;
+    *len = SK_STORE_VALUE_MAX + 1;
+    return 0;
+}
+
+struct value_race { sk_store *s; int n; };
+
+static void *value_race_thread(void *arg)
+{
+    struct value_race *r = arg;
+    for (int i = 0; i < r->n; i++)
+        if (sk_store_value_update(r->s, "race", value_incr, NULL) != SK_STORE_OK)
+            return (void *)1;
+    return NULL;
+}
+
+static void test_values(void **state)
+{
+    fixture *fx = *state;
+    uint8_t buf[SK_STORE_VALUE_MAX];
+    size_t len = 99;
+    uint32_t n = 0;
+    pthread_t th[4];
+    struct value_race r = { fx->s, 25 };
+
+    assert_int_equal(sk_store_value_get(fx->s, "counter", buf, sizeof buf, &len), SK_STORE_NOTFOUND);
+    assert_int_equal(sk_store_value_update(fx->s, "counter", value_incr, NULL), SK_STORE_OK);
+    assert_int_equal(sk_store_value_update(fx->s, "counter", value_incr, NULL), SK_STORE_OK);
+    assert_int_equal(sk_store_value_get(fx->s, "counter", buf, sizeof buf, &len), SK_STORE_OK);
+    assert_int_equal(len, sizeof n);
+    memcpy(&n, buf, sizeof n);
+    assert_int_equal(n, 2);
+    assert_int_equal(sk_store_value_update(fx->s, "counter", value_veto, NULL), SK_STORE_VETO);
+    assert_int_equal(sk_store_value_update(fx->s, "counter", value_huge, NULL), -1);
+    assert_int_equal(sk_store_value_get(fx->s, "counter", buf, sizeof buf, &len), SK_STORE_OK);
+    memcpy(&n, buf, sizeof n);
+    assert_int_equal(n, 2);
+    assert_int_equal(sk_store_value_get(fx->s, "counter", buf, 2, &len), -1); /* short buffer */
+    assert_int_equal(sk_store_value_get(fx->s, "other", buf, sizeof buf, &len), SK_STORE_NOTFOUND);
+    assert_int_equal(sk_store_value_get(fx->s, "no/slash", buf, sizeof buf, &len), -1);
+
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, value_race_thread, &r), 0);
+    for (int i = 0; i < 4; i++) {
+        void *res = (void *)1;
+        assert_int_equal(pthread_join(th[i], &res), 0);
+        assert_null(res);
+    }
+    assert_int_equal(sk_store_value_get(fx->s, "race", buf, sizeof buf, &len), SK_STORE_OK);
+    memcpy(&n, buf, sizeof n);
+    assert_int_equal(n, 100);
+}
+
 struct collect { char names[16][140]; int n; int stop_after; };
 
 static int collect_cb(const sk_user *u, void *ctx)
@@ -821,6 +904,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_update_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_basic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_delete_user, setup, teardown),

@@ -66,6 +66,10 @@ static int fake_user_update_ex(void *impl, const char *t, const char *id, int (*
 static int fake_user_delete_if(void *impl, const char *t, const char *id, int (*pred)(const sk_user *, void *),
                                void *ctx)
 { struct fake *f = impl; (void)pred; rec(f, "user_delete_if"); f->tenant = t; f->id = id; f->arg = ctx; return 16; }
+static int fake_value_get(void *impl, const char *name, uint8_t *buf, size_t cap, size_t *len)
+{ struct fake *f = impl; rec(f, "value_get"); f->id = name; f->arg = buf; f->nums[0] = (int64_t)cap; *len = 3; return 26; }
+static int fake_value_update(void *impl, const char *name, int (*fn)(uint8_t *, size_t *, int, void *), void *ctx)
+{ struct fake *f = impl; (void)fn; rec(f, "value_update"); f->id = name; f->arg = ctx; return 27; }
 static int fake_timing_pad(void *impl) { rec(impl, "timing_pad"); return 17; }
 static uint64_t fake_generation(void *impl) { rec(impl, "generation"); return 0x1234567890ull; }
 static int fake_change_fd(void *impl) { rec(impl, "change_fd"); return 42; }
@@ -101,6 +105,8 @@ static const sk_store_ops fake_ops = {
     .user_list = fake_user_list,
     .user_update_ex = fake_user_update_ex,
     .user_delete_if = fake_user_delete_if,
+    .value_get = fake_value_get,
+    .value_update = fake_value_update,
     .timing_pad = fake_timing_pad,
     .generation = fake_generation,
     .change_fd = fake_change_fd,
@@ -129,6 +135,7 @@ static int set_failures_ex(sk_user *u, int *end_sessions, void *ctx)
 
 static int user_cb(const sk_user *u, void *ctx) { (void)u; (void)ctx; return 0; }
 static int sess_cb(const sk_session *s, void *ctx) { (void)s; (void)ctx; return 0; }
+static int value_cb(uint8_t *v, size_t *len, int exists, void *ctx) { (void)v; (void)len; (void)exists; (void)ctx; return 0; }
 static int pred_cb(const sk_user *u, void *ctx) { (void)u; (void)ctx; return 0; }
 
 #define EXPECT_OP(f, name) assert_string_equal((f)->last, name)
@@ -172,6 +179,23 @@ static void test_dispatch_table(void **state)
     EXPECT_OP(&f, "user_delete_if");
     assert_string_equal(f.id, "old");
     assert_ptr_equal(f.arg, &ctx);
+    {
+        uint8_t vb[8];
+        size_t vl = 0;
+        assert_int_equal(sk_store_value_get(s, "keys.csrf", vb, sizeof vb, &vl), 26);
+        EXPECT_OP(&f, "value_get");
+        assert_string_equal(f.id, "keys.csrf");
+        assert_ptr_equal(f.arg, vb);
+        assert_true(f.nums[0] == (int64_t)sizeof vb && vl == 3);
+        assert_int_equal(sk_store_value_update(s, "burst", value_cb, &ctx), 27);
+        EXPECT_OP(&f, "value_update");
+        assert_ptr_equal(f.arg, &ctx);
+        f.last[0] = '\0';
+        /* An invalid name never reaches the backend. */
+        assert_int_equal(sk_store_value_get(s, "Bad/Name", vb, sizeof vb, &vl), -1);
+        assert_int_equal(sk_store_value_update(s, "", value_cb, &ctx), -1);
+        assert_string_equal(f.last, "");
+    }
     assert_int_equal(sk_store_timing_pad(s), 17);
     EXPECT_OP(&f, "timing_pad");
     assert_true(sk_store_generation(s) == 0x1234567890ull);
