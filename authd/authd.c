@@ -8,13 +8,13 @@
 
 #include <openssl/sha.h>
 
-#include "sk_authd.h"
+#include "authd_int.h"
 
 /* ---- handlers: decoded request in, reply struct out ---------------------- */
 
 /* Every decision is taken at authd's time: a "now" in a request is not trusted (it
  * would move lockouts, TOTP windows, idle timeouts and link expiry). */
-static int64_t authd_now(void)
+int64_t authd_now(void)
 {
     return (int64_t)time(NULL);
 }
@@ -230,6 +230,7 @@ static const struct {
     { SK_WIRE_AUTH_ACTIVATION_VALID, do_activation_valid },
     { SK_WIRE_AUTH_ACTIVATE, do_activate },
     { SK_WIRE_AUTH_CENSUS, do_census },
+    { SK_WIRE_AUTH_KEYS, authd_do_keys },
 };
 
 void sk_authd_publish(sk_authd *a)
@@ -274,6 +275,13 @@ int sk_authd_handle(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *msg, s
         }
         *(int32_t *)out = handlers[i].fn(a, in, out);
         sk_authd_publish(a);
+        if (*(int32_t *)out < 0) {
+            /* A failure carries only its status: the rest of the reply was not
+             * filled in and need not satisfy the codec. */
+            sk_wire_put_i32(w, *(int32_t *)out);
+            rc = sk_wire_w_ok(w) == 0 ? 0 : -1;
+            break;
+        }
         rc = sk_wire_auth_encode(msg->type, 1, out, w) == 0 ? 0 : -1;
         break;
     }

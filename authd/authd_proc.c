@@ -94,6 +94,9 @@ static int open_all(struct authd_proc *p, const sk_authd_env *env)
     /* Sessions: the same timeouts the network workers apply. */
     p->a.pol.idle_timeout = p->conf->idle_timeout;
     p->a.pol.absolute_timeout = p->conf->absolute_timeout;
+    /* A ticket key issues for one session lifetime and is kept for two more (three
+     * keys), so every ticket it issued can still be opened until it expires. */
+    p->a.ticket_rotate = p->conf->tls_session_lifetime > 300 ? p->conf->tls_session_lifetime : 300;
     p->audit = env->audit;
     p->a.generation = env->generation;
     sk_authd_publish(&p->a);

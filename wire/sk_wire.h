@@ -71,6 +71,7 @@ enum sk_wire_type {
     SK_WIRE_AUTH_ACTIVATION_VALID = 0x0109,
     SK_WIRE_AUTH_ACTIVATE = 0x010a,
     SK_WIRE_AUTH_CENSUS = 0x010b,
+    SK_WIRE_AUTH_KEYS = 0x010c,        /* CSRF and TLS ticket keys every node shares */
 
     SK_WIRE_AUDIT_APPEND = 0x0201,
     SK_WIRE_AUDIT_REQUEST = 0x0202,

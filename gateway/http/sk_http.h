@@ -46,6 +46,10 @@ typedef struct sk_http_deps {
      * NULL: no mail. */
     void (*notify)(void *arg, const char *to, int level, const char *subject, const char *body);
     void *notify_arg;
+    /* The key of the stateless CSRF tokens (SK_CSRF_LEN bytes), the same in every
+     * network process and node (authd's KEYS), so a form shown by one is accepted
+     * by any. NULL: a random key of this process (tests of the HTTP layer). */
+    const uint8_t *csrf_key;
 } sk_http_deps;
 
 int sk_http_create(const sk_http_deps *deps, sk_http **out) SK_MUST_CHECK;
