@@ -75,6 +75,10 @@ static int32_t do_login(sk_authd *a, void *in, void *out)
     r = sk_auth_login(a->pool, a->store, &q->req, &p->verdict);
     if (r != 0)
         return r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
+    if (p->verdict.outcome == SK_AUTH_FAIL) {
+        authd_failure f = { q->req.cert_tenant, q->req.cert_id, q->req.peer, q->cert_serial };
+        authd_note_failure(a, &f);
+    }
     if (p->verdict.outcome == SK_AUTH_OK && mint_session(a, q, &p->verdict, p->token) != 0) {
         sk_log(SK_LOG_ERR, "authd: cannot store a new session for %s/%s", p->verdict.tenant, p->verdict.id);
         p->verdict.outcome = SK_AUTH_ERROR;
@@ -89,6 +93,10 @@ static int32_t do_pwchange(sk_authd *a, void *in, void *out)
     int r;
     q->req.now = authd_now();
     r = sk_auth_change_password(a->pool, a->store, &q->req, &p->verdict);
+    if (r == 0 && p->verdict.outcome == SK_AUTH_FAIL) {
+        authd_failure f = { q->req.tenant, q->req.id, "", "" };
+        authd_note_failure(a, &f);
+    }
     return r == 0 ? 0 : r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
 }
 

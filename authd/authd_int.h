@@ -11,4 +11,23 @@ int64_t authd_now(void);
  * rotated in the store as needed. 0 or SK_WIRE_ERR_INTERNAL. */
 int32_t authd_do_keys(sk_authd *a, void *in, void *out);
 
+/* The stored ticket key list (authd_keys.c), opened with seal_key into out
+ * (newest first) and created[]. 0, or -1 when malformed or a key does not open
+ * (out->n_tickets is then not to be used). Exposed for the fuzzer. */
+int authd_tickets_parse(const uint8_t *seal_key, const uint8_t *val, size_t len, sk_wire_keys_rep *out,
+                        int64_t created[SK_WIRE_TICKET_KEYS_MAX]);
+
+/* A failed login or password change (authd_burst.c), for the cluster-wide burst
+ * alarm: recorded in the store; the failure that crosses the threshold audits the
+ * alarm and mails the operators. Strings may be empty, never NULL. */
+typedef struct authd_failure {
+    const char *tenant, *id, *peer, *serial;
+} authd_failure;
+void authd_note_failure(sk_authd *a, const authd_failure *f);
+/* The stored form of the burst history (exposed for tests and the fuzzer).
+ * decode: 0 or -1 (b emptied); encode: bytes written, 0 when cap is short. */
+int authd_burst_decode(const uint8_t *v, size_t len, sk_policy_burst *b);
+size_t authd_burst_encode(const sk_policy_config *pol, const sk_policy_burst *b, int64_t now, uint8_t *v,
+                          size_t cap);
+
 #endif

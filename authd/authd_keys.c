@@ -98,6 +98,13 @@ static int csrf_fn(uint8_t *val, size_t *len, int exists, void *ctx)
  * creation times. -1 when malformed or when a key does not open. */
 static int tickets_decode(const struct keys_job *j, const uint8_t *val, size_t len, int64_t created[])
 {
+    return authd_tickets_parse(j->seal_key, val, len, j->out, created);
+}
+
+int authd_tickets_parse(const uint8_t *seal_key, const uint8_t *val, size_t len, sk_wire_keys_rep *out,
+                        int64_t created[SK_WIRE_TICKET_KEYS_MAX])
+{
+    const struct keys_job jj = { seal_key, 0, 0, out, 0 }, *j = &jj;
     size_t off = 2;
     uint32_t n;
     if (len < 2 || val[0] != KEYS_VERSION || val[1] < 1 || val[1] > SK_WIRE_TICKET_KEYS_MAX)

@@ -96,8 +96,12 @@ static int open_all(struct authd_proc *p, const sk_authd_env *env)
     p->a.pol.absolute_timeout = p->conf->absolute_timeout;
     /* A ticket key issues for one session lifetime and is kept for two more (three
      * keys), so every ticket it issued can still be opened until it expires. */
+    p->a.pol.burst_threshold = p->conf->burst_threshold;
+    p->a.pol.burst_window = p->conf->burst_window;
+    p->a.conf = p->conf;
     p->a.ticket_rotate = p->conf->tls_session_lifetime > 300 ? p->conf->tls_session_lifetime : 300;
     p->audit = env->audit;
+    p->a.audit = env->audit;
     p->a.generation = env->generation;
     sk_authd_publish(&p->a);
     return 0;

@@ -48,6 +48,10 @@ typedef struct sk_authd {
     /* Seconds a TLS ticket key issues tickets before the next one takes over
      * (SK_WIRE_AUTH_KEYS); 0: one hour. */
     int64_t ticket_rotate;
+    /* For the burst alarm: its audit entry and the operators' mail ([notify]).
+     * NULL: the alarm is only logged. */
+    const sk_conf *conf;
+    sk_audit *audit;
 } sk_authd;
 
 /* Publish the store's generation (see sk_authd.generation). */

@@ -62,8 +62,6 @@ struct sk_http {
     atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy,
         session_rejected, revoked_refused, lookup_hits;
     atomic_int inflight;
-    pthread_mutex_t burst_lock;
-    sk_policy_burst burst;
     /* refusals by the IP allowlist and by role rules: counted, audited in aggregate,
      * and summed into at most one journal line per kind every REFUSAL_LOG_EVERY s */
     atomic_uint_fast64_t refused_total[2];

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <openssl/sha.h>
 
+#include "authd_int.h"
 #include "sk_authd.h"
 
 struct fx {
@@ -197,6 +198,55 @@ static void keys_shared_sealed_and_rotated(void **state)
     }
 }
 
+static void burst_state(sk_store *st, sk_policy_burst *b)
+{
+    uint8_t v[SK_STORE_VALUE_MAX];
+    size_t len = 0;
+    assert_int_equal(sk_store_value_get(st, "auth.burst", v, sizeof v, &len), SK_STORE_OK);
+    assert_int_equal(authd_burst_decode(v, len, b), 0);
+}
+
+/* The burst count is one for the cluster: failures noted alternately by two authd
+ * instances (two handles on one store, as two nodes would be) add up, and the
+ * alarm is raised once, by the failure that reaches the threshold. */
+static void burst_counts_across_instances(void **state)
+{
+    struct fx *f = *state;
+    sk_authd b = f->a;
+    sk_policy_burst st;
+    authd_failure fail = { "acme", "alice", "127.0.0.2", "0A" };
+    int64_t before = (int64_t)time(NULL);
+
+    assert_int_equal(sk_store_open_ex(f->dir, 0, (size_t)16 << 20, &b.store), SK_STORE_OK);
+    f->a.pol.burst_threshold = b.pol.burst_threshold = 4;
+    f->a.pol.burst_window = b.pol.burst_window = 3600;
+    for (int i = 0; i < 3; i++)
+        authd_note_failure(i % 2 ? &b : &f->a, &fail);
+    burst_state(f->a.store, &st);
+    assert_int_equal(st.count, 3);
+    assert_int_equal(st.alarmed, 0);
+    authd_note_failure(&b, &fail);
+    burst_state(f->a.store, &st);
+    assert_int_equal(st.count, 4);
+    assert_int_equal(st.alarmed, 1);
+    assert_true(st.alarm_at >= before && st.alarm_at <= (int64_t)time(NULL));
+    {
+        int64_t first_alarm = st.alarm_at;
+        authd_note_failure(&f->a, &fail); /* within the window: no second alarm */
+        burst_state(b.store, &st);
+        assert_int_equal(st.count, 5);
+        assert_true(st.alarm_at == first_alarm);
+    }
+    /* A malformed stored value is replaced by a fresh history, not fatal. */
+    {
+        uint8_t junk[3] = { 9, 9, 9 };
+        sk_policy_burst e;
+        assert_int_equal(authd_burst_decode(junk, sizeof junk, &e), -1);
+        assert_int_equal(e.count, 0);
+    }
+    sk_store_close(b.store);
+}
+
 static void totp_enrolment_needs_the_accounts_live_session(void **state)
 {
     struct fx *f = *state;
@@ -251,6 +301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(totp_enrolment_needs_the_accounts_live_session, setup, teardown),
         cmocka_unit_test_setup_teardown(the_callers_clock_is_not_trusted, setup, teardown),
         cmocka_unit_test_setup_teardown(keys_shared_sealed_and_rotated, setup, teardown),
+        cmocka_unit_test_setup_teardown(burst_counts_across_instances, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
