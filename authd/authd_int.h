@@ -17,6 +17,14 @@ int32_t authd_do_keys(sk_authd *a, void *in, void *out);
 int authd_tickets_parse(const uint8_t *seal_key, const uint8_t *val, size_t len, sk_wire_keys_rep *out,
                         int64_t created[SK_WIRE_TICKET_KEYS_MAX]);
 
+/* Node-wide chores (authd_chore.c). claim: 1 when this authd (me: its random
+ * id) may run the chore `name` now, holding it for lease seconds; 0 when another
+ * node holds it or it completed less than every seconds ago; -1 when the store
+ * failed. release: completed != 0 records the completion; 0 or -1. */
+int authd_chore_claim(sk_authd *a, const char *name, const uint8_t me[16], int64_t every,
+                      int64_t lease) SK_MUST_CHECK;
+int authd_chore_release(sk_authd *a, const char *name, const uint8_t me[16], int completed) SK_MUST_CHECK;
+
 /* A failed login or password change (authd_burst.c), for the cluster-wide burst
  * alarm: recorded in the store; the failure that crosses the threshold audits the
  * alarm and mails the operators. Strings may be empty, never NULL. */

@@ -247,6 +247,26 @@ static void burst_counts_across_instances(void **state)
     sk_store_close(b.store);
 }
 
+/* A node-wide chore: one holder at a time, not again before it is due, and a
+ * holder that vanished blocks the others only until its lease runs out. */
+static void chores_one_node_at_a_time(void **state)
+{
+    struct fx *f = *state;
+    const uint8_t n1[16] = { 1 }, n2[16] = { 2 };
+    assert_int_equal(authd_chore_claim(&f->a, "chore.test", n1, 86400, 3600), 1);
+    assert_int_equal(authd_chore_claim(&f->a, "chore.test", n2, 86400, 3600), 0); /* n1 holds it */
+    assert_int_equal(authd_chore_claim(&f->a, "chore.test", n1, 86400, 3600), 1); /* its own: renewed */
+    assert_int_equal(authd_chore_release(&f->a, "chore.test", n2, 1), 0);        /* not n2's to release */
+    assert_int_equal(authd_chore_claim(&f->a, "chore.test", n2, 86400, 3600), 0);
+    assert_int_equal(authd_chore_release(&f->a, "chore.test", n1, 1), 0);
+    assert_int_equal(authd_chore_claim(&f->a, "chore.test", n2, 86400, 3600), 0); /* done today */
+    assert_int_equal(authd_chore_claim(&f->a, "chore.test", n2, 0, 3600), 1);     /* due (every 0) */
+    /* n2 "dies" holding it with a lease already over: n1 may take it. */
+    assert_int_equal(authd_chore_claim(&f->a, "chore.other", n2, 0, -1), 1);
+    assert_int_equal(authd_chore_claim(&f->a, "chore.other", n1, 0, 3600), 1);
+    assert_int_equal(authd_chore_claim(&f->a, "chore.other", n2, 0, 3600), 0);
+}
+
 static void totp_enrolment_needs_the_accounts_live_session(void **state)
 {
     struct fx *f = *state;
@@ -302,6 +322,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(the_callers_clock_is_not_trusted, setup, teardown),
         cmocka_unit_test_setup_teardown(keys_shared_sealed_and_rotated, setup, teardown),
         cmocka_unit_test_setup_teardown(burst_counts_across_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(chores_one_node_at_a_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
