@@ -25,6 +25,12 @@ int authd_chore_claim(sk_authd *a, const char *name, const uint8_t me[16], int64
                       int64_t lease) SK_MUST_CHECK;
 int authd_chore_release(sk_authd *a, const char *name, const uint8_t me[16], int completed) SK_MUST_CHECK;
 
+/* The store did not answer (authd_health.c): log once, alarm the operators at
+ * most every 10 minutes, and have authd_store_probe (called from authd's main
+ * loop) watch for its return. during names the operation ("login", "lookup"). */
+void authd_store_trouble(sk_authd *a, const char *during);
+void authd_store_probe(sk_authd *a);
+
 /* A failed login or password change (authd_burst.c), for the cluster-wide burst
  * alarm: recorded in the store; the failure that crosses the threshold audits the
  * alarm and mails the operators. Strings may be empty, never NULL. */

@@ -169,6 +169,7 @@ int sk_authd_main(const sk_conf *conf, const sk_authd_env *env)
                 ;
         }
         sk_authd_publish(&p.a);
+        authd_store_probe(&p.a);
         sig = sigtimedwait(&sigs, NULL, &none);
         if (sig == SIGTERM || sig == SIGINT)
             break;

@@ -52,6 +52,9 @@ typedef struct sk_authd {
      * NULL: the alarm is only logged. */
     const sk_conf *conf;
     sk_audit *audit;
+    /* The store stopped answering (authd_health.c); atomics. */
+    int store_down;
+    int64_t store_alarm_at;
 } sk_authd;
 
 /* Publish the store's generation (see sk_authd.generation). */

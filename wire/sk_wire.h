@@ -89,6 +89,7 @@ enum sk_wire_type {
 #define SK_WIRE_ERR_DENIED (-2)   /* not permitted for this peer */
 #define SK_WIRE_ERR_BADMSG (-3)   /* undecodable request */
 #define SK_WIRE_ERR_INTERNAL (-1)
+#define SK_WIRE_ERR_UNAVAILABLE (-4) /* the store cannot be reached: try again later */
 
 /* Is `type` a request this peer class may send? (table in wire.c) */
 int sk_wire_permitted(enum sk_wire_peer peer, uint16_t type);

@@ -60,7 +60,7 @@ struct sk_http {
     sk_policy_config pol;
     uint8_t csrf_key[32];
     atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy,
-        session_rejected, revoked_refused, lookup_hits;
+        session_rejected, revoked_refused, lookup_hits, login_unavailable, lookup_outage_served;
     atomic_int inflight;
     /* refusals by the IP allowlist and by role rules: counted, audited in aggregate,
      * and summed into at most one journal line per kind every REFUSAL_LOG_EVERY s */

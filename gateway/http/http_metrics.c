@@ -129,6 +129,11 @@ static void logins(sk_buf *b, sk_http *h, const sk_auth_pool_stats *as)
                           (unsigned long long)atomic_load(&h->login_fail_reason[r]));
     }
     one(b, "login_busy_total", "counter", "Logins refused with 503 (worker pool full).", atomic_load(&h->login_busy));
+    one(b, "login_store_unavailable_total", "counter", "Logins refused with 503 because the store did not answer.",
+        atomic_load(&h->login_unavailable));
+    one(b, "outage_sessions_served_total", "counter",
+        "Requests served from a session checked shortly before the store stopped answering ([store] outage_grace).",
+        atomic_load(&h->lookup_outage_served));
     one(b, "auth_queue_waiting", "gauge", "Jobs waiting for an auth pool worker.", as->waiting);
     one(b, "auth_rejected_busy_total", "counter", "Jobs refused because the auth queue was full.", as->rejected_busy);
     hist(b, "login_duration_seconds", "Time to decide a login (argon2, store commit, audit).", &h->lat_login);

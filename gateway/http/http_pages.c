@@ -156,6 +156,12 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
         atomic_fetch_add(&h->login_busy, 1);
         return http_send_login_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, ret);
     }
+    if (r == SK_WIRE_ERR_UNAVAILABLE) {
+        /* The store did not answer: nothing was decided or counted (authd alarms). */
+        sk_log(SK_LOG_WARN, "login of %s/%s refused with 503: the store is unreachable", c->tenant, c->user);
+        atomic_fetch_add(&h->login_unavailable, 1);
+        return http_send_login_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, ret);
+    }
     if (r != 0 || v.outcome == SK_AUTH_ERROR) {
         sk_log(SK_LOG_ERR, "login of %s/%s: internal error", c->tenant, c->user);
         return http_send_login_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, ret);
