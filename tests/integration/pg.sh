@@ -1,0 +1,122 @@
+# tests/integration/pg.sh — a throw-away PostgreSQL for a test (sourced after
+# lib.sh, called after sk_setup).
+#
+#   sk_pg_start    initdb + start in a fresh temporary directory on a free
+#                  loopback port (its unix socket inside that directory), then a
+#                  role "sekisho" with a random password and a database
+#                  "sekisho" it owns. Sets:
+#                    SK_PG_PORT    the TCP port on 127.0.0.1
+#                    SK_PG_URL     postgresql://sekisho@127.0.0.1:PORT/sekisho
+#                    SK_PG_PWFILE  the role's password (mode 0600), for [store] password_file
+#                    SK_PG_CTL     a script: `bash $SK_PG_CTL stop|start|psql` (for
+#                                  programs that must stop and restart the database)
+#   sk_pg_stop     stop it (fast shutdown; data kept)
+#   sk_pg_restart  start it again on the same port
+#   sk_pg_psql SQL run SQL as the superuser in database sekisho (stdout: rows, unaligned)
+#   sk_pg_conf_lines  print the [store] section that points a gateway or sekishoctl at it
+#
+# As root the server runs as the "postgres" system user (initdb refuses root),
+# or "nobody" when that user does not exist; the directory is owned by it. The
+# binaries come from SK_PG_BIN (default /usr/lib/postgresql/15/bin, Debian's
+# postgresql-15): a test that cannot find them FAILS, it never skips. Every
+# wait is bounded; on exit (pass or fail) the server is stopped and the
+# directory removed, then lib.sh's cleanup runs.
+
+SK_PG_BIN=${SK_PG_BIN:-/usr/lib/postgresql/15/bin}
+SK_PG_DIR=""
+SK_PG_PORT=""
+SK_PG_URL=""
+SK_PG_PWFILE=""
+SK_PG_CTL=""
+SK_PG_RUN=()
+
+sk__pg_exit() {
+    local rc=$?
+    if [[ -n $SK_PG_DIR && -d $SK_PG_DIR ]]; then
+        if ((rc != 0)) && [[ -s $SK_PG_DIR/log ]]; then
+            printf -- '----- PostgreSQL log (last 30 lines) -----\n' >&2
+            tail -n 30 "$SK_PG_DIR/log" >&2 || true
+        fi
+        sk_pg_stop >/dev/null 2>&1 || true
+        rm -rf -- "$SK_PG_DIR"
+    fi
+    (exit "$rc")
+    sk__cleanup
+}
+
+sk_pg_start() {
+    local b user pw
+    for b in initdb pg_ctl postgres psql; do
+        [[ -x $SK_PG_BIN/$b ]] ||
+            sk_fail "PostgreSQL not found: $SK_PG_BIN/$b is missing (install it: bash scripts/deps.sh test, package postgresql)"
+    done
+    SK_PG_DIR=$(mktemp -d /tmp/sk-pg.XXXXXX)
+    trap sk__pg_exit EXIT
+    SK_PG_RUN=()
+    if [[ $(id -u) == 0 ]]; then
+        user=postgres
+        id -u "$user" >/dev/null 2>&1 || user=nobody
+        chown "$user" "$SK_PG_DIR"
+        SK_PG_RUN=(runuser -u "$user" --)
+    fi
+    chmod 0700 "$SK_PG_DIR"
+    SK_PG_PORT=$(sk_free_port)
+    pw=$(openssl rand -hex 16)
+    # trust on the unix socket only: the socket lives in a 0700 directory of the
+    # server's user; TCP (what Sekisho uses) needs the password
+    (cd / && timeout 120 "${SK_PG_RUN[@]}" "$SK_PG_BIN/initdb" -D "$SK_PG_DIR/data" -U postgres --no-locale -E UTF8 \
+        --auth-local=trust --auth-host=scram-sha-256 --no-sync >"$SK_PG_DIR/initdb.log" 2>&1) ||
+        sk_fail "initdb failed: $(tail -n 5 "$SK_PG_DIR/initdb.log")"
+    "${SK_PG_RUN[@]}" mkdir -m 0700 "$SK_PG_DIR/sock"
+    sk_pg_restart
+    printf "CREATE ROLE sekisho LOGIN PASSWORD '%s';\nCREATE DATABASE sekisho OWNER sekisho;\n" "$pw" |
+        sk__pg_psql_db postgres >/dev/null || sk_fail "cannot create the sekisho role and database"
+    SK_PG_PWFILE=$SK_TMP/pg.pw
+    (umask 077 && printf '%s\n' "$pw" >"$SK_PG_PWFILE")
+    SK_PG_URL="postgresql://sekisho@127.0.0.1:$SK_PG_PORT/sekisho"
+    SK_PG_CTL=$SK_TMP/pg-ctl.sh
+    {
+        printf '#!/bin/bash\n# stop|start|psql (SQL on stdin) the test database of %s\nset -euo pipefail\n' "$SK_TEST_NAME"
+        printf 'run=(%s)\n' "${SK_PG_RUN[*]}"
+        printf 'case $1 in\n'
+        printf 'stop) cd / && timeout 30 "${run[@]}" %q -D %q -m fast -w -t 20 stop >/dev/null ;;\n' \
+            "$SK_PG_BIN/pg_ctl" "$SK_PG_DIR/data"
+        printf 'start) cd / && timeout 60 "${run[@]}" %q -D %q -l %q -w -t 30 -o %q start >/dev/null ;;\n' \
+            "$SK_PG_BIN/pg_ctl" "$SK_PG_DIR/data" "$SK_PG_DIR/log" "$(sk__pg_opts)"
+        printf 'psql) cd / && timeout 30 "${run[@]}" %q -X -q -At -v ON_ERROR_STOP=1 -h %q -p %q -U postgres -d sekisho ;;\n' \
+            "$SK_PG_BIN/psql" "$SK_PG_DIR/sock" "$SK_PG_PORT"
+        printf '*) echo "usage: $0 stop|start|psql" >&2; exit 2 ;;\nesac\n'
+    } >"$SK_PG_CTL"
+}
+
+# The server's settings: loopback only, its socket in our directory, fsync off
+# (a test database need not survive a power cut; commits keep their semantics).
+sk__pg_opts() {
+    printf '%s' "-c listen_addresses=127.0.0.1 -c port=$SK_PG_PORT -c unix_socket_directories=$SK_PG_DIR/sock -c fsync=off -c max_connections=200"
+}
+
+sk_pg_restart() {
+    (cd / && timeout 60 "${SK_PG_RUN[@]}" "$SK_PG_BIN/pg_ctl" -D "$SK_PG_DIR/data" -l "$SK_PG_DIR/log" -w -t 30 \
+        -o "$(sk__pg_opts)" start >/dev/null 2>&1) || sk_fail "PostgreSQL did not start: $(tail -n 5 "$SK_PG_DIR/log" 2>/dev/null)"
+}
+
+sk_pg_stop() {
+    [[ -n $SK_PG_DIR && -f $SK_PG_DIR/data/postmaster.pid ]] || return 0
+    if ! (cd / && timeout 30 "${SK_PG_RUN[@]}" "$SK_PG_BIN/pg_ctl" -D "$SK_PG_DIR/data" -m fast -w -t 20 stop >/dev/null 2>&1); then
+        local pid
+        pid=$(head -n 1 "$SK_PG_DIR/data/postmaster.pid" 2>/dev/null || true)
+        [[ $pid =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null
+        return 1
+    fi
+}
+
+sk__pg_psql_db() { # DB, SQL on stdin
+    (cd / && timeout 30 "${SK_PG_RUN[@]}" "$SK_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$SK_PG_DIR/sock" \
+        -p "$SK_PG_PORT" -U postgres -d "$1")
+}
+
+sk_pg_psql() { printf '%s\n' "$1" | sk__pg_psql_db sekisho; }
+
+sk_pg_conf_lines() {
+    printf '[store]\nbackend = postgresql\nurl = %s\npassword_file = %s\n' "$SK_PG_URL" "$SK_PG_PWFILE"
+}
