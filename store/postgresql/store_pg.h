@@ -39,8 +39,9 @@
  *    another timeout. A broken connection is dropped and remade on the next
  *    call: the handle recovers by itself when the database is back. Repeated
  *    identical errors are logged once per 10 s.
- *  - Generation: a background thread (started by the first generation() or
- *    change_fd() call) holds one LISTEN connection; every notification, and
+ *  - Generation: a background thread (started by the first operation or
+ *    generation() call after open; never by open or change_fd, so a caller
+ *    may sandbox itself in between) holds one LISTEN connection; every notification, and
  *    every (re)connection of that thread (notifications may have been missed),
  *    advances an in-memory counter, and this handle's own commits advance it
  *    at once. While that connection is down generation() reads 0 ("treat as

@@ -460,6 +460,8 @@ pg_conn *sk_pg_acquire(pg_store *s, const char *op)
     struct timespec until;
     int down;
 
+    if (!s->listener_started)
+        sk_pg_ensure_listener(s);
     (void)clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += SK_STORE_PG_OP_TIMEOUT_MS / 1000;
     (void)pthread_mutex_lock(&s->mu);

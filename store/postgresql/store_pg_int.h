@@ -168,6 +168,7 @@ int sk_pg_schema_version(pg_store *s, PGconn *conn, unsigned *out) SK_MUST_CHECK
 int sk_pg_notify_init(pg_store *s) SK_MUST_CHECK;
 void sk_pg_notify_stop(pg_store *s);
 void sk_pg_bump(pg_store *s); /* this handle committed a change */
+void sk_pg_ensure_listener(pg_store *s); /* start the LISTEN thread unless running */
 uint64_t sk_pg_generation(void *impl);
 int sk_pg_change_fd(void *impl);
 

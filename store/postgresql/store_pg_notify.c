@@ -3,9 +3,10 @@
  * pg_notify('sekisho_store') (triggers, store_pg_schema.c); one thread per
  * handle LISTENs on its own connection and advances the in-memory generation on
  * each notification, and on each (re)connection, since notifications sent while
- * it was away are lost. The thread starts with the first generation() or
- * change_fd() call, so a process that forks or sandboxes itself after opening
- * the store does so before any thread exists.
+ * it was away are lost. The thread starts with the first operation (or
+ * generation() call) after open, not at open or change_fd(), so a process
+ * that forks or sandboxes itself (which may demand a single thread) between
+ * opening the store and using it does so before the thread exists.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -136,7 +137,7 @@ static void *listener_main(void *arg)
     return NULL;
 }
 
-static void ensure_listener(pg_store *s)
+void sk_pg_ensure_listener(pg_store *s)
 {
     sigset_t all, old;
     if (atomic_load(&s->stopping))
@@ -161,7 +162,7 @@ uint64_t sk_pg_generation(void *impl)
     if (s == NULL)
         return 0;
     if (!s->listener_started)
-        ensure_listener(s);
+        sk_pg_ensure_listener(s);
     /* without the LISTEN connection, changes of other nodes go unseen */
     if (!atomic_load(&s->listening))
         return 0;
@@ -174,7 +175,8 @@ int sk_pg_change_fd(void *impl)
     int sv[2];
     if (s == NULL)
         return -1;
-    ensure_listener(s);
+    /* no thread yet: the caller may sandbox itself between this and its
+     * first operation, which starts the listener */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
         sk_log(SK_LOG_ERR, "store: socketpair: %s", strerror(errno));
         return -1;

@@ -40,6 +40,7 @@ sk__pg_exit() {
         sk_pg_stop >/dev/null 2>&1 || true
         rm -rf -- "$SK_PG_DIR"
     fi
+    set +e # hand rc on to lib.sh's cleanup as $?
     (exit "$rc")
     sk__cleanup
 }
