@@ -361,7 +361,8 @@ int sk_pg_simple(pg_store *s, PGconn *conn, const char *sql, const char *op)
 int sk_pg_begin(pg_store *s, pg_conn *c, const char *op)
 {
     if (sk_pg_simple(s, c->conn, "BEGIN", op) != 0) {
-        if (c->conn != NULL && PQstatus(c->conn) != CONNECTION_OK)
+        /* broken, timed out with the answer still due, or refused: not reused */
+        if (c->conn != NULL)
             drop(c);
         return -1;
     }
@@ -385,6 +386,10 @@ void sk_pg_rollback(pg_store *s, pg_conn *c)
 {
     if (c->conn == NULL || PQtransactionStatus(c->conn) == PQTRANS_IDLE)
         return;
+    if (PQisBusy(c->conn) || PQtransactionStatus(c->conn) == PQTRANS_ACTIVE) {
+        drop(c); /* an answer is still due (a statement timed out): the server rolls back */
+        return;
+    }
     if (sk_pg_simple(s, c->conn, "ROLLBACK", "rollback") != 0)
         drop(c);
 }

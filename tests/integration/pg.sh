@@ -8,8 +8,9 @@
 #                    SK_PG_PORT    the TCP port on 127.0.0.1
 #                    SK_PG_URL     postgresql://sekisho@127.0.0.1:PORT/sekisho
 #                    SK_PG_PWFILE  the role's password (mode 0600), for [store] password_file
-#                    SK_PG_CTL     a script: `bash $SK_PG_CTL stop|start|psql` (for
-#                                  programs that must stop and restart the database)
+#                    SK_PG_CTL     a script: `bash $SK_PG_CTL stop|start|freeze|thaw|psql`
+#                                  (for programs that must stop, restart or hang the
+#                                  database; psql reads SQL on stdin)
 #   sk_pg_stop     stop it (fast shutdown; data kept)
 #   sk_pg_restart  start it again on the same port
 #   sk_pg_psql SQL run SQL as the superuser in database sekisho (stdout: rows, unaligned)
@@ -17,12 +18,21 @@
 #
 # As root the server runs as the "postgres" system user (initdb refuses root),
 # or "nobody" when that user does not exist; the directory is owned by it. The
-# binaries come from SK_PG_BIN (default /usr/lib/postgresql/15/bin, Debian's
-# postgresql-15): a test that cannot find them FAILS, it never skips. Every
+# binaries come from SK_PG_BIN (default /usr/lib/postgresql/15/bin, Debian 12's
+# postgresql-15, else the newest /usr/lib/postgresql/*/bin): a test that cannot
+# find them FAILS, it never skips. Every
 # wait is bounded; on exit (pass or fail) the server is stopped and the
 # directory removed, then lib.sh's cleanup runs.
 
-SK_PG_BIN=${SK_PG_BIN:-/usr/lib/postgresql/15/bin}
+# Debian 12's postgresql-15, else the newest server version installed.
+if [[ -z ${SK_PG_BIN:-} ]]; then
+    SK_PG_BIN=/usr/lib/postgresql/15/bin
+    if [[ ! -x $SK_PG_BIN/initdb ]]; then
+        for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
+            [[ -x $d/initdb ]] && SK_PG_BIN=$d
+        done
+    fi
+fi
 SK_PG_DIR=""
 SK_PG_PORT=""
 SK_PG_URL=""
@@ -37,6 +47,7 @@ sk__pg_exit() {
             printf -- '----- PostgreSQL log (last 30 lines) -----\n' >&2
             tail -n 30 "$SK_PG_DIR/log" >&2 || true
         fi
+        if [[ -n $SK_PG_CTL && -f $SK_PG_CTL ]]; then bash "$SK_PG_CTL" thaw >/dev/null 2>&1 || true; fi
         sk_pg_stop >/dev/null 2>&1 || true
         rm -rf -- "$SK_PG_DIR"
     fi
@@ -84,9 +95,13 @@ sk_pg_start() {
             "$SK_PG_BIN/pg_ctl" "$SK_PG_DIR/data"
         printf 'start) cd / && timeout 60 "${run[@]}" %q -D %q -l %q -w -t 30 -o %q start >/dev/null ;;\n' \
             "$SK_PG_BIN/pg_ctl" "$SK_PG_DIR/data" "$SK_PG_DIR/log" "$(sk__pg_opts)"
+        # freeze/thaw: SIGSTOP/SIGCONT the server and its backends, a database that
+        # accepts TCP connections but never answers (a hung host)
+        printf 'freeze|thaw) pm=$(head -n 1 %q); sig=STOP; [[ $1 == thaw ]] && sig=CONT\n' "$SK_PG_DIR/data/postmaster.pid"
+        printf '    kill -$sig $pm $(pgrep -P $pm) ;;\n'
         printf 'psql) cd / && timeout 30 "${run[@]}" %q -X -q -At -v ON_ERROR_STOP=1 -h %q -p %q -U postgres -d sekisho ;;\n' \
             "$SK_PG_BIN/psql" "$SK_PG_DIR/sock" "$SK_PG_PORT"
-        printf '*) echo "usage: $0 stop|start|psql" >&2; exit 2 ;;\nesac\n'
+        printf '*) echo "usage: $0 stop|start|freeze|thaw|psql" >&2; exit 2 ;;\nesac\n'
     } >"$SK_PG_CTL"
 }
 

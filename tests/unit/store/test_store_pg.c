@@ -336,6 +336,49 @@ static void test_outage(void **state)
     close(fd);
 }
 
+/* A database that accepts connections but never answers (a hung host): every
+ * op still returns -1 within its bounds, and the handles recover once it
+ * answers again. */
+static void test_frozen_server(void **state)
+{
+    fixture *fx = *state;
+    sk_user v;
+    int64_t t0, took;
+    add_user(fx->a, "gina");
+    assert_int_equal(sk_store_user_get(fx->b, "default", "gina", &v), SK_STORE_OK);
+
+    pg_control("freeze");
+    t0 = now_ms();
+    assert_int_equal(sk_store_user_get(fx->a, "default", "gina", &v), -1);
+    took = now_ms() - t0;
+    print_message("frozen server: an op on an open connection gave up after %lld ms\n", (long long)took);
+    assert_true(took < SK_STORE_PG_OP_TIMEOUT_MS + 2000);
+    t0 = now_ms();
+    assert_int_equal(sk_store_user_update(fx->b, "default", "gina", bump_fn, NULL), -1);
+    assert_true(now_ms() - t0 < SK_STORE_PG_OP_TIMEOUT_MS + 2000);
+    /* a new connection to the frozen server: connect_timeout */
+    t0 = now_ms();
+    assert_int_equal(sk_store_user_get(fx->a, "default", "gina", &v), -1);
+    took = now_ms() - t0;
+    print_message("frozen server: a new connection gave up after %lld ms\n", (long long)took);
+    assert_true(took < 5000);
+    pg_control("thaw");
+
+    t0 = now_ms();
+    while (sk_store_user_update(fx->b, "default", "gina", bump_fn, NULL) != SK_STORE_OK) {
+        if (now_ms() - t0 > 15000)
+            fail_msg("B: no recovery within 15 s of the thaw");
+        usleep(100000);
+    }
+    t0 = now_ms();
+    while (sk_store_user_get(fx->a, "default", "gina", &v) != SK_STORE_OK) {
+        if (now_ms() - t0 > 15000)
+            fail_msg("A: no recovery within 15 s of the thaw");
+        usleep(100000);
+    }
+    assert_int_equal(v.failures, 1);
+}
+
 /* ---- schema and connection string ------------------------------------- */
 
 static void test_schema_versions(void **state)
@@ -484,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_rows, setup, teardown),
         cmocka_unit_test(test_schema_versions),
         cmocka_unit_test(test_url_refusals),
+        cmocka_unit_test_setup_teardown(test_frozen_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outage, setup, teardown), /* last: restarts the server */
     };
     return cmocka_run_group_tests_name("postgresql backend", tests, NULL, NULL);
