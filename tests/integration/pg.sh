@@ -1,13 +1,17 @@
 # tests/integration/pg.sh — a throw-away PostgreSQL for a test (sourced after
 # lib.sh, called after sk_setup).
 #
-#   sk_pg_start    initdb + start in a fresh temporary directory on a free
+#   sk_pg_start [tls]
+#                  initdb + start in a fresh temporary directory on a free
 #                  loopback port (its unix socket inside that directory), then a
 #                  role "sekisho" with a random password and a database
 #                  "sekisho" it owns. Sets:
 #                    SK_PG_PORT    the TCP port on 127.0.0.1
 #                    SK_PG_URL     postgresql://sekisho@127.0.0.1:PORT/sekisho
 #                    SK_PG_PWFILE  the role's password (mode 0600), for [store] password_file
+#                    SK_PG_CA      with tls: the CA of the server's certificate (for
+#                                  ?sslmode=verify-full&sslrootcert=$SK_PG_CA); the
+#                                  server then refuses TCP connections without TLS
 #                    SK_PG_CTL     a script: `bash $SK_PG_CTL stop|start|freeze|thaw|psql`
 #                                  (for programs that must stop, restart or hang the
 #                                  database; psql reads SQL on stdin)
@@ -38,6 +42,8 @@ SK_PG_PORT=""
 SK_PG_URL=""
 SK_PG_PWFILE=""
 SK_PG_CTL=""
+SK_PG_CA=""
+SK_PG_TLS_OPTS=""
 SK_PG_RUN=()
 
 sk__pg_exit() {
@@ -80,6 +86,7 @@ sk_pg_start() {
         --auth-local=trust --auth-host=scram-sha-256 --no-sync >"$SK_PG_DIR/initdb.log" 2>&1) ||
         sk_fail "initdb failed: $(tail -n 5 "$SK_PG_DIR/initdb.log")"
     "${SK_PG_RUN[@]}" mkdir -m 0700 "$SK_PG_DIR/sock"
+    [[ ${1:-} == tls ]] && sk__pg_tls "$user"
     sk_pg_restart
     printf "CREATE ROLE sekisho LOGIN PASSWORD '%s';\nCREATE DATABASE sekisho OWNER sekisho;\n" "$pw" |
         sk__pg_psql_db postgres >/dev/null || sk_fail "cannot create the sekisho role and database"
@@ -105,10 +112,30 @@ sk_pg_start() {
     } >"$SK_PG_CTL"
 }
 
+# A CA and a server certificate for 127.0.0.1 (IP SAN, so verify-full checks it);
+# TCP without TLS is refused by pg_hba.conf (hostssl only).
+sk__pg_tls() { # USER (the server's, or "" when not root)
+    local d=$SK_PG_DIR/tls
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" \
+        -subj /CN=sekisho-test-db-ca -days 2 >/dev/null 2>&1 || sk_fail "test database CA"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/server.key" -out "$d/server.csr" \
+        -subj /CN=127.0.0.1 >/dev/null 2>&1 || sk_fail "test database key"
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$d/ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+        -extfile "$d/ext" -out "$d/server.crt" >/dev/null 2>&1 || sk_fail "test database certificate"
+    chmod 0600 "$d/server.key"
+    chmod 0755 "$d"
+    [[ -n $1 ]] && chown "$1" "$d/server.key" "$d/server.crt"
+    sed -i 's/^host /hostssl /' "$SK_PG_DIR/data/pg_hba.conf"
+    SK_PG_CA=$d/ca.crt
+    SK_PG_TLS_OPTS=" -c ssl=on -c ssl_cert_file=$d/server.crt -c ssl_key_file=$d/server.key"
+}
+
 # The server's settings: loopback only, its socket in our directory, fsync off
 # (a test database need not survive a power cut; commits keep their semantics).
 sk__pg_opts() {
-    printf '%s' "-c listen_addresses=127.0.0.1 -c port=$SK_PG_PORT -c unix_socket_directories=$SK_PG_DIR/sock -c fsync=off -c max_connections=200"
+    printf '%s' "-c listen_addresses=127.0.0.1 -c port=$SK_PG_PORT -c unix_socket_directories=$SK_PG_DIR/sock -c fsync=off -c max_connections=200$SK_PG_TLS_OPTS"
 }
 
 sk_pg_restart() {
