@@ -2,10 +2,11 @@
  * sk_store.h — Sekisho's persistent state: users and sessions.
  *
  * One API, several backends ([store] backend in the configuration): LMDB, the
- * embedded default for a single node (store/lmdb/store_lmdb.h), and later a
- * shared database for several gateway nodes. What follows is all a caller may
- * rely on, whichever backend is open; how a backend meets it is its own
- * business (sk_store_backend.h is the interface a backend implements).
+ * embedded default for a single node (store/lmdb/store_lmdb.h), and
+ * PostgreSQL, shared by several gateway nodes (store/postgresql/store_pg.h).
+ * What follows is all a caller may rely on, whichever backend is open; how a
+ * backend meets it is its own business (sk_store_backend.h is the interface a
+ * backend implements).
  *
  * Contracts:
  *  - Every fallible function returns int: SK_STORE_OK (0) on success,
@@ -139,6 +140,15 @@ int sk_store_open_conf(const struct sk_conf *conf, int readonly, sk_store **out,
  * (known and built in), without opening anything: for `sekisho -t` and the
  * start of the gateway. 0, or -1 with err. */
 int sk_store_conf_check(const struct sk_conf *conf, char *err, size_t errcap) SK_MUST_CHECK;
+/* Bring the schema of the configuration's backend up to date (`sekishoctl
+ * store migrate`). postgresql: applies the versioned migrations the database
+ * lacks, in one transaction, safe when several nodes run it at once; *from gets
+ * the version found and *to the version now in place (equal: nothing was
+ * needed). lmdb keeps its layout itself: *from = *to = 0. 0, or -1 with err. A
+ * backend with migrations refuses to open an older or newer schema than its
+ * own, saying so. */
+int sk_store_migrate_conf(const struct sk_conf *conf, unsigned *from, unsigned *to, char *err,
+                          size_t errcap) SK_MUST_CHECK;
 /* Open the default backend (LMDB) in <state_dir>/db, as sk_store_open_conf with
  * backend = lmdb. For callers and tests that have no configuration. */
 int sk_store_open(const char *state_dir, int readonly, sk_store **out) SK_MUST_CHECK;

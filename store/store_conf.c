@@ -8,6 +8,8 @@
 
 #include "sk_conf.h"
 #include "sk_store.h"
+#include "sk_store_backend.h"
+#include "store_pg.h"
 
 static int open_lmdb(const sk_conf *conf, int readonly, sk_store **out, char *err, size_t errcap)
 {
@@ -18,13 +20,38 @@ static int open_lmdb(const sk_conf *conf, int readonly, sk_store **out, char *er
     return rc;
 }
 
+static int open_pg(const sk_conf *conf, int readonly, sk_store **out, char *err, size_t errcap)
+{
+    void *impl = NULL;
+    int rc = sk_store_pg_open(conf->store_url, conf->store_password_file, readonly, SK_STORE_PG_POOL_DEFAULT,
+                              &impl, err, errcap);
+    if (rc != SK_STORE_OK)
+        return rc;
+    return sk_store_wrap(&sk_store_pg_ops, impl, out);
+}
+
+static int migrate_lmdb(const sk_conf *conf, unsigned *from, unsigned *to, char *err, size_t errcap)
+{
+    (void)conf;
+    (void)err;
+    (void)errcap;
+    *from = *to = 0; /* LMDB creates and checks its layout itself at open */
+    return 0;
+}
+
+static int migrate_pg(const sk_conf *conf, unsigned *from, unsigned *to, char *err, size_t errcap)
+{
+    return sk_store_pg_migrate(conf->store_url, conf->store_password_file, from, to, err, errcap);
+}
+
 /* One row per backend [store] backend may name; open == NULL: not in this build. */
 static const struct store_backend {
     const char *name;
     int (*open)(const sk_conf *conf, int readonly, sk_store **out, char *err, size_t errcap);
+    int (*migrate)(const sk_conf *conf, unsigned *from, unsigned *to, char *err, size_t errcap);
 } backends[] = {
-    { "lmdb", open_lmdb },
-    { "postgresql", NULL },
+    { "lmdb", open_lmdb, migrate_lmdb },
+    { "postgresql", open_pg, migrate_pg },
 };
 
 static const struct store_backend *find_backend(const sk_conf *conf, char *err, size_t errcap)
@@ -62,4 +89,17 @@ int sk_store_open_conf(const sk_conf *conf, int readonly, sk_store **out, char *
     if (b == NULL)
         return -1;
     return b->open(conf, readonly, out, err, errcap);
+}
+
+int sk_store_migrate_conf(const sk_conf *conf, unsigned *from, unsigned *to, char *err, size_t errcap)
+{
+    const struct store_backend *b;
+
+    *from = *to = 0;
+    if (errcap > 0)
+        err[0] = '\0';
+    b = find_backend(conf, err, errcap);
+    if (b == NULL)
+        return -1;
+    return b->migrate(conf, from, to, err, errcap);
 }

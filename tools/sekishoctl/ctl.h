@@ -97,6 +97,10 @@ int ctl_restore_main(const sk_conf *conf, int argc, char **argv);
 void ctl_restore_usage(void);
 void ctl_restore_usage_to(FILE *f);
 
+int ctl_store_main(const sk_conf *conf, int argc, char **argv);
+void ctl_store_usage(void);
+void ctl_store_usage_to(FILE *f);
+
 int ctl_user_main(const sk_conf *conf, int argc, char **argv);
 void ctl_user_usage(void);
 /* The usage lines of a group on f (the *_usage() forms write to stderr). */

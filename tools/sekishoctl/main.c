@@ -103,6 +103,7 @@ static const struct group groups[] = {
     { "audit", audit_main, audit_usage, audit_usage_to, 1 },
     { "backup", ctl_backup_main, ctl_backup_usage, ctl_backup_usage_to, 0 },
     { "restore", ctl_restore_main, ctl_restore_usage, ctl_restore_usage_to, 0 },
+    { "store", ctl_store_main, ctl_store_usage, ctl_store_usage_to, 1 },
 };
 
 static void usage_to(FILE *f)

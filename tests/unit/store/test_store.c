@@ -1,4 +1,9 @@
-/* Unit tests for sekisho_store: record codec, users, sessions. */
+/* Unit tests for sekisho_store: record codec, users, sessions.
+ *
+ * The contract tests run against LMDB by default. With SK_TEST_PG_URL (a libpq
+ * url) and SK_TEST_PG_PASSWORD_FILE set, the backend-independent ones run
+ * against that PostgreSQL database instead (tests/integration/store/store_pg.sh
+ * starts one); every test begins with empty tables there. */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <pthread.h>
@@ -12,8 +17,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <libpq-fe.h>
 #include <lmdb.h>
 
+#include "sk_conf.h"
 #include "sk_store.h"
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -29,6 +36,43 @@ typedef struct fixture {
     sk_store *s;
 } fixture;
 
+/* PostgreSQL mode: the configuration that names the test database. */
+static int pg_mode;
+static sk_conf pg_conf;
+
+/* Empty every table of the test database (a superuser-free TRUNCATE by the owner). */
+static void pg_reset(void)
+{
+    char pw[256];
+    size_t n = 0;
+    assert_int_equal(sk_read_secret_file(pg_conf.store_password_file, pw, sizeof pw, &n), 0);
+    const char *kw[] = { "dbname", "password", NULL }, *val[] = { pg_conf.store_url, pw, NULL };
+    PGconn *c = PQconnectdbParams(kw, val, 1);
+    sk_wipe(pw, sizeof pw);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to the test database: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, "TRUNCATE sekisho_users, sekisho_sessions, sekisho_values");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("TRUNCATE: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Open the store under test: LMDB in fx->dir, or the PostgreSQL database. */
+static int open_store(fixture *fx, int readonly, sk_store **s)
+{
+    if (pg_mode) {
+        char err[512];
+        int rc = sk_store_open_conf(&pg_conf, readonly, s, err, sizeof err);
+        if (rc == -1)
+            print_message("open: %s\n", err);
+        return rc;
+    }
+    if (readonly)
+        return sk_store_open(fx->dir, 1, s);
+    return sk_store_open_ex(fx->dir, 0, (size_t)16 << 20, s);
+}
+
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
@@ -36,7 +80,9 @@ static int setup(void **state)
     const char *t = getenv("TMPDIR");
     assert_int_equal(sk_snprintf(fx->dir, sizeof fx->dir, "%s/sk-store-XXXXXX", t ? t : "/tmp"), 0);
     assert_non_null(mkdtemp(fx->dir));
-    assert_int_equal(sk_store_open_ex(fx->dir, 0, (size_t)16 << 20, &fx->s), SK_STORE_OK);
+    if (pg_mode)
+        pg_reset();
+    assert_int_equal(open_store(fx, 0, &fx->s), SK_STORE_OK);
     *state = fx;
     return 0;
 }
@@ -289,7 +335,7 @@ static void test_user_crud(void **state)
     sk_store_close(fx->s);
     fx->s = NULL;
     sk_store *ro = NULL;
-    assert_int_equal(sk_store_open(fx->dir, 1, &ro), SK_STORE_OK);
+    assert_int_equal(open_store(fx, 1, &ro), SK_STORE_OK);
     assert_int_equal(sk_store_user_get(ro, "default", "alice", &v), SK_STORE_OK);
     assert_int_equal(v.failures, 3);
     sk_user w;
@@ -297,7 +343,7 @@ static void test_user_crud(void **state)
     assert_int_equal(sk_store_user_put_new(ro, &w), -1); /* read-only handle */
     assert_int_equal(sk_store_timing_pad(ro), -1);
     sk_store_close(ro);
-    assert_int_equal(sk_store_open_ex(fx->dir, 0, (size_t)16 << 20, &fx->s), SK_STORE_OK);
+    assert_int_equal(open_store(fx, 0, &fx->s), SK_STORE_OK);
 
     assert_int_equal(sk_store_timing_pad(fx->s), 0);
     assert_int_equal(sk_store_user_delete(fx->s, "default", "alice"), SK_STORE_OK);
@@ -892,6 +938,35 @@ static void test_corrupt_record_in_db(void **state)
 int main(void)
 {
     sk_log_set_level(SK_LOG_ERR);
+    const char *url = getenv("SK_TEST_PG_URL"), *pwfile = getenv("SK_TEST_PG_PASSWORD_FILE");
+    if (url != NULL && url[0] != '\0') {
+        char err[512];
+        unsigned from = 0, to = 0;
+        pg_mode = 1;
+        sk_conf_defaults(&pg_conf);
+        if (sk_strlcpy(pg_conf.store_backend, sizeof pg_conf.store_backend, "postgresql") != 0 ||
+            sk_strlcpy(pg_conf.store_url, sizeof pg_conf.store_url, url) != 0 ||
+            sk_strlcpy(pg_conf.store_password_file, sizeof pg_conf.store_password_file,
+                       pwfile ? pwfile : "") != 0 ||
+            sk_store_migrate_conf(&pg_conf, &from, &to, err, sizeof err) != 0) {
+            fprintf(stderr, "test_store: cannot prepare the PostgreSQL database: %s\n", err);
+            return 1;
+        }
+        /* the backend-independent contract, against PostgreSQL */
+        fprintf(stderr, "test_store: the store contract on postgresql (schema %u)\n", to);
+        const struct CMUnitTest pg_tests[] = {
+            cmocka_unit_test_setup_teardown(test_user_update_ex_and_delete_if, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_user_crud, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_user_update, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_user_update_concurrent, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_user_list, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_values, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_session_basic, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_session_sweep, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_session_delete_user, setup, teardown),
+        };
+        return cmocka_run_group_tests_name("store contract on postgresql", pg_tests, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_ids),
         cmocka_unit_test(test_user_codec_roundtrip),
@@ -911,5 +986,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_record_in_db, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("store on lmdb", tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* Unit tests of the store's backend interface: every sk_store_* function reaches
  * the matching op of the handle's table (a recording fake backend), and
  * sk_store_open_conf opens the backend [store] backend names (lmdb works end to
- * end; postgresql is refused honestly, creating nothing). */
+ * end; postgresql, built in, fails honestly when its database does not answer,
+ * creating nothing; tests/integration/store/store_pg.sh runs it for real). */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <setjmp.h>
@@ -361,33 +362,43 @@ static void test_open_conf_lmdb(void **state)
     sk_store_close(s);
 }
 
-static void test_open_conf_postgresql_refused(void **state)
+/* postgresql is built in: conf_check accepts it; opening a database that does
+ * not answer fails at once with libpq's reason, and creates no LMDB store. */
+static void test_open_conf_postgresql_unreachable(void **state)
 {
     fixture *fx = *state;
     sk_store *s = (sk_store *)(uintptr_t)1; /* must be reset to NULL */
     struct stat st;
+    unsigned from = 9, to = 9;
 
     assert_int_equal(sk_strlcpy(fx->conf.store_backend, sizeof fx->conf.store_backend, "postgresql"), 0);
-    assert_int_equal(sk_strlcpy(fx->conf.store_url, sizeof fx->conf.store_url, "postgresql://127.0.0.1/sekisho"),
+    assert_int_equal(sk_strlcpy(fx->conf.store_url, sizeof fx->conf.store_url, "postgresql://sekisho@127.0.0.1:1/sekisho"),
                      0);
+    fx->err[0] = '\0';
+    assert_int_equal(sk_store_conf_check(&fx->conf, fx->err, sizeof fx->err), 0);
     for (int ro = 0; ro <= 1; ro++) {
         fx->err[0] = '\0';
         assert_int_equal(sk_store_open_conf(&fx->conf, ro, &s, fx->err, sizeof fx->err), -1);
         assert_null(s);
-        if (strstr(fx->err, "the postgresql backend is not built yet") == NULL)
+        if (strstr(fx->err, "cannot connect to PostgreSQL") == NULL)
             fail_msg("unexpected error: %s", fx->err);
     }
+    assert_int_equal(sk_store_migrate_conf(&fx->conf, &from, &to, fx->err, sizeof fx->err), -1);
+    assert_non_null(strstr(fx->err, "cannot connect to PostgreSQL"));
     /* refused before anything was touched: no LMDB store was made instead */
     assert_int_equal(stat(fx->db, &st), -1);
-    fx->err[0] = '\0';
-    assert_int_equal(sk_store_conf_check(&fx->conf, fx->err, sizeof fx->err), -1);
-    assert_non_null(strstr(fx->err, "the postgresql backend is not built yet"));
+
+    /* lmdb has nothing to migrate */
+    assert_int_equal(sk_strlcpy(fx->conf.store_backend, sizeof fx->conf.store_backend, "lmdb"), 0);
+    assert_int_equal(sk_store_migrate_conf(&fx->conf, &from, &to, fx->err, sizeof fx->err), 0);
+    assert_true(from == 0 && to == 0);
 
     /* a name the table does not know (only reachable by building a conf by hand) */
     assert_int_equal(sk_strlcpy(fx->conf.store_backend, sizeof fx->conf.store_backend, "sqlite"), 0);
     assert_int_equal(sk_store_open_conf(&fx->conf, 0, &s, fx->err, sizeof fx->err), -1);
     assert_null(s);
     assert_non_null(strstr(fx->err, "unknown backend"));
+    assert_int_equal(sk_store_migrate_conf(&fx->conf, &from, &to, fx->err, sizeof fx->err), -1);
     /* a short error buffer is cut, never overrun */
     char small[8];
     memset(small, 'x', sizeof small);
@@ -400,7 +411,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dispatch_table),
         cmocka_unit_test_setup_teardown(test_open_conf_lmdb, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_conf_postgresql_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_conf_postgresql_unreachable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
