@@ -2,8 +2,9 @@
  * sk_audit.h — Sekisho's tamper-evident access log.
  *
  * On-disk format: audit/FORMAT.md (the contract with independent verifiers).
- * In short: a directory of daily segments "audit-YYYYMMDD.jsonl" (JSON Lines,
- * pure ASCII, keys in a fixed order), every entry hash-chained to the previous
+ * In short: a directory of daily segments "audit-<node>-YYYYMMDD.jsonl" ("audit-
+ * YYYYMMDD.jsonl" before format 3; JSON Lines, pure ASCII, keys in a fixed order,
+ * every entry naming its node since format 3), every entry hash-chained to the previous
  * one across segments and carrying the writer's MAC; signed checkpoints cover
  * contiguous ranges; the signing key evolves every [audit] epoch (forward
  * security: the next epoch's public key is committed in a checkpoint signed by
