@@ -449,6 +449,32 @@ out:
     return rc;
 }
 
+/* verify's options: --pubkey (repeatable), --at, --witness FILE...; 0 ok, -1 usage. */
+static int parse_verify_opts(int argc, char **argv, const char **pub_paths, size_t *np,
+                             const char **wit, sk_audit_verify_opts *vo)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc) {
+            pub_paths[(*np)++] = argv[++i];
+        } else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
+            if (parse_time(argv[++i], &vo->now_ms) != 0 || vo->now_ms <= 0) {
+                fprintf(stderr, "sekishoctl audit verify: bad time for --at\n");
+                return -1;
+            }
+        } else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
+            /* --witness FILE... : every following argument that is not an option */
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+                wit[vo->n_witness++] = argv[++i];
+        } else {
+            fprintf(stderr, "sekishoctl audit verify: unknown option: %s\n", argv[i]);
+            usage();
+            return -1;
+        }
+    }
+    vo->witness = wit;
+    return 0;
+}
+
 static int cmd_verify(const char *const *dirs, size_t nd, const char *key_path, int argc,
                       char **argv)
 {
@@ -467,27 +493,10 @@ static int cmd_verify(const char *const *dirs, size_t nd, const char *key_path, 
     pubs = calloc((size_t)argc + 1, sizeof(*pubs));
     if (!wit || !pub_paths || !pubs)
         goto out;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc) {
-            pub_paths[np++] = argv[++i];
-        } else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
-            if (parse_time(argv[++i], &vo.now_ms) != 0 || vo.now_ms <= 0) {
-                fprintf(stderr, "sekishoctl audit verify: bad time for --at\n");
-                rc = 2;
-                goto out;
-            }
-        } else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
-            /* --witness FILE... : every following argument that is not an option */
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
-                wit[vo.n_witness++] = argv[++i];
-        } else {
-            fprintf(stderr, "sekishoctl audit verify: unknown option: %s\n", argv[i]);
-            usage();
-            rc = 2;
-            goto out;
-        }
+    if (parse_verify_opts(argc, argv, pub_paths, &np, wit, &vo) != 0) {
+        rc = 2;
+        goto out;
     }
-    vo.witness = wit;
     if (nd > 1 && ((np != 0 && np != 1 && np != nd) || vo.n_witness)) {
         fprintf(stderr, "sekishoctl audit verify: with %zu directories give --pubkey once (a shared "
                 "initial key) or once per --dir, and no --witness (verify one node for that)\n", nd);
