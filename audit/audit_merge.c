@@ -121,8 +121,14 @@ int sk_audit_merge_open(const char *const *dirs, size_t n, sk_audit_merge **out,
     char why[256];
     int rc = -1;
     *out = NULL;
-    if (!m || n == 0 || !(m->s = calloc(n, sizeof(*m->s))))
+    if (n == 0) {
+        audit_err(err, errcap, "no audit directory given");
         goto out;
+    }
+    if (!m || !(m->s = calloc(n, sizeof(*m->s)))) {
+        audit_err(err, errcap, "out of memory");
+        goto out;
+    }
     m->n = n;
     m->last = -1;
     for (size_t i = 0; i < n; i++) {

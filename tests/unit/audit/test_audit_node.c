@@ -442,6 +442,8 @@ static void test_merge_unnamed(void **state)
     assert_int_equal(k, 0);
     assert_true(seen[0] > 0 && seen[1] > 0);
     sk_audit_merge_close(m);
+    assert_int_equal(sk_audit_merge_open(dirs, 0, &m, err, sizeof(err)), -1);
+    assert_null(m);
 }
 
 int main(void)
