@@ -112,16 +112,23 @@ int audit_parse_ts(const char *s, int64_t *ms)
     return 0;
 }
 
-int64_t audit_segment_day(const char *name)
+int sk_audit_valid_node(const char *s)
+{
+    size_t n;
+    if (!s)
+        return 0;
+    n = strlen(s);
+    return n >= 1 && n <= SK_AUDIT_NODE_MAX &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+/* "YYYYMMDD" (8 bytes at s) as a day number, -1 if not a valid date. */
+static int64_t parse_day(const char *s)
 {
     int y, mo, d;
     struct tm tm;
     time_t t;
-    /* audit-YYYYMMDD.jsonl */
-    if (!name || strlen(name) != 20 || memcmp(name, "audit-", 6) != 0 ||
-        memcmp(name + 14, ".jsonl", 6) != 0)
-        return -1;
-    if (digits(name + 6, 4, &y) || digits(name + 10, 2, &mo) || digits(name + 12, 2, &d))
+    if (digits(s, 4, &y) || digits(s + 4, 2, &mo) || digits(s + 6, 2, &d))
         return -1;
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31)
         return -1;
@@ -135,24 +142,72 @@ int64_t audit_segment_day(const char *name)
     return (int64_t)t / 86400;
 }
 
+int sk_audit_segment_parse(const char *name, int64_t *day, char node[SK_AUDIT_NODE_MAX + 1])
+{
+    /* audit-YYYYMMDD.jsonl (format 2) or audit-<node>-YYYYMMDD.jsonl; the node
+     * may itself contain '-', so the date is taken from the end. */
+    size_t n = name ? strlen(name) : 0, nl;
+    int64_t dn;
+    if (n < 20 || memcmp(name, "audit-", 6) != 0 || memcmp(name + n - 6, ".jsonl", 6) != 0)
+        return -1;
+    dn = parse_day(name + n - 14);
+    if (dn < 0)
+        return -1;
+    if (n == 20) {
+        if (node)
+            node[0] = '\0';
+    } else {
+        char tmp[SK_AUDIT_NODE_MAX + 1];
+        if (name[n - 15] != '-' || n - 21 > SK_AUDIT_NODE_MAX)
+            return -1;
+        nl = n - 21;
+        memcpy(tmp, name + 6, nl);
+        tmp[nl] = '\0';
+        if (!sk_audit_valid_node(tmp))
+            return -1;
+        if (node)
+            memcpy(node, tmp, nl + 1);
+    }
+    if (day)
+        *day = dn;
+    return 0;
+}
+
+int64_t audit_segment_day(const char *name)
+{
+    int64_t day;
+    return sk_audit_segment_parse(name, &day, NULL) == 0 ? day : -1;
+}
+
 int sk_audit_is_segment_name(const char *name)
 {
     return audit_segment_day(name) >= 0;
 }
 
-int audit_segment_name(int64_t day, char out[32])
+int sk_audit_segment_cmp(const char *a, const char *b)
+{
+    int64_t da = audit_segment_day(a), db = audit_segment_day(b);
+    if (da != db)
+        return da < db ? -1 : 1;
+    return strcmp(a, b);
+}
+
+int audit_segment_name(int64_t day, const char *node, char *out, size_t cap)
 {
     struct tm tm;
     time_t t = (time_t)(day * 86400);
     if (day < 0 || !gmtime_r(&t, &tm))
         return -1;
-    return sk_snprintf(out, 32, "audit-%04d%02d%02d.jsonl", tm.tm_year + 1900, tm.tm_mon + 1,
+    if (node && *node)
+        return sk_snprintf(out, cap, "audit-%s-%04d%02d%02d.jsonl", node, tm.tm_year + 1900,
+                           tm.tm_mon + 1, tm.tm_mday);
+    return sk_snprintf(out, cap, "audit-%04d%02d%02d.jsonl", tm.tm_year + 1900, tm.tm_mon + 1,
                        tm.tm_mday);
 }
 
 static int cmp_names(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return sk_audit_segment_cmp(*(char *const *)a, *(char *const *)b);
 }
 
 void audit_free_list(char **names, size_t n)

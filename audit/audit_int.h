@@ -36,7 +36,8 @@ int audit_format_ts(int64_t ms, char out[32]) SK_MUST_CHECK;
 int audit_parse_ts(const char *s, int64_t *ms) SK_MUST_CHECK;
 /* Day number (days since 1970-01-01) of a segment name, -1 if not one. */
 int64_t audit_segment_day(const char *name);
-int audit_segment_name(int64_t day, char out[32]) SK_MUST_CHECK;
+/* The name of day's segment: node-named when node is set (format 3). */
+int audit_segment_name(int64_t day, const char *node, char *out, size_t cap) SK_MUST_CHECK;
 /* Sorted list of segment names in dir (malloc'd array of malloc'd strings). */
 int audit_list_segments(const char *dir, char ***names, size_t *n) SK_MUST_CHECK;
 void audit_free_list(char **names, size_t n);

@@ -129,7 +129,8 @@ static int parse_checkpoint(json_t *details, sk_audit_entry *e, char *err, size_
 int sk_audit_parse_line(const char *line, size_t n, sk_audit_entry *e, char *err, size_t errcap)
 {
     static const char *const allowed[] = {"seq",    "ts",     "ev",      "actor", "tenant", "peer",
-                                          "serial", "details", "prev",   "mac",   "sig",   "h"};
+                                          "serial", "details", "prev",   "mac",   "sig",   "h",
+                                          "node"};
     struct entry_priv *p = NULL;
     json_error_t jerr;
     json_t *root = NULL, *v, *details;
@@ -200,6 +201,13 @@ int sk_audit_parse_line(const char *line, size_t n, sk_audit_entry *e, char *err
         goto out;
     }
     e->event = json_string_value(v);
+    v = json_object_get(p->root, "node");
+    if (v && (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v)) ||
+              !sk_audit_valid_node(json_string_value(v)))) {
+        audit_err(err, errcap, "bad node");
+        goto out;
+    }
+    e->node = v ? json_string_value(v) : NULL;
     if (opt_string(p->root, "actor", &e->actor) || opt_string(p->root, "tenant", &e->tenant) ||
         opt_string(p->root, "peer", &e->peer) || opt_string(p->root, "serial", &e->serial)) {
         audit_err(err, errcap, "bad actor/tenant/peer/serial");

@@ -95,18 +95,18 @@ struct vstate {
     int have_prev, expect_epoch_entry;
     char prev_h[SK_AUDIT_HASH_HEX + 1];
     uint64_t expected, last_cp;
-    char last_reason[16], last_next_seg[64];
+    char last_reason[16], last_next_seg[SK_AUDIT_SEG_MAX];
     uint64_t prune_seq;
-    char prune_kept[64], last_kept[64];
+    char prune_kept[SK_AUDIT_SEG_MAX], last_kept[SK_AUDIT_SEG_MAX];
     /* first unsealed entry after the last checkpoint */
-    char us_seg[64];
+    char us_seg[SK_AUDIT_SEG_MAX];
     uint64_t us_line, us_seq;
     int64_t us_ms;
     /* an audit.truncated record */
-    char tr_seg[64], tr_detail[200];
+    char tr_seg[SK_AUDIT_SEG_MAX], tr_detail[200];
     uint64_t tr_line, tr_seq;
     /* where the log ends */
-    char end_seg[64];
+    char end_seg[SK_AUDIT_SEG_MAX];
     uint64_t end_line;
     struct witness *w;
     size_t nw;
@@ -373,6 +373,28 @@ static void check_links(struct vstate *s, sk_audit_verdict *v, FILE *f, size_t s
              s->last_next_seg, seg);
 }
 
+/* Format 3: a chain belongs to one node. Once an entry names its node, every
+ * later one names the same node (entries before it are format 2, written before
+ * the upgrade), and a node-named segment holds that node's entries only. The
+ * node is under h, so it cannot be relabelled without breaking the chain. */
+static void check_node(sk_audit_verdict *v, const char *seg, uint64_t ln, const sk_audit_entry *e)
+{
+    char seg_node[SK_AUDIT_NODE_MAX + 1];
+    if (v->node[0] && (!e->node || strcmp(e->node, v->node) != 0)) {
+        fail(v, SK_AUDIT_EDITED, seg, ln, e->seq, "entry of %s%s in the chain of node %s",
+             e->node ? "node " : "no node", e->node ? e->node : "", v->node);
+        return;
+    }
+    if (sk_audit_segment_parse(seg, NULL, seg_node) == 0 && seg_node[0] &&
+        (!e->node || strcmp(e->node, seg_node) != 0)) {
+        fail(v, SK_AUDIT_EDITED, seg, ln, e->seq, "segment of node %s holds an entry of %s%s",
+             seg_node, e->node ? "node " : "no node", e->node ? e->node : "");
+        return;
+    }
+    if (!v->node[0] && e->node)
+        memcpy(v->node, e->node, strlen(e->node) + 1);
+}
+
 static void verify_segment(struct vstate *s, sk_audit_verdict *v, size_t si)
 {
     char path[4200], perr[160];
@@ -411,6 +433,8 @@ static void verify_segment(struct vstate *s, sk_audit_verdict *v, size_t si)
                 fail(v, SK_AUDIT_EDITED, seg, ln, e.seq, "entry content does not match its hash");
             if (v->problem == SK_AUDIT_OK)
                 check_links(s, v, f, si, ln, &e);
+            if (v->problem == SK_AUDIT_OK)
+                check_node(v, seg, ln, &e);
             if (v->problem == SK_AUDIT_OK)
                 on_entry(s, v, seg, ln, &e);
             if (v->problem != SK_AUDIT_OK)
@@ -463,7 +487,7 @@ static void verify_end(struct vstate *s, sk_audit_verdict *v, int64_t now)
             fail(v, SK_AUDIT_DELETED, s->segs[0], 1, v->first_seq,
                  "entries 1..%llu are missing and no signed audit.prune record explains it",
                  (unsigned long long)(v->first_seq - 1));
-        else if (strcmp(s->segs[0], s->last_kept) > 0)
+        else if (sk_audit_segment_cmp(s->segs[0], s->last_kept) > 0)
             fail(v, SK_AUDIT_DELETED, s->segs[0], 1, v->first_seq,
                  "segments before %s are missing (the last prune kept %s)", s->segs[0],
                  s->last_kept);

@@ -45,7 +45,7 @@ struct sk_audit {
     char dir[4096];
     int lock_fd;
     int seg_fd;                  /* -1: no segment yet */
-    char seg_name[32];
+    char seg_name[SK_AUDIT_SEG_MAX];
     int64_t seg_day;
     off_t seg_end;               /* size of the segment as we wrote it */
     uint64_t seq;                /* last assigned */
@@ -92,7 +92,11 @@ struct sk_audit {
     int64_t ref_start_ms;
     uint64_t pending_dropped;    /* torn bytes cut by the last resync */
     char *line;                  /* SK_AUDIT_MAX_LINE + 4 bytes, used under mu */
-    char pending_seg[32];
+    char pending_seg[SK_AUDIT_SEG_MAX];
+    /* the node written into entries and segment names ("" none: format 2) */
+    char node[SK_AUDIT_NODE_MAX + 1];
+    int node_configured;         /* from the options: a tail of another node is refused */
+    char node_clash[SK_AUDIT_NODE_MAX + 1]; /* the tail's node when it was refused */
     struct queued_req *rq;       /* request lines waiting for the next batch */
     unsigned rq_len;
 };

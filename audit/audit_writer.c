@@ -129,6 +129,10 @@ int audit_emit_text_locked(sk_audit *a, int64_t now, const char *ev, const char 
     sk_buf_puts(&b, ts);
     sk_buf_add(&b, "\",\"ev\":", 7);
     audit_buf_json_str(&b, ev);
+    if (a->node[0]) { /* format 3: every entry names its node, under h, mac and sig */
+        sk_buf_add(&b, ",\"node\":", 8);
+        audit_buf_json_str(&b, a->node);
+    }
     sk_buf_add(&b, ",\"actor\":", 9);
     audit_buf_json_str(&b, actor);
     sk_buf_add(&b, ",\"tenant\":", 10);
@@ -228,13 +232,13 @@ int audit_checkpoint_locked(sk_audit *a, int64_t now, const char *reason, const 
  * the same directory that their view is stale: its size changes). */
 static int rotate_locked(sk_audit *a, int64_t now)
 {
-    char name[32], path[4200], prev_seg[32];
+    char name[SK_AUDIT_SEG_MAX], path[4200], prev_seg[SK_AUDIT_SEG_MAX];
     int64_t day = now / AUDIT_DAY_MS;
     int fd = -1;
     int rc = -1;
 
     prev_seg[0] = '\0';
-    if (audit_segment_name(day, name) != 0 || seg_path(a, name, path, sizeof(path)) != 0)
+    if (audit_segment_name(day, a->node, name, sizeof(name)) != 0 || seg_path(a, name, path, sizeof(path)) != 0)
         goto out;
     if (a->seg_fd >= 0) {
         if (audit_checkpoint_locked(a, now, "rotate", name, NULL) != 0 || fdatasync(a->seg_fd) != 0)
@@ -283,6 +287,16 @@ static int adopt_tail(sk_audit *a, const char *path, int fd, off_t size, const c
                path);
         goto out;
     }
+    /* Before the MAC: two nodes pointed at one directory get the precise reason. */
+    if (e.node && a->node_configured && strcmp(e.node, a->node) != 0) {
+        sk_log(SK_LOG_ERR,
+               "audit: %s holds the log of node %s, but [audit] node is %s: a chain belongs "
+               "to one node (set [audit] node = %s, or give this node its own directory)",
+               a->dir, e.node, a->node, e.node);
+        if (sk_strlcpy(a->node_clash, sizeof(a->node_clash), e.node) != 0)
+            a->node_clash[0] = '\0';
+        goto out;
+    }
     if (audit_tail_auth_locked(a, last, len, &e) != 0) {
         audit_alarm(a,
                     "the last entry of %s (seq %llu) does not carry this writer's MAC: it "
@@ -295,6 +309,9 @@ static int adopt_tail(sk_audit *a, const char *path, int fd, off_t size, const c
         sk_log(SK_LOG_ERR, "audit: cannot find the last checkpoint in %s", path);
         goto out;
     }
+    if (e.node && !a->node_configured &&
+        sk_strlcpy(a->node, sizeof(a->node), e.node) != 0)
+        goto out;
     a->tail_ms = e.ts_ms;
     a->tail_is_close = e.has_sig && strcmp(e.reason, "close") == 0;
     a->seq = e.seq;
@@ -580,6 +597,15 @@ static int setup(sk_audit *a, const sk_audit_options *o, char *err, size_t errca
         audit_err(err, errcap, "audit: cannot create %s: %s", a->dir, strerror(errno));
         return -1;
     }
+    if (o->node && *o->node) {
+        if (!sk_audit_valid_node(o->node)) {
+            audit_err(err, errcap, "audit: invalid node name (1..%d of A-Z a-z 0-9 . _ -)",
+                      SK_AUDIT_NODE_MAX);
+            return -1;
+        }
+        memcpy(a->node, o->node, strlen(o->node) + 1);
+        a->node_configured = 1;
+    }
     if (audit_path_inside(a->key_path, a->dir) || audit_ekey_load(a->key_path, &a->key) != 0) {
         audit_err(err, errcap, "audit: cannot use signing key %s (must be a 0600 PEM Ed25519 key "
                   "outside the audit directory)", o->key_path);
@@ -648,7 +674,11 @@ int sk_audit_open(const sk_audit_options *o, sk_audit **out, char *err, size_t e
     pthread_mutex_lock(&a->mu);
     if (audit_begin_locked(a, now) != 0) {
         pthread_mutex_unlock(&a->mu);
-        audit_err(err, errcap, "audit: cannot open the log in %s (see the log for why)", a->dir);
+        if (a->node_clash[0])
+            audit_err(err, errcap, "audit: %s holds the log of node %s, not of [audit] node %s "
+                      "(a chain belongs to one node)", a->dir, a->node_clash, a->node);
+        else
+            audit_err(err, errcap, "audit: cannot open the log in %s (see the log for why)", a->dir);
         goto out;
     }
     locked = 1;

@@ -2,8 +2,9 @@
  * sk_audit.h — Sekisho's tamper-evident access log.
  *
  * On-disk format: audit/FORMAT.md (the contract with independent verifiers).
- * In short: a directory of daily segments "audit-YYYYMMDD.jsonl" (JSON Lines,
- * pure ASCII, keys in a fixed order), every entry hash-chained to the previous
+ * In short: a directory of daily segments "audit-<node>-YYYYMMDD.jsonl" ("audit-
+ * YYYYMMDD.jsonl" before format 3; JSON Lines, pure ASCII, keys in a fixed order,
+ * every entry naming its node since format 3), every entry hash-chained to the previous
  * one across segments and carrying the writer's MAC; signed checkpoints cover
  * contiguous ranges; the signing key evolves every [audit] epoch (forward
  * security: the next epoch's public key is committed in a checkpoint signed by
@@ -97,6 +98,11 @@
 #define SK_AUDIT_MAX_LINE  65536
 #define SK_AUDIT_HASH_HEX  64
 #define SK_AUDIT_SIG_LEN   64
+/* A node name ([audit] node): 1..63 of [A-Za-z0-9._-]. */
+#define SK_AUDIT_NODE_MAX  63
+/* Segment names: "audit-<node>-YYYYMMDD.jsonl" (at most 84 bytes) or the
+ * unnamed "audit-YYYYMMDD.jsonl" of format 2. */
+#define SK_AUDIT_SEG_MAX   96
 
 /* ---- signer interface ---------------------------------------------------
  * The writer never touches the private key itself: it hands the bytes to sign
@@ -165,6 +171,10 @@ typedef struct sk_audit_options {
     const char *notify_command;
     const char *notify_to;
     const char *notify_from;
+    /* [audit] node: written into every entry and into new segments' names.
+     * NULL or "": the node of the log's tail (none for a format 2 log). A
+     * chain belongs to one node: open refuses a log whose tail names another. */
+    const char *node;
 } sk_audit_options;
 
 typedef struct sk_audit_kv {
@@ -272,6 +282,7 @@ typedef struct sk_audit_entry {
     const char *peer;
     const char *serial;
     const char *details;             /* compact JSON object text */
+    const char *node;                /* the writing node (format 3); NULL when absent */
     char prev[SK_AUDIT_HASH_HEX + 1];
     char hash[SK_AUDIT_HASH_HEX + 1];       /* stored h */
     int hash_ok;                     /* stored h equals the recomputed one */
@@ -279,9 +290,9 @@ typedef struct sk_audit_entry {
     uint8_t sig[SK_AUDIT_SIG_LEN];
     size_t signed_len;               /* bytes of the line covered by sig */
     char keyid[SK_AUDIT_HASH_HEX + 1];      /* checkpoints: details.key */
-    char segment[64];                /* audit.segment: details.segment */
-    char prev_segment[64];           /* audit.segment: details.prev_segment */
-    char oldest_kept[64];            /* audit.prune: details.oldest_kept */
+    char segment[SK_AUDIT_SEG_MAX];                /* audit.segment: details.segment */
+    char prev_segment[SK_AUDIT_SEG_MAX];           /* audit.segment: details.prev_segment */
+    char oldest_kept[SK_AUDIT_SEG_MAX];            /* audit.prune: details.oldest_kept */
     char mac[SK_AUDIT_HASH_HEX + 1]; /* the writer's MAC (not verifiable without its key) */
     size_t mac_len;                  /* bytes of the line covered by mac */
     /* checkpoints (and audit.segment / audit.epoch where present) */
@@ -291,7 +302,7 @@ typedef struct sk_audit_entry {
     uint64_t epoch_secs;             /* the writer's epoch length */
     char reason[16];
     char origin[SK_AUDIT_HASH_HEX + 1];     /* key id of epoch 0 (names the log) */
-    char next_segment[64];           /* rotate checkpoints */
+    char next_segment[SK_AUDIT_SEG_MAX];           /* rotate checkpoints */
     int has_next;
     uint8_t next_pub[32];            /* handoff: the next epoch's public key */
     void *priv_;                     /* owned storage */
@@ -342,7 +353,7 @@ typedef struct sk_audit_verdict {
     uint64_t last_signed_seq;        /* seq of the last valid checkpoint */
     int64_t last_signed_ms;          /* its ts; 0 when none */
     /* on failure: where */
-    char segment[64];
+    char segment[SK_AUDIT_SEG_MAX];
     uint64_t line;                   /* 1-based line within the segment */
     uint64_t seq;                    /* sequence number at that line (0 unknown) */
     char detail[256];
@@ -354,6 +365,7 @@ typedef struct sk_audit_verdict {
     int64_t epoch_secs;              /* the writer's epoch length, from the log */
     unsigned witnesses, witnesses_ok;
     char witness_status[8][160];     /* first 8 witnesses: one line each */
+    char node[SK_AUDIT_NODE_MAX + 1]; /* the node the chain belongs to ("" format 2 only) */
 } sk_audit_verdict;
 
 /* Verify the log in dir against the initial public key pub (raw 32 bytes,
@@ -373,7 +385,35 @@ int sk_audit_verify_ex(const char *dir, const uint8_t pub[32], const sk_audit_ve
  * see FORMAT.md) into a malloc'd string. 0 ok, -1 none or error (err). */
 int sk_audit_head_text(const char *dir, char **out, char *err, size_t errcap) SK_MUST_CHECK;
 
-/* Segment-name helpers: 1 if name is "audit-YYYYMMDD.jsonl". */
+/* Segment-name helpers: 1 if name is "audit-YYYYMMDD.jsonl" or
+ * "audit-<node>-YYYYMMDD.jsonl" (a valid date, a valid node name). */
 int sk_audit_is_segment_name(const char *name);
+/* 1 if s is a valid node name (1..SK_AUDIT_NODE_MAX of [A-Za-z0-9._-]). */
+int sk_audit_valid_node(const char *s);
+/* The parts of a segment name: its day (days since 1970-01-01) and its node
+ * ("" for the unnamed form). 0 ok, -1 not a segment name. node may be NULL. */
+int sk_audit_segment_parse(const char *name, int64_t *day, char node[SK_AUDIT_NODE_MAX + 1]) SK_MUST_CHECK;
+/* Order of segments in a directory: by day, then by name (so an unnamed
+ * segment and the node-named one that follows it the next day sort in time). */
+int sk_audit_segment_cmp(const char *a, const char *b);
+/* The node a log directory belongs to, for labels: the node in the newest
+ * segment's name, else the node of the newest segment's last entry. 1 found,
+ * 0 none (format 2 log, or empty), -1 error (err). */
+int sk_audit_dir_node(const char *dir, char node[SK_AUDIT_NODE_MAX + 1], char *err, size_t errcap) SK_MUST_CHECK;
+
+/* ---- several nodes' logs merged by time ----------------------------------
+ * Each directory is read in its own order; the next entry is the one with the
+ * smallest (ts, node, directory index, seq), so each node's entries stay in chain
+ * order and equal times are ordered stably. The node of an entry is its node
+ * field, else the directory's label (sk_audit_dir_node, "-" when none). Two
+ * directories with the same label are refused (the same node given twice). */
+typedef struct sk_audit_merge sk_audit_merge;
+int sk_audit_merge_open(const char *const *dirs, size_t n, sk_audit_merge **out, char *err,
+                        size_t errcap) SK_MUST_CHECK;
+/* 1: *e (valid until the next call), *line, *node and *src (index into dirs)
+ * filled; 0: end; -1: error (err names the directory). */
+int sk_audit_merge_next(sk_audit_merge *m, const sk_audit_entry **e, const char **line,
+                        const char **node, size_t *src, char *err, size_t errcap) SK_MUST_CHECK;
+void sk_audit_merge_close(sk_audit_merge *m);
 
 #endif

@@ -335,6 +335,7 @@ int sk_adm_open(const sk_conf *conf, const char *tool, FILE *notice, sk_adm_audi
     o.notify_command = conf->notify_command;
     o.notify_to = conf->notify_operators;
     o.notify_from = conf->notify_from;
+    o.node = conf->audit_node;
     /* No heartbeat thread: this process switches its effective uid around each
      * audit call, and a thread writing in between would create root-owned files. */
     o.no_thread = 1;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -86,6 +87,7 @@ static const struct conf_key conf_keys[] = {
     BOOL("audit", "log_requests", audit_log_requests),
     DUR("audit", "epoch", audit_epoch, 60, 86400),
     STR("audit", "witness", audit_witness),
+    STR("audit", "node", audit_node),
     { "log", "level", T_LOGLEVEL, offsetof(sk_conf, log_level), 0, 0, 0 },
 };
 
@@ -296,6 +298,28 @@ static int valid_tenant_name(const char *s)
 
 static int parse_upstream_url(const char *url, sk_conf_upstream *u);
 
+/* [audit] node: the same rule as the audit module's (sk_audit_valid_node), kept
+ * here because common/ does not link the audit module. */
+static int conf_valid_node(const char *v)
+{
+    size_t n = strlen(v);
+    return n >= 1 && n <= 63 &&
+           strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+/* Default [audit] node: the host name, which must itself be a valid node name. */
+static int conf_default_node(sk_conf *c, char *err, size_t errlen)
+{
+    char host[256];
+    if (gethostname(host, sizeof host) != 0 || (host[sizeof host - 1] = '\0', !conf_valid_node(host))) {
+        (void)snprintf(err, errlen, "%s: [audit] node is not set and the host name cannot serve as "
+                       "one (1 to 63 of A-Z a-z 0-9 . _ -): set [audit] node", c->file);
+        return -1;
+    }
+    memcpy(c->audit_node, host, strlen(host) + 1);
+    return 0;
+}
+
 /* 1 (and why filled) if a [store] value is refused. The connection string never
  * carries the password: the config file is often readable by more people than
  * the secret files, and the same string would show in `sekisho -T`. */
@@ -340,6 +364,11 @@ static int conf_set(struct conf_parse *p, const struct conf_key *k, const char *
         }
         if (strcmp(k->section, "store") == 0 && store_value_bad(k->name, value, p->why, sizeof p->why))
             return -1;
+        if (strcmp(k->section, "audit") == 0 && strcmp(k->name, "node") == 0 && !conf_valid_node(value)) {
+            (void)snprintf(p->why, sizeof p->why, "must be 1 to 63 characters of A-Z a-z 0-9 . _ - "
+                                                  "(this node's name in the audit log)");
+            return -1;
+        }
         if (strcmp(k->section, "upstream") == 0 && strcmp(k->name, "url") == 0) {
             sk_conf_upstream up;
             if (parse_upstream_url(value, &up) != 0) {
@@ -741,6 +770,8 @@ static int conf_finish(const struct conf_parse *p, sk_conf *c, char *err, size_t
     if (c->audit_key[0] == '\0' &&
         sk_snprintf(c->audit_key, sizeof c->audit_key, "%s/audit.key", c->state_dir) != 0)
         goto toolong;
+    if (c->audit_node[0] == '\0' && conf_default_node(c, err, errlen) != 0)
+        return -1;
     (void)p;
     return 0;
 toolong:

@@ -150,6 +150,7 @@ typedef struct sk_conf {
     int audit_log_requests;
     int64_t audit_epoch;                     /* key epoch: handoff + heartbeat checkpoint */
     char audit_witness[SK_CONF_PATH_MAX];    /* command given each checkpoint on stdin, "" = none */
+    char audit_node[64];                     /* this node's name in the log; default: the host name */
 
     /* [log] */
     int log_level;                           /* enum sk_log_level */

@@ -224,6 +224,7 @@ static sk_audit *real_audit(const sk_conf *conf)
     o.notify_command = conf->notify_command;
     o.notify_to = conf->notify_operators;
     o.notify_from = conf->notify_from;
+    o.node = conf->audit_node;
     if (sk_audit_open(&o, &a, err, sizeof err) != 0) {
         sk_log(SK_LOG_ERR, "cannot open the audit log in %s: %s", conf->audit_dir, err);
         return NULL;

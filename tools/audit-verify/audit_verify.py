@@ -3,7 +3,10 @@
 from audit/FORMAT.md alone (Python 3 standard library + python3-cryptography).
 
 usage: audit_verify.py --pubkey EPOCH0.pub [--witness FILE...] [--at EPOCH_SECONDS] DIR
-exit: 0 OK, 1 the log fails verification, 2 usage error
+       audit_verify.py --pubkey K [--pubkey K...] [--at EPOCH_SECONDS] DIR DIR...
+several DIRs: several nodes' logs, each verified as its own chain; one --pubkey
+for all of them, or one per DIR in the same order.
+exit: 0 OK, 1 a log fails verification, 2 usage error
 """
 import base64
 import calendar
@@ -22,12 +25,14 @@ HASH_DOMAIN = b"sekisho-audit-v2\n"
 SIG_DOMAIN = b"sekisho-audit-checkpoint-v2\n"
 MAX_LINE = 65536
 GRACE_MS = 60000
-SEG_RE = re.compile(r"^audit-(\d{4})(\d{2})(\d{2})\.jsonl$")
+SEG_RE = re.compile(r"^audit-(?:([A-Za-z0-9._-]{1,63})-)?(\d{4})(\d{2})(\d{2})\.jsonl$")
+NODE_RE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
+SEG_CAP = 96
 TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 B64URL = re.compile(r"^[A-Za-z0-9_-]{86}$")
-KEYS = ["seq", "ts", "ev", "actor", "tenant", "peer", "serial", "details", "prev", "mac",
-        "sig", "h"]
+KEYS = ["seq", "ts", "ev", "node", "actor", "tenant", "peer", "serial", "details", "prev",
+        "mac", "sig", "h"]
 ZERO = "0" * 64
 I64 = 2 ** 63 - 1
 
@@ -50,15 +55,28 @@ def is_int(v, lo=0):
     return type(v) is int and lo <= v <= I64
 
 
-def valid_segment_name(n):
+def segment_parts(n):
+    """(day string YYYYMMDD, node or "") of a segment name, None if not one."""
     m = SEG_RE.match(n)
     if not m:
-        return False
-    y, mo, d = map(int, m.groups())
+        return None
+    y, mo, d = map(int, m.groups()[1:])
     try:
-        return y >= 1970 and time.strptime("%04d%02d%02d" % (y, mo, d), "%Y%m%d") is not None
+        if y < 1970 or time.strptime("%04d%02d%02d" % (y, mo, d), "%Y%m%d") is None:
+            return None
     except ValueError:
-        return False
+        return None
+    return ("%04d%02d%02d" % (y, mo, d), m.group(1) or "")
+
+
+def valid_segment_name(n):
+    return segment_parts(n) is not None
+
+
+def seg_key(n):
+    """Segments sort by day, then by name (format 3, section 1)."""
+    p = segment_parts(n)
+    return (p[0] if p else "", n)
 
 
 def parse_ts(s):
@@ -124,6 +142,11 @@ def parse(line):
     if not isinstance(o.get("ev"), str) or not o["ev"]:
         raise Bad("bad ev")
     e["ev"] = o["ev"]
+    e["node"] = None
+    if "node" in o:
+        if not isinstance(o["node"], str) or not NODE_RE.match(o["node"]):
+            raise Bad("bad node")
+        e["node"] = o["node"]
     for k in ("actor", "tenant", "peer", "serial"):
         if k not in o or not (o[k] is None or isinstance(o[k], str)):
             raise Bad("bad " + k)
@@ -159,7 +182,7 @@ def parse(line):
         e["reason"] = opt_str(d, "reason", 16)
         if len(opt_str(d, "origin", 65)) != 64:
             raise Bad("bad origin")
-        e["next_segment"] = opt_str(d, "next_segment", 64)
+        e["next_segment"] = opt_str(d, "next_segment", SEG_CAP)
         e["next"] = None
         if "next" in d:
             if not isinstance(d["next"], str) or not HEX64.match(d["next"]):
@@ -178,10 +201,10 @@ def parse(line):
             raise Bad("bad epoch")
         e["epoch_here"] = d["epoch"]
     if e["ev"] == "audit.segment":
-        e["segment"] = opt_str(d, "segment", 64)
-        e["prev_segment"] = opt_str(d, "prev_segment", 64)
+        e["segment"] = opt_str(d, "segment", SEG_CAP)
+        e["prev_segment"] = opt_str(d, "prev_segment", SEG_CAP)
     if e["ev"] == "audit.prune":
-        e["oldest_kept"] = opt_str(d, "oldest_kept", 64)
+        e["oldest_kept"] = opt_str(d, "oldest_kept", SEG_CAP)
     e["details"] = d
     e["hash_ok"] = hashlib.sha256(HASH_DOMAIN + line[:hashed]).hexdigest() == e["h"]
     return e
@@ -273,7 +296,8 @@ class Verifier:
         self.load_epochs()
         self.load_witnesses()
         self.set_key(0, self.pub0)
-        self.segs = sorted(n for n in os.listdir(self.d) if valid_segment_name(n))
+        self.segs = sorted((n for n in os.listdir(self.d) if valid_segment_name(n)), key=seg_key)
+        self.node = None
         self.have_prev = False
         self.expect_epoch = False
         self.last_cp, self.last_reason, self.last_next_seg = 0, "", ""
@@ -311,6 +335,7 @@ class Verifier:
             if not e["hash_ok"]:
                 raise Fail("edited", seg, ln, e["seq"], "entry content does not match its hash")
             self.links(si, seg, ln, e, lines)
+            self.check_node(seg, ln, e)
             self.on_entry(seg, ln, e)
             self.prev_h = e["h"]
             self.have_prev = True
@@ -373,6 +398,17 @@ class Verifier:
         if self.have_prev and ln == 1 and self.last_next_seg and self.last_next_seg != seg:
             raise Fail("deleted", seg, ln, e["seq"], "the rotation named " + self.last_next_seg)
 
+    def check_node(self, seg, ln, e):
+        if self.node is not None and e["node"] != self.node:
+            raise Fail("edited", seg, ln, e["seq"], "entry of %s in the chain of node %s"
+                       % (e["node"] or "no node", self.node))
+        seg_node = segment_parts(seg)[1]
+        if seg_node and e["node"] != seg_node:
+            raise Fail("edited", seg, ln, e["seq"], "segment of node %s holds an entry of %s"
+                       % (seg_node, e["node"] or "no node"))
+        if self.node is None and e["node"] is not None:
+            self.node = e["node"]
+
     def on_entry(self, seg, ln, e):
         is_epoch = e["ev"] == "audit.epoch"
         if self.expect_epoch or is_epoch:
@@ -425,7 +461,7 @@ class Verifier:
             if self.last_kept is None:
                 raise Fail("deleted", self.segs[0], 1, v["first_seq"],
                            "entries before are missing and no signed audit.prune explains it")
-            if self.segs[0] > self.last_kept:
+            if seg_key(self.segs[0]) > seg_key(self.last_kept):
                 raise Fail("deleted", self.segs[0], 1, v["first_seq"],
                            "segments before are missing")
         v["unsealed"] = last - self.last_cp
@@ -444,16 +480,47 @@ class Verifier:
                        "the writer found the log shorter than it had left it: " + self.tr[3])
 
 
+def load_pub(path):
+    try:
+        k = serialization.load_pem_public_key(open(path, "rb").read())
+        return k.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    except (OSError, ValueError, TypeError):
+        sys.stderr.write("audit_verify: cannot load Ed25519 public key %s\n" % path)
+        return None
+
+
+def verify_one(d, pub0, now, wit):
+    """Prints the verdict of one directory; returns (exit code, node or None)."""
+    ver = Verifier(d, pub0, now, wit)
+    try:
+        v = ver.run()
+    except Fail as f:
+        print("FAIL: %s: %s line %d, seq %d: %s" % (f.kind, f.seg, f.line, f.seq, f.detail))
+        return 1, getattr(ver, "node", None)
+    except OSError as e:
+        print("FAIL: unreadable: %s line 0, seq 0: %s" % (d, e))
+        return 1, getattr(ver, "node", None)
+    if v["entries"] == 0:
+        print("OK: no entries")
+        return 0, ver.node
+    print("OK: entries %d..%d verified, %d checkpoints, epochs %d..%d" %
+          (v["first_seq"], v["last_seq"], v["checkpoints"], v["first_epoch"], v["last_epoch"]))
+    for w in ver.w:
+        print("witness %s: checkpoint %d present" % (w["file"], w["seq"]))
+    return 0, ver.node
+
+
 def main(argv):
-    pub = None
+    pubs = []
     wit = []
     at = None
-    d = None
+    dirs = []
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--pubkey" and i + 1 < len(argv):
-            pub, i = argv[i + 1], i + 2
+            pubs.append(argv[i + 1])
+            i += 2
         elif a == "--at" and i + 1 < len(argv) and argv[i + 1].isdigit():
             at, i = int(argv[i + 1]) * 1000, i + 2
         elif a == "--witness":
@@ -461,38 +528,42 @@ def main(argv):
             while i < len(argv) and not argv[i].startswith("--") and i < len(argv) - 1:
                 wit.append(argv[i])
                 i += 1
-        elif d is None and not a.startswith("--"):
-            d, i = a, i + 1
+        elif not a.startswith("--"):
+            dirs.append(a)
+            i += 1
         else:
             sys.stderr.write(__doc__)
             return 2
-    if pub is None or d is None:
+    if not pubs or not dirs or (len(pubs) != 1 and len(pubs) != len(dirs)) \
+            or (len(dirs) > 1 and wit):
         sys.stderr.write(__doc__)
         return 2
-    try:
-        k = serialization.load_pem_public_key(open(pub, "rb").read())
-        pub0 = k.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    except (OSError, ValueError, TypeError):
-        sys.stderr.write("audit_verify: cannot load Ed25519 public key %s\n" % pub)
-        return 1
+    keys = []
+    for p in pubs:
+        k = load_pub(p)
+        if k is None:
+            return 1
+        keys.append(k)
     now = at if at is not None else int(time.time() * 1000)
-    ver = Verifier(d, pub0, now, wit)
-    try:
-        v = ver.run()
-    except Fail as f:
-        print("FAIL: %s: %s line %d, seq %d: %s" % (f.kind, f.seg, f.line, f.seq, f.detail))
-        return 1
-    except OSError as e:
-        print("FAIL: unreadable: %s line 0, seq 0: %s" % (d, e))
-        return 1
-    if v["entries"] == 0:
-        print("OK: no entries")
-        return 0
-    print("OK: entries %d..%d verified, %d checkpoints, epochs %d..%d" %
-          (v["first_seq"], v["last_seq"], v["checkpoints"], v["first_epoch"], v["last_epoch"]))
-    for w in ver.w:
-        print("witness %s: checkpoint %d present" % (w["file"], w["seq"]))
-    return 0
+    if len(dirs) == 1:
+        return verify_one(dirs[0], keys[0], now, wit)[0]
+    rc, seen, failed = 0, {}, []
+    for n, d in enumerate(dirs):
+        print("== %s" % d)
+        r, node = verify_one(d, keys[n if len(keys) > 1 else 0], now, [])
+        label = node or "-"
+        if r == 0 and node is not None and node in seen:
+            print("FAIL: node %s: both %s and %s hold its log" % (node, seen[node], d))
+            r = 1
+        if node is not None:
+            seen.setdefault(node, d)
+        print("node %s: %s" % (label, "OK" if r == 0 else "FAIL"))
+        if r:
+            rc = 1
+            failed.append(label)
+    print("nodes: %d verified, %d failed%s" % (len(dirs) - len(failed), len(failed),
+          (" (" + ", ".join(failed) + ")") if failed else ""))
+    return rc
 
 
 if __name__ == "__main__":

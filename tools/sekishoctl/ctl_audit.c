@@ -17,12 +17,14 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: sekishoctl audit keygen\n"
-            "       sekishoctl audit show [--since T] [--until T] [--user U] [--tenant T] [--event E] [--json]\n"
-            "       sekishoctl audit export [--since T] [--until T] [--user U] [--tenant T] [--event E]\n"
-            "       sekishoctl audit verify [--pubkey FILE] [--witness FILE...] [--at T]\n"
+            "       sekishoctl audit show [--dir D...] [--since T] [--until T] [--user U] [--tenant T] [--event E] [--json]\n"
+            "       sekishoctl audit export [--dir D...] [--since T] [--until T] [--user U] [--tenant T] [--event E]\n"
+            "       sekishoctl audit verify [--dir D...] [--pubkey FILE...] [--witness FILE...] [--at T]\n"
             "       sekishoctl audit head\n"
             "T: epoch seconds, YYYY-MM-DD, or YYYY-MM-DD[T ]HH:MM[:SS] in the display time\n"
-            "zone (append Z for UTC). E: an event name, or a prefix ending in '*'.\n");
+            "zone (append Z for UTC). E: an event name, or a prefix ending in '*'.\n"
+            "--dir D (repeatable): audit directories of several nodes instead of [audit] dir;\n"
+            "verify takes one --pubkey for all of them or one per --dir, in the same order.\n");
 }
 
 static int set_tz(const char *tz)
@@ -183,11 +185,15 @@ static int parse_filter(int argc, char **argv, struct filter *fl, int allow_json
     return 0;
 }
 
-static void print_human(const sk_audit_entry *e)
+/* node: the entry's node when several nodes' logs are merged, else NULL. */
+static void print_human(const sk_audit_entry *e, const char *node)
 {
     char when[64];
     fmt_local(e->ts_ms, when, sizeof(when));
-    printf("%s #%llu %s", when, (unsigned long long)e->seq, e->event);
+    fputs(when, stdout);
+    if (node)
+        printf(" [%s]", node); /* a node name is [A-Za-z0-9._-] or "-": safe */
+    printf(" #%llu %s", (unsigned long long)e->seq, e->event);
     if (e->actor) {
         fputs(" user=", stdout);
         put_safe(stdout, e->actor);
@@ -239,7 +245,7 @@ static int cmd_list(const char *dir, int argc, char **argv, int export_mode)
             fputs(line, stdout);
             fputc('\n', stdout);
         } else {
-            print_human(&e);
+            print_human(&e, NULL);
         }
     }
     if (k < 0) {
@@ -254,6 +260,52 @@ static int cmd_list(const char *dir, int argc, char **argv, int export_mode)
 out:
     sk_audit_entry_free(&e);
     sk_audit_reader_close(r);
+    return rc;
+}
+
+/* show/export over several nodes' directories, merged by time. */
+static int cmd_list_merged(const char *const *dirs, size_t nd, int argc, char **argv,
+                           int export_mode)
+{
+    struct filter fl;
+    sk_audit_merge *m = NULL;
+    const sk_audit_entry *e;
+    const char *line, *node;
+    size_t src;
+    char err[512];
+    int rc = 1, k;
+
+    k = parse_filter(argc, argv, &fl, !export_mode);
+    if (k != 0)
+        return k;
+    if (export_mode)
+        fl.json = 1;
+    if (sk_audit_merge_open(dirs, nd, &m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sekishoctl audit: %s\n", err);
+        goto out;
+    }
+    while ((k = sk_audit_merge_next(m, &e, &line, &node, &src, err, sizeof(err))) == 1) {
+        if (!match(&fl, e))
+            continue;
+        if (fl.json) {
+            /* Verbatim (re-verifiable); format 3 lines carry their "node". */
+            fputs(line, stdout);
+            fputc('\n', stdout);
+        } else {
+            print_human(e, node);
+        }
+    }
+    if (k < 0) {
+        fprintf(stderr, "sekishoctl audit: %s\n", err);
+        goto out;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "sekishoctl audit: write error on stdout\n");
+        goto out;
+    }
+    rc = 0;
+out:
+    sk_audit_merge_close(m);
     return rc;
 }
 
@@ -314,12 +366,122 @@ static void print_verdict(const sk_audit_verdict *v, int64_t now)
         printf("witnesses: %u of %u present\n", v->witnesses_ok, v->witnesses);
 }
 
-static int cmd_verify(const char *dir, const char *key_path, int argc, char **argv)
+static int load_pub(const char *path, uint8_t pub[32])
 {
-    char pub_default[4200], keyid[SK_AUDIT_HASH_HEX + 1];
-    const char *pub_path = NULL;
-    const char **wit = NULL;
-    uint8_t pub[32];
+    char keyid[SK_AUDIT_HASH_HEX + 1];
+    if (sk_audit_pubkey_load(path, pub, keyid) != 0) {
+        fprintf(stderr, "sekishoctl audit verify: cannot load Ed25519 public key %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* One node's verdict in a multi-node verify: a header naming the node and its
+ * directory, then the single-directory report. 0 OK, 1 failed. */
+static int verify_node(const char *dir, const uint8_t pub[32], const sk_audit_verify_opts *vo,
+                       char node[SK_AUDIT_NODE_MAX + 1])
+{
+    sk_audit_verdict v;
+    char err[256];
+    if (sk_audit_verify_ex(dir, pub, vo, &v) != 0) {
+        fprintf(stderr, "sekishoctl audit verify: verification of %s could not run\n", dir);
+        return -1;
+    }
+    /* The label: the node the verified entries name, else the directory's. */
+    if (v.node[0])
+        memcpy(node, v.node, sizeof(v.node));
+    else if (sk_audit_dir_node(dir, node, err, sizeof(err)) != 1)
+        memcpy(node, "-", 2);
+    printf("== node %s: %s\n", node, dir);
+    print_verdict(&v, vo->now_ms);
+    if (v.problem != SK_AUDIT_OK) {
+        fprintf(stderr, "sekishoctl audit verify: node %s: %s at %s line %llu (seq %llu)\n", node,
+                sk_audit_problem_name(v.problem), v.segment, (unsigned long long)v.line,
+                (unsigned long long)v.seq);
+        return 1;
+    }
+    return 0;
+}
+
+/* Several nodes: each directory is its own chain with its own (or a shared)
+ * initial key; the command fails if any node fails or one node appears twice. */
+static int verify_nodes(const char *const *dirs, size_t nd, const uint8_t (*pubs)[32], size_t np,
+                        const sk_audit_verify_opts *vo)
+{
+    char (*nodes)[SK_AUDIT_NODE_MAX + 1] = calloc(nd, sizeof(*nodes));
+    unsigned failed = 0;
+    int rc = 1;
+    if (!nodes)
+        return 1;
+    for (size_t i = 0; i < nd; i++) {
+        int r = verify_node(dirs[i], pubs[np == 1 ? 0 : i], vo, nodes[i]);
+        if (r < 0)
+            goto out;
+        for (size_t j = 0; r == 0 && strcmp(nodes[i], "-") != 0 && j < i; j++)
+            if (strcmp(nodes[i], nodes[j]) == 0) {
+                printf("FAIL: node %s: both %s and %s hold its log\n", nodes[i], dirs[j], dirs[i]);
+                fprintf(stderr, "sekishoctl audit verify: node %s appears twice (%s, %s)\n",
+                        nodes[i], dirs[j], dirs[i]);
+                r = 1;
+            }
+        if (r != 0) {
+            failed++;
+            nodes[i][0] = '\0'; /* marks it failed for the summary */
+        }
+    }
+    printf("nodes: %zu verified, %u failed", nd - failed, failed);
+    if (failed) {
+        const char *sep = " (";
+        for (size_t i = 0; i < nd; i++)
+            if (!nodes[i][0]) {
+                char lbl[SK_AUDIT_NODE_MAX + 1], err[256];
+                if (sk_audit_dir_node(dirs[i], lbl, err, sizeof(err)) != 1)
+                    memcpy(lbl, "-", 2);
+                printf("%s%s", sep, lbl);
+                sep = ", ";
+            }
+        fputc(')', stdout);
+    }
+    fputc('\n', stdout);
+    rc = failed ? 1 : 0;
+out:
+    free(nodes);
+    return rc;
+}
+
+/* verify's options: --pubkey (repeatable), --at, --witness FILE...; 0 ok, -1 usage. */
+static int parse_verify_opts(int argc, char **argv, const char **pub_paths, size_t *np,
+                             const char **wit, sk_audit_verify_opts *vo)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc) {
+            pub_paths[(*np)++] = argv[++i];
+        } else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
+            if (parse_time(argv[++i], &vo->now_ms) != 0 || vo->now_ms <= 0) {
+                fprintf(stderr, "sekishoctl audit verify: bad time for --at\n");
+                return -1;
+            }
+        } else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
+            /* --witness FILE... : every following argument that is not an option */
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+                wit[vo->n_witness++] = argv[++i];
+        } else {
+            fprintf(stderr, "sekishoctl audit verify: unknown option: %s\n", argv[i]);
+            usage();
+            return -1;
+        }
+    }
+    vo->witness = wit;
+    return 0;
+}
+
+static int cmd_verify(const char *const *dirs, size_t nd, const char *key_path, int argc,
+                      char **argv)
+{
+    char pub_default[4200];
+    const char **wit = NULL, **pub_paths = NULL;
+    size_t np = 0;
+    uint8_t (*pubs)[32] = NULL;
     sk_audit_verdict v;
     sk_audit_verify_opts vo;
     struct timespec ts;
@@ -327,30 +489,23 @@ static int cmd_verify(const char *dir, const char *key_path, int argc, char **ar
 
     memset(&vo, 0, sizeof(vo));
     wit = calloc((size_t)argc, sizeof(*wit));
-    if (!wit)
-        return 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc) {
-            pub_path = argv[++i];
-        } else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
-            if (parse_time(argv[++i], &vo.now_ms) != 0 || vo.now_ms <= 0) {
-                fprintf(stderr, "sekishoctl audit verify: bad time for --at\n");
-                rc = 2;
-                goto out;
-            }
-        } else if (strcmp(argv[i], "--witness") == 0 && i + 1 < argc) {
-            /* --witness FILE... : every following argument that is not an option */
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
-                wit[vo.n_witness++] = argv[++i];
-        } else {
-            fprintf(stderr, "sekishoctl audit verify: unknown option: %s\n", argv[i]);
-            usage();
-            rc = 2;
-            goto out;
-        }
+    pub_paths = calloc((size_t)argc + 1, sizeof(*pub_paths));
+    pubs = calloc((size_t)argc + 1, sizeof(*pubs));
+    if (!wit || !pub_paths || !pubs)
+        goto out;
+    if (parse_verify_opts(argc, argv, pub_paths, &np, wit, &vo) != 0) {
+        rc = 2;
+        goto out;
     }
-    vo.witness = wit;
-    if (!pub_path) {
+    if (nd > 1 && ((np != 0 && np != 1 && np != nd) || vo.n_witness)) {
+        fprintf(stderr, "sekishoctl audit verify: with %zu directories give --pubkey once (a shared "
+                "initial key) or once per --dir, and no --witness (verify one node for that)\n", nd);
+        rc = 2;
+        goto out;
+    }
+    if (np > 1 && nd == 1) /* one directory: the last --pubkey counts, as before */
+        pub_paths[0] = pub_paths[np - 1], np = 1;
+    if (np == 0) {
         if (!key_path || !*key_path) {
             fprintf(stderr, "sekishoctl audit verify: no [audit] key configured; use --pubkey\n");
             rc = 2;
@@ -360,18 +515,21 @@ static int cmd_verify(const char *dir, const char *key_path, int argc, char **ar
             fprintf(stderr, "sekishoctl audit verify: key path too long\n");
             goto out;
         }
-        pub_path = pub_default;
+        pub_paths[np++] = pub_default;
     }
-    if (sk_audit_pubkey_load(pub_path, pub, keyid) != 0) {
-        fprintf(stderr, "sekishoctl audit verify: cannot load Ed25519 public key %s\n", pub_path);
-        goto out;
-    }
+    for (size_t i = 0; i < np; i++)
+        if (load_pub(pub_paths[i], pubs[i]) != 0)
+            goto out;
     if (!vo.now_ms) {
         if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
             goto out;
         vo.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     }
-    if (sk_audit_verify_ex(dir, pub, &vo, &v) != 0) {
+    if (nd > 1) {
+        rc = verify_nodes(dirs, nd, (const uint8_t(*)[32])pubs, np, &vo);
+        goto out;
+    }
+    if (sk_audit_verify_ex(dirs[0], pubs[0], &vo, &v) != 0) {
         fprintf(stderr, "sekishoctl audit verify: verification could not run\n");
         goto out;
     }
@@ -385,6 +543,8 @@ static int cmd_verify(const char *dir, const char *key_path, int argc, char **ar
     rc = 0;
 out:
     free(wit);
+    free(pub_paths);
+    free(pubs);
     return rc;
 }
 
@@ -445,10 +605,36 @@ static int cmd_keygen(const char *dir, const char *key_path, int argc)
     return 0;
 }
 
+/* Takes the --dir D options out of argv (in place; argv[0] stays). */
+static int take_dirs(int *argc, char **argv, const char ***dirs, size_t *nd)
+{
+    int w = 1;
+    *nd = 0;
+    *dirs = calloc((size_t)*argc + 1, sizeof(**dirs));
+    if (!*dirs)
+        return -1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--dir") == 0) {
+            if (i + 1 >= *argc || !argv[i + 1][0]) {
+                fprintf(stderr, "sekishoctl audit: --dir needs a directory\n");
+                return 2;
+            }
+            (*dirs)[(*nd)++] = argv[++i];
+            continue;
+        }
+        argv[w++] = argv[i];
+    }
+    *argc = w;
+    return 0;
+}
+
 int ctl_audit_main(const char *audit_dir, const char *key_path, const char *tz, int argc,
                    char **argv)
 {
     const char *sub;
+    const char **dirs = NULL;
+    size_t nd = 0;
+    int rc = 2;
     if (argc < 1 || !argv || !argv[0]) {
         usage();
         return 2;
@@ -460,19 +646,34 @@ int ctl_audit_main(const char *audit_dir, const char *key_path, const char *tz, 
     }
     if (strcmp(sub, "keygen") == 0)
         return cmd_keygen(audit_dir, key_path, argc);
-    if (!audit_dir || !*audit_dir) {
+    if (strcmp(sub, "show") == 0 || strcmp(sub, "export") == 0 || strcmp(sub, "verify") == 0) {
+        rc = take_dirs(&argc, argv, &dirs, &nd);
+        if (rc != 0)
+            goto out;
+        rc = 2;
+        if (nd == 0 && audit_dir && *audit_dir)
+            dirs[nd++] = audit_dir;
+    } else if (audit_dir && *audit_dir) {
+        rc = 0;
+    }
+    if (nd == 0 && (!audit_dir || !*audit_dir)) {
         fprintf(stderr, "sekishoctl audit: no audit directory configured\n");
-        return 2;
+        goto out;
     }
     if (strcmp(sub, "show") == 0)
-        return cmd_list(audit_dir, argc, argv, 0);
-    if (strcmp(sub, "export") == 0)
-        return cmd_list(audit_dir, argc, argv, 1);
-    if (strcmp(sub, "verify") == 0)
-        return cmd_verify(audit_dir, key_path, argc, argv);
-    if (strcmp(sub, "head") == 0)
-        return cmd_head(audit_dir, argc);
-    fprintf(stderr, "sekishoctl audit: unknown subcommand: %s\n", sub);
-    usage();
-    return 2;
+        rc = nd > 1 ? cmd_list_merged(dirs, nd, argc, argv, 0) : cmd_list(dirs[0], argc, argv, 0);
+    else if (strcmp(sub, "export") == 0)
+        rc = nd > 1 ? cmd_list_merged(dirs, nd, argc, argv, 1) : cmd_list(dirs[0], argc, argv, 1);
+    else if (strcmp(sub, "verify") == 0)
+        rc = cmd_verify(dirs, nd, key_path, argc, argv);
+    else if (strcmp(sub, "head") == 0)
+        rc = cmd_head(audit_dir, argc);
+    else {
+        fprintf(stderr, "sekishoctl audit: unknown subcommand: %s\n", sub);
+        usage();
+        rc = 2;
+    }
+out:
+    free(dirs);
+    return rc;
 }

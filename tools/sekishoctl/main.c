@@ -76,9 +76,10 @@ static int audit_main(const sk_conf *conf, int argc, char **argv)
 static void audit_usage_to(FILE *f)
 {
     fputs("  audit keygen\n"
-          "  audit show [--pubkey FILE] [--since T] [--until T] [--user ID] [--tenant T] [--event E] [--json]\n"
-          "  audit export [--pubkey FILE] [--since T] [--until T] [--user ID] [--tenant T] [--event E]\n"
-          "  audit verify [--pubkey FILE]\n"
+          "  audit show [--dir D...] [--since T] [--until T] [--user ID] [--tenant T] [--event E] [--json]\n"
+          "  audit export [--dir D...] [--since T] [--until T] [--user ID] [--tenant T] [--event E]\n"
+          "  audit verify [--dir D...] [--pubkey FILE...] [--witness FILE...] [--at T]\n"
+          "  (--dir: several nodes' audit directories, merged by time; --pubkey once or per --dir)\n"
           "  (times: ISO 8601; without a zone they are in [audit] timezone)\n",
           f);
 }

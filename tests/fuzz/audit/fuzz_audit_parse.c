@@ -1,5 +1,7 @@
 /* libFuzzer target for the entry parser that verify runs on untrusted logs.
- * Also exercises the signature check on whatever parses as a checkpoint. */
+ * Also exercises the signature check on whatever parses as a checkpoint, and
+ * the segment-name and node-name parsers (format 3) on the same bytes: a
+ * directory listing and a node field are untrusted input too. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,6 +24,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)sk_audit_check_sig((const char *)data, &e, pub);
         if (e.seq == 0 || !e.event || !e.details)
             __builtin_trap(); /* parser contract: these are always set */
+        if (e.node && !sk_audit_valid_node(e.node))
+            __builtin_trap(); /* a parsed node is always a valid one */
+    }
+    if (size < 256) {
+        char name[256], node[SK_AUDIT_NODE_MAX + 1];
+        int64_t day = -1;
+        memcpy(name, data, size);
+        name[size] = '\0';
+        (void)sk_audit_valid_node(name);
+        if (sk_audit_segment_parse(name, &day, node) == 0) {
+            /* contract: a valid date, a valid node or none, and the name is a segment */
+            if (day < 0 || (node[0] && !sk_audit_valid_node(node)) ||
+                !sk_audit_is_segment_name(name) || sk_audit_segment_cmp(name, name) != 0)
+                __builtin_trap();
+        }
     }
     sk_audit_entry_free(&e);
     return 0;

@@ -11,7 +11,8 @@
  *                                         one open/append/close per simulated day
  *                                         (from START, epoch seconds; default 2024-01-01)
  * Environment: SK_AUDIT_WITNESS (witness command), SK_AUDIT_EPOCH_S (epoch length),
- * SK_AUDIT_NOTIFY (sendmail -t compatible command for the operators' alarm).
+ * SK_AUDIT_NOTIFY (sendmail -t compatible command for the operators' alarm),
+ * SK_AUDIT_NODE ([audit] node: the writing node, format 3).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +45,7 @@ static int open_log(const char *dir, const char *key, uint32_t every, int fake, 
     o.retention_secs = retention;
     /* Optional, for the tests of epochs and witnesses. */
     o.witness = getenv("SK_AUDIT_WITNESS");
+    o.node = getenv("SK_AUDIT_NODE"); /* format 3: the writing node (unset: none) */
     o.notify_command = getenv("SK_AUDIT_NOTIFY");
     o.notify_to = getenv("SK_AUDIT_NOTIFY") ? "ops@example.org" : NULL;
     if (getenv("SK_AUDIT_EPOCH_S")) {
