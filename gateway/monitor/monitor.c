@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "monitor_int.h"
 #include "sk_audit.h"
 #include "sk_notify.h"
@@ -123,6 +125,40 @@ static void reap(struct monitor *m)
     }
 }
 
+/* Each network process watches the CRL and the clock on its own, so one alarm would
+ * reach the operators once per process (and again from a replacement): an
+ * operators' mail identical to one another network process (another pid) sent within
+ * the mail window is dropped; the same process may repeat itself, as with one
+ * process. 1 when it is such a copy. */
+static int copy_of_alarm(struct monitor *m, const struct child *c, const sk_wire_notify *n, int64_t now)
+{
+    uint8_t d[32];
+    struct alarm_seen *slot = &m->alarms[0];
+    EVP_MD_CTX *ctx;
+    int ok;
+    if (c < &m->kids[KID_NET] || m->n_kids == KID_NET + 1 || n->level == SK_NOTIFY_PERSONAL)
+        return 0;
+    ctx = EVP_MD_CTX_new();
+    ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, &n->level, sizeof n->level) == 1 &&
+         EVP_DigestUpdate(ctx, n->subject, strlen(n->subject) + 1) == 1 &&
+         EVP_DigestUpdate(ctx, n->body, strlen(n->body) + 1) == 1 && EVP_DigestFinal_ex(ctx, d, NULL) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return 0;
+    for (size_t i = 0; i < SK_ARRAY_LEN(m->alarms); i++) {
+        struct alarm_seen *a = &m->alarms[i];
+        if (a->at_ms != 0 && now - a->at_ms < MON_MAIL_WINDOW_MS && memcmp(a->digest, d, sizeof d) == 0)
+            return a->pid != c->pid;
+        if (a->at_ms < slot->at_ms)
+            slot = a; /* the oldest is replaced */
+    }
+    memcpy(slot->digest, d, sizeof d);
+    slot->pid = c->pid;
+    slot->at_ms = now;
+    return 0;
+}
+
 /* A child's mail: the sender is the configuration's, an operators' alarm goes to the
  * operators of its level whatever the child named, and each child may send at most
  * MON_MAIL_BURST mails per MON_MAIL_WINDOW_MS (a compromised network process must
@@ -147,6 +183,8 @@ static void send_mail(struct monitor *m, struct child *c, const sk_wire_msg *msg
         sk_log(SK_LOG_WARN, "monitor: undecodable mail from %s: dropped", c->name);
         return;
     }
+    if (copy_of_alarm(m, c, &n, now))
+        return;
     to = n.level == SK_NOTIFY_PERSONAL ? n.to : sk_conf_operators_for(m->conf, n.level);
     if (to[0] == '\0')
         return;

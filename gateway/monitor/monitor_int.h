@@ -68,6 +68,11 @@ struct monitor {
     unsigned n_fds;
     struct child kids[MON_MAX_KIDS];
     unsigned n_kids;                  /* KID_NET + [listen] processes */
+    struct alarm_seen {               /* operators' mails of the network processes (send_mail) */
+        uint8_t digest[32];
+        pid_t pid;
+        int64_t at_ms;
+    } alarms[16];
     int stopping, failed;
     int told_ready;                   /* READY=1 sent to systemd */
     int64_t stop_started_ms;          /* when stopping began (monotonic) */

@@ -27,7 +27,14 @@ processes = 2
 workers = 2
 handshakes_per_address = $per_addr
 handshake_timeout = 5s
+[notify]
+command = $SK_TMP/sendmail -t
+operators = ops@example.com
 EOF
+mail=$SK_TMP/mail
+mkdir -p "$mail"
+printf '#!/bin/sh\ncat >"$(mktemp "%s/msg.XXXXXX")"\n' "$mail" >"$SK_TMP/sendmail"
+chmod 700 "$SK_TMP/sendmail"
 sk_add_user alice acme "$(sk_password)"
 sk_start_gateway
 
@@ -228,6 +235,15 @@ sk_assert_eq "$(nc get "$A" /echo)" "ok 200" "the held connection still works"
 nc quit >/dev/null || true
 
 sk_stop_gateway
+# Each process watches the clock; an unsynchronised one (as on many test machines)
+# is one alarm for the operators, not one per process.
+alarms=$(grep -l 'Subject: Sekisho ALARM: system clock not synchronised' "$mail"/msg.* 2>/dev/null | wc -l)
+if [[ $(grep -c 'system clock not synchronised' "$SK_GW_LOG") -ge 2 ]]; then
+    sk_assert_eq "$alarms" 1 "clock alarms mailed while both processes saw the clock unsynchronised"
+else
+    sk_log "the clock is synchronised here: no clock alarm to count ($alarms mailed)"
+    sk_assert_eq "$alarms" 0 "clock alarms mailed with a synchronised clock"
+fi
 out=$("$SK_BIN/sekishoctl" -c "$SK_CONF" audit verify 2>&1) || sk_fail "audit verify: $out"
 X=$SK_TMP/export.jsonl
 lc_audit_export "$X"
