@@ -21,6 +21,7 @@ for t in jq python3 ss; do command -v "$t" >/dev/null || sk_fail "$t not install
 per_addr=20
 sk_make_ca alice:acme
 sk_start_upstream
+# shellcheck disable=SC2119 # the configuration comes on stdin
 sk_write_config <<EOF
 [listen]
 processes = 2
@@ -33,6 +34,7 @@ operators = ops@example.com
 EOF
 mail=$SK_TMP/mail
 mkdir -p "$mail"
+# shellcheck disable=SC2016 # expanded by the mail command, not here
 printf '#!/bin/sh\ncat >"$(mktemp "%s/msg.XXXXXX")"\n' "$mail" >"$SK_TMP/sendmail"
 chmod 700 "$SK_TMP/sendmail"
 sk_add_user alice acme "$(sk_password)"
@@ -149,6 +151,16 @@ max_each=$(grep -oE "listening on .* at most [0-9]+ connections" "$SK_GW_LOG" | 
 sk_assert_eq "$lim" "$((2 * max_each))" "the connection limit is the sum of both processes'"
 r1=$(metric "$SK_TMP/m2" http_requests_total)
 
+# SIGHUP reaches every network process (each reloads its certificates and CRL).
+kill -HUP "$SK_GW_PID"
+for ((i = 0; i < 100; i++)); do
+    (($(grep -c 'SIGHUP: reloading' "$SK_GW_LOG") >= 2)) && break
+    sleep 0.1
+done
+sk_assert_eq "$(grep -c 'SIGHUP: reloading' "$SK_GW_LOG")" 2 "network processes that reloaded on SIGHUP"
+sk_assert_eq "$(nc get "$A" /echo)" "ok 200" "connection $A after the reload"
+sk_assert_eq "$(nc get "$B" /echo)" "ok 200" "connection $B after the reload"
+
 # 3. Process pb dies; pa's connections carry on.
 if "$SK_BIN/sekisho" -V | grep -q 'TEST BUILD'; then
     sig=31
@@ -193,9 +205,9 @@ sk_assert_eq "$(metric "$SK_TMP/m3" connections_established)" "$((nopen + 1))" \
     "established connections after the restart (the dead process's are not counted)"
 r3=$(metric "$SK_TMP/m3" http_requests_total)
 hooked=$((sig == 31 ? 1 : 0))
-# Since m2: the violation (counted before it killed pb), /echo on A and on N, the
-# scrapes of the loop above.
-sk_assert_eq "$((r3 - r1))" "$((hooked + 2 + i + 1))" "requests_total after the restart (nothing counted is lost)"
+# Since m2: /echo on A and B after the reload, the violation (counted before it
+# killed pb), /echo on A and on N, the scrapes of the loop above.
+sk_assert_eq "$((r3 - r1))" "$((2 + hooked + 2 + i + 1))" "requests_total after the restart (nothing counted is lost)"
 sk_assert_eq "$(metric "$SK_TMP/m3" logins_total)" 1 "the login counted before the restart is still counted"
 
 # 4. One address against both processes together: half its limit held by one, then
@@ -250,4 +262,5 @@ lc_audit_export "$X"
 sk_assert_eq "$(lc_jq_count "$X" ".ev == \"process.restart\" and .details.process == \"net\" and .details.instance == \"$title\" and (.details.cause | test(\"signal $sig\"))")" 1 \
     "the restart of $title in the audit log"
 sk_assert_eq "$(lc_jq_count "$X" '.ev == "process.restart"')" 1 "restarts in the audit log (only the one that died)"
+sk_assert_eq "$(lc_jq_count "$X" '.ev == "config.reload" and .details.result == "ok"')" 2 "reloads in the audit log (one per process)"
 sk_pass
