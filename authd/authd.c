@@ -8,13 +8,13 @@
 
 #include <openssl/sha.h>
 
-#include "sk_authd.h"
+#include "authd_int.h"
 
 /* ---- handlers: decoded request in, reply struct out ---------------------- */
 
 /* Every decision is taken at authd's time: a "now" in a request is not trusted (it
  * would move lockouts, TOTP windows, idle timeouts and link expiry). */
-static int64_t authd_now(void)
+int64_t authd_now(void)
 {
     return (int64_t)time(NULL);
 }
@@ -24,8 +24,10 @@ static int32_t do_lookup(sk_authd *a, void *in, void *out)
     const sk_wire_lookup_req *q = in;
     sk_wire_lookup_rep *p = out;
     int r = sk_store_user_get(a->store, q->who.tenant, q->who.id, &p->user);
-    if (r < 0)
-        return SK_WIRE_ERR_INTERNAL;
+    if (r < 0) {
+        authd_store_trouble(a, "lookup");
+        return SK_WIRE_ERR_UNAVAILABLE;
+    }
     p->user_found = r == SK_STORE_OK;
     /* The codec has no field for these; clearing them keeps them out of any
      * copy of the reply struct too. */
@@ -36,8 +38,10 @@ static int32_t do_lookup(sk_authd *a, void *in, void *out)
     p->user.totp_secret_len = p->user.totp_pending_len = 0;
     if (q->has_session) {
         r = sk_store_session_get(a->store, q->hash, &p->session);
-        if (r < 0)
-            return SK_WIRE_ERR_INTERNAL;
+        if (r < 0) {
+            authd_store_trouble(a, "lookup");
+            return SK_WIRE_ERR_UNAVAILABLE;
+        }
         p->session_found = r == SK_STORE_OK;
     }
     return 0;
@@ -73,11 +77,23 @@ static int32_t do_login(sk_authd *a, void *in, void *out)
     int r;
     q->req.now = authd_now(); /* never the caller's clock: lockout and TOTP windows depend on it */
     r = sk_auth_login(a->pool, a->store, &q->req, &p->verdict);
-    if (r != 0)
-        return r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
+    if (r == SK_AUTH_BUSY)
+        return SK_AUTH_BUSY;
+    if (r != 0 || p->verdict.outcome == SK_AUTH_ERROR) {
+        /* Nothing was decided: the store did not answer. Fail closed, and say so
+         * (503 to the client, an alarm to the operators). */
+        authd_store_trouble(a, "login");
+        return SK_WIRE_ERR_UNAVAILABLE;
+    }
+    if (p->verdict.outcome == SK_AUTH_FAIL) {
+        authd_failure f = { q->req.cert_tenant, q->req.cert_id, q->req.peer, q->cert_serial };
+        authd_note_failure(a, &f);
+    }
     if (p->verdict.outcome == SK_AUTH_OK && mint_session(a, q, &p->verdict, p->token) != 0) {
         sk_log(SK_LOG_ERR, "authd: cannot store a new session for %s/%s", p->verdict.tenant, p->verdict.id);
-        p->verdict.outcome = SK_AUTH_ERROR;
+        sk_wipe(p->token, sizeof p->token);
+        authd_store_trouble(a, "login");
+        return SK_WIRE_ERR_UNAVAILABLE;
     }
     return 0;
 }
@@ -89,6 +105,10 @@ static int32_t do_pwchange(sk_authd *a, void *in, void *out)
     int r;
     q->req.now = authd_now();
     r = sk_auth_change_password(a->pool, a->store, &q->req, &p->verdict);
+    if (r == 0 && p->verdict.outcome == SK_AUTH_FAIL) {
+        authd_failure f = { q->req.tenant, q->req.id, "", "" };
+        authd_note_failure(a, &f);
+    }
     return r == 0 ? 0 : r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
 }
 
@@ -230,6 +250,7 @@ static const struct {
     { SK_WIRE_AUTH_ACTIVATION_VALID, do_activation_valid },
     { SK_WIRE_AUTH_ACTIVATE, do_activate },
     { SK_WIRE_AUTH_CENSUS, do_census },
+    { SK_WIRE_AUTH_KEYS, authd_do_keys },
 };
 
 void sk_authd_publish(sk_authd *a)
@@ -274,6 +295,13 @@ int sk_authd_handle(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *msg, s
         }
         *(int32_t *)out = handlers[i].fn(a, in, out);
         sk_authd_publish(a);
+        if (*(int32_t *)out < 0) {
+            /* A failure carries only its status: the rest of the reply was not
+             * filled in and need not satisfy the codec. */
+            sk_wire_put_i32(w, *(int32_t *)out);
+            rc = sk_wire_w_ok(w) == 0 ? 0 : -1;
+            break;
+        }
         rc = sk_wire_auth_encode(msg->type, 1, out, w) == 0 ? 0 : -1;
         break;
     }

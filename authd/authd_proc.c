@@ -9,10 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authd_int.h"
 #include "sk_authd.h"
 #include "sk_sweep.h"
 
 #define SWEEP_EVERY_SECONDS 86400
+#define SWEEP_LEASE 3600        /* a node that dies mid-sweep holds it up this long */
+#define SWEEP_RETRY 600         /* how often a node asks whether a sweep is due */
 #define SWEEP_FIRST_AFTER 60
 
 struct authd_proc {
@@ -25,6 +28,7 @@ struct authd_proc {
     volatile int stop;
     pthread_t chan_thread;
     int change_fd;                  /* the store's writes, any process (-1: poll only) */
+    uint8_t instance[16];           /* this authd, as holder of node-wide chores */
 };
 
 static void *channels_main(void *arg)
@@ -55,16 +59,30 @@ static void on_sweep(const sk_sweep_event *ev, void *arg)
         sk_log(SK_LOG_ERR, "AUDIT WRITE FAILED for a sweep event");
 }
 
-static void run_sweep(struct authd_proc *p)
+/* The sweep runs on one node at a time and once a day for the whole cluster: the
+ * node that claims it first does it (see authd_chore.c). Returns the seconds until
+ * this node should ask again. */
+static int64_t run_sweep(struct authd_proc *p)
 {
     sk_sweep_summary sum;
+    int claimed = authd_chore_claim(&p->a, "chore.sweep", p->instance, SWEEP_EVERY_SECONDS, SWEEP_LEASE);
+    if (claimed <= 0) {
+        if (claimed < 0)
+            sk_log(SK_LOG_ERR, "sweep: the store could not say whether another node is sweeping; retrying");
+        return SWEEP_RETRY;
+    }
     memset(&sum, 0, sizeof sum);
     if (sk_sweep_run(p->conf, p->a.store, (int64_t)time(NULL), on_sweep, p, &sum) != 0) {
         sk_log(SK_LOG_ERR, "dormancy sweep failed");
-        return;
+        if (authd_chore_release(&p->a, "chore.sweep", p->instance, 0) != 0)
+            sk_log(SK_LOG_ERR, "sweep: could not give the claim back (it expires by itself)");
+        return SWEEP_RETRY;
     }
+    if (authd_chore_release(&p->a, "chore.sweep", p->instance, 1) != 0)
+        sk_log(SK_LOG_ERR, "sweep: could not record its completion (another node may sweep again)");
     sk_log(SK_LOG_INFO, "sweep: %u users, %u reminded, %u locked, %u deleted, %d sessions expired", sum.users_seen,
            sum.notified, sum.locked, sum.deleted, sum.sessions_removed);
+    return SWEEP_RETRY;
 }
 
 static int open_all(struct authd_proc *p, const sk_authd_env *env)
@@ -94,7 +112,14 @@ static int open_all(struct authd_proc *p, const sk_authd_env *env)
     /* Sessions: the same timeouts the network workers apply. */
     p->a.pol.idle_timeout = p->conf->idle_timeout;
     p->a.pol.absolute_timeout = p->conf->absolute_timeout;
+    /* A ticket key issues for one session lifetime and is kept for two more (three
+     * keys), so every ticket it issued can still be opened until it expires. */
+    p->a.pol.burst_threshold = p->conf->burst_threshold;
+    p->a.pol.burst_window = p->conf->burst_window;
+    p->a.conf = p->conf;
+    p->a.ticket_rotate = p->conf->tls_session_lifetime > 300 ? p->conf->tls_session_lifetime : 300;
     p->audit = env->audit;
+    p->a.audit = env->audit;
     p->a.generation = env->generation;
     sk_authd_publish(&p->a);
     return 0;
@@ -117,7 +142,7 @@ int sk_authd_main(const sk_conf *conf, const sk_authd_env *env)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (open_all(&p, env) != 0)
+    if (open_all(&p, env) != 0 || sk_random(p.instance, sizeof p.instance) != 0)
         goto out;
     if (pthread_create(&p.chan_thread, NULL, channels_main, &p) != 0)
         goto out;
@@ -144,13 +169,12 @@ int sk_authd_main(const sk_conf *conf, const sk_authd_env *env)
                 ;
         }
         sk_authd_publish(&p.a);
+        authd_store_probe(&p.a);
         sig = sigtimedwait(&sigs, NULL, &none);
         if (sig == SIGTERM || sig == SIGINT)
             break;
-        if (time(NULL) >= next_sweep) {
-            next_sweep = time(NULL) + SWEEP_EVERY_SECONDS;
-            run_sweep(&p);
-        }
+        if (time(NULL) >= next_sweep)
+            next_sweep = time(NULL) + (time_t)run_sweep(&p);
     }
     rc = 0;
 out:

@@ -16,7 +16,9 @@
  *  - the TOTP enrolment text (base32 + URI) of a user it names: it must show it to
  *    the user; the secret stays sealed in the store, and a new enrolment only
  *    becomes active with a code from it (confirm);
- *  - ending a session whose hash it knows, touching its last_seen.
+ *  - ending a session whose hash it knows, touching its last_seen;
+ *  - the CSRF and TLS ticket keys (KEYS): the network side's own secrets, shared
+ *    through the store so that every process and node can serve every client.
  *
  * Server side: sk_authd_run serves the channels until *stop. Client side (in the
  * network process): sk_authd_call does one typed round trip.
@@ -43,6 +45,16 @@ typedef struct sk_authd {
      * the workers' cache of LOOKUP answers drops what any writer (sekishoctl too)
      * changed. NULL: not published. */
     volatile uint64_t *generation;
+    /* Seconds a TLS ticket key issues tickets before the next one takes over
+     * (SK_WIRE_AUTH_KEYS); 0: one hour. */
+    int64_t ticket_rotate;
+    /* For the burst alarm: its audit entry and the operators' mail ([notify]).
+     * NULL: the alarm is only logged. */
+    const sk_conf *conf;
+    sk_audit *audit;
+    /* The store stopped answering (authd_health.c); atomics. */
+    int store_down;
+    int64_t store_alarm_at;
 } sk_authd;
 
 /* Publish the store's generation (see sk_authd.generation). */

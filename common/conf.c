@@ -49,6 +49,7 @@ static const struct conf_key conf_keys[] = {
     STR("store", "backend", store_backend),
     STR("store", "url", store_url),
     PATH("store", "password_file", store_password_file),
+    DUR("store", "outage_grace", store_outage_grace, 0, 3600),
     U32("policy", "lockout_threshold", lockout_threshold, 1, 100),
     DUR("policy", "lockout_duration", lockout_duration, 1, 366 * 86400),
     DUR("policy", "idle_timeout", idle_timeout, 60, 86400),
@@ -102,7 +103,7 @@ void sk_conf_defaults(sk_conf *c)
     COPY_LITERAL(c->listen_address, "127.0.0.1:8443");
     c->max_connections = 0;  /* derived from the open-file limit at start */
     c->listen_workers = 0;   /* one per CPU */
-    c->listen_processes = 1; /* see README: more once the CSRF and ticket keys are shared */
+    c->listen_processes = 1; /* see README, "Several network processes" */
     c->handshakes_per_address = 64;
     c->handshake_timeout = 10;
     c->drain_timeout = 30;
@@ -115,6 +116,7 @@ void sk_conf_defaults(sk_conf *c)
     c->upstream_keepalive = 64;
     COPY_LITERAL(c->state_dir, "/var/lib/sekisho");
     COPY_LITERAL(c->store_backend, "lmdb");
+    c->store_outage_grace = 60;
     {
         /* The policy module owns the behavioural defaults (DESIGN.md's table). */
         sk_policy_config p;

@@ -94,6 +94,8 @@ typedef struct sk_conf {
     char store_backend[16];                  /* "lmdb" (default) or "postgresql" */
     char store_url[SK_CONF_URL_MAX];         /* libpq connection string, never with a password */
     char store_password_file[SK_CONF_PATH_MAX]; /* the database password, mode 0600; "" = none */
+    int64_t store_outage_grace;              /* seconds a session checked before the store became
+                                              * unreachable is still served (0: none); default 60 */
 
     /* [policy] */
     uint32_t lockout_threshold;

@@ -24,6 +24,7 @@
 #include "sk_proxy.h"
 #include "sk_netproc.h"
 #include "sk_util.h"
+#include "sk_wire_auth.h"
 
 
 
@@ -57,6 +58,7 @@ struct gateway {
     sk_proxy *proxy;
     sk_http *http;
     sk_net *net;
+    int64_t keys_rotate;      /* authd's ticket key rotation period */
     const sk_netproc_fds *fds;
     sk_admit *admit;          /* the shared admission table, this process's column */
 };
@@ -156,10 +158,49 @@ static void check_clock(struct gateway *g, int *was_synced)
     *was_synced = synced;
 }
 
+/* The CSRF and ticket keys from authd (the store): the same in every network
+ * process and node. csrf (may be NULL) gets the CSRF key; the ticket keys go to
+ * the TLS layer when it exists. *rotate gets authd's rotation period. 0 or -1. */
+static int fetch_keys(struct gateway *g, uint8_t *csrf, int64_t *rotate)
+{
+    static sk_wire_keys_rep rep; /* start, then only the housekeeping thread */
+    sk_net_ticket_key keys[SK_NET_TICKET_KEYS_MAX];
+    uint8_t none = 0;
+    int rc = -1;
+
+    if (sk_authd_call(g->authd_client, SK_WIRE_AUTH_KEYS, &none, &rep, 10000) != 0) {
+        sk_log(SK_LOG_ERR, "cannot get the shared CSRF and TLS ticket keys from authd");
+        goto out;
+    }
+    if (csrf != NULL)
+        memcpy(csrf, rep.csrf, sizeof rep.csrf);
+    for (uint32_t i = 0; i < rep.n_tickets && i < SK_NET_TICKET_KEYS_MAX; i++) {
+        memcpy(keys[i].name, rep.ticket[i].name, sizeof keys[i].name);
+        memcpy(keys[i].aes, rep.ticket[i].aes, sizeof keys[i].aes);
+        memcpy(keys[i].hmac, rep.ticket[i].hmac, sizeof keys[i].hmac);
+    }
+    if (g->net != NULL && sk_net_set_ticket_keys(g->net, keys, rep.n_tickets) != 0)
+        goto out;
+    *rotate = rep.rotate_every;
+    rc = 0;
+out:
+    sk_wipe(keys, sizeof keys);
+    sk_wipe(&rep, sizeof rep);
+    return rc;
+}
+
+/* Ask for the keys well within a rotation period, so a new key is in use on every
+ * node long before the oldest one falls off. */
+static int64_t keys_refresh_every(int64_t rotate)
+{
+    int64_t every = rotate / 4;
+    return every < 1 ? 1 : every > 60 ? 60 : every;
+}
+
 static void *maint_main(void *arg)
 {
     struct gateway *g = arg;
-    time_t next_clock_check = 0;
+    time_t next_clock_check = 0, next_keys = time(NULL) + (time_t)keys_refresh_every(g->keys_rotate);
     int clock_synced = 1; /* what start assumes: a clock found unsynchronised is reported */
     pthread_mutex_lock(&g->maint_lock);
     while (!g->stopping) {
@@ -178,6 +219,14 @@ static void *maint_main(void *arg)
             pthread_mutex_unlock(&g->maint_lock);
             check_clock(g, &clock_synced);
             sk_http_census(g->http); /* same minute: sessions and locked accounts */
+            pthread_mutex_lock(&g->maint_lock);
+        }
+        if (time(NULL) >= next_keys) {
+            int64_t rotate = g->keys_rotate;
+            pthread_mutex_unlock(&g->maint_lock);
+            if (fetch_keys(g, NULL, &rotate) == 0)
+                g->keys_rotate = rotate; /* this thread alone writes it after start */
+            next_keys = time(NULL) + (time_t)keys_refresh_every(rotate);
             pthread_mutex_lock(&g->maint_lock);
         }
     }
@@ -211,6 +260,9 @@ static int share(struct gateway *g)
 static int start(struct gateway *g)
 {
     sk_http_deps deps;
+    uint8_t csrf[SK_CSRF_LEN];
+    int64_t rotate;
+    int rc;
 
     pthread_mutex_init(&g->maint_lock, NULL);
     pthread_cond_init(&g->maint_cond, NULL);
@@ -229,7 +281,12 @@ static int start(struct gateway *g)
     deps.audit = g->audit;
     deps.notify = queue_mail;
     deps.notify_arg = g;
-    if (sk_http_create(&deps, &g->http) != 0 || share(g) != 0)
+    if (fetch_keys(g, csrf, &g->keys_rotate) != 0)
+        return -1;
+    deps.csrf_key = csrf;
+    rc = sk_http_create(&deps, &g->http);
+    sk_wipe(csrf, sizeof csrf);
+    if (rc != 0 || share(g) != 0)
         return -1;
     {
         sk_net_app app = { sk_http_worker_open, sk_http_worker_run, sk_http_worker_pending, sk_http_worker_close,
@@ -241,6 +298,9 @@ static int start(struct gateway *g)
         sk_net_hooks hooks = { on_refused, on_reloaded, g };
         sk_net_set_hooks(g->net, &hooks);
     }
+    /* Now that the TLS layer exists, the ticket keys go to it too. */
+    if (fetch_keys(g, NULL, &rotate) != 0)
+        return -1;
     sk_http_set_net(g->http, g->net);
     if (g->fds->slots != NULL)
         sk_net_set_shared(g->net, &g->fds->slots[g->fds->slot].net, g->admit);

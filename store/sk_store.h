@@ -229,7 +229,7 @@ int sk_store_change_fd(sk_store *s);
  * (callers version their own encoding). Values may hold secrets: the store
  * wipes its copies and never logs them. */
 #define SK_STORE_VALUE_NAME_MAX 63
-#define SK_STORE_VALUE_MAX 1024
+#define SK_STORE_VALUE_MAX 4096
 
 /* 1 if name is a valid value name. */
 int sk_store_valid_value_name(const char *name);

@@ -71,6 +71,7 @@ enum sk_wire_type {
     SK_WIRE_AUTH_ACTIVATION_VALID = 0x0109,
     SK_WIRE_AUTH_ACTIVATE = 0x010a,
     SK_WIRE_AUTH_CENSUS = 0x010b,
+    SK_WIRE_AUTH_KEYS = 0x010c,        /* CSRF and TLS ticket keys every node shares */
 
     SK_WIRE_AUDIT_APPEND = 0x0201,
     SK_WIRE_AUDIT_REQUEST = 0x0202,
@@ -88,6 +89,7 @@ enum sk_wire_type {
 #define SK_WIRE_ERR_DENIED (-2)   /* not permitted for this peer */
 #define SK_WIRE_ERR_BADMSG (-3)   /* undecodable request */
 #define SK_WIRE_ERR_INTERNAL (-1)
+#define SK_WIRE_ERR_UNAVAILABLE (-4) /* the store cannot be reached: try again later */
 
 /* Is `type` a request this peer class may send? (table in wire.c) */
 int sk_wire_permitted(enum sk_wire_peer peer, uint16_t type);

@@ -99,6 +99,28 @@ typedef struct sk_wire_census_rep {
     uint64_t sessions, locked;
 } sk_wire_census_rep;
 
+/* KEYS: what the network side needs to be interchangeable with every other network
+ * process and gateway node sharing the store: the key of its stateless CSRF tokens
+ * and the TLS session-ticket keys, newest first (tickets are issued with ticket[0]
+ * and accepted under any of them), so that a client resumes its TLS session and
+ * posts its form on any node. authd keeps them in the store, sealed, and rotates the
+ * ticket keys every rotate_every seconds; a network process asks again well within
+ * that. (They are the network side's own secrets: it needs them to do its job.) */
+#define SK_WIRE_TICKET_KEYS_MAX 3
+#define SK_WIRE_TICKET_NAME_LEN 16
+typedef struct sk_wire_ticket_key {
+    uint8_t name[SK_WIRE_TICKET_NAME_LEN];
+    uint8_t aes[32];
+    uint8_t hmac[32];
+} sk_wire_ticket_key;
+typedef struct sk_wire_keys_rep {
+    int32_t status;
+    uint8_t csrf[SK_CSRF_LEN];
+    uint32_t n_tickets;               /* 1..SK_WIRE_TICKET_KEYS_MAX */
+    sk_wire_ticket_key ticket[SK_WIRE_TICKET_KEYS_MAX];
+    int64_t rotate_every;             /* seconds */
+} sk_wire_keys_rep;
+
 /* Size of the request (reply != 0: reply) struct of an authd type, 0 if unknown. */
 size_t sk_wire_auth_size(uint16_t type, int reply);
 int sk_wire_auth_encode(uint16_t type, int reply, const void *msg, sk_wire_w *w) SK_MUST_CHECK;

@@ -33,6 +33,7 @@ static const struct {
     { SK_WIRE_AUTH_ACTIVATION_VALID, "auth.activation_valid", P(SK_WIRE_PEER_NET) },
     { SK_WIRE_AUTH_ACTIVATE, "auth.activate", P(SK_WIRE_PEER_NET) },
     { SK_WIRE_AUTH_CENSUS, "auth.census", P(SK_WIRE_PEER_NET) },
+    { SK_WIRE_AUTH_KEYS, "auth.keys", P(SK_WIRE_PEER_NET) },
     /* Anybody may append to the log; nobody may read, rewrite or delete through it. */
     { SK_WIRE_AUDIT_APPEND, "audit.append",
       P(SK_WIRE_PEER_NET) | P(SK_WIRE_PEER_AUTHD) | P(SK_WIRE_PEER_CTL) },

@@ -206,6 +206,26 @@ static void co_census_rep(co *c, void *m)
     co_u64(c, &p->locked);
 }
 
+static void co_keys_rep(co *c, void *m)
+{
+    sk_wire_keys_rep *p = m;
+    co_i32(c, &p->status);
+    co_fixed(c, p->csrf, sizeof p->csrf);
+    co_u32(c, &p->n_tickets);
+    if (p->n_tickets < 1 || p->n_tickets > SK_WIRE_TICKET_KEYS_MAX) {
+        co_fail(c);
+        return;
+    }
+    for (uint32_t i = 0; i < p->n_tickets; i++) {
+        co_fixed(c, p->ticket[i].name, sizeof p->ticket[i].name);
+        co_fixed(c, p->ticket[i].aes, sizeof p->ticket[i].aes);
+        co_fixed(c, p->ticket[i].hmac, sizeof p->ticket[i].hmac);
+    }
+    co_i64(c, &p->rotate_every);
+    if (p->rotate_every < 1)
+        co_fail(c);
+}
+
 /* Placeholder struct for requests without fields. */
 typedef struct empty_req {
     uint8_t unused;
@@ -234,6 +254,7 @@ static const struct codec {
     { SK_WIRE_AUTH_ACTIVATE, sizeof(sk_wire_activate_req), sizeof(sk_wire_activate_rep), co_activate_req,
       co_activate_rep },
     { SK_WIRE_AUTH_CENSUS, sizeof(empty_req), sizeof(sk_wire_census_rep), co_empty, co_census_rep },
+    { SK_WIRE_AUTH_KEYS, sizeof(empty_req), sizeof(sk_wire_keys_rep), co_empty, co_keys_rep },
 };
 
 static const struct codec *find(uint16_t type)

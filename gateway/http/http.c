@@ -838,12 +838,10 @@ int sk_http_create(const sk_http_deps *deps, sk_http **out)
     sk_policy_defaults(&h->pol);
     h->pol.idle_timeout = conf->idle_timeout;
     h->pol.absolute_timeout = conf->absolute_timeout;
-    h->pol.burst_threshold = conf->burst_threshold;
-    h->pol.burst_window = conf->burst_window;
-    pthread_mutex_init(&h->burst_lock, NULL);
     pthread_mutex_init(&h->refusal_lock, NULL);
-    sk_policy_burst_init(&h->burst);
-    if (sk_random(h->csrf_key, sizeof h->csrf_key) != 0)
+    if (deps->csrf_key != NULL)
+        memcpy(h->csrf_key, deps->csrf_key, sizeof h->csrf_key);
+    else if (sk_random(h->csrf_key, sizeof h->csrf_key) != 0)
         goto fail;
     h->global_allow.items = conf->access_allow;
     h->global_allow.count = conf->n_access_allow;

@@ -59,8 +59,6 @@ struct sk_http {
     sk_http_slot *slots;          /* every network process's, NULL: this one only */
     unsigned n_slots, self;
     uint64_t base_auth_rejected, base_mail_errors; /* the slot's, when this process began */
-    pthread_mutex_t burst_lock;
-    sk_policy_burst burst;
     /* refusals by the IP allowlist and by role rules: counted, audited in aggregate,
      * and summed into at most one journal line per kind every REFUSAL_LOG_EVERY s */
     pthread_mutex_t refusal_lock;

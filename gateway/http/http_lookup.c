@@ -8,7 +8,8 @@
  * process after every request it handles and every 50 ms — is the one they were read
  * at. Any change by anybody (a logout here, `sekishoctl session revoke` or `user lock`
  * elsewhere) moves the generation and empties every cache at its next use, so a
- * revoked session is refused within 50 ms. */
+ * revoked session is refused within 50 ms. While authd cannot answer (its store
+ * unreachable), a session checked within [store] outage_grace is served from here. */
 #include "http_int.h"
 
 #include <pthread.h>
@@ -95,8 +96,19 @@ static int lookup_cached(sk_http *h, const sk_wire_lookup_req *q, sk_wire_lookup
         atomic_fetch_add(&h->ctr->lookup_hits, 1);
         return 0;
     }
-    if (http_authd(h, SK_WIRE_AUTH_LOOKUP, q, out) != 0)
+    if (http_authd(h, SK_WIRE_AUTH_LOOKUP, q, out) != 0) {
+        /* authd or its store is unreachable: a session this thread checked within the
+         * last [store] outage_grace seconds is still served (availability over a
+         * short database failover); nothing else is. */
+        int64_t grace_ms = h->d.conf->store_outage_grace * 1000;
+        if (s != NULL && s->used && s->rep.session_found && q->has_session && now - s->fetched_ms < grace_ms &&
+            memcmp(&s->key, q, sizeof *q) == 0) {
+            *out = s->rep;
+            atomic_fetch_add(&h->ctr->lookup_outage_served, 1);
+            return 0;
+        }
         return -1;
+    }
     if (s != NULL) {
         s->used = 1;
         s->generation = gen; /* read before the call: a change meanwhile invalidates */

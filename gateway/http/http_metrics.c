@@ -129,6 +129,11 @@ static void logins(sk_buf *b, const struct sk_http_counters *s)
                           (unsigned long long)atomic_load(&s->login_fail_reason[r]));
     }
     one(b, "login_busy_total", "counter", "Logins refused with 503 (worker pool full).", atomic_load(&s->login_busy));
+    one(b, "login_store_unavailable_total", "counter", "Logins refused with 503 because the store did not answer.",
+        atomic_load(&s->login_unavailable));
+    one(b, "outage_sessions_served_total", "counter",
+        "Requests served from a session checked shortly before the store stopped answering ([store] outage_grace).",
+        atomic_load(&s->lookup_outage_served));
     one(b, "auth_queue_waiting", "gauge", "Jobs waiting for an auth pool worker.", atomic_load(&s->auth_waiting));
     one(b, "auth_rejected_busy_total", "counter", "Jobs refused because the auth queue was full.",
         atomic_load(&s->auth_rejected_busy));
@@ -202,6 +207,8 @@ static void counters_add(struct sk_http_counters *sum, const struct sk_http_coun
     ADD(lookup_hits);
     ADD(audit_errors);
     ADD(store_errors);
+    ADD(login_unavailable);
+    ADD(lookup_outage_served);
     atomic_fetch_add(&sum->inflight, inflight > 0 ? inflight : 0);
     for (size_t i = 0; i < SK_ARRAY_LEN(c->refused_total); i++)
         ADD(refused_total[i]);

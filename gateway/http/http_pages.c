@@ -93,36 +93,6 @@ static void notify(sk_http *h, const char *to, int level, const char *subject, c
         h->d.notify(h->d.notify_arg, to, level, subject, body);
 }
 
-/* Many failures across all accounts in a short window: one alarm per window. */
-static void note_failure(sk_http *h, const sk_conn *c)
-{
-    char body[512];
-    int alarm;
-    int64_t now = http_now_s();
-    uint32_t count;
-    pthread_mutex_lock(&h->burst_lock);
-    alarm = sk_policy_burst_record(&h->pol, &h->burst, now);
-    count = sk_policy_burst_count(&h->pol, &h->burst, now);
-    pthread_mutex_unlock(&h->burst_lock);
-    if (!alarm)
-        return;
-    sk_log(SK_LOG_WARN, "ALARM: %u failed logins within %lld s (latest %s/%s from %s)", count,
-           (long long)h->pol.burst_window, c->tenant, c->user, c->peer_str);
-    {
-        char n[16];
-        sk_audit_kv kv[] = { { "failures", n } };
-        if (sk_snprintf(n, sizeof n, "%u", count) != 0)
-            n[0] = '\0';
-        http_audit_event(h, "alarm.login_burst", c, kv, SK_ARRAY_LEN(kv));
-    }
-    if (sk_snprintf(body, sizeof body,
-                    "Sekisho saw %u failed logins within %lld seconds, across all accounts.\n"
-                    "Latest: certificate %s/%s (serial %s) from %s.\n"
-                    "Check the audit log: sekishoctl audit show --event login.failure\n",
-                    count, (long long)h->pol.burst_window, c->tenant, c->user, c->serial, c->peer_str) == 0)
-        notify(h, NULL, SK_NOTIFY_MAJOR, "Sekisho ALARM: burst of failed logins", body);
-}
-
 static void note_lockout(sk_http *h, const struct req *rq, const sk_conn *c, const sk_auth_verdict *v)
 {
     char body[512], until[32];
@@ -186,6 +156,12 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
         atomic_fetch_add(&h->ctr->login_busy, 1);
         return http_send_login_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, ret);
     }
+    if (r == SK_WIRE_ERR_UNAVAILABLE) {
+        /* The store did not answer: nothing was decided or counted (authd alarms). */
+        sk_log(SK_LOG_WARN, "login of %s/%s refused with 503: the store is unreachable", c->tenant, c->user);
+        atomic_fetch_add(&h->ctr->login_unavailable, 1);
+        return http_send_login_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, ret);
+    }
     if (r != 0 || v.outcome == SK_AUTH_ERROR) {
         sk_log(SK_LOG_ERR, "login of %s/%s: internal error", c->tenant, c->user);
         return http_send_login_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, ret);
@@ -206,8 +182,8 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
         else
             sk_log(SK_LOG_INFO, "login failed: %s/%s from %s (%s, failures %u%s)", c->tenant, c->user,
                    c->peer_str, sk_auth_reason_name(v.reason), v.failures, v.locked_now ? ", now locked" : "");
+        /* authd counts the failure towards the cluster-wide burst alarm. */
         http_audit_event(h, SK_AUDIT_EV_LOGIN_FAIL, c, kv, SK_ARRAY_LEN(kv));
-        note_failure(h, c);
         if (v.locked_now) {
             char until[24];
             sk_audit_kv lk[] = { { "locked_until", until }, { "failures", failures } };
@@ -410,7 +386,6 @@ enum MHD_Result http_post_password(struct req *rq, struct MHD_Connection *mc, co
                                                          : "The new password must differ from the current one.");
     if (v.locked_now)
         note_lockout(h, rq, c, &(sk_auth_verdict){ .failures = v.failures, .locked_until = v.locked_until });
-    note_failure(h, c);
     return send_password_page(rq, mc, c, MHD_HTTP_FORBIDDEN, SK_MSG_CURRENT_WRONG, NULL);
 }
 

@@ -42,7 +42,7 @@ struct sk_http_hist {
 };
 struct sk_http_counters {
     atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy, session_rejected,
-        revoked_refused, lookup_hits, audit_errors, store_errors;
+        revoked_refused, lookup_hits, audit_errors, store_errors, login_unavailable, lookup_outage_served;
     atomic_int inflight;
     atomic_uint_fast64_t refused_total[2];
     atomic_uint_fast64_t login_fail_reason[SK_AUTH_R_COUNT_];
@@ -72,6 +72,10 @@ typedef struct sk_http_deps {
      * NULL: no mail. */
     void (*notify)(void *arg, const char *to, int level, const char *subject, const char *body);
     void *notify_arg;
+    /* The key of the stateless CSRF tokens (SK_CSRF_LEN bytes), the same in every
+     * network process and node (authd's KEYS), so a form shown by one is accepted
+     * by any. NULL: a random key of this process (tests of the HTTP layer). */
+    const uint8_t *csrf_key;
 } sk_http_deps;
 
 int sk_http_create(const sk_http_deps *deps, sk_http **out) SK_MUST_CHECK;

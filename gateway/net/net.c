@@ -198,7 +198,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     return ok;
 }
 
-static int tls_build(const sk_conf *conf, const unsigned char ticket_keys[80], SSL_CTX **ctx_out,
+static int tls_build(const sk_conf *conf, struct net_tickets *tickets, SSL_CTX **ctx_out,
                      sk_revset **rs_out, char *err, size_t errlen)
 {
     SSL_CTX *ctx = NULL;
@@ -243,15 +243,22 @@ static int tls_build(const sk_conf *conf, const unsigned char ticket_keys[80], S
         goto ssl_fail;
     if (load_crl(conf, SSL_CTX_get_cert_store(ctx), rs_out, err, errlen) != 0)
         goto out;
-    /* Resumption is scoped to this listener and CA: a session (ID or ticket) made
-     * under another configuration does not resume here. */
+    /* Resumption is scoped to the client CAs: a session (ID or ticket) made under
+     * other CAs does not resume here. Not to the listener's address: every node of
+     * a cluster, whatever its address, must accept the others' tickets. */
     {
+        const STACK_OF(X509_NAME) *names = SSL_CTX_get_client_CA_list(ctx);
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         unsigned int len = 0;
         int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-                 EVP_DigestUpdate(md, conf->listen_address, strlen(conf->listen_address)) == 1 &&
-                 EVP_DigestUpdate(md, conf->tls_client_ca, strlen(conf->tls_client_ca)) == 1 &&
-                 EVP_DigestFinal_ex(md, sid_ctx, &len) == 1;
+                 EVP_DigestUpdate(md, "sekisho-resumption-v1", 21) == 1;
+        for (int i = 0; ok && i < sk_X509_NAME_num(names); i++) {
+            unsigned char *der = NULL;
+            int dlen = i2d_X509_NAME(sk_X509_NAME_value(names, i), &der);
+            ok = dlen > 0 && EVP_DigestUpdate(md, der, (size_t)dlen) == 1;
+            OPENSSL_free(der);
+        }
+        ok = ok && EVP_DigestFinal_ex(md, sid_ctx, &len) == 1;
         EVP_MD_CTX_free(md);
         if (!ok || SSL_CTX_set_session_id_context(ctx, sid_ctx, 32) != 1) {
             revset_unref(*rs_out);
@@ -262,7 +269,7 @@ static int tls_build(const sk_conf *conf, const unsigned char ticket_keys[80], S
         /* The same ticket keys in every context generation: a CRL reload must not
          * force every client into a full handshake. Revocation still applies to
          * resumed sessions (checked after the handshake and on every request). */
-        if (ticket_keys != NULL && SSL_CTX_set_tlsext_ticket_keys(ctx, (void *)(uintptr_t)ticket_keys, 80) != 1) {
+        if (tickets != NULL && net_tickets_install(ctx, tickets) != 0) {
             revset_unref(*rs_out);
             goto ssl_fail;
         }
@@ -336,7 +343,7 @@ static int net_reload(sk_net *n, const char *why)
     sk_tlsgen *gen, *old_gen;
     char err[512];
 
-    if (tls_build(n->conf, n->ticket_keys, &ctx, &rs, err, sizeof err) != 0) {
+    if (tls_build(n->conf, n->tickets, &ctx, &rs, err, sizeof err) != 0) {
         sk_log(SK_LOG_ERR, "TLS reload failed, keeping the running configuration: %s", err);
         if (n->hooks.reloaded)
             n->hooks.reloaded(n->hooks.arg, 0, 0, why);
@@ -703,7 +710,7 @@ int sk_net_create(const sk_conf *conf, const sk_net_app *app, sk_net **out)
     }
     pthread_mutex_init(&n->watch_lock, NULL);
     pthread_cond_init(&n->watch_cond, NULL);
-    if (sk_random(n->ticket_keys, sizeof n->ticket_keys) != 0) {
+    if (net_tickets_create(&n->tickets) != 0) {
         sk_net_destroy(n);
         return -1;
     }
@@ -774,7 +781,7 @@ void sk_net_destroy(sk_net *n)
         close(n->listen_fd);
     sk_net_gen_unref(n->gen);
     revset_unref(n->revset);
-    sk_wipe(n->ticket_keys, sizeof n->ticket_keys);
+    net_tickets_destroy(n->tickets);
     pthread_rwlock_destroy(&n->lock);
     free(n);
 }

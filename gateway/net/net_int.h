@@ -58,8 +58,15 @@ struct sk_net {
     atomic_int crl_stale;
     int64_t warned_for, alarmed_for; /* nextUpdate values already mailed about */
     sk_net_hooks hooks;
-    unsigned char ticket_keys[80];   /* process-wide: tickets survive CRL reloads */
+    struct net_tickets *tickets;     /* process-wide: tickets survive CRL reloads */
 };
+
+/* Ticket keys (net_tickets.c). install: the context issues and opens tickets
+ * with t's keys (t outlives the context). */
+struct net_tickets;
+int net_tickets_create(struct net_tickets **out) SK_MUST_CHECK;
+void net_tickets_destroy(struct net_tickets *t);
+int net_tickets_install(SSL_CTX *ctx, struct net_tickets *t) SK_MUST_CHECK;
 
 int64_t sk_net_now_ms(void);
 int sk_net_set_nonblock(int fd) SK_MUST_CHECK;

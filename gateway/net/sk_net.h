@@ -111,6 +111,19 @@ int sk_net_crl_usable(sk_net *n);
  * of connections that had to be cut (0 when all ended in time). */
 int sk_net_stop(sk_net *n, int grace_seconds);
 void sk_net_destroy(sk_net *n);
+/* TLS session-ticket keys, newest first: tickets are issued under keys[0] and
+ * accepted under any (net_tickets.c). The caller (the network process) gets them
+ * from authd so that every process and node shares them, sets them before
+ * sk_net_start and again whenever they rotate. Nothing is issued or resumed until
+ * they are set. 0, or -1 for a count outside 1..SK_NET_TICKET_KEYS_MAX. */
+#define SK_NET_TICKET_KEYS_MAX 3
+#define SK_NET_TICKET_NAME_LEN 16
+typedef struct sk_net_ticket_key {
+    unsigned char name[SK_NET_TICKET_NAME_LEN];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+} sk_net_ticket_key;
+int sk_net_set_ticket_keys(sk_net *n, const sk_net_ticket_key *keys, unsigned count) SK_MUST_CHECK;
 /* Load-only check used by `sekisho -t`: builds the TLS context and discards it. */
 int sk_net_check_conf(const sk_conf *conf, char *err, size_t errlen) SK_MUST_CHECK;
 

@@ -108,4 +108,8 @@ void ctl_session_usage(void);
 int ctl_sweep_main(const sk_conf *conf, int argc, char **argv);
 void ctl_sweep_usage(void);
 
+/* ---- store copy (ctl_store_copy.c): `store copy --to postgresql` ---- */
+int ctl_store_copy_main(const sk_conf *conf, int argc, char **argv);
+void ctl_store_copy_usage_to(FILE *f);
+
 #endif

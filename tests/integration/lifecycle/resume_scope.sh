@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # TLS resumption (issue 3) is on for TLS 1.2 session IDs and TLS 1.3 tickets, and is
-# scoped: a session saved from one gateway is not resumed by another gateway of the
-# same CA on another listener (it falls back to a full handshake, which then
-# verifies the certificate again).
+# scoped to the cluster: a session saved from one gateway is not resumed by another
+# gateway of the same CA that has its own store (its own ticket keys): it falls back
+# to a full handshake, which then verifies the certificate again. Nodes sharing one
+# store do resume each other's sessions (resume_restart.sh, the multi-node tests).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sk_setup

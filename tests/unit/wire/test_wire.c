@@ -158,6 +158,50 @@ static void hostile_fields_refused(void **state)
     (void)n;
 }
 
+/* KEYS: round trip for 1..3 ticket keys; a count of 0 or beyond the maximum and a
+ * non-positive rotation are refused, whichever side encodes them. */
+static void keys_round_trip_and_bounds(void **state)
+{
+    static sk_wire_keys_rep p, back;
+    static uint8_t buf[4096];
+    sk_wire_w w;
+    size_t n;
+    (void)state;
+    memset(&p, 0, sizeof p);
+    for (size_t i = 0; i < sizeof p.csrf; i++)
+        p.csrf[i] = (uint8_t)(i + 1);
+    for (uint32_t k = 1; k <= SK_WIRE_TICKET_KEYS_MAX; k++) {
+        p.n_tickets = k;
+        memset(p.ticket[k - 1].name, (int)(0x10 + k), sizeof p.ticket[k - 1].name);
+        memset(p.ticket[k - 1].aes, (int)(0x20 + k), sizeof p.ticket[k - 1].aes);
+        memset(p.ticket[k - 1].hmac, (int)(0x30 + k), sizeof p.ticket[k - 1].hmac);
+        p.rotate_every = 3600;
+        n = enc(SK_WIRE_AUTH_KEYS, 1, &p, buf, sizeof buf);
+        assert_int_equal(sk_wire_auth_decode(SK_WIRE_AUTH_KEYS, 1, buf, n, &back), 0);
+        assert_memory_equal(&p, &back, sizeof p);
+        assert_int_not_equal(sk_wire_auth_decode(SK_WIRE_AUTH_KEYS, 1, buf, n - 1, &back), 0);
+    }
+    p.n_tickets = SK_WIRE_TICKET_KEYS_MAX + 1;
+    sk_wire_w_init(&w, buf, sizeof buf);
+    assert_int_not_equal(sk_wire_auth_encode(SK_WIRE_AUTH_KEYS, 1, &p, &w), 0);
+    p.n_tickets = 0;
+    sk_wire_w_init(&w, buf, sizeof buf);
+    assert_int_not_equal(sk_wire_auth_encode(SK_WIRE_AUTH_KEYS, 1, &p, &w), 0);
+    /* The same refusal on decode: a hand-made reply with 4 keys. */
+    sk_wire_w_init(&w, buf, sizeof buf);
+    sk_wire_put_i32(&w, 0);
+    sk_wire_put_bytes(&w, p.csrf, sizeof p.csrf, sizeof p.csrf);
+    sk_wire_put_u32(&w, SK_WIRE_TICKET_KEYS_MAX + 1);
+    assert_int_equal(sk_wire_w_ok(&w), 0);
+    assert_int_not_equal(sk_wire_auth_decode(SK_WIRE_AUTH_KEYS, 1, buf, w.len, &back), 0);
+    p.n_tickets = 1;
+    p.rotate_every = 0;
+    sk_wire_w_init(&w, buf, sizeof buf);
+    assert_int_not_equal(sk_wire_auth_encode(SK_WIRE_AUTH_KEYS, 1, &p, &w), 0);
+    assert_true(sk_wire_permitted(SK_WIRE_PEER_NET, SK_WIRE_AUTH_KEYS));
+    assert_false(sk_wire_permitted(SK_WIRE_PEER_CTL, SK_WIRE_AUTH_KEYS));
+}
+
 static void permits(void **state)
 {
     (void)state;
@@ -307,6 +351,7 @@ int main(void)
         cmocka_unit_test(lookup_reply_never_carries_secrets),
         cmocka_unit_test(login_round_trip_and_every_prefix_refused),
         cmocka_unit_test(hostile_fields_refused),
+        cmocka_unit_test(keys_round_trip_and_bounds),
         cmocka_unit_test(permits),
         cmocka_unit_test(datagrams),
         cmocka_unit_test(client_server),
