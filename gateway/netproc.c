@@ -325,7 +325,9 @@ static int start(struct gateway *g)
     if (sk_net_start(g->net) != 0)
         return -1;
     {
-        sk_audit_kv kv[] = { { "listen", g->conf.listen_address }, { "upstream", g->conf.upstream_url } };
+        /* One per network process (and per restart of one): instance tells them apart. */
+        sk_audit_kv kv[] = { { "listen", g->conf.listen_address }, { "upstream", g->conf.upstream_url },
+                             { "instance", g->fds->title != NULL ? g->fds->title : "sekisho-net" } };
         audit_simple(g, SK_AUDIT_EV_START, kv, SK_ARRAY_LEN(kv));
     }
     return 0;

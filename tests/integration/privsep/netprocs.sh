@@ -126,6 +126,22 @@ sk_log "connection $A on sekisho-net pid $pa, connection $B on pid $pb"
 sk_assert_eq "$(nc get "$A" /echo)" "ok 200" "a proxied request on connection $A (pid $pa)"
 sk_assert_eq "$(nc get "$B" /echo)" "ok 200" "a proxied request on connection $B (pid $pb)"
 
+# What must not be a process's own: a login form served by one process is accepted
+# by the other (the CSRF key is authd's), and a TLS session from one resumes on the
+# other (so are the ticket keys).
+jar=$SK_TMP/jar.cross
+sk_assert_eq "$(only_on "$pa" sk_curl -u alice /.sekisho/login -c "$jar" -H 'Accept: text/html')" 200 "login form from pid $pa"
+form=(--data-urlencode id=alice --data-urlencode "password@$SK_TMP/secrets/alice.pw")
+while IFS=$'\t' read -r fn fv; do form+=(--data-urlencode "$fn=$fv"); done < <(sk_hidden_fields_from_last)
+sk_assert_eq "$(only_on "$pb" sk_curl -u alice /.sekisho/login -b "$jar" -c "$jar" -H 'Accept: text/html' "${form[@]}")" 303 \
+    "the form posted to pid $pb"
+for proto in -tls1_2 -tls1_3; do
+    sess=$SK_TMP/sess$proto
+    sk_assert_eq "$(only_on "$pa" lc_tls_get alice "$proto" -sess_out "$sess" /.sekisho/health)" 200 "$proto: full handshake with pid $pa"
+    sk_assert_eq "$(only_on "$pb" lc_tls_get alice "$proto" -sess_in "$sess" /.sekisho/health)" 200 "$proto: pid $pb answers"
+    lc_tls_reused || sk_fail "$proto: a session of pid $pa did not resume on pid $pb"
+done
+
 # 2. The metrics are the sum over both processes.
 scrape_on "$pa" "$SK_TMP/m0"
 r0=$(metric "$SK_TMP/m0" http_requests_total)
@@ -145,7 +161,7 @@ scrape_on "$pa" "$SK_TMP/m2"
 sk_assert_eq "$(metric "$SK_TMP/m2" http_requests_total)" "$((r1 + 1))" "both processes report the same sum"
 # The held connections and the scrape's own.
 sk_assert_eq "$(metric "$SK_TMP/m2" connections_established)" "$((nopen + 1))" "established connections of both processes"
-sk_assert_eq "$(metric "$SK_TMP/m2" logins_total)" 1 "the login counted"
+sk_assert_eq "$(metric "$SK_TMP/m2" logins_total)" 2 "the logins counted"
 lim=$(metric "$SK_TMP/m2" connections_max)
 max_each=$(grep -oE "listening on .* at most [0-9]+ connections" "$SK_GW_LOG" | grep -oE '[0-9]+ connections' | head -n 1 | cut -d' ' -f1)
 sk_assert_eq "$lim" "$((2 * max_each))" "the connection limit is the sum of both processes'"
@@ -208,7 +224,7 @@ hooked=$((sig == 31 ? 1 : 0))
 # Since m2: /echo on A and B after the reload, the violation (counted before it
 # killed pb), /echo on A and on N, the scrapes of the loop above.
 sk_assert_eq "$((r3 - r1))" "$((2 + hooked + 2 + i + 1))" "requests_total after the restart (nothing counted is lost)"
-sk_assert_eq "$(metric "$SK_TMP/m3" logins_total)" 1 "the login counted before the restart is still counted"
+sk_assert_eq "$(metric "$SK_TMP/m3" logins_total)" 2 "the logins counted before the restart are still counted"
 
 # 4. One address against both processes together: half its limit held by one, then
 # twice its limit at the other, which may only take the other half.
@@ -262,5 +278,9 @@ lc_audit_export "$X"
 sk_assert_eq "$(lc_jq_count "$X" ".ev == \"process.restart\" and .details.process == \"net\" and .details.instance == \"$title\" and (.details.cause | test(\"signal $sig\"))")" 1 \
     "the restart of $title in the audit log"
 sk_assert_eq "$(lc_jq_count "$X" '.ev == "process.restart"')" 1 "restarts in the audit log (only the one that died)"
+sk_assert_eq "$(lc_jq_count "$X" '.ev == "gateway.start" and .details.instance == "sekisho-net[0]"')" "$([[ $title == 'sekisho-net[0]' ]] && echo 2 || echo 1)" \
+    "gateway.start of sekisho-net[0]"
+sk_assert_eq "$(lc_jq_count "$X" '.ev == "gateway.start" and .details.instance == "sekisho-net[1]"')" "$([[ $title == 'sekisho-net[1]' ]] && echo 2 || echo 1)" \
+    "gateway.start of sekisho-net[1]"
 sk_assert_eq "$(lc_jq_count "$X" '.ev == "config.reload" and .details.result == "ok"')" 2 "reloads in the audit log (one per process)"
 sk_pass
