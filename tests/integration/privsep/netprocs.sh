@@ -47,6 +47,10 @@ for ((i = 0; i < 100; i++)); do
     sleep 0.1
 done
 sk_assert_eq "$(nets | wc -l)" 2 "sekisho-net processes with processes = 2"
+for p in $(nets); do
+    sk_assert_eq "$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$p/status")" 1 "no_new_privs of pid $p"
+    sk_assert_eq "$(awk '/^Seccomp:/ { print $2 }' "/proc/$p/status")" 2 "seccomp filter mode of pid $p"
+done
 
 coproc NC { python3 "$SK_SRC/tests/integration/privsep/netproc_client.py" "$SK_HOST" "$SK_GW_PORT" \
     --ca "$SK_CA_DIR/ca.crt" --cert "$SK_TMP/users/alice.crt" --key "$SK_TMP/users/alice.key" \
