@@ -499,3 +499,49 @@ void sk_net_workers_stop(sk_net *n)
         n->admit = NULL;
     }
 }
+
+/* ---- several network processes (sk_net.h) ------------------------------- */
+
+uint32_t sk_net_process_workers(const sk_conf *conf)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t total = conf->listen_workers ? conf->listen_workers : (uint32_t)(cpus > 0 ? cpus : 1);
+    uint32_t procs = conf->listen_processes > 0 ? conf->listen_processes : 1;
+    return total / procs > 0 ? total / procs : 1;
+}
+
+void sk_net_set_shared(sk_net *n, struct sk_net_counters *ctr, struct sk_admit *admit)
+{
+    if (ctr != NULL)
+        n->ctr = ctr;
+    if (admit != NULL) {
+        n->admit = admit;
+        n->admit_owned = 0;
+    }
+}
+
+void sk_net_counters_restart(struct sk_net_counters *c)
+{
+    atomic_store(&c->active, 0);
+    atomic_store(&c->established, 0);
+    atomic_store(&c->max_conns, 0);
+}
+
+void sk_net_counters_add(const struct sk_net_counters *c, struct sk_net_stats *s, uint64_t *refusals)
+{
+    int active = atomic_load(&c->active), established = atomic_load(&c->established);
+    s->accepted += atomic_load(&c->accepted);
+    s->handshakes_ok += atomic_load(&c->hs_ok);
+    s->handshakes_failed += atomic_load(&c->hs_failed);
+    s->resumed += atomic_load(&c->resumed);
+    s->active += active > 0 ? (uint64_t)active : 0;
+    s->refused_busy += atomic_load(&c->refused_busy);
+    s->refused_address += atomic_load(&c->refused_addr);
+    s->shed += atomic_load(&c->shed);
+    s->handshake_timeouts += atomic_load(&c->hs_timeout);
+    s->probes += atomic_load(&c->probes);
+    s->established += established > 0 ? (uint64_t)established : 0;
+    s->max_connections += atomic_load(&c->max_conns);
+    for (size_t i = 0; i < SK_NET_REFUSAL_KINDS; i++)
+        refusals[i] += atomic_load(&c->refusals[i]);
+}
