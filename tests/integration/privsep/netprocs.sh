@@ -38,6 +38,13 @@ mkdir -p "$mail"
 printf '#!/bin/sh\ncat >"$(mktemp "%s/msg.XXXXXX")"\n' "$mail" >"$SK_TMP/sendmail"
 chmod 700 "$SK_TMP/sendmail"
 sk_add_user alice acme "$(sk_password)"
+# More processes than workers is allowed (one thread each) and said so by -t.
+sed 's/^workers = 2$/workers = 1/' "$SK_CONF" >"$SK_TMP/more.conf"
+out=$("$SK_BIN/sekisho" -c "$SK_TMP/more.conf" -t 2>&1) || sk_fail "sekisho -t with processes > workers: $out"
+sk_assert_contains "$out" "processes = 2 is more than workers = 1" "the -t warning"
+sed 's/^processes = 2$/processes = 65/' "$SK_CONF" >"$SK_TMP/bad.conf"
+out=$("$SK_BIN/sekisho" -c "$SK_TMP/bad.conf" -t 2>&1) && sk_fail "sekisho -t accepted processes = 65: $out"
+sk_assert_contains "$out" "processes = 65" "the -t error names the value"
 sk_start_gateway
 
 # The network processes under the monitor, one pid a line.
