@@ -33,6 +33,7 @@ static const struct conf_key conf_keys[] = {
     PATH("listen", "key", listen_key),
     U32("listen", "max_connections", max_connections, 1, 1000000),
     U32("listen", "workers", listen_workers, 1, 256),
+    U32("listen", "processes", listen_processes, 1, 64),
     U32("listen", "handshakes_per_address", handshakes_per_address, 1, 100000),
     DUR("listen", "handshake_timeout", handshake_timeout, 1, 300),
     DUR("listen", "drain_timeout", drain_timeout, 1, 3600),
@@ -104,6 +105,7 @@ void sk_conf_defaults(sk_conf *c)
     COPY_LITERAL(c->listen_address, "127.0.0.1:8443");
     c->max_connections = 0;  /* derived from the open-file limit at start */
     c->listen_workers = 0;   /* one per CPU */
+    c->listen_processes = 1; /* see README, "Several network processes" */
     c->handshakes_per_address = 64;
     c->handshake_timeout = 10;
     c->drain_timeout = 30;

@@ -155,6 +155,12 @@ int sk_conf_warnings(const sk_conf *c, FILE *out)
         fprintf(out, "%s: warning: [store] url and password_file are not used with backend = lmdb\n", c->file);
         n++;
     }
+    if (c->listen_workers != 0 && c->listen_processes > c->listen_workers) {
+        fprintf(out, "%s: warning: [listen] processes = %u is more than workers = %u: each process runs one "
+                     "worker thread (%u in all)\n",
+                c->file, (unsigned)c->listen_processes, (unsigned)c->listen_workers, (unsigned)c->listen_processes);
+        n++;
+    }
     return n;
 }
 

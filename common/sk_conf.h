@@ -63,6 +63,7 @@ typedef struct sk_conf {
     uint32_t max_connections;      /* concurrent client connections; 0 = from the open-file limit */
     uint32_t listen_workers;       /* event-loop threads; 0 = one per CPU */
     uint32_t handshakes_per_address; /* unfinished TLS handshakes per client address */
+    uint32_t listen_processes;     /* network processes sharing the listener (workers split among them) */
 
     /* [metrics] */
     char metrics_listen[256];      /* plain-HTTP /metrics and /health; "" = none */

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sk_admit.h"
 #include "sk_audit.h"
 #include "sk_auth.h"
 #include "sk_authd.h"
@@ -58,6 +59,8 @@ struct gateway {
     sk_http *http;
     sk_net *net;
     int64_t keys_rotate;      /* authd's ticket key rotation period */
+    const sk_netproc_fds *fds;
+    sk_admit *admit;          /* the shared admission table, this process's column */
 };
 
 
@@ -208,6 +211,9 @@ static void *maint_main(void *arg)
         send_queued_mail(g);
         if (g->stopping)
             break;
+        pthread_mutex_unlock(&g->maint_lock);
+        sk_http_publish(g->http); /* for the other processes' /metrics */
+        pthread_mutex_lock(&g->maint_lock);
         if (time(NULL) >= next_clock_check) {
             next_clock_check = time(NULL) + CLOCK_CHECK_EVERY;
             pthread_mutex_unlock(&g->maint_lock);
@@ -226,6 +232,29 @@ static void *maint_main(void *arg)
     }
     pthread_mutex_unlock(&g->maint_lock);
     return NULL;
+}
+
+/* Several network processes: this one's slot of the shared counters (its gauges
+ * start from 0, its counters go on from its predecessor's) and of the admission
+ * table (whatever a predecessor left counted there is released); the [metrics]
+ * listener the monitor bound. */
+static int share(struct gateway *g)
+{
+    const sk_netproc_fds *f = g->fds;
+    if (f->metrics_fd >= 0)
+        sk_http_metrics_use_listener(g->http, f->metrics_fd);
+    if (f->slots == NULL || f->admit_region == NULL)
+        return 0;
+    sk_http_slot_restart(&f->slots[f->slot]);
+    sk_http_set_shared(g->http, f->slots, f->n_slots, f->slot);
+    if (sk_admit_attach(f->admit_region, f->n_slots, f->slot, g->conf.handshakes_per_address, &g->admit) != 0) {
+        sk_log(SK_LOG_ERR, "%s: cannot use the shared admission table", f->title);
+        return -1;
+    }
+    if (sk_admit_clear_slot(g->admit, f->slot, 1) != 0)
+        sk_log(SK_LOG_WARN, "%s: the admission table stays locked by another process; counts of the "
+                            "previous %s were not released", f->title, f->title);
+    return 0;
 }
 
 static int start(struct gateway *g)
@@ -257,7 +286,7 @@ static int start(struct gateway *g)
     deps.csrf_key = csrf;
     rc = sk_http_create(&deps, &g->http);
     sk_wipe(csrf, sizeof csrf);
-    if (rc != 0)
+    if (rc != 0 || share(g) != 0)
         return -1;
     {
         sk_net_app app = { sk_http_worker_open, sk_http_worker_run, sk_http_worker_pending, sk_http_worker_close,
@@ -273,6 +302,8 @@ static int start(struct gateway *g)
     if (fetch_keys(g, NULL, &rotate) != 0)
         return -1;
     sk_http_set_net(g->http, g->net);
+    if (g->fds->slots != NULL)
+        sk_net_set_shared(g->net, &g->fds->slots[g->fds->slot].net, g->admit);
     sk_net_use_listener(g->net, g->listen_fd);
     g->listen_fd = -1; /* the net module owns it now */
     if (sk_http_metrics_bind(g->http) != 0)
@@ -294,7 +325,9 @@ static int start(struct gateway *g)
     if (sk_net_start(g->net) != 0)
         return -1;
     {
-        sk_audit_kv kv[] = { { "listen", g->conf.listen_address }, { "upstream", g->conf.upstream_url } };
+        /* One per network process (and per restart of one): instance tells them apart. */
+        sk_audit_kv kv[] = { { "listen", g->conf.listen_address }, { "upstream", g->conf.upstream_url },
+                             { "instance", g->fds->title != NULL ? g->fds->title : "sekisho-net" } };
         audit_simple(g, SK_AUDIT_EV_START, kv, SK_ARRAY_LEN(kv));
     }
     return 0;
@@ -358,6 +391,7 @@ static void stop(struct gateway *g)
         sk_audit_close(g->audit); /* writes the final signed checkpoint */
     }
     sk_auth_pool_destroy(g->auth);
+    sk_admit_destroy(g->admit); /* the handle; the table is shared */
     sk_proxy_destroy(g->proxy);
     sk_wire_client_free(g->authd_client);
 }
@@ -374,6 +408,7 @@ int sk_netproc_main(const sk_conf *conf, const sk_netproc_fds *fds)
     g.audit = fds->audit;
     g.sandbox = fds->sandbox;
     g.sandbox_arg = fds->sandbox_arg;
+    g.fds = fds;
     if (sk_wire_client_new(fds->authd, fds->n_authd, "authd", &g.authd_client) != 0) {
         sk_log(SK_LOG_ERR, "cannot set up the channels to authd");
         return 1;
@@ -390,7 +425,9 @@ int sk_netproc_main(const sk_conf *conf, const sk_netproc_fds *fds)
         goto out;
     sk_log(SK_LOG_INFO, "sekisho started; upstream %s", g.conf.upstream_url);
     if (fds->restarted_after != NULL && fds->restarted_after[0] != '\0') {
-        sk_audit_kv kv[] = { { "process", "net" }, { "cause", fds->restarted_after } };
+        sk_audit_kv kv[] = { { "process", "net" },
+                             { "instance", fds->title != NULL ? fds->title : "sekisho-net" },
+                             { "cause", fds->restarted_after } };
         audit_simple(&g, "process.restart", kv, SK_ARRAY_LEN(kv));
     }
     if (fds->ready != NULL)

@@ -10,6 +10,7 @@
 
 #include "sk_audit.h"
 #include "sk_conf.h"
+#include "sk_http.h"
 
 typedef struct sk_netproc_fds {
     int listen_fd;          /* bound and listening; owned by the process afterwards */
@@ -24,6 +25,14 @@ typedef struct sk_netproc_fds {
      * listeners bound, before the first thread; non-zero ends the process. */
     int (*sandbox)(void *arg);
     void *sandbox_arg;
+    /* [listen] processes: this one is slot (< n_slots). slots and admit_region are
+     * shared by all of them (MAP_SHARED, see sk_http_slot and sk_admit.h); NULL: a
+     * process on its own. */
+    unsigned slot, n_slots;
+    struct sk_http_slot *slots;
+    void *admit_region;
+    int metrics_fd;             /* [metrics] listen, bound by the monitor; -1: none */
+    const char *title;          /* "sekisho-net[1]" */
 } sk_netproc_fds;
 
 int sk_netproc_main(const sk_conf *conf, const sk_netproc_fds *fds);

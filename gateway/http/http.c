@@ -175,7 +175,7 @@ int http_authd(sk_http *h, uint16_t type, const void *req, void *rep)
         (void)nanosleep(&pause, NULL);
     }
     if (r < 0)
-        atomic_fetch_add(&h->store_errors, 1);
+        atomic_fetch_add(&h->ctr->store_errors, 1);
     return r;
 }
 
@@ -251,7 +251,7 @@ enum sess_result http_session_find(struct req *rq, struct MHD_Connection *mc, co
         strcmp(rq->sess.cert_serial, c->serial) != 0) {
         /* A cookie that shows up with another certificate has leaked: end the
          * session, so that the stolen copy is worthless everywhere. */
-        atomic_fetch_add(&h->session_rejected, 1);
+        atomic_fetch_add(&h->ctr->session_rejected, 1);
         rq->sess_found = 0;
         http_session_drop(h, rq->sess_hash);
         sk_log(SK_LOG_WARN, "session of %s/%s presented with certificate %s/%s serial %s from %s: revoked",
@@ -486,7 +486,7 @@ static void note_refusal(sk_http *h, enum http_refusal kind, const sk_conn *c)
     struct refusal_log *rl = &h->refusal_log[kind];
     int64_t now = http_now_s();
 
-    atomic_fetch_add(&h->refused_total[kind], 1);
+    atomic_fetch_add(&h->ctr->refused_total[kind], 1);
     if (h->d.audit != NULL && sk_audit_refused(h->d.audit, c->peer_str, refusal_kinds[kind].audit_reason,
                                                c->serial) != 0)
         http_audit_failed(h, refusal_kinds[kind].audit_reason);
@@ -558,7 +558,7 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     size_t head_len;
     enum sess_result sr;
 
-    atomic_fetch_add(&h->requests, 1);
+    atomic_fetch_add(&h->ctr->requests, 1);
     if (c == NULL)
         return MHD_NO;
     rq->conn = c;
@@ -575,7 +575,7 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
         return http_respond_error(rq, mc, MHD_HTTP_SERVICE_UNAVAILABLE, 1);
     }
     if (h->d.net != NULL && sk_net_serial_revoked(h->d.net, c->serial)) {
-        atomic_fetch_add(&h->revoked_refused, 1);
+        atomic_fetch_add(&h->ctr->revoked_refused, 1);
         if (h->d.audit != NULL && sk_audit_refused(h->d.audit, c->peer_str, "revoked", c->serial) != 0)
             http_audit_failed(h, "a revoked-certificate refusal");
         return http_respond_error(rq, mc, MHD_HTTP_FORBIDDEN, 1);
@@ -632,7 +632,7 @@ static enum MHD_Result begin(struct req *rq, struct MHD_Connection *mc, const ch
     if (http_build_head(rq, mc, c, method, mode, len, &head_len) != 0)
         return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     rq->kind = K_PROXY;
-    atomic_fetch_add(&h->proxied, 1);
+    atomic_fetch_add(&h->ctr->proxied, 1);
     rq->mc = mc;
     rq->w = http_hconn_of(mc)->w;
     if (sk_proxy_start(rq->route->proxy, rq->head, head_len, mode, strcmp(method, "HEAD") == 0, &rq->px) != 0) {
@@ -748,7 +748,7 @@ void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
     struct hconn *hc = http_hconn_of(mc);
     rq->h = cls;
     rq->raw_uri = strdup(uri);
-    atomic_fetch_add(&rq->h->inflight, 1);
+    atomic_fetch_add(&rq->h->ctr->inflight, 1);
     if (hc != NULL) {
         /* libmicrohttpd reports completion only for requests it handed to the
          * access handler: one it refused before (a malformed header, say) would
@@ -775,7 +775,7 @@ void http_on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enu
     struct req *rq = *con_cls;
     if (rq == NULL)
         return;
-    atomic_fetch_sub(&rq->h->inflight, 1);
+    atomic_fetch_sub(&rq->h->ctr->inflight, 1);
     {
         struct hconn *hc = http_hconn_of(mc);
         if (hc != NULL && hc->busy > 0)
@@ -795,7 +795,7 @@ void http_on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enu
             http_audit_failed(rq->h, "a request line");
     }
     if (rq->started)
-        http_hist_observe(&rq->h->lat_request, http_mono_us() - rq->start_us);
+        http_hist_observe(&rq->h->ctr->lat_request, http_mono_us() - rq->start_us);
     if (rq->off != NULL) {
         /* Only a finished one can be here: a suspended connection is never ended. */
         if (rq->off->done)
@@ -834,6 +834,7 @@ int sk_http_create(const sk_http_deps *deps, sk_http **out)
         return -1;
     h->d = *deps;
     h->metrics_fd = -1;
+    h->ctr = &h->own;
     sk_policy_defaults(&h->pol);
     h->pol.idle_timeout = conf->idle_timeout;
     h->pol.absolute_timeout = conf->absolute_timeout;

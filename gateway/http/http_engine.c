@@ -139,7 +139,7 @@ static void off_loop_main(void *arg)
     (void)o->fn(rq, o->mc, rq->conn); /* an answer not recorded means MHD_NO: the connection closes */
     tl_off = NULL;
     if (rq->kind == K_LOGIN_POST)
-        http_hist_observe(&rq->h->lat_login, http_mono_us() - t0);
+        http_hist_observe(&rq->h->ctr->lat_login, http_mono_us() - t0);
     pthread_mutex_lock(&w->done_lock);
     o->done = 1;
     o->next = w->done_list;
@@ -172,7 +172,7 @@ enum MHD_Result http_off_loop(struct req *rq, struct MHD_Connection *mc, route_f
     rq->off = NULL;
     http_off_loop_free(o);
     if (r == SK_AUTH_BUSY) {
-        atomic_fetch_add(&rq->h->login_busy, 1);
+        atomic_fetch_add(&rq->h->ctr->login_busy, 1);
         if (rq->kind == K_LOGIN_POST)
             return http_send_login_page(rq, mc, rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY,
                                    sk_req_return_path(rq->f->f_return));

@@ -43,12 +43,7 @@ struct route_tenant {
     sk_policy_cidr_list allow;
 };
 
-/* A latency histogram (Prometheus buckets, upper bounds in http_metrics.c). */
-#define HTTP_HIST_BUCKETS 12
-struct http_hist {
-    atomic_uint_fast64_t bucket[HTTP_HIST_BUCKETS]; /* non-cumulative */
-    atomic_uint_fast64_t count, sum_us;
-};
+#define HTTP_HIST_BUCKETS SK_HTTP_HIST_BUCKETS
 
 struct sk_http {
     sk_http_deps d;
@@ -59,12 +54,13 @@ struct sk_http {
     size_t n_path_rules;
     sk_policy_config pol;
     uint8_t csrf_key[32];
-    atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy,
-        session_rejected, revoked_refused, lookup_hits, login_unavailable, lookup_outage_served;
-    atomic_int inflight;
+    struct sk_http_counters *ctr; /* &own, or this process's slot (sk_http_set_shared) */
+    struct sk_http_counters own;
+    sk_http_slot *slots;          /* every network process's, NULL: this one only */
+    unsigned n_slots, self;
+    uint64_t base_auth_rejected, base_mail_errors; /* the slot's, when this process began */
     /* refusals by the IP allowlist and by role rules: counted, audited in aggregate,
      * and summed into at most one journal line per kind every REFUSAL_LOG_EVERY s */
-    atomic_uint_fast64_t refused_total[2];
     pthread_mutex_t refusal_lock;
     struct refusal_log {
         int64_t since;     /* when the last line was written, 0 = none yet */
@@ -72,12 +68,9 @@ struct sk_http {
         char latest[160];  /* tenant/user from address of the latest */
     } refusal_log[2];
     atomic_int refusals_pending;
-    atomic_uint_fast64_t login_fail_reason[SK_AUTH_R_COUNT_];
-    atomic_uint_fast64_t audit_errors;
-    struct http_hist lat_request, lat_upstream, lat_login;
     struct MHD_Daemon *metrics_d; /* [metrics] listen: plain /metrics and /health */
     int metrics_fd;               /* bound by sk_http_metrics_bind, -1 otherwise */
-    atomic_uint_fast64_t sessions_open, accounts_locked, store_errors; /* sk_http_census */
+    atomic_uint_fast64_t sessions_open, accounts_locked; /* sk_http_census */
     atomic_int census_done;
 };
 
@@ -236,7 +229,7 @@ enum MHD_Result http_get_activate(struct req *rq, struct MHD_Connection *mc, con
 enum MHD_Result http_post_activate(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);
 
 /* http_metrics.c */
-void http_hist_observe(struct http_hist *hh, int64_t us);
+void http_hist_observe(struct sk_http_hist *hh, int64_t us);
 /* An audit entry could not be written: counted and logged; the answer still goes out. */
 void http_audit_failed(sk_http *h, const char *what);
 enum MHD_Result http_get_metrics(struct req *rq, struct MHD_Connection *mc, const sk_conn *c);

@@ -93,7 +93,7 @@ static int lookup_cached(sk_http *h, const sk_wire_lookup_req *q, sk_wire_lookup
     if (s != NULL && s->used && s->generation == gen && gen != 0 && now - s->fetched_ms < HTTP_LOOKUP_TTL_MS &&
         memcmp(&s->key, q, sizeof *q) == 0) {
         *out = s->rep;
-        atomic_fetch_add(&h->lookup_hits, 1);
+        atomic_fetch_add(&h->ctr->lookup_hits, 1);
         return 0;
     }
     if (http_authd(h, SK_WIRE_AUTH_LOOKUP, q, out) != 0) {
@@ -104,7 +104,7 @@ static int lookup_cached(sk_http *h, const sk_wire_lookup_req *q, sk_wire_lookup
         if (s != NULL && s->used && s->rep.session_found && q->has_session && now - s->fetched_ms < grace_ms &&
             memcmp(&s->key, q, sizeof *q) == 0) {
             *out = s->rep;
-            atomic_fetch_add(&h->lookup_outage_served, 1);
+            atomic_fetch_add(&h->ctr->lookup_outage_served, 1);
             return 0;
         }
         return -1;

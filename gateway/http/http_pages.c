@@ -153,13 +153,13 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
     free(lq);
     v = lr.verdict;
     if (r == SK_AUTH_BUSY) {
-        atomic_fetch_add(&h->login_busy, 1);
+        atomic_fetch_add(&h->ctr->login_busy, 1);
         return http_send_login_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, ret);
     }
     if (r == SK_WIRE_ERR_UNAVAILABLE) {
         /* The store did not answer: nothing was decided or counted (authd alarms). */
         sk_log(SK_LOG_WARN, "login of %s/%s refused with 503: the store is unreachable", c->tenant, c->user);
-        atomic_fetch_add(&h->login_unavailable, 1);
+        atomic_fetch_add(&h->ctr->login_unavailable, 1);
         return http_send_login_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, ret);
     }
     if (r != 0 || v.outcome == SK_AUTH_ERROR) {
@@ -170,9 +170,9 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
         char failures[16];
         sk_audit_kv kv[] = { { "reason", sk_auth_reason_name(v.reason) }, { "login_id", rq->f->f_id },
                              { "failures", failures } };
-        atomic_fetch_add(&h->login_fail, 1);
+        atomic_fetch_add(&h->ctr->login_fail, 1);
         if (v.reason < SK_AUTH_R_COUNT_)
-            atomic_fetch_add(&h->login_fail_reason[v.reason], 1);
+            atomic_fetch_add(&h->ctr->login_fail_reason[v.reason], 1);
         if (sk_snprintf(failures, sizeof failures, "%u", v.failures) != 0)
             failures[0] = '\0';
         if (v.reason == SK_AUTH_R_LOCKED || v.reason == SK_AUTH_R_OPERATOR_LOCKED ||
@@ -201,7 +201,7 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
     sk_wipe(&lr, sizeof lr);
     if (r != 0)
         return http_send_login_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, ret);
-    atomic_fetch_add(&h->login_ok, 1);
+    atomic_fetch_add(&h->ctr->login_ok, 1);
     sk_log(SK_LOG_INFO, "login: %s/%s from %s serial %s", c->tenant, c->user, c->peer_str, c->serial);
     {
         sk_audit_kv kv[] = { { "role", sk_store_role_name(v.role) } };

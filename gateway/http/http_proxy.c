@@ -259,7 +259,7 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t n;
     (void)pos;
     if (rq->upstream_failed) {
-        atomic_fetch_add(&rq->h->upstream_errors, 1);
+        atomic_fetch_add(&rq->h->ctr->upstream_errors, 1);
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     n = sk_proxy_read_body_nb(rq->px, buf, max);
@@ -273,7 +273,7 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max)
         http_up_suspend(rq);
         return 0;
     }
-    atomic_fetch_add(&rq->h->upstream_errors, 1);
+    atomic_fetch_add(&rq->h->ctr->upstream_errors, 1);
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
@@ -486,7 +486,7 @@ enum MHD_Result http_proxy_respond(struct req *rq, struct MHD_Connection *mc, co
     int64_t cl;
 
     if (rq->upstream_failed) {
-        atomic_fetch_add(&rq->h->upstream_errors, 1);
+        atomic_fetch_add(&rq->h->ctr->upstream_errors, 1);
         return http_respond_error(rq, mc, rq->timed_out ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY, 1);
     }
     if (sk_proxy_upgraded(px))
@@ -514,7 +514,7 @@ enum MHD_Result http_proxy_respond(struct req *rq, struct MHD_Connection *mc, co
         (void)MHD_add_response_header(r, name, value);
     }
     rq->status = sk_proxy_status(px);
-    http_hist_observe(&rq->h->lat_upstream, http_mono_us() - rq->start_us);
+    http_hist_observe(&rq->h->ctr->lat_upstream, http_mono_us() - rq->start_us);
     ret = MHD_queue_response(mc, (unsigned)rq->status, r);
     MHD_destroy_response(r);
     return ret;

@@ -30,6 +30,32 @@
 
 typedef struct sk_http sk_http;
 
+/* What /metrics counts, per network process, in memory the monitor maps MAP_SHARED
+ * before forking (sk_net.h explains why). Counters only grow across restarts of a
+ * process; the gauges (inflight, auth_waiting, audit_queue, audit_oldest_ms) are the
+ * running process's and start from 0 with it. The last five are other modules' own
+ * numbers, published by the process about once a second (sk_http_publish). */
+#define SK_HTTP_HIST_BUCKETS 12
+struct sk_http_hist {
+    atomic_uint_fast64_t bucket[SK_HTTP_HIST_BUCKETS]; /* non-cumulative */
+    atomic_uint_fast64_t count, sum_us;
+};
+struct sk_http_counters {
+    atomic_uint_fast64_t requests, proxied, upstream_errors, login_ok, login_fail, login_busy, session_rejected,
+        revoked_refused, lookup_hits, audit_errors, store_errors, login_unavailable, lookup_outage_served;
+    atomic_int inflight;
+    atomic_uint_fast64_t refused_total[2];
+    atomic_uint_fast64_t login_fail_reason[SK_AUTH_R_COUNT_];
+    struct sk_http_hist lat_request, lat_upstream, lat_login;
+    atomic_uint_fast64_t auth_waiting, auth_rejected_busy, audit_queue, mail_errors;
+    atomic_int_fast64_t audit_oldest_ms;
+};
+/* One network process's slot. */
+typedef struct sk_http_slot {
+    struct sk_net_counters net;
+    struct sk_http_counters http;
+} sk_http_slot;
+
 typedef struct sk_http_deps {
     const sk_conf *conf;
     sk_wire_client *authd; /* authd: accounts and sessions (sk_authd.h) */
@@ -74,6 +100,18 @@ int sk_http_metrics_start(sk_http *h) SK_MUST_CHECK;
 /* Only bind the metrics listener (before a sandbox forbids bind); start later. */
 int sk_http_metrics_bind(sk_http *h) SK_MUST_CHECK;
 void sk_http_metrics_stop(sk_http *h);
+/* Serve [metrics] listen on fd, bound by the monitor and shared by the network
+ * processes (the http module owns fd afterwards). Before sk_http_metrics_start. */
+void sk_http_metrics_use_listener(sk_http *h, int fd);
+/* Several network processes: count into slots[self] and report the sum over all n
+ * slots (shared memory, see sk_http_slot). Before the first connection; the slots
+ * stay the caller's. */
+void sk_http_set_shared(sk_http *h, sk_http_slot *slots, unsigned n, unsigned self);
+/* A new process in slot s: its gauges start from 0 (the counters go on). */
+void sk_http_slot_restart(sk_http_slot *s);
+/* Publish this process's numbers that other modules keep (auth pool, audit queue,
+ * mail failures) into its slot; about once a second, from a housekeeping thread. */
+void sk_http_publish(sk_http *h);
 /* Free; only after every connection has ended (sk_net_stop returned 0). */
 void sk_http_destroy(sk_http *h);
 

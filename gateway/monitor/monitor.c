@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "monitor_int.h"
 #include "sk_audit.h"
 #include "sk_notify.h"
@@ -53,7 +55,7 @@ static int spawn(struct monitor *m, struct child *c)
     c->pid = pid;
     c->ready = 0;
     c->restart_at_ms = 0;
-    sk_log(SK_LOG_INFO, "monitor: started %s (pid %d)", c->name, (int)pid);
+    sk_log(SK_LOG_INFO, "monitor: started %s (%s, pid %d)", c->name, c->title, (int)pid);
     return 0;
 }
 
@@ -68,8 +70,9 @@ static void describe(int status, char *out, size_t cap)
 
 static void signal_net(struct monitor *m, int sig)
 {
-    if (m->kids[KID_NET].pid > 0)
-        kill(m->kids[KID_NET].pid, sig);
+    for (unsigned i = KID_NET; i < m->n_kids; i++)
+        if (m->kids[i].pid > 0)
+            kill(m->kids[i].pid, sig);
 }
 
 static void schedule_restart(struct monitor *m, struct child *c)
@@ -80,7 +83,7 @@ static void schedule_restart(struct monitor *m, struct child *c)
         c->deaths_in_window = 0;
     }
     if (++c->deaths_in_window > MON_RESTART_BURST || !c->ever_ready) {
-        sk_log(SK_LOG_ERR, "monitor: %s %s; stopping the gateway", c->name,
+        sk_log(SK_LOG_ERR, "monitor: %s (%s) %s; stopping the gateway", c->name, c->title,
                c->ever_ready ? "keeps dying" : "could not start");
         m->failed = 1;
         m->stopping = 1;
@@ -101,7 +104,7 @@ static void reap(struct monitor *m)
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0)
             return;
-        for (size_t i = 0; i < KID_COUNT; i++) {
+        for (size_t i = 0; i < m->n_kids; i++) {
             struct child *c = &m->kids[i];
             char how[96];
             if (c->pid != pid)
@@ -110,15 +113,50 @@ static void reap(struct monitor *m)
             c->status = status;
             describe(status, how, sizeof how);
             if (m->stopping) {
-                sk_log(SK_LOG_INFO, "monitor: %s ended (%s)", c->name, how);
+                sk_log(SK_LOG_INFO, "monitor: %s ended (%s, %s)", c->name, c->title, how);
                 continue;
             }
-            sk_log(SK_LOG_ERR, "monitor: %s died (%s); restarting it", c->name, how);
+            /* One network process's death leaves the others and their connections alone. */
+            sk_log(SK_LOG_ERR, "monitor: %s died (%s); restarting %s", c->name, how, c->title);
             memcpy(c->last_death, how, sizeof c->last_death);
             mon_reset_clients(m, c);
             schedule_restart(m, c);
         }
     }
+}
+
+/* Each network process watches the CRL and the clock on its own, so one alarm would
+ * reach the operators once per process (and again from a replacement): an
+ * operators' mail identical to one another network process (another pid) sent within
+ * the mail window is dropped; the same process may repeat itself, as with one
+ * process. 1 when it is such a copy. */
+static int copy_of_alarm(struct monitor *m, const struct child *c, const sk_wire_notify *n, int64_t now)
+{
+    uint8_t d[32];
+    struct alarm_seen *slot = &m->alarms[0];
+    EVP_MD_CTX *ctx;
+    int ok;
+    if (c < &m->kids[KID_NET] || m->n_kids == KID_NET + 1 || n->level == SK_NOTIFY_PERSONAL)
+        return 0;
+    ctx = EVP_MD_CTX_new();
+    ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, &n->level, sizeof n->level) == 1 &&
+         EVP_DigestUpdate(ctx, n->subject, strlen(n->subject) + 1) == 1 &&
+         EVP_DigestUpdate(ctx, n->body, strlen(n->body) + 1) == 1 && EVP_DigestFinal_ex(ctx, d, NULL) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return 0;
+    for (size_t i = 0; i < SK_ARRAY_LEN(m->alarms); i++) {
+        struct alarm_seen *a = &m->alarms[i];
+        if (a->at_ms != 0 && now - a->at_ms < MON_MAIL_WINDOW_MS && memcmp(a->digest, d, sizeof d) == 0)
+            return a->pid != c->pid;
+        if (a->at_ms < slot->at_ms)
+            slot = a; /* the oldest is replaced */
+    }
+    memcpy(slot->digest, d, sizeof d);
+    slot->pid = c->pid;
+    slot->at_ms = now;
+    return 0;
 }
 
 /* A child's mail: the sender is the configuration's, an operators' alarm goes to the
@@ -145,6 +183,8 @@ static void send_mail(struct monitor *m, struct child *c, const sk_wire_msg *msg
         sk_log(SK_LOG_WARN, "monitor: undecodable mail from %s: dropped", c->name);
         return;
     }
+    if (copy_of_alarm(m, c, &n, now))
+        return;
     to = n.level == SK_NOTIFY_PERSONAL ? n.to : sk_conf_operators_for(m->conf, n.level);
     if (to[0] == '\0')
         return;
@@ -181,7 +221,7 @@ static void on_message(struct monitor *m, struct child *c)
             int all = 1;
             c->ready = c->ever_ready = 1;
             c->backoff_ms = 0;
-            for (size_t i = 0; i < KID_COUNT; i++)
+            for (size_t i = 0; i < m->n_kids; i++)
                 all &= m->kids[i].ready;
             if (all && !m->told_ready) {
                 m->told_ready = 1;
@@ -195,11 +235,11 @@ static void on_message(struct monitor *m, struct child *c)
     }
 }
 
-/* Stop order: the network process drains first (its requests still need authd and
- * auditd), then authd (whose last entries need auditd), then auditd. */
+/* Stop order: the network processes drain first, together (their requests still
+ * need authd and auditd), then authd (whose last entries need auditd), then auditd. */
 static void kill_all(struct monitor *m)
 {
-    for (size_t i = 0; i < KID_COUNT; i++)
+    for (size_t i = 0; i < m->n_kids; i++)
         if (m->kids[i].pid > 0)
             kill(m->kids[i].pid, SIGKILL);
 }
@@ -213,11 +253,22 @@ static int advance_stop(struct monitor *m)
      * SIGTERM (or is stuck) and is killed. */
     if (now - m->stop_started_ms > ((int64_t)m->conf->drain_timeout + 15) * 1000)
         kill_all(m);
-    for (size_t i = KID_COUNT; i-- > 0;) {
-        struct child *c = &m->kids[i];
-        if (c->pid > 0) {
-            if (!c->ready || i != KID_NET)
-                kill(c->pid, SIGTERM);
+    {
+        int net_left = 0;
+        for (size_t i = KID_NET; i < m->n_kids; i++) {
+            struct child *c = &m->kids[i];
+            if (c->pid > 0) {
+                net_left = 1;
+                if (!c->ready) /* the ready ones drain since the first SIGTERM */
+                    kill(c->pid, SIGTERM);
+            }
+        }
+        if (net_left)
+            return 0;
+    }
+    for (size_t i = KID_NET; i-- > 0;) {
+        if (m->kids[i].pid > 0) {
+            kill(m->kids[i].pid, SIGTERM);
             return 0;
         }
     }
@@ -226,7 +277,7 @@ static int advance_stop(struct monitor *m)
 
 static void restart_due(struct monitor *m, int64_t now, int64_t *wait)
 {
-    for (size_t i = 0; i < KID_COUNT; i++) {
+    for (size_t i = 0; i < m->n_kids; i++) {
         struct child *c = &m->kids[i];
         if (m->stopping || c->pid != 0 || c->restart_at_ms == 0)
             continue;
@@ -264,7 +315,7 @@ static void on_signals(struct monitor *m, int sfd)
 static int run_loop(struct monitor *m, int sfd)
 {
     for (;;) {
-        struct pollfd p[1 + KID_COUNT];
+        struct pollfd p[1 + MON_MAX_KIDS];
         int64_t wait = -1;
 
         if (m->stopping && advance_stop(m))
@@ -276,11 +327,11 @@ static int run_loop(struct monitor *m, int sfd)
             wait = 1000; /* the watchdog tick */
         sd_notified(sk_sdnotify_watchdog_tick(), "WATCHDOG=1");
         p[0] = (struct pollfd){ sfd, POLLIN, 0 };
-        for (size_t i = 0; i < KID_COUNT; i++)
+        for (size_t i = 0; i < m->n_kids; i++)
             p[1 + i] = (struct pollfd){ m->kids[i].mon_end, POLLIN, 0 };
-        if (poll(p, 1 + KID_COUNT, (int)wait) < 0 && errno != EINTR)
+        if (poll(p, 1 + m->n_kids, (int)wait) < 0 && errno != EINTR)
             return -1;
-        for (size_t i = 0; i < KID_COUNT; i++)
+        for (size_t i = 0; i < m->n_kids; i++)
             if (p[1 + i].revents & POLLIN)
                 on_message(m, &m->kids[i]);
         if (p[0].revents & POLLIN)
@@ -295,7 +346,7 @@ int sk_monitor_run(const sk_conf *conf)
     int sfd = -1, rc = 1;
 
     m.conf = conf;
-    m.listen_fd = m.ctl_fd = -1;
+    m.listen_fd = m.ctl_fd = m.metrics_fd = -1;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
@@ -315,17 +366,17 @@ int sk_monitor_run(const sk_conf *conf)
         sk_log(SK_LOG_ERR, "monitor: cannot set up the processes' channels: %s", strerror(errno));
         goto out;
     }
-    for (size_t i = 0; i < KID_COUNT; i++)
+    for (size_t i = 0; i < m.n_kids; i++)
         if (spawn(&m, &m.kids[i]) != 0)
             goto out;
     if (run_loop(&m, sfd) != 0)
         goto out;
     rc = m.failed;
-    for (size_t i = 0; i < KID_COUNT; i++)
+    for (size_t i = 0; i < m.n_kids; i++)
         if (!WIFEXITED(m.kids[i].status) || WEXITSTATUS(m.kids[i].status) != 0)
             rc = 1;
 out:
-    for (size_t i = 0; i < KID_COUNT; i++)
+    for (size_t i = 0; i < m.n_kids; i++)
         if (m.kids[i].pid > 0)
             kill(m.kids[i].pid, SIGKILL);
     while (wait(NULL) > 0)

@@ -2,6 +2,7 @@
  * and runs. Who may touch what is decided here, in one place; each child decides when
  * it locks itself in (after it opened its files, before its first thread). */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "sk_audit.h"
 #include "sk_auditd.h"
 #include "sk_authd.h"
+#include "sk_net.h"
 #include "sk_netproc.h"
 #include "sk_notify.h"
 #include "sk_wire_mon.h"
@@ -195,12 +198,12 @@ static int witness_to_monitor(void *ctx, const char *text)
     return sk_wire_post(child_mon, SK_WIRE_MON_WITNESS, text, n);
 }
 
-/* A child's handle on the log: auditd writes, over these channels. */
-static sk_audit *remote_audit(const struct chans *ch)
+/* A child's handle on the log: auditd writes, over these n channels. */
+static sk_audit *remote_audit(const int *fds, unsigned n)
 {
     sk_wire_client *c = NULL;
     sk_audit *a = NULL;
-    if (sk_wire_client_new(ch->client, ch->n, "auditd", &c) != 0)
+    if (sk_wire_client_new(fds, n, "auditd", &c) != 0)
         return NULL;
     if (sk_auditd_client_open(c, &a) != 0) {
         sk_wire_client_free(c);
@@ -305,7 +308,7 @@ static int authd_body(struct monitor *m, struct child *c)
     sk_authd_env env = { m->authd.server, m->authd.n, NULL, child_ready, NULL, c->last_death, m->generation,
                          enter_sandbox, (void *)(intptr_t)SK_SANDBOX_AUTHD };
     int rc;
-    env.audit = remote_audit(&m->audit_authd);
+    env.audit = remote_audit(m->audit_authd.client, m->audit_authd.n);
     if (env.audit == NULL)
         return 1;
     rc = sk_authd_main(m->conf, &env);
@@ -315,12 +318,16 @@ static int authd_body(struct monitor *m, struct child *c)
 
 static int net_body(struct monitor *m, struct child *c)
 {
+    size_t first = (size_t)c->slot * m->per_net; /* its slice of the channels */
     /* authd writes the generation page; here it is read only. */
     if (mprotect((void *)(uintptr_t)m->generation, sizeof *m->generation, PROT_READ) != 0)
         return 1;
-    sk_netproc_fds fds = { m->listen_fd, m->authd.client, m->authd.n, child_ready, NULL, c->last_death,
-                           m->generation, NULL, enter_sandbox, (void *)(intptr_t)SK_SANDBOX_NET };
-    fds.audit = remote_audit(&m->audit_net);
+    sk_netproc_fds fds = { m->listen_fd, m->authd.client + first, m->per_net, child_ready, NULL, c->last_death,
+                           m->generation, NULL, enter_sandbox, (void *)(intptr_t)SK_SANDBOX_NET,
+                           c->slot, m->n_kids - KID_NET, m->slots, m->admit_region, m->metrics_fd, c->title };
+    sk_admit_destroy(m->admit); /* the monitor's handle; the process makes its own */
+    m->admit = NULL;
+    fds.audit = remote_audit(m->audit_net.client + first, m->per_net);
     if (fds.audit == NULL)
         return 1;
     return sk_netproc_main(m->conf, &fds);
@@ -345,11 +352,14 @@ static int keep_of(const struct monitor *m, const struct child *c, int *keep, si
         for (unsigned i = 0; i < m->audit_authd.n; i++)
             KEEP(m->audit_authd.client[i]);
     } else {
+        size_t first = (size_t)c->slot * m->per_net;
         KEEP(m->listen_fd);
-        for (unsigned i = 0; i < m->authd.n; i++)
-            KEEP(m->authd.client[i]);
-        for (unsigned i = 0; i < m->audit_net.n; i++)
-            KEEP(m->audit_net.client[i]);
+        if (m->metrics_fd >= 0)
+            KEEP(m->metrics_fd);
+        for (unsigned i = 0; i < m->per_net; i++)
+            KEEP(m->authd.client[first + i]);
+        for (unsigned i = 0; i < m->per_net; i++)
+            KEEP(m->audit_net.client[first + i]);
     }
 #undef KEEP
     return (int)n;
@@ -376,6 +386,13 @@ void mon_child_main(struct monitor *m, struct child *c)
         if (!kept)
             close(m->all_fds[i]);
     }
+    if (c < &m->kids[KID_NET]) { /* the network processes' shared memory is theirs */
+        sk_admit_destroy(m->admit);
+        m->admit = NULL;
+        (void)munmap(m->shared_map, m->shared_size);
+        m->slots = NULL;
+        m->admit_region = NULL;
+    }
     if (sk_wire_client_new(&c->child_end, 1, "monitor", &child_mon) != 0)
         _exit(1);
     child_m = m;
@@ -390,6 +407,15 @@ void mon_child_main(struct monitor *m, struct child *c)
 void mon_reset_clients(struct monitor *m, const struct child *c)
 {
     const struct chans *sets[2] = { NULL, NULL };
+    if (c >= &m->kids[KID_NET]) {
+        /* A network process: a client, nobody waits on it. What it counted as its
+         * own now goes; its replacement does it again (blocking) should the
+         * admission table be locked just now. */
+        sk_http_slot_restart(&m->slots[c->slot]);
+        if (m->admit != NULL && sk_admit_clear_slot(m->admit, c->slot, 0) != 0)
+            sk_log(SK_LOG_INFO, "monitor: admission table busy; %s's replacement releases its counts", c->title);
+        return;
+    }
     if (c == &m->kids[KID_AUTHD]) {
         sets[0] = &m->authd;
     } else if (c == &m->kids[KID_AUDITD]) {
@@ -411,18 +437,89 @@ void mon_reset_clients(struct monitor *m, const struct child *c)
         }
 }
 
+/* What the network processes share: their counters and the admission table, in
+ * one anonymous MAP_SHARED mapping made before the first fork. */
+static int shared_setup(struct monitor *m, unsigned procs)
+{
+    size_t slots = (sizeof(struct sk_http_slot) * procs + 4095) & ~(size_t)4095;
+    size_t admit = sk_admit_region_size(procs);
+    unsigned char *map = mmap(NULL, slots + admit, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+        return -1;
+    m->shared_map = map;
+    m->shared_size = slots + admit;
+    m->slots = (struct sk_http_slot *)map; /* zeroed by the kernel */
+    m->admit_region = map + slots;
+    if (sk_admit_region_init(m->admit_region, procs) != 0 ||
+        sk_admit_attach(m->admit_region, procs, 0, m->conf->handshakes_per_address, &m->admit) != 0)
+        return -1;
+    return 0;
+}
+
+/* [metrics] listen is bound once, here, and served by every network process. */
+static int metrics_setup(struct monitor *m)
+{
+    const char *spec = m->conf->metrics_listen;
+    if (spec[0] == '\0')
+        return 0;
+    if (sk_tcp_listen(spec, 64, &m->metrics_fd) != 0 || mon_track(m, m->metrics_fd) != 0) {
+        sk_log(SK_LOG_ERR, "[metrics] listen = %s: cannot listen there: %s", spec, strerror(errno));
+        return -1;
+    }
+    /* Several processes poll it: the one that loses the race to accept must not block. */
+    return fcntl(m->metrics_fd, F_SETFL, fcntl(m->metrics_fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* Room for every channel end the monitor keeps (four per channel pair of a network
+ * process): the open-file limit is raised to its hard maximum. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            sk_log(SK_LOG_WARN, "monitor: cannot raise the open-file limit: %s", strerror(errno));
+    }
+}
+
+static int kids_setup(struct monitor *m, unsigned procs)
+{
+    m->kids[KID_AUDITD] = (struct child){ .name = "auditd", .peer = SK_WIRE_PEER_AUDITD, .body = auditd_body };
+    m->kids[KID_AUTHD] = (struct child){ .name = "authd", .peer = SK_WIRE_PEER_AUTHD, .body = authd_body };
+    m->n_kids = KID_NET + procs;
+    for (unsigned i = 0; i < procs; i++)
+        m->kids[KID_NET + i] = (struct child){ .name = "net", .peer = SK_WIRE_PEER_NET, .body = net_body, .slot = i };
+    for (size_t i = 0; i < m->n_kids; i++) {
+        int sv[2];
+        struct child *c = &m->kids[i];
+        if (i >= KID_NET ? sk_snprintf(c->title, sizeof c->title, "sekisho-net[%u]", c->slot)
+                         : sk_snprintf(c->title, sizeof c->title, "sekisho-%s", c->name))
+            return -1;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 || mon_track(m, sv[0]) != 0 ||
+            mon_track(m, sv[1]) != 0)
+            return -1;
+        c->mon_end = sv[0];
+        c->child_end = sv[1];
+    }
+    return 0;
+}
+
 int mon_setup(struct monitor *m)
 {
     const sk_conf *conf = m->conf;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned workers = conf->listen_workers > 0 ? conf->listen_workers : cpus > 0 ? (unsigned)cpus : 1;
-    /* Every thread of the network process that may call gets its own channel. */
-    unsigned per_net = workers + conf->auth_workers + 4;
+    unsigned procs = conf->listen_processes > 0 ? conf->listen_processes : 1;
 
+    if (procs > MON_MAX_KIDS - KID_NET)
+        return -1;
+    /* Every thread of a network process that may call gets its own channel. */
+    m->per_net = sk_net_process_workers(conf) + conf->auth_workers + 4;
+    raise_nofile();
     if (sk_tcp_listen(conf->listen_address, 4096, &m->listen_fd) != 0 || mon_track(m, m->listen_fd) != 0) {
         sk_log(SK_LOG_ERR, "cannot listen on %s: %s", conf->listen_address, strerror(errno));
         return -1;
     }
+    if (metrics_setup(m) != 0)
+        return -1;
     if (sk_auditd_ctl_path(conf, m->ctl_path, sizeof m->ctl_path) != 0 ||
         sk_auditd_ctl_listen(m->ctl_path, &m->ctl_fd) != 0 ||
         mon_track(m, m->ctl_fd) != 0) {
@@ -435,19 +532,10 @@ int mon_setup(struct monitor *m)
         m->generation = NULL;
         return -1;
     }
-    if (chans_make(m, &m->authd, per_net) != 0 || chans_make(m, &m->audit_net, per_net) != 0 ||
+    if (shared_setup(m, procs) != 0)
+        return -1;
+    if (chans_make(m, &m->authd, m->per_net * procs) != 0 || chans_make(m, &m->audit_net, m->per_net * procs) != 0 ||
         chans_make(m, &m->audit_authd, MON_AUDIT_AUTHD_CHANNELS) != 0)
         return -1;
-    m->kids[KID_AUDITD] = (struct child){ .name = "auditd", .peer = SK_WIRE_PEER_AUDITD, .body = auditd_body };
-    m->kids[KID_AUTHD] = (struct child){ .name = "authd", .peer = SK_WIRE_PEER_AUTHD, .body = authd_body };
-    m->kids[KID_NET] = (struct child){ .name = "net", .peer = SK_WIRE_PEER_NET, .body = net_body };
-    for (size_t i = 0; i < KID_COUNT; i++) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 || mon_track(m, sv[0]) != 0 ||
-            mon_track(m, sv[1]) != 0)
-            return -1;
-        m->kids[i].mon_end = sv[0];
-        m->kids[i].child_end = sv[1];
-    }
-    return 0;
+    return kids_setup(m, procs);
 }

@@ -5,7 +5,10 @@
  * At start it binds the listening socket, creates every channel (socketpairs; it
  * keeps both ends, see sk_wire.h) and forks:
  *   authd  the store, password hashes, TOTP secrets, argon2 (sk_authd.h)
- *   net    TLS, HTTP, the upstream; only the server key is secret there (sk_netproc.h)
+ *   net    TLS, HTTP, the upstream; only the server key is secret there (sk_netproc.h);
+ *          [listen] processes of them share the listener, each restarted on its own
+ *          (slot N, "sekisho-net[N]" in logs and audit) and sharing with the others
+ *          only counters and the admission table (memory mapped before forking)
  * Each child gets only its own ends, a name (comm "sekisho-authd", "sekisho-net",
  * so that operators and tests find them: `pgrep -P MONITOR -x sekisho-net`), dies
  * with the monitor (PR_SET_PDEATHSIG) and tells it when it is ready.
@@ -16,8 +19,8 @@
  * within 60 s, or a death before the first ready, stop the gateway (exit 1): a
  * configuration that cannot start must not loop.
  *
- * Signals: SIGTERM/SIGINT drain the network process first, then stop authd; the
- * exit status is 0 when both ended cleanly. SIGHUP goes to the network process
+ * Signals: SIGTERM/SIGINT drain the network processes first, then stop authd; the
+ * exit status is 0 when all ended cleanly. SIGHUP goes to every network process
  * (certificates, CRL). Mail the children post (sk_notify's transport) is sent here
  * through [notify] command.
  */

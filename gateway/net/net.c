@@ -585,7 +585,7 @@ void sk_net_refused(sk_net *n, const char *peer, const char *reason, const char 
     size_t i;
     for (i = 0; i < SK_NET_REFUSAL_KINDS - 1 && strcmp(refusal_names[i], reason) != 0; i++)
         ;
-    atomic_fetch_add(&n->refusals[i], 1); /* the last one takes the unnamed */
+    atomic_fetch_add(&n->ctr->refusals[i], 1); /* the last one takes the unnamed */
     if (n->hooks.refused != NULL)
         n->hooks.refused(n->hooks.arg, peer, reason, serial);
 }
@@ -593,7 +593,7 @@ void sk_net_refused(sk_net *n, const char *peer, const char *reason, const char 
 size_t sk_net_refusal_stats(sk_net *n, const char *const **names, uint64_t *counts)
 {
     for (size_t i = 0; i < SK_NET_REFUSAL_KINDS; i++)
-        counts[i] = atomic_load(&n->refusals[i]);
+        counts[i] = atomic_load(&n->ctr->refusals[i]);
     *names = refusal_names;
     return SK_NET_REFUSAL_KINDS;
 }
@@ -656,19 +656,19 @@ static int open_listener(const char *spec, int *out)
     return 0;
 }
 
-/* Workers default to one per CPU. The connection limit defaults to what the
- * open-file limit (raised to its hard maximum) allows: an established connection
- * holds three descriptors (TLS socket, both ends of its socketpair) and a fourth
- * while a request is upstream. Unfinished handshakes may use at most half of it,
+/* Workers default to one per CPU (divided among the processes). The connection
+ * limit defaults to what the open-file limit (raised to its hard maximum) allows:
+ * an established connection holds three descriptors (TLS socket, both ends of its
+ * socketpair) and a fourth while a request is upstream. Unfinished handshakes may use at most half of it,
  * so that they can never crowd out clients that presented a certificate. */
 static void size_engine(sk_net *n)
 {
     const sk_conf *conf = n->conf;
     struct rlimit rl;
     uint64_t by_fds = 1024;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t procs = conf->listen_processes > 0 ? conf->listen_processes : 1;
 
-    n->n_workers = conf->listen_workers ? conf->listen_workers : (uint32_t)(cpus > 0 ? cpus : 1);
+    n->n_workers = sk_net_process_workers(conf);
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         if (rl.rlim_cur < rl.rlim_max) {
             rl.rlim_cur = rl.rlim_max;
@@ -677,14 +677,17 @@ static void size_engine(sk_net *n)
         }
         by_fds = rl.rlim_cur > 256 + 4 ? (uint64_t)(rl.rlim_cur - 256) / 4 : 1;
     }
+    /* With several processes, each allows its share of the limit (and of the
+     * automatic cap, which stands for memory, shared by all of them). */
     if (conf->max_connections != 0) {
-        n->max_conns = conf->max_connections;
+        n->max_conns = conf->max_connections / procs > 0 ? conf->max_connections / procs : 1;
         if (by_fds < n->max_conns)
             sk_log(SK_LOG_WARN, "max_connections = %u needs an open-file limit of %llu; the limit allows %llu",
-                   conf->max_connections, (unsigned long long)conf->max_connections * 4 + 256,
+                   conf->max_connections, (unsigned long long)n->max_conns * 4 + 256,
                    (unsigned long long)by_fds);
     } else {
-        n->max_conns = by_fds > SK_NET_MAX_CONNECTIONS_AUTO ? SK_NET_MAX_CONNECTIONS_AUTO : (uint32_t)by_fds;
+        uint32_t cap = SK_NET_MAX_CONNECTIONS_AUTO / procs;
+        n->max_conns = by_fds > cap ? cap : (uint32_t)by_fds;
     }
     n->hs_per_worker = n->max_conns / 2 / n->n_workers;
     if (n->hs_per_worker == 0)
@@ -699,6 +702,8 @@ int sk_net_create(const sk_conf *conf, const sk_net_app *app, sk_net **out)
     n->conf = conf;
     n->app = *app;
     n->listen_fd = -1;
+    n->ctr = &n->own;
+    n->admit_owned = 1;
     if (pthread_rwlock_init(&n->lock, NULL) != 0) {
         free(n);
         return -1;
@@ -738,6 +743,7 @@ int sk_net_start(sk_net *n)
         sk_log(SK_LOG_ERR, "cannot listen on %s: %s", n->conf->listen_address, strerror(errno));
         return -1;
     }
+    atomic_store(&n->ctr->max_conns, n->max_conns);
     if (sk_net_workers_start(n) != 0) {
         sk_log(SK_LOG_ERR, "cannot start the connection workers");
         return -1;
@@ -782,17 +788,17 @@ void sk_net_destroy(sk_net *n)
 
 void sk_net_get_stats(sk_net *n, struct sk_net_stats *s)
 {
-    s->accepted = atomic_load(&n->accepted);
-    s->handshakes_ok = atomic_load(&n->hs_ok);
-    s->handshakes_failed = atomic_load(&n->hs_failed);
-    s->resumed = atomic_load(&n->resumed);
-    s->active = (uint64_t)atomic_load(&n->active);
-    s->refused_busy = atomic_load(&n->refused_busy);
-    s->refused_address = atomic_load(&n->refused_addr);
-    s->shed = atomic_load(&n->shed);
-    s->handshake_timeouts = atomic_load(&n->hs_timeout);
-    s->probes = atomic_load(&n->probes);
-    s->established = (uint64_t)atomic_load(&n->established);
+    s->accepted = atomic_load(&n->ctr->accepted);
+    s->handshakes_ok = atomic_load(&n->ctr->hs_ok);
+    s->handshakes_failed = atomic_load(&n->ctr->hs_failed);
+    s->resumed = atomic_load(&n->ctr->resumed);
+    s->active = (uint64_t)atomic_load(&n->ctr->active);
+    s->refused_busy = atomic_load(&n->ctr->refused_busy);
+    s->refused_address = atomic_load(&n->ctr->refused_addr);
+    s->shed = atomic_load(&n->ctr->shed);
+    s->handshake_timeouts = atomic_load(&n->ctr->hs_timeout);
+    s->probes = atomic_load(&n->ctr->probes);
+    s->established = (uint64_t)atomic_load(&n->ctr->established);
     s->max_connections = n->max_conns;
     s->crl_next_update = current_next_update(n);
     s->server_not_after = atomic_load(&n->server_not_after);

@@ -76,8 +76,8 @@ void sk_net_conn_close(struct tconn *t)
     free(t->up);
     free(t->down);
     free(t);
-    atomic_fetch_sub(&n->established, 1);
-    atomic_fetch_sub(&n->active, 1);
+    atomic_fetch_sub(&n->ctr->established, 1);
+    atomic_fetch_sub(&n->ctr->active, 1);
 }
 
 static int need_buf(struct relay_buf **b)

@@ -44,12 +44,10 @@ struct sk_net {
     uint32_t max_conns;            /* effective global connection limit */
     uint32_t hs_per_worker;        /* unfinished handshakes one worker may hold */
     struct sk_admit *admit;
-    atomic_uint_fast64_t accepted, hs_ok, hs_failed, resumed, refused_busy, refused_addr, shed, hs_timeout,
-        probes;
-    atomic_uint_fast64_t refusals[SK_NET_REFUSAL_KINDS]; /* by reason (net.c refusal_names) */
+    int admit_owned;               /* 0: the shared table (sk_net_set_shared) */
+    struct sk_net_counters *ctr;   /* &own, or this process's slot of the shared ones */
+    struct sk_net_counters own;
     atomic_int_fast64_t server_not_after, ca_not_after;   /* of the loaded certificates */
-    atomic_int active;             /* every open client connection */
-    atomic_int established;        /* of which past the handshake */
     atomic_uint_fast64_t log_window, log_count;
     /* CRL freshness, maintained by the watcher thread */
     pthread_t watch_thread;

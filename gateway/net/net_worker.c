@@ -131,7 +131,7 @@ static void hs_close(struct hs *h)
     sk_net_gen_unref(h->gen);
     free(h->conn);
     free(h);
-    atomic_fetch_sub(&n->active, 1);
+    atomic_fetch_sub(&n->ctr->active, 1);
 }
 
 /* A connection that ends without ever having been a TLS client is audited by
@@ -177,21 +177,21 @@ static void hs_established(struct hs *h)
         sk_net_log_refusal(n, c, ssl, "certificate revoked (resumed session)");
     }
     if (why != NULL) {
-        atomic_fetch_add(&n->hs_failed, 1);
+        atomic_fetch_add(&n->ctr->hs_failed, 1);
         SSL_free(ssl);
         close(fd);
         sk_net_gen_unref(gen);
         free(c);
-        atomic_fetch_sub(&n->active, 1);
+        atomic_fetch_sub(&n->ctr->active, 1);
         return;
     }
-    atomic_fetch_add(&n->hs_ok, 1);
+    atomic_fetch_add(&n->ctr->hs_ok, 1);
     if (c->resumed)
-        atomic_fetch_add(&n->resumed, 1);
-    atomic_fetch_add(&n->established, 1);
+        atomic_fetch_add(&n->ctr->resumed, 1);
+    atomic_fetch_add(&n->ctr->established, 1);
     if (sk_net_conn_start(wk, wk->wctx, fd, ssl, c, gen) != 0) {
-        atomic_fetch_sub(&n->established, 1);
-        atomic_fetch_sub(&n->active, 1);
+        atomic_fetch_sub(&n->ctr->established, 1);
+        atomic_fetch_sub(&n->ctr->active, 1);
     }
 }
 
@@ -230,12 +230,12 @@ static void hs_on_event(sk_loop_watch *w, uint32_t events)
     if (h->ssl == NULL) {
         r = hs_begin_tls(h);
         if (r == 1) {
-            atomic_fetch_add(&n->probes, 1);
+            atomic_fetch_add(&n->ctr->probes, 1);
             hs_close(h);
             return;
         }
         if (r < 0) {
-            atomic_fetch_add(&n->hs_failed, 1);
+            atomic_fetch_add(&n->ctr->hs_failed, 1);
             hs_refuse_quietly(h, "handshake_failed");
             return;
         }
@@ -251,12 +251,12 @@ static void hs_on_event(sk_loop_watch *w, uint32_t events)
     e = SSL_get_error(h->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         if (sk_loop_mod(h->wk->loop, &h->w, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT) != 0) {
-            atomic_fetch_add(&n->hs_failed, 1);
+            atomic_fetch_add(&n->ctr->hs_failed, 1);
             hs_refuse_quietly(h, "handshake_failed");
         }
         return;
     }
-    atomic_fetch_add(&n->hs_failed, 1);
+    atomic_fetch_add(&n->ctr->hs_failed, 1);
     sk_net_report_refusal(n, h->conn, h->ssl, NULL);
     sk_net_log_refusal(n, h->conn, h->ssl, "TLS handshake failed");
     hs_close(h);
@@ -267,7 +267,7 @@ static int expire_handshakes(struct net_worker *wk)
 {
     int64_t now = sk_net_now_ms();
     while (wk->head != NULL && wk->head->deadline_ms <= now) {
-        atomic_fetch_add(&wk->n->hs_timeout, 1);
+        atomic_fetch_add(&wk->n->ctr->hs_timeout, 1);
         hs_refuse_quietly(wk->head, "handshake_timeout");
     }
     if (wk->head == NULL)
@@ -284,14 +284,14 @@ static int make_room(struct net_worker *wk)
 {
     sk_net *n = wk->n;
     if (wk->n_hs >= n->hs_per_worker) {
-        atomic_fetch_add(&n->shed, 1);
+        atomic_fetch_add(&n->ctr->shed, 1);
         hs_refuse_quietly(wk->head, "shed");
     }
-    if ((uint32_t)atomic_load(&n->active) < n->max_conns)
+    if ((uint32_t)atomic_load(&n->ctr->active) < n->max_conns)
         return 0;
     if (wk->head == NULL)
         return -1;
-    atomic_fetch_add(&n->shed, 1);
+    atomic_fetch_add(&n->ctr->shed, 1);
     hs_refuse_quietly(wk->head, "shed");
     return 0;
 }
@@ -303,15 +303,15 @@ static void admit_one(struct net_worker *wk, int fd, const struct sockaddr_stora
     sk_admit_key key;
     int one = 1;
 
-    atomic_fetch_add(&n->accepted, 1);
+    atomic_fetch_add(&n->ctr->accepted, 1);
     if (atomic_load(&n->stopping) || sk_admit_key_of(ss, &key) != 0)
         goto refuse;
     if (sk_admit_enter(n->admit, &key) != 0) {
-        atomic_fetch_add(&n->refused_addr, 1);
+        atomic_fetch_add(&n->ctr->refused_addr, 1);
         goto refuse_audited;
     }
     if (make_room(wk) != 0) {
-        atomic_fetch_add(&n->refused_busy, 1);
+        atomic_fetch_add(&n->ctr->refused_busy, 1);
         sk_admit_leave(n->admit, &key);
         goto refuse;
     }
@@ -326,12 +326,12 @@ static void admit_one(struct net_worker *wk, int fd, const struct sockaddr_stora
     h->wk = wk;
     h->key = key;
     h->deadline_ms = sk_net_now_ms() + n->conf->handshake_timeout * 1000;
-    atomic_fetch_add(&n->active, 1);
+    atomic_fetch_add(&n->ctr->active, 1);
     fifo_push(wk, h);
     if (sk_loop_add(wk->loop, &h->w, EPOLLIN) != 0) {
         fifo_remove(wk, h);
         sk_admit_leave(n->admit, &key);
-        atomic_fetch_sub(&n->active, 1);
+        atomic_fetch_sub(&n->ctr->active, 1);
         free(h);
         goto refuse;
     }
@@ -361,7 +361,7 @@ static void on_listen(sk_loop_watch *w, uint32_t events)
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 /* EMFILE and friends: shed the oldest handshake so accept can go on. */
                 if (wk->head != NULL) {
-                    atomic_fetch_add(&wk->n->shed, 1);
+                    atomic_fetch_add(&wk->n->ctr->shed, 1);
                     hs_refuse_quietly(wk->head, "shed");
                     continue;
                 }
@@ -451,7 +451,7 @@ int sk_net_workers_start(sk_net *n)
     int rc = -1;
 
     n->workers = calloc(n->n_workers, sizeof *n->workers);
-    if (n->workers == NULL || sk_admit_create(n->conf->handshakes_per_address, &n->admit) != 0)
+    if (n->workers == NULL || (n->admit == NULL && sk_admit_create(n->conf->handshakes_per_address, &n->admit) != 0))
         return -1;
     if (pthread_attr_init(&attr) != 0)
         return -1;
@@ -494,6 +494,54 @@ void sk_net_workers_stop(sk_net *n)
             sk_loop_destroy(n->workers[i].loop);
     free(n->workers);
     n->workers = NULL;
-    sk_admit_destroy(n->admit);
-    n->admit = NULL;
+    if (n->admit_owned) {
+        sk_admit_destroy(n->admit);
+        n->admit = NULL;
+    }
+}
+
+/* ---- several network processes (sk_net.h) ------------------------------- */
+
+uint32_t sk_net_process_workers(const sk_conf *conf)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t total = conf->listen_workers ? conf->listen_workers : (uint32_t)(cpus > 0 ? cpus : 1);
+    uint32_t procs = conf->listen_processes > 0 ? conf->listen_processes : 1;
+    return total / procs > 0 ? total / procs : 1;
+}
+
+void sk_net_set_shared(sk_net *n, struct sk_net_counters *ctr, struct sk_admit *admit)
+{
+    if (ctr != NULL)
+        n->ctr = ctr;
+    if (admit != NULL) {
+        n->admit = admit;
+        n->admit_owned = 0;
+    }
+}
+
+void sk_net_counters_restart(struct sk_net_counters *c)
+{
+    atomic_store(&c->active, 0);
+    atomic_store(&c->established, 0);
+    atomic_store(&c->max_conns, 0);
+}
+
+void sk_net_counters_add(const struct sk_net_counters *c, struct sk_net_stats *s, uint64_t *refusals)
+{
+    int active = atomic_load(&c->active), established = atomic_load(&c->established);
+    s->accepted += atomic_load(&c->accepted);
+    s->handshakes_ok += atomic_load(&c->hs_ok);
+    s->handshakes_failed += atomic_load(&c->hs_failed);
+    s->resumed += atomic_load(&c->resumed);
+    s->active += active > 0 ? (uint64_t)active : 0;
+    s->refused_busy += atomic_load(&c->refused_busy);
+    s->refused_address += atomic_load(&c->refused_addr);
+    s->shed += atomic_load(&c->shed);
+    s->handshake_timeouts += atomic_load(&c->hs_timeout);
+    s->probes += atomic_load(&c->probes);
+    s->established += established > 0 ? (uint64_t)established : 0;
+    s->max_connections += atomic_load(&c->max_conns);
+    for (size_t i = 0; i < SK_NET_REFUSAL_KINDS; i++)
+        refusals[i] += atomic_load(&c->refusals[i]);
 }

@@ -29,6 +29,7 @@
 #ifndef SK_NET_H
 #define SK_NET_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -148,5 +149,34 @@ struct sk_net_stats {
     int64_t ca_not_after;        /* ... of the client CA certificate's */
 };
 void sk_net_get_stats(sk_net *n, struct sk_net_stats *out);
+
+/* ---- several network processes ([listen] processes) --------------------------
+ * They share the listening socket; each runs sk_net_process_workers() workers and
+ * allows its share of max_connections. Their counters live in memory the monitor
+ * maps MAP_SHARED before forking, one sk_net_counters per process slot, so that
+ * any process can report the sum. Counters only grow, across restarts of a
+ * process (the replacement adds to its slot); the gauges (active, established,
+ * max_conns) describe the running process and start from 0 with it. Nothing
+ * secret is in there. */
+struct sk_net_counters {
+    atomic_uint_fast64_t accepted, hs_ok, hs_failed, resumed, refused_busy, refused_addr, shed, hs_timeout,
+        probes;
+    atomic_uint_fast64_t refusals[SK_NET_REFUSAL_KINDS]; /* by reason (net.c refusal_names) */
+    atomic_int active;             /* gauge: every open client connection */
+    atomic_int established;        /* gauge: of which past the handshake */
+    atomic_uint max_conns;         /* gauge: this process's connection limit */
+};
+struct sk_admit;
+/* Workers of one network process: [listen] workers (default one per CPU) divided
+ * among [listen] processes, at least 1. */
+uint32_t sk_net_process_workers(const sk_conf *conf);
+/* Count into ctr and admit with a (shared) table instead of the process's own;
+ * both stay the caller's. Before sk_net_start. */
+void sk_net_set_shared(sk_net *n, struct sk_net_counters *ctr, struct sk_admit *admit);
+/* A new process in a slot: its gauges start from 0. */
+void sk_net_counters_restart(struct sk_net_counters *c);
+/* Add c's counters and gauges to out (the fields sk_net_get_stats takes from the
+ * counters) and its refusals to refusals[SK_NET_REFUSAL_KINDS]. */
+void sk_net_counters_add(const struct sk_net_counters *c, struct sk_net_stats *out, uint64_t *refusals);
 
 #endif

@@ -4,7 +4,8 @@
 # holds no password hash, no raw TOTP secret, no TOTP key and no audit private key,
 # and it has no descriptor on the store, the key files or the audit files. The same
 # scan of authd finds the hashes (so the scan is shown to work), and the monitor
-# holds nothing either.
+# holds nothing either. SK_NET_PROCESSES=N ([listen] processes, memscan_procs.sh):
+# every one of the N network processes is scanned (and their shared memory with them).
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=../lifecycle/common.sh
@@ -18,7 +19,12 @@ here=$(dirname "${BASH_SOURCE[0]}")
 
 sk_make_ca alice:acme bob:acme
 sk_start_upstream
-sk_write_config </dev/null
+procs=${SK_NET_PROCESSES:-1}
+if ((procs > 1)); then
+    sk_write_config <<<"$(printf '[listen]\nprocesses = %d\n' "$procs")"
+else
+    sk_write_config </dev/null
+fi
 pa=$(sk_password) pb=$(sk_password)
 pc_add_user alice acme admin "$pa"
 pc_add_user bob acme general "$pb"
@@ -27,7 +33,13 @@ secret_a=$(sed -nE 's/^otpauth:.*[?&]secret=([A-Z2-7]+).*/\1/p' "$SK_TMP/ctl.out
 [[ -n $secret_a ]] || sk_fail "no TOTP secret from sekishoctl"
 sk_start_gateway
 net=$(sk_child_pid net) authd=$(sk_child_pid authd)
-sk_log "monitor $SK_GW_PID, net $net, authd $authd"
+for ((i = 0; i < 100; i++)); do
+    nets=$(pgrep -P "$SK_GW_PID" -x sekisho-net | tr '\n' ' ' || true)
+    (($(wc -w <<<"$nets") == procs)) && break
+    sleep 0.1
+done
+sk_assert_eq "$(wc -w <<<"$nets")" "$procs" "network processes"
+sk_log "monitor $SK_GW_PID, net $nets, authd $authd"
 
 # Traffic that makes every secret pass through authd.
 code=$(pc_login_attempt alice alice "$pa" --data-urlencode "totp=$(pc_totp "$secret_a")")
@@ -78,8 +90,10 @@ PY
 sk_log "needles: $(cut -d' ' -f1 "$needles" | tr '\n' ' ')"
 
 scan() { python3 "$here/memscan.py" "$1" "$needles" || sk_fail "memory of pid $1 could not be read"; }
-in_net=$(scan "$net")
-sk_assert_eq "$in_net" "" "secrets in the network process's memory"
+for net in $nets; do
+    in_net=$(scan "$net")
+    sk_assert_eq "$in_net" "" "secrets in the memory of network process $net"
+done
 in_mon=$(scan "$SK_GW_PID")
 sk_assert_eq "$in_mon" "" "secrets in the monitor's memory"
 in_authd=$(scan "$authd")
@@ -92,12 +106,12 @@ adir=$(awk -F' *= *' '$1 == "dir" && s == "audit" { print $2 } /^\[/ { s = subst
 [[ -n $adir ]] || adir=$state/audit
 [[ $adir == /* ]] || adir=$(dirname "$SK_CONF")/$adir
 bad=""
-for fd in /proc/"$net"/fd/*; do
+for fd in $(for net in $nets; do echo /proc/"$net"/fd/*; done); do
     t=$(readlink "$fd" || true)
     case $t in
     "$state"/* | "$adir"/* | "$akey"*) bad+="$t " ;;
     esac
 done
-sk_assert_eq "$bad" "" "descriptors of the network process on the store, key or audit files"
+sk_assert_eq "$bad" "" "descriptors of the network processes on the store, key or audit files"
 sk_stop_gateway
 sk_pass

@@ -9,8 +9,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sk_admit.h"
@@ -106,6 +109,129 @@ static void test_admit_many_addresses(void **state)
     sk_admit_destroy(a);
 }
 
+/* A region shared the way the monitor shares it: MAP_SHARED before fork. */
+static void *shared_region(unsigned slots)
+{
+    void *mem = mmap(NULL, sk_admit_region_size(slots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(mem != MAP_FAILED);
+    assert_int_equal(sk_admit_region_init(mem, slots), 0);
+    return mem;
+}
+
+static int child_status(pid_t pid)
+{
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void test_admit_across_processes(void **state)
+{
+    void *mem = shared_region(2);
+    sk_admit *a;
+    sk_admit_key k;
+    struct sockaddr_storage ss = v4("127.0.0.2");
+    pid_t pid;
+    (void)state;
+    assert_int_equal(sk_admit_key_of(&ss, &k), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* process slot 1: two of the three */
+        sk_admit *b;
+        int ok = sk_admit_attach(mem, 2, 1, 3, &b) == 0 && sk_admit_enter(b, &k) == 0 && sk_admit_enter(b, &k) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(child_status(pid), 0);
+    assert_int_equal(sk_admit_attach(mem, 2, 0, 3, &a), 0);
+    assert_int_equal(sk_admit_count(a, &k), 2);
+    assert_int_equal(sk_admit_enter(a, &k), 0);  /* the third, in slot 0 */
+    assert_int_equal(sk_admit_enter(a, &k), -1); /* the limit holds for both together */
+    sk_admit_leave(a, &k);
+    sk_admit_leave(a, &k); /* slot 0 never takes what slot 1 counted */
+    assert_int_equal(sk_admit_count(a, &k), 2);
+    /* Slot 1's process died: its column goes, the address has room again. */
+    assert_int_equal(sk_admit_clear_slot(a, 1, 0), 0);
+    assert_int_equal(sk_admit_count(a, &k), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sk_admit_enter(a, &k), 0);
+    assert_int_equal(sk_admit_enter(a, &k), -1);
+    sk_admit_destroy(a);
+    munmap(mem, sk_admit_region_size(2));
+}
+
+static void test_admit_owner_died(void **state)
+{
+    void *mem = shared_region(2);
+    sk_admit *a;
+    sk_admit_key k;
+    struct sockaddr_storage ss = v4("127.0.0.3");
+    pid_t pid;
+    (void)state;
+    assert_int_equal(sk_admit_key_of(&ss, &k), 0);
+    assert_int_equal(sk_admit_attach(mem, 2, 0, 1, &a), 0);
+    assert_int_equal(sk_admit_enter(a, &k), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) /* dies holding the lock (the region begins with it, admit.c) */
+        _exit(pthread_mutex_lock((pthread_mutex_t *)mem) == 0 ? 0 : 1);
+    assert_int_equal(child_status(pid), 0);
+    /* Not wedged: the table is emptied (what it counted is forgotten) and works. */
+    assert_int_equal(sk_admit_enter(a, &k), 0);
+    assert_int_equal(sk_admit_count(a, &k), 1);
+    assert_int_equal(sk_admit_enter(a, &k), -1);
+    sk_admit_leave(a, &k);
+    sk_admit_leave(a, &k); /* the leave of the forgotten one: no underflow */
+    assert_int_equal(sk_admit_count(a, &k), 0);
+    sk_admit_destroy(a);
+    munmap(mem, sk_admit_region_size(2));
+}
+
+static sk_admit_key key_n(uint32_t n)
+{
+    struct sockaddr_storage ss = v4("10.0.0.0");
+    sk_admit_key k;
+    ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(0x0a000000u + n);
+    assert_int_equal(sk_admit_key_of(&ss, &k), 0);
+    return k;
+}
+
+static void test_admit_full_sheds(void **state)
+{
+    sk_admit *a;
+    uint32_t n = 0;
+    sk_admit_key k;
+    (void)state;
+    assert_int_equal(sk_admit_create(1, &a), 0);
+    /* Fixed size: new addresses are refused once it is three quarters full. */
+    for (; n < 70000; n++) {
+        k = key_n(n);
+        if (sk_admit_enter(a, &k) != 0)
+            break;
+    }
+    assert_int_equal(n, 65536 / 4 * 3);
+    k = key_n(5);
+    sk_admit_leave(a, &k);
+    k = key_n(n);
+    assert_int_equal(sk_admit_enter(a, &k), 0); /* a freed entry is room again */
+    k = key_n(n + 1);
+    assert_int_equal(sk_admit_enter(a, &k), -1);
+    /* Removal moves entries back along their probe run: every other one removed, the
+     * rest must still be found (and then removed) one by one. */
+    for (uint32_t i = 0; i <= n; i += 2) {
+        k = key_n(i);
+        sk_admit_leave(a, &k);
+        assert_int_equal(sk_admit_count(a, &k), 0);
+    }
+    for (uint32_t i = 1; i <= n; i += 2) {
+        k = key_n(i);
+        assert_int_equal(sk_admit_count(a, &k), i == 5 ? 0 : 1);
+        sk_admit_leave(a, &k);
+        assert_int_equal(sk_admit_count(a, &k), 0);
+    }
+    sk_admit_destroy(a);
+}
+
 struct probe {
     sk_loop_watch w;
     sk_loop *loop;
@@ -169,6 +295,9 @@ int main(void)
         cmocka_unit_test(test_admit_limit_per_address),
         cmocka_unit_test(test_admit_keys),
         cmocka_unit_test(test_admit_many_addresses),
+        cmocka_unit_test(test_admit_across_processes),
+        cmocka_unit_test(test_admit_owner_died),
+        cmocka_unit_test(test_admit_full_sheds),
         cmocka_unit_test(test_loop_dispatch_and_delete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
