@@ -93,8 +93,9 @@ static int check_args(enum sk_sandbox_role role, unsigned flags, char *err, size
         sk_sandbox_err(err, errcap, "unknown sandbox role %d", (int)role);
         return -1;
     }
-    if ((flags & ~SK_SANDBOX_ALLOW_EXEC) != 0 ||
-        ((flags & SK_SANDBOX_ALLOW_EXEC) && role != SK_SANDBOX_AUDITD)) {
+    if ((flags & ~(SK_SANDBOX_ALLOW_EXEC | SK_SANDBOX_ALLOW_DB)) != 0 ||
+        ((flags & SK_SANDBOX_ALLOW_EXEC) && role != SK_SANDBOX_AUDITD) ||
+        ((flags & SK_SANDBOX_ALLOW_DB) && role != SK_SANDBOX_AUTHD)) {
         sk_sandbox_err(err, errcap, "sandbox flags 0x%x not valid for role %s", flags,
                        sk_sandbox_role_name(role));
         return -1;

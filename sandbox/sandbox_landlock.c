@@ -141,7 +141,7 @@ static int add_sanitizer_paths(int fd, uint64_t handled, char *err, size_t errca
 }
 #endif
 
-static int create_ruleset(enum sk_sandbox_role role, int abi, char *err, size_t errcap)
+static int create_ruleset(enum sk_sandbox_role role, unsigned flags, int abi, char *err, size_t errcap)
 {
     struct sk_ll_ruleset_attr attr = {.handled_access_fs = handled_fs(abi)};
     size_t size = sizeof attr.handled_access_fs;
@@ -149,7 +149,7 @@ static int create_ruleset(enum sk_sandbox_role role, int abi, char *err, size_t 
         /* No TCP port is ever bound after the sandbox (net accepts on inherited
          * listeners); authd and auditd connect nowhere either. */
         attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP;
-        if (role != SK_SANDBOX_NET)
+        if (role != SK_SANDBOX_NET && !(flags & SK_SANDBOX_ALLOW_DB))
             attr.handled_access_net |= LANDLOCK_ACCESS_NET_CONNECT_TCP;
         size = offsetof(struct sk_ll_ruleset_attr, scoped);
     }
@@ -172,7 +172,7 @@ int sk_sandbox_landlock_prepare(enum sk_sandbox_role role, unsigned flags,
     int abi = sk_sandbox_landlock_abi();
     uint64_t handled = handled_fs(abi);
     int rfd = -1;
-    if (abi > 0 && (rfd = create_ruleset(role, abi, err, errcap)) < 0)
+    if (abi > 0 && (rfd = create_ruleset(role, flags, abi, err, errcap)) < 0)
         return -1;
     uint64_t ro = LL_RO | ((flags & SK_SANDBOX_ALLOW_EXEC) ? LANDLOCK_ACCESS_FS_EXECUTE : 0);
     if (paths != NULL &&

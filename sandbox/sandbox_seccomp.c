@@ -152,6 +152,13 @@ static int add_conditional(scmp_filter_ctx ctx, enum sk_sandbox_role role, unsig
      * library that tries it fall back to openat. */
     RULE(SCMP_ACT_ERRNO(ENOSYS), openat2, 0);
 
+    if (flags & SK_SANDBOX_ALLOW_DB) {
+        /* The database client: TCP or the server's unix socket, nothing else. */
+        RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
+        RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));
+        RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
+        RULE(SCMP_ACT_ALLOW, connect, 0);
+    }
     if (role == SK_SANDBOX_NET) {
         RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
         RULE(SCMP_ACT_ALLOW, socket, 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));

@@ -39,7 +39,9 @@
  *    (not killed: a stray library write attempt fails softly; a file outside the
  *    read-only paths is EACCES from Landlock anyway). No bind, no listen.
  *  - authd: + file writes (pwrite, fdatasync, fsync, ftruncate, rename, unlink,
- *    flock, msync), mmap MAP_SHARED. No socket(), connect, bind, listen, accept.
+ *    flock, msync), mmap MAP_SHARED. No socket(), connect, bind, listen, accept,
+ *    except with SK_SANDBOX_ALLOW_DB (a PostgreSQL store): socket() of
+ *    AF_INET/AF_INET6/AF_UNIX and connect, never bind, listen or accept.
  *  - auditd: + file writes, mkdir, rename, unlink. No socket() and friends.
  *    With SK_SANDBOX_ALLOW_EXEC (a witness or notify command is configured) also
  *    fork (clone without CLONE_THREAD), execve, wait4 and kill. Beware: an
@@ -109,6 +111,12 @@ enum sk_sandbox_role {
 /* auditd with a configured witness or notify command: permit fork+execve (see
  * the warning above). Refused (-1) for the other roles. */
 #define SK_SANDBOX_ALLOW_EXEC 0x1u
+/* authd whose store is a database server (PostgreSQL): permit socket() of
+ * AF_INET, AF_INET6 and AF_UNIX with connect, and TCP connect under Landlock;
+ * still no bind, listen or accept. The files the client library reads at each
+ * connection (TLS roots, the resolver's files) must be in read_only. Refused (-1)
+ * for the other roles. */
+#define SK_SANDBOX_ALLOW_DB 0x2u
 
 #define SK_SANDBOX_MAX_PATHS 16
 

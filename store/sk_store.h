@@ -149,6 +149,14 @@ int sk_store_conf_check(const struct sk_conf *conf, char *err, size_t errcap) SK
  * own, saying so. */
 int sk_store_migrate_conf(const struct sk_conf *conf, unsigned *from, unsigned *to, char *err,
                           size_t errcap) SK_MUST_CHECK;
+/* What a process that holds this configuration's store open still needs once it
+ * is sandboxed: *network = 1 when the backend talks to a server (socket and
+ * connect), and the files it may read at each (re)connection (PostgreSQL's TLS
+ * root certificates, CRL, client certificate and key named in the url) are
+ * passed to add, one existing path each. 0, or -1 when add failed or the url
+ * does not parse. */
+int sk_store_conf_sandbox_needs(const struct sk_conf *conf, int *network,
+                                int (*add)(const char *path, void *ctx), void *ctx) SK_MUST_CHECK;
 /* Open the default backend (LMDB) in <state_dir>/db, as sk_store_open_conf with
  * backend = lmdb. For callers and tests that have no configuration. */
 int sk_store_open(const char *state_dir, int readonly, sk_store **out) SK_MUST_CHECK;

@@ -103,3 +103,13 @@ int sk_store_migrate_conf(const sk_conf *conf, unsigned *from, unsigned *to, cha
         return -1;
     return b->migrate(conf, from, to, err, errcap);
 }
+
+int sk_store_conf_sandbox_needs(const sk_conf *conf, int *network, int (*add)(const char *path, void *ctx),
+                                void *ctx)
+{
+    *network = 0;
+    if (strcmp(conf->store_backend, "postgresql") != 0)
+        return 0; /* LMDB: files under [state] dir, which authd has anyway */
+    *network = 1;
+    return sk_store_pg_client_files(conf->store_url, add, ctx);
+}

@@ -114,6 +114,17 @@ static void warn_if_exposed(const sk_conf *conf, const char *const *granted, uns
     }
 }
 
+struct ro_adder {
+    sk_sandbox_paths *p;
+    unsigned *n;
+};
+
+static int add_ro(const char *path, void *ctx)
+{
+    struct ro_adder *a = ctx;
+    return add_path(a->p->read_only, a->n, path);
+}
+
 /* What each role may still open, from the configuration. */
 static int sandbox_paths(const sk_conf *conf, enum sk_sandbox_role role, sk_sandbox_paths *p)
 {
@@ -157,12 +168,26 @@ static int sandbox_paths(const sk_conf *conf, enum sk_sandbox_role role, sk_sand
                 bad |= add_path(p->read_only, &ro, resolver[i]);
         break;
     }
-    case SK_SANDBOX_AUTHD:
+    case SK_SANDBOX_AUTHD: {
+        struct ro_adder ra = { p, &ro };
+        int network = 0;
         bad |= dir_of(conf->auth_totp_key, totp_dir, sizeof totp_dir) != 0;
         bad |= add_path(p->read_write, &rw, conf->state_dir);
         if (strcmp(totp_dir, conf->state_dir) != 0)
             bad |= add_path(p->read_write, &rw, totp_dir);
+        /* A database server: what libpq reads when it (re)connects — the TLS
+         * files of the url, the resolver's files, and /etc/passwd (the default
+         * user name comes from getpwuid). */
+        bad |= sk_store_conf_sandbox_needs(conf, &network, add_ro, &ra) != 0;
+        if (network) {
+            for (size_t i = 0; i < SK_ARRAY_LEN(resolver); i++)
+                if (access(resolver[i], R_OK) == 0)
+                    bad |= add_path(p->read_only, &ro, resolver[i]);
+            if (access("/etc/passwd", R_OK) == 0)
+                bad |= add_path(p->read_only, &ro, "/etc/passwd");
+        }
         break;
+    }
     case SK_SANDBOX_AUDITD:
         /* The key evolves in place (epochs) and its .head sits next to it. */
         bad |= dir_of(conf->audit_key, key_dir, sizeof key_dir) != 0;
@@ -176,12 +201,17 @@ static int enter_sandbox(void *arg)
 {
     enum sk_sandbox_role role = (enum sk_sandbox_role)(intptr_t)arg;
     sk_sandbox_paths paths;
+    unsigned flags = 0;
     char err[256];
     if (sandbox_paths(child_m->conf, role, &paths) != 0) {
         sk_log(SK_LOG_ERR, "%s: too many or too long sandbox paths", sk_sandbox_role_name(role));
         return -1;
     }
-    if (sk_sandbox_enter(role, 0, &paths, err, sizeof err) != 0) {
+    /* authd with a database server may open sockets to it (and only it: no bind,
+     * listen or accept). */
+    if (role == SK_SANDBOX_AUTHD && strcmp(child_m->conf->store_backend, "postgresql") == 0)
+        flags |= SK_SANDBOX_ALLOW_DB;
+    if (sk_sandbox_enter(role, flags, &paths, err, sizeof err) != 0) {
         sk_log(SK_LOG_ERR, "%s: cannot enter the sandbox: %s", sk_sandbox_role_name(role), err);
         return -1;
     }

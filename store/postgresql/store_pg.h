@@ -77,4 +77,10 @@ int sk_store_pg_open(const char *url, const char *password_file, int readonly, i
 int sk_store_pg_migrate(const char *url, const char *password_file, unsigned *from, unsigned *to,
                         char *err, size_t errcap) SK_MUST_CHECK;
 
+/* The files libpq may read when it (re)connects with this url, each passed to
+ * add when it exists: sslrootcert (or the system's certificate directories for
+ * sslrootcert=system), sslcert, sslkey, sslcrl, sslcrldir, passfile. 0, or -1
+ * when the url does not parse or add failed. */
+int sk_store_pg_client_files(const char *url, int (*add)(const char *path, void *ctx), void *ctx) SK_MUST_CHECK;
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store_pg_int.h"
 
@@ -515,4 +516,36 @@ void sk_pg_release(pg_store *s, pg_conn *c)
     c->busy = 0;
     (void)pthread_cond_signal(&s->cv);
     (void)pthread_mutex_unlock(&s->mu);
+}
+
+int sk_store_pg_client_files(const char *url, int (*add)(const char *path, void *ctx), void *ctx)
+{
+    static const char *const keys[] = { "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcrldir", "passfile" };
+    static const char *const system_roots[] = { "/etc/ssl/certs", "/usr/lib/ssl" };
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    int ret = -1;
+
+    if (opts == NULL)
+        return -1;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        int wanted = 0;
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        for (size_t i = 0; i < SK_ARRAY_LEN(keys); i++)
+            wanted |= strcmp(o->keyword, keys[i]) == 0;
+        if (!wanted)
+            continue;
+        if (strcmp(o->keyword, "sslrootcert") == 0 && strcmp(o->val, "system") == 0) {
+            for (size_t i = 0; i < SK_ARRAY_LEN(system_roots); i++)
+                if (access(system_roots[i], R_OK) == 0 && add(system_roots[i], ctx) != 0)
+                    goto out;
+            continue;
+        }
+        if (access(o->val, R_OK) == 0 && add(o->val, ctx) != 0)
+            goto out;
+    }
+    ret = 0;
+out:
+    PQconninfoFree(opts);
+    return ret;
 }

@@ -132,7 +132,7 @@ lc_wait_for 20 pc__mail_ge "Sekisho ALARM: store unreachable" 1 || sk_fail "no s
 sk_pg_restart
 code=000
 for ((i = 0; i < 100; i++)); do
-    code=$(sk_login_attempt dave dave "$(sk_user_password dave)")
+    code=$(pc_login_attempt dave dave "$(sk_user_password dave)")
     [[ $code == 303 ]] && break
     sleep 0.2
 done

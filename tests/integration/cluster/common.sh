@@ -33,7 +33,8 @@ cl_setup() {
         sk_pg_conf_lines
         printf '[auth]\ntotp_key = %s/totp.key\n' "$SK_TMP"
         printf '%s\n' "$extra"
-    } | sk_write_config "$SK_TMP/a.conf"
+    } >"$SK_TMP/extra.ini"
+    sk_write_config "$SK_TMP/a.conf" <"$SK_TMP/extra.ini" # not in a pipe: it sets SK_CONF
     # [audit] and [auth] appear twice in a.conf (lib.sh writes its own): the parser
     # takes a section's keys wherever they come. The node name goes into [audit].
     sed -i -e 's|^key = audit.key|key = audit.key\nnode = gw-a|' "$SK_TMP/a.conf"
@@ -70,12 +71,19 @@ cl_start() {
     if [[ $node == A ]]; then CL_PID_A=$SK_GW_PID CL_LOG_A=$SK_GW_LOG; else CL_PID_B=$SK_GW_PID CL_LOG_B=$SK_GW_LOG; fi
 }
 
+# The monitor first: its children die with it (PDEATHSIG), and it cannot restart
+# any of them meanwhile.
 cl_kill() {
-    local pid
+    local pid kids k i
     if [[ $1 == A ]]; then pid=$CL_PID_A; else pid=$CL_PID_B; fi
-    pkill -KILL -P "$pid" 2>/dev/null || true
+    kids=$(pgrep -P "$pid" | tr '\n' ' ' || true)
     kill -KILL "$pid" 2>/dev/null || true
     sk_wait_exit "$pid" 10
+    for k in $kids; do
+        for ((i = 0; i < 50; i++)); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$k" 2>/dev/null && sk_fail "child $k of the killed node $1 survived it"
+    done
+    return 0
 }
 
 cl_stop_both() {
