@@ -637,6 +637,61 @@ static void test_auditd_exec_flag(void **state)
     assert_sigsys(violate(fx, SK_SANDBOX_AUDITD, "execve"));
 }
 
+/* authd with a database server (SK_SANDBOX_ALLOW_DB): TCP and unix sockets and
+ * connect work; bind and listen still kill; the flag is refused for the other
+ * roles. arg: the loopback port of a listener the parent holds. */
+static int child_db(const fixture *fx, const void *arg)
+{
+    const struct sockaddr_in *to = arg;
+    int fd, ufd;
+    enter_or_die(fx, SK_SANDBOX_AUTHD, SK_SANDBOX_ALLOW_DB);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ufd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ufd < 0)
+        return 1;
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) != 0)
+        return 2;
+    close(fd);
+    close(ufd);
+    return C_OK;
+}
+
+static int child_db_listen(const fixture *fx, const void *arg)
+{
+    int fd;
+    (void)arg;
+    enter_or_die(fx, SK_SANDBOX_AUTHD, SK_SANDBOX_ALLOW_DB);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    (void)listen(fd, 1); /* must not return */
+    return C_RETURNED;
+}
+
+static void test_authd_db_flag(void **state)
+{
+    fixture *fx = *state;
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    char err[256];
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(l >= 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 4), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    assert_exit_ok(run_child(fx, child_db, &a));
+    assert_sigsys(run_child(fx, child_db_listen, NULL));
+    close(l);
+    /* without the flag authd's socket() kills (test_forbidden_sockets) */
+    assert_int_equal(sk_sandbox_enter(SK_SANDBOX_NET, SK_SANDBOX_ALLOW_DB, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not valid for role net"));
+    assert_int_equal(sk_sandbox_enter(SK_SANDBOX_AUDITD, SK_SANDBOX_ALLOW_DB, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not valid for role auditd"));
+}
+
 /* ---- LeakSanitizer still works inside the sandbox (ASan build only) --------- */
 
 #if defined(SK_TEST_ASAN)
@@ -842,6 +897,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_net_misc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kernel_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auditd_exec_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authd_db_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lsan_in_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_landlock_kernel, setup, teardown),
     };
