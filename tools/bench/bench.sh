@@ -16,6 +16,17 @@
 #      a new mTLS connection: errors and p99;
 # then a summary table and the issue's targets with PASS/MISS.
 #
+# Front end "sekisho-pg" (issue 10) is a second Sekisho, same certificates, client
+# and upstream, whose [store] backend = postgresql on a throw-away PostgreSQL the
+# bench starts itself (tests/integration/pg.sh). Its CPU figures include the
+# PostgreSQL server's processes (postmaster, backends, background workers): that
+# is the cost of the design. Its keep-alive rows are compared with sekisho (LMDB)
+# against the issue's "within 1.1x of LMDB" target. With it, a login run follows:
+# SK_BENCH_LOGINS full logins (form GET + POST with the password, argon2 included,
+# curl as the client) against one node, then against two nodes (A and B on the
+# same PostgreSQL, the clients split over both): logins/s, server CPU per login
+# and PostgreSQL's share of it.
+#
 # It builds nothing: binaries come from $SK_BIN (default build/bin). The CPU time
 # of a front end is utime+stime from /proc/PID/stat of its processes (the nginx
 # master and its workers; haproxy; sekisho), read by the client right around its
@@ -34,7 +45,13 @@
 #   SK_BENCH_WORKERS (nproc)     nginx worker_processes, haproxy nbthread, sekisho [listen] workers
 #   SK_BENCH_AUTH_WORKERS (2)    sekisho [auth] workers (for the thread target)
 #   SK_BENCH_PATH (/)            upstream path requested
-#   SK_BENCH_FRONTENDS ("nginx haproxy sekisho"; haproxy only when installed)
+#   SK_BENCH_FRONTENDS ("nginx haproxy sekisho sekisho-pg"; haproxy only when
+#                                installed, sekisho-pg only when PostgreSQL is)
+#   SK_BENCH_LOGINS (200)        logins per login run (sekisho-pg only; 0 = skip)
+#   SK_BENCH_LOGIN_CLIENTS (4)   parallel login clients (split over the nodes)
+#   SK_BENCH_ARGON2_KIB (65536)  sekisho [auth] argon2_memory_kib (the product default)
+#   SK_BENCH_PG_STATEMENTS (1)   load pg_stat_statements to count the queries per
+#                                request and per login (0 = leave PostgreSQL stock)
 #   SK_BENCH_SMOKE=1             tiny counts, nginx only unless told otherwise;
 #                                exit 77 when nginx is not installed (ctest skip)
 #   SK_BENCH_DIR                 scratch directory (default: a new /tmp dir)
@@ -50,6 +67,7 @@ export SK_UP_LOG_REQUESTS=0
 if [[ ${SK_BENCH_SMOKE:-0} == 1 ]]; then
     : "${SK_BENCH_HANDSHAKES:=20}" "${SK_BENCH_CONNS:=1 2}" "${SK_BENCH_KA_TOTAL:=100}"
     : "${SK_BENCH_HOLD:=20}" "${SK_BENCH_SLOW:=20}" "${SK_BENCH_SLOW_REQS:=10}"
+    : "${SK_BENCH_LOGINS:=4}" "${SK_BENCH_ARGON2_KIB:=8192}"
     : "${SK_BENCH_FRONTENDS:=nginx}"
     command -v nginx >/dev/null || { echo "SKIP: nginx not installed"; exit 77; }
 fi
@@ -65,7 +83,13 @@ SLOW_REQS=${SK_BENCH_SLOW_REQS:-1000}
 WORKERS=${SK_BENCH_WORKERS:-$(nproc)}
 AUTH_WORKERS=${SK_BENCH_AUTH_WORKERS:-2}
 BPATH=${SK_BENCH_PATH:-/}
+LOGINS=${SK_BENCH_LOGINS:-200}
+LOGIN_CLIENTS=${SK_BENCH_LOGIN_CLIENTS:-4}
+PG_STATEMENTS=${SK_BENCH_PG_STATEMENTS:-1}
+export SK_ARGON2_KIB=${SK_BENCH_ARGON2_KIB:-65536}
+DEFAULT_FRONTENDS=0
 if [[ -z ${SK_BENCH_FRONTENDS:-} ]]; then
+    DEFAULT_FRONTENDS=1
     SK_BENCH_FRONTENDS="nginx sekisho"
     command -v haproxy >/dev/null && SK_BENCH_FRONTENDS="nginx haproxy sekisho"
 fi
@@ -88,10 +112,16 @@ fi
 
 # shellcheck source=../../tests/integration/lib.sh
 source "$SK_SRC/tests/integration/lib.sh"
+# shellcheck source=../../tests/integration/pg.sh
+source "$SK_SRC/tests/integration/pg.sh"
+if ((DEFAULT_FRONTENDS)) && [[ -x $SK_PG_BIN/initdb && -x $SK_PG_BIN/pg_ctl && -x $SK_PG_BIN/postgres ]]; then
+    FRONTENDS+=" sekisho-pg"
+fi
 sk_setup
 sk_need_bin sekisho-bench sekisho-demo-upstream sekisho-ca
 TICK=$(getconf CLK_TCK)
 RUN_FAILED=0
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- helpers ----------------------------------------------------------------------
 
@@ -99,6 +129,56 @@ RUN_FAILED=0
 fe_pids() {
     local p=${PIDS[$1]}
     echo "$p" $(pgrep -P "$p" || true)
+}
+
+# pg_pids: the PostgreSQL server's processes (postmaster, its backends and
+# background workers); nothing when the bench started none.
+pg_pids() {
+    local pm
+    [[ -n $SK_PG_DIR && -f $SK_PG_DIR/data/postmaster.pid ]] || return 0
+    pm=$(head -n 1 "$SK_PG_DIR/data/postmaster.pid")
+    echo "$pm" $(pgrep -P "$pm" || true)
+}
+
+# cpu_pids FE: what a front end's CPU figure counts: its processes, plus the
+# database server for sekisho-pg (the cost of the design).
+cpu_pids() {
+    fe_pids "$1"
+    [[ $1 == sekisho-pg ]] && pg_pids
+    return 0
+}
+
+# ticks PID...: utime+stime (clock ticks) of those processes, all their threads.
+ticks() {
+    local p s total=0
+    local -a fld
+    for p in "$@"; do
+        s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        s=${s##*) } # comm may hold spaces
+        read -ra fld <<<"$s"
+        total=$((total + fld[11] + fld[12]))
+    done
+    echo "$total"
+}
+
+# pg_calls: statements the sekisho role ran so far (pg_stat_statements), "" when
+# it is not loaded.
+pg_calls() {
+    ((PG_STATEMENTS)) && [[ -n $SK_PG_DIR ]] || return 0
+    sk_pg_psql "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+                WHERE r.rolname = 'sekisho'" 2>/dev/null || true
+}
+
+# pg_top LABEL: the sekisho role's statements by calls, into runs.log, then reset.
+pg_top() {
+    ((PG_STATEMENTS)) && [[ -n $SK_PG_DIR ]] || return 0
+    {
+        echo "--- PostgreSQL statements during: $1 (calls, total ms, query) ---"
+        sk_pg_psql "SELECT calls, round(total_exec_time::numeric, 1), regexp_replace(query, '\s+', ' ', 'g')
+                    FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+                    WHERE r.rolname = 'sekisho' ORDER BY calls DESC LIMIT 12" 2>&1 || true
+    } >>"$SK_TMP/runs.log"
+    sk_pg_psql "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
 }
 
 # proc_sum FIELD PID...: sum of a numeric "Field:" of /proc/PID/status (VmRSS in kB, Threads).
@@ -115,35 +195,54 @@ proc_sum() {
 # kv KEY LINE: the value of KEY=... in a client output line.
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2; exit }'; }
 
-client_args() { # PORT
-    printf '%s\n' --connect "$SK_HOST:$1" --ca "$SK_CA_DIR/ca.crt" \
+client_args() { # FE (each Sekisho has its own session; the others get any cookie)
+    local ck=$SK_TMP/cookie.txt
+    [[ -f $SK_TMP/cookie-$1.txt ]] && ck=$SK_TMP/cookie-$1.txt
+    printf '%s\n' --connect "$SK_HOST:${PORTS[$1]}" --ca "$SK_CA_DIR/ca.crt" \
         --cert "$SK_TMP/users/bench.crt" --key "$SK_TMP/users/bench.key" \
-        --path "$BPATH" --cookie-file "$SK_TMP/cookie.txt"
+        --path "$BPATH" --cookie-file "$ck"
 }
 
 # measure FE LABEL OPS MODE ARGS...: one client run with the front end's CPU read
-# around it; prints "us_cpu_per_op ops_per_s p50_ms p99_ms connect_retries" or "FAIL ...".
+# around it; prints "us_cpu_per_op ops_per_s p50_ms p99_ms connect_retries
+# pg_us_per_op pg_calls_per_op" or "FAIL ...". The last two (n/a unless sekisho-pg):
+# the PostgreSQL part of the CPU (read by this script around the client run, so
+# slightly wider than the client's own window) and the statements run per op.
 measure() {
-    local fe=$1 label=$2 ops=$3 out p
+    local fe=$1 label=$2 ops=$3 out p pg0="" pg1="" q0="" q1="" pgus=n/a calls=n/a
     shift 3
-    local -a args cpu=()
-    mapfile -t args < <(client_args "${PORTS[$fe]}")
-    for p in $(fe_pids "$fe"); do cpu+=(--cpu-pid "$p"); done
+    local -a args cpu=() pgp=()
+    mapfile -t args < <(client_args "$fe")
+    for p in $(cpu_pids "$fe"); do cpu+=(--cpu-pid "$p"); done
+    if [[ $fe == sekisho-pg ]]; then
+        read -ra pgp < <(pg_pids)
+        q0=$(pg_calls)
+        pg0=$(ticks "${pgp[@]}")
+    fi
     if ! out=$("$SK_BIN/sekisho-bench" "$@" "${args[@]}" "${cpu[@]}" 2>"$SK_TMP/client.err"); then
         echo "$fe $label: FAILED: $out $(tr '\n' ' ' <"$SK_TMP/client.err")" >>"$SK_TMP/runs.log"
         sk_log "$fe $label run failed: $out $(head -c 600 "$SK_TMP/client.err")"
-        echo "FAIL FAIL FAIL FAIL FAIL"
+        echo "FAIL FAIL FAIL FAIL FAIL FAIL FAIL"
         return 0
+    fi
+    if [[ $fe == sekisho-pg ]]; then
+        pg1=$(ticks "${pgp[@]}")
+        q1=$(pg_calls)
+        pgus=$(awk -v d=$((pg1 - pg0)) -v tick="$TICK" -v n="$ops" 'BEGIN { printf "%.1f", d * 1e6 / tick / n }')
+        [[ -n $q0 && -n $q1 ]] && calls=$(awk -v d=$((q1 - q0)) -v n="$ops" 'BEGIN { printf "%.2f", d / n }')
+        out+=" pg_cpu_ticks=$((pg1 - pg0)) pg_statements=${q1:-?}-${q0:-?}"
+        pg_top "$label"
     fi
     echo "$fe $label: $out" >>"$SK_TMP/runs.log"
     awk -v d="$(kv cpu_ticks "$out")" -v tick="$TICK" -v n="$ops" -v r="$(kv rate_per_s "$out")" \
         -v a="$(kv p50_ms "$out")" -v b="$(kv p99_ms "$out")" -v t="$(kv connect_retries "$out")" \
-        'BEGIN { printf "%.1f %.0f %.3f %.3f %d\n", d * 1e6 / tick / n, r, a, b, t }'
+        -v pu="$pgus" -v pc="$calls" \
+        'BEGIN { printf "%.1f %.0f %.3f %.3f %d %s %s\n", d * 1e6 / tick / n, r, a, b, t, pu, pc }'
 }
 
 warm_up() { # FE
     local -a args
-    mapfile -t args < <(client_args "${PORTS[$1]}")
+    mapfile -t args < <(client_args "$1")
     "$SK_BIN/sekisho-bench" handshake "${args[@]}" -n 20 >/dev/null ||
         sk_fail "warm-up against $1 (port ${PORTS[$1]}) failed"
 }
@@ -292,10 +391,68 @@ workers = $AUTH_WORKERS
 EOF
     sk_add_user bench default "$(sk_password)" admin
     sk_start_gateway
+    cp "$SK_TMP/secrets/bench.pw" "$SK_TMP/secrets/bench-sekisho.pw"
     c=$(sk_login bench)
     printf '__Host-sekisho=%s' "$c" >"$SK_TMP/cookie.txt"
+    printf '__Host-sekisho=%s' "$c" >"$SK_TMP/cookie-sekisho.txt"
     PIDS[sekisho]=$SK_GW_PID
     PORTS[sekisho]=$SK_GW_PORT
+}
+
+# sekisho-pg: the same gateway on a PostgreSQL store (node A; node B for the
+# login run is pg_node_b). Own port, state directory, audit key and node name.
+start_sekisho_pg() {
+    local c
+    sk_pg_start
+    if ((PG_STATEMENTS)); then
+        sk_pg_psql "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null ||
+            sk_fail "cannot load pg_stat_statements (SK_BENCH_PG_STATEMENTS=0 skips it)"
+        sk_pg_stop || sk_fail "PostgreSQL did not stop"
+        sk_pg_restart
+        sk_pg_psql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null ||
+            sk_fail "CREATE EXTENSION pg_stat_statements failed (SK_BENCH_PG_STATEMENTS=0 skips it)"
+    fi
+    SK_GW_PORT=""
+    sk_write_config "$SK_TMP/pg-a.conf" <<EOF
+[listen]
+workers = $WORKERS
+max_connections = $SK_MAXCONN
+
+[auth]
+workers = $AUTH_WORKERS
+totp_key = $SK_TMP/totp-pg.key
+
+$(sk_pg_conf_lines)
+EOF
+    sed -i -e 's|^dir = state$|dir = state-pg-a|' -e 's|^key = audit.key$|key = audit-pg-a.key\nnode = pg-a|' \
+        "$SK_TMP/pg-a.conf"
+    grep -q '^node = pg-a' "$SK_TMP/pg-a.conf" || sk_fail "bench setup: sekisho-pg's configuration"
+    "$SK_BIN/sekishoctl" -c "$SK_CONF" store migrate >"$SK_TMP/migrate.log" 2>&1 ||
+        sk_fail "sekishoctl store migrate: $(cat "$SK_TMP/migrate.log")"
+    sk_add_user bench default "$(sk_password)" admin
+    cp "$SK_TMP/secrets/bench.pw" "$SK_TMP/secrets/bench-sekisho-pg.pw"
+    sk_start_gateway
+    mv "$SK_GW_LOG" "$SK_TMP/gateway-pg-a.log"
+    SK_GW_LOG=$SK_TMP/gateway-pg-a.log
+    c=$(sk_login bench)
+    printf '__Host-sekisho=%s' "$c" >"$SK_TMP/cookie-sekisho-pg.txt"
+    PIDS[sekisho-pg]=$SK_GW_PID
+    PORTS[sekisho-pg]=$SK_GW_PORT
+}
+
+# pg_node_b: a second sekisho-pg node on the same PostgreSQL (for the login run).
+pg_node_b() {
+    SK_GW_PORT=$(sk_free_port)
+    sed -e "s/^address = .*/address = $SK_HOST:$SK_GW_PORT/" -e 's|^dir = state-pg-a$|dir = state-pg-b|' \
+        -e 's|^key = audit-pg-a.key$|key = audit-pg-b.key|' -e 's|^node = pg-a$|node = pg-b|' \
+        "$SK_TMP/pg-a.conf" >"$SK_TMP/pg-b.conf"
+    grep -q '^node = pg-b' "$SK_TMP/pg-b.conf" || sk_fail "bench setup: node B's configuration"
+    SK_CONF=$SK_TMP/pg-b.conf
+    sk_start_gateway
+    mv "$SK_GW_LOG" "$SK_TMP/gateway-pg-b.log"
+    SK_GW_LOG=$SK_TMP/gateway-pg-b.log
+    PIDS[sekisho-pg-b]=$SK_GW_PID
+    PORTS[sekisho-pg-b]=$SK_GW_PORT
 }
 
 for fe in $FRONTENDS; do
@@ -303,6 +460,7 @@ for fe in $FRONTENDS; do
     nginx) start_nginx ;;
     haproxy) start_haproxy ;;
     sekisho) start_sekisho ;;
+    sekisho-pg) start_sekisho_pg ;;
     *) sk_fail "unknown front end '$fe'" ;;
     esac
 done
@@ -323,7 +481,7 @@ for fe in $FRONTENDS; do
         r=${REQS:-$(((KA_TOTAL + c - 1) / c))}
         sk_log "$fe: keep-alive, $c connections x $r requests"
         read -r "R[$fe,ka${c}_us]" "R[$fe,ka${c}_rate]" "R[$fe,ka${c}_p50]" "R[$fe,ka${c}_p99]" "R[$fe,ka${c}_retry]" \
-            < <(measure "$fe" "keep-alive $c conns" $((c * r)) keepalive -c "$c" -r "$r")
+            "R[$fe,ka${c}_pgus]" "R[$fe,ka${c}_pgq]" < <(measure "$fe" "keep-alive $c conns" $((c * r)) keepalive -c "$c" -r "$r")
     done
 done
 for fe in $FRONTENDS; do
@@ -335,7 +493,7 @@ done
 hold() {
     local fe=$1 out=$SK_TMP/hold-$1.out cpid rss0 rss1 thr0 thr1 line held
     local -a args
-    mapfile -t args < <(client_args "${PORTS[$fe]}")
+    mapfile -t args < <(client_args "$fe")
     # shellcheck disable=SC2046
     rss0=$(proc_sum VmRSS $(fe_pids "$fe"))
     # shellcheck disable=SC2046
@@ -375,7 +533,7 @@ hold() {
 slowloris() {
     local fe=$1 out=$SK_TMP/slow-$1.out spid line legit
     local -a args
-    mapfile -t args < <(client_args "${PORTS[$fe]}")
+    mapfile -t args < <(client_args "$fe")
     "$SK_BIN/sekisho-bench" slowloris --connect "$SK_HOST:${PORTS[$fe]}" --bind 127.0.0.2 \
         -n "$SLOW" >"$out" 2>"$out.err" &
     spid=$!
@@ -420,6 +578,88 @@ for fe in $FRONTENDS; do
     fi
 done
 
+# ---- logins (issue 10) ------------------------------------------------------------------
+
+# login_client DIR PORT N PWFILE: N full logins in a row, as lib.sh's
+# sk_login_attempt does them (curl: GET the form, POST it back with the password),
+# each line of DIR/results "STATUS MICROSECONDS". Runs in a subshell with its own
+# scratch files so that several run side by side.
+login_client() {
+    local d=$1 port=$2 n=$3 pw i code t0
+    pw=$(cat "$4")
+    mkdir -p "$d"
+    ln -s "$SK_TMP/users" "$d/users"
+    SK_TMP=$d
+    SK_GW_PORT=$port
+    for ((i = 0; i < n; i++)); do
+        t0=$EPOCHREALTIME
+        code=$(sk_login_attempt bench bench "$pw" 2>>"$d/errors") || code=ERR
+        awk -v c="$code" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%s %.0f\n", c, (b - a) * 1e6 }' >>"$d/results"
+    done
+}
+
+# login_run KEY FE...: LOGINS logins by LOGIN_CLIENTS parallel clients, client i
+# against FE[i mod n]; the server CPU (the FEs' processes and PostgreSQL) around it.
+login_run() {
+    local key=$1 fe i n p t0 t1 c0 c1 pg0 pg1 q0 q1 ok
+    shift
+    local -a fes=("$@") srv=() pgp=() cl=()
+    for fe in "${fes[@]}"; do read -ra p < <(fe_pids "$fe"); srv+=("${p[@]}"); done
+    read -ra pgp < <(pg_pids)
+    rm -rf "$SK_TMP/login-$key"
+    q0=$(pg_calls)
+    # LMDB: the database is not involved
+    [[ " ${fes[*]} " == *" sekisho "* ]] && pgp=() q0=""
+    c0=$(ticks "${srv[@]}")
+    pg0=$(ticks "${pgp[@]}")
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < LOGIN_CLIENTS; i++)); do
+        n=$((LOGINS / LOGIN_CLIENTS + (i < LOGINS % LOGIN_CLIENTS ? 1 : 0)))
+        fe=${fes[i % ${#fes[@]}]}
+        login_client "$SK_TMP/login-$key/$i" "${PORTS[$fe]}" "$n" "$SK_TMP/secrets/bench-${fes[0]}.pw" &
+        cl+=($!)
+        sk_track $!
+    done
+    for p in "${cl[@]}"; do wait "$p" || true; done
+    t1=$EPOCHREALTIME
+    c1=$(ticks "${srv[@]}")
+    pg1=$(ticks "${pgp[@]}")
+    q1=$(pg_calls)
+    [[ " ${fes[*]} " == *" sekisho "* ]] || pg_top "logins $key"
+    cat "$SK_TMP/login-$key"/*/results >"$SK_TMP/login-$key/all" 2>/dev/null || true
+    ok=$(awk '$1 == 303' "$SK_TMP/login-$key/all" | wc -l)
+    R[$key,ok]=$ok
+    R[$key,err]=$((LOGINS - ok))
+    R[$key,rate]=$(awk -v n="$ok" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
+    read -r "R[$key,p50]" "R[$key,p99]" < <(awk '$1 == 303 { print $2 / 1000 }' "$SK_TMP/login-$key/all" | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a n/a";
+              else printf "%.0f %.0f\n", v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1] }')
+    R[$key,ms]=$(awk -v d=$((c1 - c0 + pg1 - pg0)) -v t="$TICK" -v n="$ok" 'BEGIN { printf "%.1f", n ? d * 1e3 / t / n : 0 }')
+    R[$key,pgshare]=$(awk -v p=$((pg1 - pg0)) -v d=$((c1 - c0 + pg1 - pg0)) 'BEGIN { printf "%.1f%%", d ? 100 * p / d : 0 }')
+    R[$key,pgq]=n/a
+    [[ -n $q0 && -n $q1 && $ok -gt 0 ]] && R[$key,pgq]=$(awk -v d=$((q1 - q0)) -v n="$ok" 'BEGIN { printf "%.1f", d / n }')
+    echo "logins $key (${fes[*]}): ok=$ok of $LOGINS wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
+        "server_ticks=$((c1 - c0)) pg_ticks=$((pg1 - pg0)) pg_statements=${q1:-?}-${q0:-?}" \
+        "errors: $(cat "$SK_TMP/login-$key"/*/errors 2>/dev/null | sort | uniq -c | head -c 600 | tr '\n' ' ')" \
+        >>"$SK_TMP/runs.log"
+    ((ok == LOGINS)) || RUN_FAILED=1
+}
+
+LOGIN_RUNS=()
+if ((LOGINS > 0)) && [[ " $FRONTENDS " == *" sekisho-pg "* ]]; then
+    if [[ " $FRONTENDS " == *" sekisho "* ]]; then
+        sk_log "sekisho (LMDB): $LOGINS logins, one node"
+        login_run lmdb1 sekisho
+        LOGIN_RUNS+=(lmdb1)
+    fi
+    sk_log "sekisho-pg: $LOGINS logins, one node"
+    login_run pg1 sekisho-pg
+    pg_node_b
+    sk_log "sekisho-pg: $LOGINS logins, two nodes"
+    login_run pg2 sekisho-pg sekisho-pg-b
+    LOGIN_RUNS+=(pg1 pg2)
+fi
+
 # ---- report -------------------------------------------------------------------------
 
 # ratio A B: A/B with two decimals, n/a when either is missing or B is 0.
@@ -428,22 +668,38 @@ ratio() {
         if (a == "" || b == "" || a == "FAIL" || b == "FAIL" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a";
         else printf "%.2f\n", a / b }'
 }
-# row LABEL KEY: one figure for every front end plus sekisho/nginx (and /haproxy).
+# row LABEL KEY: one figure for every front end plus sekisho/nginx (and /haproxy);
+# with sekisho-pg also pg/lmdb (sekisho-pg / sekisho) and pg/nginx.
+HAS_PG=0
+[[ " $FRONTENDS " == *" sekisho-pg "* ]] && HAS_PG=1
 row() {
     local label=$1 key=$2 fe line
     line=$(printf '%-34s' "$label")
     for fe in $FRONTENDS; do line+=$(printf ' %12s' "${R[$fe,$key]:-n/a}"); done
     if [[ " $FRONTENDS " == *" sekisho "* ]]; then
         for fe in $FRONTENDS; do
-            [[ $fe == sekisho ]] && continue
+            [[ $fe == sekisho || $fe == sekisho-pg ]] && continue
             line+=$(printf ' %12s' "$(ratio "${R[sekisho,$key]:-}" "${R[$fe,$key]:-}")")
         done
+    fi
+    if ((HAS_PG)); then
+        [[ " $FRONTENDS " == *" sekisho "* ]] &&
+            line+=$(printf ' %12s' "$(ratio "${R[sekisho-pg,$key]:-}" "${R[sekisho,$key]:-}")")
+        [[ " $FRONTENDS " == *" nginx "* ]] &&
+            line+=$(printf ' %12s' "$(ratio "${R[sekisho-pg,$key]:-}" "${R[nginx,$key]:-}")")
     fi
     printf '%s\n' "$line"
 }
 
 echo
 echo "Sekisho benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r)"
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l >= 0.5 * n) }'; then
+    echo "MACHINE BUSY: load average before the bench started $LOAD_START (at the end $LOAD_END) on $(nproc) CPUs;"
+    echo "  other work shared the CPUs: rates and latencies are depressed, CPU-per-op figures less so"
+else
+    echo "load average before the bench $LOAD_START, at the end $LOAD_END"
+fi
 echo "$(nginx -v 2>&1)${PIDS[haproxy]:+, $(haproxy -v | head -1 | cut -d' ' -f1-3)}; $(openssl version)"
 printf 'workers/processes per front end: %s; sekisho auth pool %s; %s\n' "$WORKERS" "$AUTH_WORKERS" "$NOFILE_NOTE"
 printf 'connection limits from it: nginx worker_connections %s, haproxy maxconn %s, sekisho max_connections %s\n' \
@@ -454,7 +710,15 @@ printf 'counts: %s full handshakes, %s resumptions per TLS version, keep-alive %
 header=$(printf '%-34s' "figure")
 for fe in $FRONTENDS; do header+=$(printf ' %12s' "$fe"); done
 if [[ " $FRONTENDS " == *" sekisho "* ]]; then
-    for fe in $FRONTENDS; do [[ $fe != sekisho ]] && header+=$(printf ' %12s' "sekisho/$fe"); done
+    for fe in $FRONTENDS; do [[ $fe != sekisho && $fe != sekisho-pg ]] && header+=$(printf ' %12s' "sekisho/$fe"); done
+fi
+if ((HAS_PG)); then
+    [[ " $FRONTENDS " == *" sekisho "* ]] && header+=$(printf ' %12s' "pg/lmdb")
+    [[ " $FRONTENDS " == *" nginx "* ]] && header+=$(printf ' %12s' "pg/nginx")
+    echo "sekisho-pg: [store] backend = postgresql ($("$SK_PG_BIN/postgres" --version), on this machine, loopback TCP," \
+        "fsync=off$( ((PG_STATEMENTS)) && echo ', pg_stat_statements loaded'))"
+    echo "  its CPU figures INCLUDE the PostgreSQL server's processes (the cost of the design);" \
+        "pg/lmdb = sekisho-pg / sekisho"
 fi
 echo
 echo "$header"
@@ -471,6 +735,10 @@ for c in $CONNS; do
     row "keep-alive x$c, p50 ms" "ka${c}_p50"
     row "keep-alive x$c, p99 ms" "ka${c}_p99"
     row "keep-alive x$c, connect retries" "ka${c}_retry"
+    if ((HAS_PG)); then
+        printf '%-34s %12s  (PostgreSQL statements per request: %s)\n' "  of which PostgreSQL, us CPU/req" \
+            "${R[sekisho-pg,ka${c}_pgus]:-n/a}" "${R[sekisho-pg,ka${c}_pgq]:-n/a}"
+    fi
 done
 if ((HOLD > 0)); then
     row "idle conns held" held
@@ -487,6 +755,27 @@ if ((SLOW > 0)); then
     row "legit errors (of $SLOW_REQS)" slow_err
     row "legit p50 ms (new conn each)" slow_p50
     row "legit p99 ms (new conn each)" slow_p99
+fi
+if ((${#LOGIN_RUNS[@]} > 0)); then
+    echo
+    echo "Logins (issue 10): $LOGINS full logins per run (GET the form + POST id and password: argon2id" \
+        "m=$SK_ARGON2_KIB KiB, t=3, p=1; curl, so 2 full mTLS handshakes per login), $LOGIN_CLIENTS parallel clients"
+    printf '%-30s %10s %7s %8s %8s %14s %10s %10s\n' "run" "logins/s" "errors" "p50 ms" "p99 ms" \
+        "server ms CPU" "PG share" "PG stmts"
+    for k in "${LOGIN_RUNS[@]}"; do
+        case $k in
+        lmdb1) l="sekisho (LMDB), 1 node" ;;
+        pg1) l="sekisho-pg, 1 node (A)" ;;
+        pg2) l="sekisho-pg, 2 nodes (A + B)" ;;
+        esac
+        printf '%-30s %10s %7s %8s %8s %14s %10s %10s\n' "$l" "${R[$k,rate]}" "${R[$k,err]}" "${R[$k,p50]}" \
+            "${R[$k,p99]}" "${R[$k,ms]}" "${R[$k,pgshare]}" "${R[$k,pgq]}"
+    done
+    echo "two nodes / one node (logins/s): $(ratio "${R[pg2,rate]}" "${R[pg1,rate]}")"
+    echo "(server ms CPU = per login, the gateway processes of the nodes used plus PostgreSQL's; PG share = PostgreSQL's"
+    echo " part of it; PG stmts = statements the sekisho role ran per login. Both nodes run on the same $(nproc) CPUs"
+    echo " as PostgreSQL and the curl clients: the two-node figure shows whether the shared database is the"
+    echo " bottleneck (argon2 is, by design), it is not a scaling claim.)"
 fi
 if [[ -n ${R[nginx,hs_us]:-} && -n ${R[sekisho,r12_us]:-} ]]; then
     printf '%-34s %12s %12s\n' "resumed sekisho / full nginx" "TLS 1.2: $(ratio "${R[sekisho,r12_us]}" "${R[nginx,hs_us]}")" \
@@ -527,6 +816,26 @@ if [[ " $FRONTENDS " == *" sekisho "* && " $FRONTENDS " == *" nginx "* ]]; then
         "resumed handshake ≤ 0.3× nginx's full handshake (TLS 1.2 $(S r12_us), TLS 1.3 $(S r13_us) vs $(N hs_us) us)"
     printf '%s  %s\n' "$(verdict 'a == 0' "$(S slow_err)")" \
         "0 errors for the legitimate client during the slowloris run ($(S slow_err) errors of $SLOW_REQS)"
+fi
+
+if ((HAS_PG)) && [[ " $FRONTENDS " == *" sekisho "* ]]; then
+    P() { echo "${R[sekisho-pg,$1]:-}"; }
+    L() { echo "${R[sekisho,$1]:-}"; }
+    echo
+    echo "Targets (issue 10, this machine; sekisho-pg's CPU includes PostgreSQL's):"
+    for c in $CONNS; do
+        printf '%s  %s\n' "$(verdict 'a <= 1.1 * b' "$(P ka${c}_us)" "$(L ka${c}_us)")" \
+            "keep-alive x$c CPU per authenticated request, PostgreSQL within 1.1× of LMDB ($(P ka${c}_us) vs $(L ka${c}_us) us, $(ratio "$(P ka${c}_us)" "$(L ka${c}_us)")×)"
+        printf '%s  %s\n' "$(verdict 'a <= 1.1 * b' "$(P ka${c}_p99)" "$(L ka${c}_p99)")" \
+            "keep-alive x$c p99, PostgreSQL within 1.1× of LMDB ($(P ka${c}_p99) vs $(L ka${c}_p99) ms, $(ratio "$(P ka${c}_p99)" "$(L ka${c}_p99)")×)"
+    done
+    if [[ " $FRONTENDS " == *" nginx "* ]]; then
+        for c in $CONNS; do
+            printf 'vs nginx, keep-alive x%s: CPU sekisho %s×, sekisho-pg %s×; p99 sekisho %s×, sekisho-pg %s×\n' "$c" \
+                "$(ratio "$(L ka${c}_us)" "${R[nginx,ka${c}_us]:-}")" "$(ratio "$(P ka${c}_us)" "${R[nginx,ka${c}_us]:-}")" \
+                "$(ratio "$(L ka${c}_p99)" "${R[nginx,ka${c}_p99]:-}")" "$(ratio "$(P ka${c}_p99)" "${R[nginx,ka${c}_p99]:-}")"
+        done
+    fi
 fi
 
 if ((RUN_FAILED)); then
