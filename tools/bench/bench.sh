@@ -39,6 +39,7 @@
 #   SK_BENCH_CONNS ("1 4 64 256") keep-alive connection counts (max 256)
 #   SK_BENCH_KA_TOTAL (20000)    keep-alive requests per count, split over the connections
 #   SK_BENCH_REQS                requests per connection instead (old knob; overrides KA_TOTAL)
+#   SK_BENCH_ROUNDS (1)          keep-alive rounds (front ends take turns); figures are medians
 #   SK_BENCH_HOLD (10000)        idle authenticated connections held (0 = skip)
 #   SK_BENCH_SLOW (10000)        silent slowloris sockets (0 = skip the slowloris run)
 #   SK_BENCH_SLOW_REQS (1000)    legitimate requests during the slowloris run
@@ -86,6 +87,7 @@ BPATH=${SK_BENCH_PATH:-/}
 LOGINS=${SK_BENCH_LOGINS:-200}
 LOGIN_CLIENTS=${SK_BENCH_LOGIN_CLIENTS:-4}
 PG_STATEMENTS=${SK_BENCH_PG_STATEMENTS:-1}
+ROUNDS=${SK_BENCH_ROUNDS:-1}
 export SK_ARGON2_KIB=${SK_BENCH_ARGON2_KIB:-65536}
 DEFAULT_FRONTENDS=0
 if [[ -z ${SK_BENCH_FRONTENDS:-} ]]; then
@@ -477,11 +479,36 @@ for fe in $FRONTENDS; do
         < <(measure "$fe" "resumed TLS 1.2 session ID" "$RESUMES" resume --tls12 -n "$RESUMES" -c "$HS_THREADS")
     read -r "R[$fe,r13_us]" "R[$fe,r13_rate]" _ _ _ \
         < <(measure "$fe" "resumed TLS 1.3 ticket" "$RESUMES" resume -n "$RESUMES" -c "$HS_THREADS")
+done
+# Keep-alive: the front ends take turns at each connection count, ROUNDS times,
+# and each figure is the median of its rounds, so that load from elsewhere on the
+# machine falls on all of them alike.
+KA_FIELDS=(us rate p50 p99 retry pgus pgq)
+declare -A K # K[fe,conns,round,field]
+for ((rd = 1; rd <= ROUNDS; rd++)); do
     for c in $CONNS; do
         r=${REQS:-$(((KA_TOTAL + c - 1) / c))}
-        sk_log "$fe: keep-alive, $c connections x $r requests"
-        read -r "R[$fe,ka${c}_us]" "R[$fe,ka${c}_rate]" "R[$fe,ka${c}_p50]" "R[$fe,ka${c}_p99]" "R[$fe,ka${c}_retry]" \
-            "R[$fe,ka${c}_pgus]" "R[$fe,ka${c}_pgq]" < <(measure "$fe" "keep-alive $c conns" $((c * r)) keepalive -c "$c" -r "$r")
+        for fe in $FRONTENDS; do
+            sk_log "$fe: keep-alive, $c connections x $r requests$( ((ROUNDS > 1)) && echo ", round $rd of $ROUNDS")"
+            read -r "K[$fe,$c,$rd,us]" "K[$fe,$c,$rd,rate]" "K[$fe,$c,$rd,p50]" "K[$fe,$c,$rd,p99]" \
+                "K[$fe,$c,$rd,retry]" "K[$fe,$c,$rd,pgus]" "K[$fe,$c,$rd,pgq]" \
+                < <(measure "$fe" "keep-alive $c conns (round $rd)" $((c * r)) keepalive -c "$c" -r "$r")
+        done
+    done
+done
+# median VALUE...: the middle one (the lower of the two middle ones), FAIL when
+# any is FAIL, n/a when any is n/a.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } $1 == "FAIL" { f = 1 } $1 == "n/a" { na = 1 }
+        END { print (f ? "FAIL" : na ? "n/a" : v[int((NR + 1) / 2)]) }'
+}
+for fe in $FRONTENDS; do
+    for c in $CONNS; do
+        for k in "${KA_FIELDS[@]}"; do
+            vals=()
+            for ((rd = 1; rd <= ROUNDS; rd++)); do vals+=("${K[$fe,$c,$rd,$k]}"); done
+            R[$fe,ka${c}_$k]=$(median "${vals[@]}")
+        done
     done
 done
 for fe in $FRONTENDS; do
@@ -694,6 +721,8 @@ row() {
 echo
 echo "Sekisho benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r)"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+# The bench itself keeps up to ~2 runnable processes per CPU busy; a start value
+# above half the CPUs means someone else was working.
 if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l >= 0.5 * n) }'; then
     echo "MACHINE BUSY: load average before the bench started $LOAD_START (at the end $LOAD_END) on $(nproc) CPUs;"
     echo "  other work shared the CPUs: rates and latencies are depressed, CPU-per-op figures less so"
@@ -704,8 +733,9 @@ echo "$(nginx -v 2>&1)${PIDS[haproxy]:+, $(haproxy -v | head -1 | cut -d' ' -f1-
 printf 'workers/processes per front end: %s; sekisho auth pool %s; %s\n' "$WORKERS" "$AUTH_WORKERS" "$NOFILE_NOTE"
 printf 'connection limits from it: nginx worker_connections %s, haproxy maxconn %s, sekisho max_connections %s\n' \
     "$NGINX_CONNS" "$([[ -n ${PIDS[haproxy]:-} ]] && echo "$HA_MAXCONN" || echo n/a)" "$SK_MAXCONN"
-printf 'counts: %s full handshakes, %s resumptions per TLS version, keep-alive %s, hold %s, slowloris %s sockets + %s requests; path %s\n' \
+printf 'counts: %s full handshakes, %s resumptions per TLS version, keep-alive %s%s, hold %s, slowloris %s sockets + %s requests; path %s\n' \
     "$HS" "$RESUMES" "${REQS:+$REQS requests per connection}${REQS:-$KA_TOTAL requests per connection count}" \
+    "$( ((ROUNDS > 1)) && echo " (median of $ROUNDS rounds, the front ends taking turns)")" \
     "$HOLD" "$SLOW" "$SLOW_REQS" "$BPATH"
 header=$(printf '%-34s' "figure")
 for fe in $FRONTENDS; do header+=$(printf ' %12s' "$fe"); done
@@ -775,7 +805,8 @@ if ((${#LOGIN_RUNS[@]} > 0)); then
     echo "(server ms CPU = per login, the gateway processes of the nodes used plus PostgreSQL's; PG share = PostgreSQL's"
     echo " part of it; PG stmts = statements the sekisho role ran per login. Both nodes run on the same $(nproc) CPUs"
     echo " as PostgreSQL and the curl clients: the two-node figure shows whether the shared database is the"
-    echo " bottleneck (argon2 is, by design), it is not a scaling claim.)"
+    echo " bottleneck (argon2 is, by design), it is not a scaling claim. On a busy machine two nodes also"
+    echo " bring twice the argon2 threads, which win a larger share of CPUs contended by other work.)"
 fi
 if [[ -n ${R[nginx,hs_us]:-} && -n ${R[sekisho,r12_us]:-} ]]; then
     printf '%-34s %12s %12s\n' "resumed sekisho / full nginx" "TLS 1.2: $(ratio "${R[sekisho,r12_us]}" "${R[nginx,hs_us]}")" \
