@@ -393,6 +393,9 @@ workers = $AUTH_WORKERS
 EOF
     sk_add_user bench default "$(sk_password)" admin
     sk_start_gateway
+    # lib.sh names every gateway's log gateway.log: sekisho-pg's must not share it
+    mv "$SK_GW_LOG" "$SK_TMP/gateway-sekisho.log"
+    SK_GW_LOG=$SK_TMP/gateway-sekisho.log
     cp "$SK_TMP/secrets/bench.pw" "$SK_TMP/secrets/bench-sekisho.pw"
     c=$(sk_login bench)
     printf '__Host-sekisho=%s' "$c" >"$SK_TMP/cookie.txt"
@@ -496,14 +499,21 @@ for ((rd = 1; rd <= ROUNDS; rd++)); do
         done
     done
 done
-# median VALUE...: the middle one (the lower of the two middle ones), FAIL when
-# any is FAIL, n/a when any is n/a.
+# median VALUE...: the middle one of the rounds that did not fail (the lower of
+# the two middle ones); FAIL when every round failed, n/a when any is n/a.
 median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } $1 == "FAIL" { f = 1 } $1 == "n/a" { na = 1 }
-        END { print (f ? "FAIL" : na ? "n/a" : v[int((NR + 1) / 2)]) }'
+    printf '%s\n' "$@" | grep -vx FAIL | sort -g | awk '{ v[NR] = $1 } $1 == "n/a" { na = 1 }
+        END { print (NR == 0 ? "FAIL" : na ? "n/a" : v[int((NR + 1) / 2)]) }'
 }
+KA_FAILED=() # "fe xC: N of ROUNDS rounds failed"
 for fe in $FRONTENDS; do
     for c in $CONNS; do
+        n=0
+        for ((rd = 1; rd <= ROUNDS; rd++)); do [[ ${K[$fe,$c,$rd,us]} == FAIL ]] && n=$((n + 1)); done
+        if ((n > 0)); then
+            KA_FAILED+=("$fe keep-alive x$c: $n of $ROUNDS rounds failed (figures from the others)")
+            RUN_FAILED=1
+        fi
         for k in "${KA_FIELDS[@]}"; do
             vals=()
             for ((rd = 1; rd <= ROUNDS; rd++)); do vals+=("${K[$fe,$c,$rd,$k]}"); done
@@ -869,6 +879,10 @@ if ((HAS_PG)) && [[ " $FRONTENDS " == *" sekisho "* ]]; then
     fi
 fi
 
+if ((${#KA_FAILED[@]} > 0)); then
+    echo
+    printf '%s\n' "${KA_FAILED[@]}"
+fi
 if ((RUN_FAILED)); then
     echo "FAILED: at least one client run failed (see above and $SK_TMP/runs.log)"
     exit 1
