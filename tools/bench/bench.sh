@@ -163,6 +163,19 @@ ticks() {
     echo "$total"
 }
 
+# per_pid PID...: "PID COMM TICKS" per process, for the breakdown in runs.log.
+per_pid() {
+    local p s c
+    local -a fld
+    for p in "$@"; do
+        s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        c=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+        s=${s##*) }
+        read -ra fld <<<"$s"
+        echo "$p ${c// /_} $((fld[11] + fld[12]))"
+    done
+}
+
 # pg_calls: statements the sekisho role ran so far (pg_stat_statements), "" when
 # it is not loaded.
 pg_calls() {
@@ -221,12 +234,20 @@ measure() {
         q0=$(pg_calls)
         pg0=$(ticks "${pgp[@]}")
     fi
+    local by0 by1
+    # shellcheck disable=SC2046
+    by0=$(per_pid $(cpu_pids "$fe"))
     if ! out=$("$SK_BIN/sekisho-bench" "$@" "${args[@]}" "${cpu[@]}" 2>"$SK_TMP/client.err"); then
         echo "$fe $label: FAILED: $out $(tr '\n' ' ' <"$SK_TMP/client.err")" >>"$SK_TMP/runs.log"
         sk_log "$fe $label run failed: $out $(head -c 600 "$SK_TMP/client.err")"
         echo "FAIL FAIL FAIL FAIL FAIL FAIL FAIL"
         return 0
     fi
+    # shellcheck disable=SC2046
+    by1=$(per_pid $(cpu_pids "$fe"))
+    # where the CPU went, by process name (ticks; read around the client run)
+    out+=" by_process_ticks:$(awk 'NR == FNR { a[$1] = $3; next } ($1 in a) { d[$2] += $3 - a[$1] }
+        END { for (k in d) printf " %s=%d", k, d[k] }' <(echo "$by0") <(echo "$by1"))"
     if [[ $fe == sekisho-pg ]]; then
         pg1=$(ticks "${pgp[@]}")
         q1=$(pg_calls)
@@ -502,7 +523,7 @@ done
 # median VALUE...: the middle one of the rounds that did not fail (the lower of
 # the two middle ones); FAIL when every round failed, n/a when any is n/a.
 median() {
-    printf '%s\n' "$@" | grep -vx FAIL | sort -g | awk '{ v[NR] = $1 } $1 == "n/a" { na = 1 }
+    printf '%s\n' "$@" | { grep -vx FAIL || true; } | sort -g | awk '{ v[NR] = $1 } $1 == "n/a" { na = 1 }
         END { print (NR == 0 ? "FAIL" : na ? "n/a" : v[int((NR + 1) / 2)]) }'
 }
 KA_FAILED=() # "fe xC: N of ROUNDS rounds failed"
