@@ -532,7 +532,7 @@ for fe in $FRONTENDS; do
         n=0
         for ((rd = 1; rd <= ROUNDS; rd++)); do [[ ${K[$fe,$c,$rd,us]} == FAIL ]] && n=$((n + 1)); done
         if ((n > 0)); then
-            KA_FAILED+=("$fe keep-alive x$c: $n of $ROUNDS rounds failed (figures from the others)")
+            KA_FAILED+=("$fe keep-alive x$c: $n of $ROUNDS rounds failed$( ((n < ROUNDS)) && echo " (figures from the others)" || true)")
             RUN_FAILED=1
         fi
         for k in "${KA_FIELDS[@]}"; do
