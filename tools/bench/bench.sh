@@ -886,16 +886,16 @@ if ((HAS_PG)) && [[ " $FRONTENDS " == *" sekisho "* ]]; then
     echo
     echo "Targets (issue 10, this machine; sekisho-pg's CPU includes PostgreSQL's):"
     for c in $CONNS; do
-        printf '%s  %s\n' "$(verdict 'a <= 1.1 * b' "$(P ka${c}_us)" "$(L ka${c}_us)")" \
-            "keep-alive x$c CPU per authenticated request, PostgreSQL within 1.1× of LMDB ($(P ka${c}_us) vs $(L ka${c}_us) us, $(ratio "$(P ka${c}_us)" "$(L ka${c}_us)")×)"
-        printf '%s  %s\n' "$(verdict 'a <= 1.1 * b' "$(P ka${c}_p99)" "$(L ka${c}_p99)")" \
-            "keep-alive x$c p99, PostgreSQL within 1.1× of LMDB ($(P ka${c}_p99) vs $(L ka${c}_p99) ms, $(ratio "$(P ka${c}_p99)" "$(L ka${c}_p99)")×)"
+        printf '%s  %s\n' "$(verdict 'a <= 1.1 * b' "$(P "ka${c}_us")" "$(L "ka${c}_us")")" \
+            "keep-alive x$c CPU per authenticated request, PostgreSQL within 1.1× of LMDB ($(P "ka${c}_us") vs $(L "ka${c}_us") us, $(ratio "$(P "ka${c}_us")" "$(L "ka${c}_us")")×)"
+        printf '%s  %s\n' "$(verdict 'a <= 1.1 * b' "$(P "ka${c}_p99")" "$(L "ka${c}_p99")")" \
+            "keep-alive x$c p99, PostgreSQL within 1.1× of LMDB ($(P "ka${c}_p99") vs $(L "ka${c}_p99") ms, $(ratio "$(P "ka${c}_p99")" "$(L "ka${c}_p99")")×)"
     done
     if [[ " $FRONTENDS " == *" nginx "* ]]; then
         for c in $CONNS; do
             printf 'vs nginx, keep-alive x%s: CPU sekisho %s×, sekisho-pg %s×; p99 sekisho %s×, sekisho-pg %s×\n' "$c" \
-                "$(ratio "$(L ka${c}_us)" "${R[nginx,ka${c}_us]:-}")" "$(ratio "$(P ka${c}_us)" "${R[nginx,ka${c}_us]:-}")" \
-                "$(ratio "$(L ka${c}_p99)" "${R[nginx,ka${c}_p99]:-}")" "$(ratio "$(P ka${c}_p99)" "${R[nginx,ka${c}_p99]:-}")"
+                "$(ratio "$(L "ka${c}_us")" "${R[nginx,ka${c}_us]:-}")" "$(ratio "$(P "ka${c}_us")" "${R[nginx,ka${c}_us]:-}")" \
+                "$(ratio "$(L "ka${c}_p99")" "${R[nginx,ka${c}_p99]:-}")" "$(ratio "$(P "ka${c}_p99")" "${R[nginx,ka${c}_p99]:-}")"
         done
     fi
 fi
