@@ -27,6 +27,10 @@ mkdir -p "$SK_TMP/clock.d"
 printf '+181d\n' >"$SK_TMP/clock.d/clock"
 cl_start A faketime
 cl_start B faketime
+# The port accepts once the monitor bound it; authd schedules its first sweep a
+# minute after it starts: both must be running before the clock moves past it.
+lc_wait_for 60 grep -qF 'authd ready' "$CL_LOG_A" || sk_fail "node A's authd did not start"
+lc_wait_for 60 grep -qF 'authd ready' "$CL_LOG_B" || sk_fail "node B's authd did not start"
 lc_set_clock "+$((181 * 86400 + 180))s"
 lc_wait_for 30 grep -qE 'sweep: [0-9]+ users' "$CL_LOG_A" "$CL_LOG_B" 2>/dev/null ||
     sk_fail "neither node swept within 30 s"
