@@ -3,7 +3,8 @@
 # with accounts, a TOTP secret and a live session is copied to PostgreSQL and
 # verified; the gateway then runs on PostgreSQL and the same passwords, the same
 # TOTP secret and the same session work. A second copy is refused (no merge), as
-# are a missing url and another target.
+# are a missing url and another target, and a node's backup or restore (the accounts
+# are the database's to back up now).
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=../lifecycle/common.sh
@@ -59,6 +60,13 @@ sk_assert_eq "$(jq -c 'del(.backend)' "$SK_TMP/alice.pg.json")" "$(jq -c 'del(.b
 "$SK_BIN/sekishoctl" -c "$SK_TMP/pg.conf" audit export >"$SK_TMP/audit.jsonl" || sk_fail "audit export"
 sk_assert_eq "$(jq -s '[.[] | select(.ev == "admin.change" and .details.command == "store.copy"
     and .details.result == "ok")] | length' "$SK_TMP/audit.jsonl")" 1 "audited store.copy"
+
+# A node's backup holds no account once they live in PostgreSQL: refused, saying how.
+out=$("$SK_BIN/sekishoctl" -c "$SK_TMP/pg.conf" backup --to "$SK_TMP/bk" 2>&1) && sk_fail "backup with postgresql succeeded"
+sk_assert_contains "$out" "pg_dump" "backup with postgresql names the database's tools"
+[[ ! -e $SK_TMP/bk ]] || sk_fail "a refused backup left $SK_TMP/bk behind"
+out=$("$SK_BIN/sekishoctl" -c "$SK_TMP/pg.conf" restore --from "$SK_TMP" 2>&1) && sk_fail "restore with postgresql succeeded"
+sk_assert_contains "$out" "pg_restore" "restore with postgresql names the database's tools"
 
 # ---- the gateway on PostgreSQL: same session, passwords and TOTP secret ---------------
 SK_CONF=$SK_TMP/pg.conf
