@@ -93,4 +93,11 @@ int sk_store_pg_migrate(const char *url, const char *password_file, unsigned *fr
  * when the url does not parse or add failed. */
 int sk_store_pg_client_files(const char *url, int (*add)(const char *path, void *ctx), void *ctx) SK_MUST_CHECK;
 
+/* The TCP ports libpq connects to for this url: one per host that is not a unix
+ * socket directory, from "port" (one for all, or one per host), else $PGPORT,
+ * else 5432; duplicates once. *n = 0 when every host is a socket directory.
+ * 0, or -1 when the url does not parse, a port is invalid or there are more
+ * than cap. */
+int sk_store_pg_tcp_ports(const char *url, uint16_t *ports, unsigned cap, unsigned *n) SK_MUST_CHECK;
+
 #endif
