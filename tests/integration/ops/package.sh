@@ -20,7 +20,9 @@ build=$(cd "$SK_BIN/.." && pwd)
 for t in cpack dpkg-deb; do command -v $t >/dev/null || sk_fail "$t not installed"; done
 chmod 0755 "$SK_TMP"
 
-cpack --config "$build/CPackConfig.cmake" -G DEB -B "$SK_TMP/pkg" >"$SK_TMP/cpack.log" 2>&1 ||
+# cpack first brings the build up to date: anything it relinks must stay usable by
+# the other tests (some run the binaries as nobody), whatever the test's umask.
+(umask 022 && cpack --config "$build/CPackConfig.cmake" -G DEB -B "$SK_TMP/pkg") >"$SK_TMP/cpack.log" 2>&1 ||
     sk_fail "cpack failed: $(tail -20 "$SK_TMP/cpack.log")"
 deb=$(ls "$SK_TMP"/pkg/sekisho_*.deb)
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$SK_TMP/contents"
