@@ -27,21 +27,6 @@ struct burst_job {
     uint32_t count;
 };
 
-static void put_i64(uint8_t *p, int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(u >> (8 * i));
-}
-
-static int64_t get_i64(const uint8_t *p)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    return (int64_t)u;
-}
-
 /* -1 when malformed: the caller starts afresh (a lost history only delays an
  * alarm; refusing to count would suppress it). */
 int authd_burst_decode(const uint8_t *v, size_t len, sk_policy_burst *b)
@@ -54,9 +39,9 @@ int authd_burst_decode(const uint8_t *v, size_t len, sk_policy_burst *b)
     if (n > SK_POLICY_BURST_CAP || len != BURST_HDR + 8 * (size_t)n)
         return -1;
     b->alarmed = v[1];
-    b->alarm_at = get_i64(v + 2);
+    b->alarm_at = authd_get_i64(v + 2);
     for (uint32_t i = 0; i < n; i++)
-        b->ts[i] = get_i64(v + BURST_HDR + 8 * i);
+        b->ts[i] = authd_get_i64(v + BURST_HDR + 8 * i);
     /* Times are seconds since the epoch: a negative one is not ours, and would
      * make the policy's window arithmetic overflow. */
     for (uint32_t i = 0; i < n && b->alarm_at >= 0; i++)
@@ -80,11 +65,11 @@ size_t authd_burst_encode(const sk_policy_config *pol, const sk_policy_burst *b,
         return 0;
     v[0] = BURST_VERSION;
     v[1] = b->alarmed ? 1 : 0;
-    put_i64(v + 2, b->alarm_at);
+    authd_put_i64(v + 2, b->alarm_at);
     for (uint32_t i = 0; i < b->count; i++) {
         int64_t t = b->ts[(start + i) % SK_POLICY_BURST_CAP];
         if (t > now || now - t < pol->burst_window) /* t >= 0 and now >= 0: no overflow */
-            put_i64(v + BURST_HDR + 8 * n++, t);
+            authd_put_i64(v + BURST_HDR + 8 * n++, t);
     }
     v[10] = (uint8_t)(n & 0xff);
     v[11] = (uint8_t)(n >> 8);

@@ -24,20 +24,6 @@ struct claim {
     int release;       /* 0: claim; 1: done; 2: give up without completing */
 };
 
-static void put_i64(uint8_t *p, int64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
-}
-
-static int64_t get_i64(const uint8_t *p)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    return (int64_t)u;
-}
-
 static int claim_fn(uint8_t *v, size_t *len, int exists, void *ctx)
 {
     const struct claim *c = ctx;
@@ -46,8 +32,8 @@ static int claim_fn(uint8_t *v, size_t *len, int exists, void *ctx)
 
     if (exists && *len == CHORE_LEN && v[0] == CHORE_VERSION) {
         mine = memcmp(v + 1, c->me, 16) == 0;
-        lease_until = get_i64(v + 17);
-        last_done = get_i64(v + 25);
+        lease_until = authd_get_i64(v + 17);
+        last_done = authd_get_i64(v + 25);
     } /* anything else: treated as free (a claim is only an optimisation of work) */
     if (c->release) {
         if (!mine)
@@ -64,8 +50,8 @@ static int claim_fn(uint8_t *v, size_t *len, int exists, void *ctx)
     }
     v[0] = CHORE_VERSION;
     memcpy(v + 1, c->me, 16);
-    put_i64(v + 17, lease_until);
-    put_i64(v + 25, last_done);
+    authd_put_i64(v + 17, lease_until);
+    authd_put_i64(v + 25, last_done);
     *len = CHORE_LEN;
     return 0;
 }

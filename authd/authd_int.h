@@ -4,6 +4,22 @@
 
 #include "sk_authd.h"
 
+/* Little-endian integers of the shared values authd keeps in the store (their
+ * encodings are authd's own: burst history, ticket keys, chore claims). */
+static inline void authd_put_i64(uint8_t *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
+}
+
+static inline int64_t authd_get_i64(const uint8_t *p)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    return (int64_t)u;
+}
+
 /* authd's clock: every decision is taken at authd's time, never a caller's. */
 int64_t authd_now(void);
 

@@ -37,21 +37,6 @@ struct keys_job {
     int failed;                /* the stored value is malformed or does not open */
 };
 
-static void put_i64(uint8_t *p, int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(u >> (8 * i));
-}
-
-static int64_t get_i64(const uint8_t *p)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    return (int64_t)u;
-}
-
 /* The sealing "account" of a ticket key: bound to its name, so that sealed keys
  * cannot be swapped between entries. */
 static int ticket_aad_id(const uint8_t name[SK_WIRE_TICKET_NAME_LEN], char id[64])
@@ -118,7 +103,7 @@ int authd_tickets_parse(const uint8_t *seal_key, const uint8_t *val, size_t len,
         if (len - off < SK_WIRE_TICKET_NAME_LEN + 8 + 1)
             return -1;
         memcpy(k->name, val + off, SK_WIRE_TICKET_NAME_LEN);
-        created[i] = get_i64(val + off + SK_WIRE_TICKET_NAME_LEN);
+        created[i] = authd_get_i64(val + off + SK_WIRE_TICKET_NAME_LEN);
         blen = val[off + SK_WIRE_TICKET_NAME_LEN + 8];
         off += SK_WIRE_TICKET_NAME_LEN + 8 + 1;
         if (blen > len - off || ticket_aad_id(k->name, id) != 0)
@@ -170,7 +155,7 @@ static int tickets_encode(const struct keys_job *j, const int64_t created[], uin
             ticket_aad_id(k->name, id) != 0)
             return -1;
         memcpy(val + off, k->name, SK_WIRE_TICKET_NAME_LEN);
-        put_i64(val + off + SK_WIRE_TICKET_NAME_LEN, created[i]);
+        authd_put_i64(val + off + SK_WIRE_TICKET_NAME_LEN, created[i]);
         memcpy(secret, k->aes, 32);
         memcpy(secret + 32, k->hmac, 32);
         rc = sk_auth_totp_seal(j->seal_key, KEYS_TENANT, id, secret, sizeof secret,
