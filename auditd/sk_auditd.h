@@ -60,6 +60,8 @@
  * includes an fdatasync), and a LAG (metrics must not hang). */
 #define SK_AUDITD_CALL_TIMEOUT_MS 30000
 #define SK_AUDITD_LAG_TIMEOUT_MS 2000
+/* Client side: the longest a request line waits in its handle's batch. */
+#define SK_AUDITD_BATCH_MS 5
 
 /* ---- server (auditd's process) ------------------------------------------- */
 
