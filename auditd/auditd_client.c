@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -205,10 +206,16 @@ static void flusher_start_locked(struct remote *r)
     if (pthread_condattr_init(&ca) != 0)
         return;
     if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&r->wake, &ca) == 0) {
+        /* No signal is the flusher's to handle: it starts with all blocked. */
+        sigset_t all, old;
+        sigfillset(&all);
+        int masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
         if (pthread_create(&r->flusher, NULL, flusher_main, r) == 0)
             r->flusher_state = 1;
         else
             pthread_cond_destroy(&r->wake);
+        if (masked)
+            (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     pthread_condattr_destroy(&ca);
     if (r->flusher_state != 1)
