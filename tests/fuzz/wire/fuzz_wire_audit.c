@@ -14,32 +14,6 @@
 
 #include "sk_wire_audit.h"
 
-static void check_request(const sk_wire_audit_request *q)
-{
-    if (q->has_user > 1 || q->has_tenant > 1 || q->has_peer > 1 || q->has_serial > 1)
-        abort();
-    terminated(q->user, sizeof q->user);
-    terminated(q->path, sizeof q->path);
-    if ((!q->has_user && q->user[0] != '\0') || (!q->has_serial && q->serial[0] != '\0'))
-        abort();
-}
-
-static void check_batch(const sk_wire_audit_request_batch *b)
-{
-    static sk_wire_audit_request q;
-    size_t off = 0;
-    uint32_t n = 0;
-    int r;
-    if (b->n == 0 || b->n > SK_WIRE_AUDIT_BATCH_MAX || b->len > sizeof b->lines)
-        abort();
-    while ((r = sk_wire_audit_batch_next(b, &off, &q)) == 0) {
-        check_request(&q);
-        n++;
-    }
-    if (r != 1 || n != b->n || off != b->len)
-        abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct {
