@@ -30,6 +30,10 @@
  * later append, by sk_audit_flush, by the next durable append or at close.
  * sk_audit_request lines are first queued in memory and written as one batch
  * (see there): a crash can lose at most that batch, never a security event.
+ * On a remote handle (sk_auditd.h) a line first waits in the sending process
+ * (at most SK_AUDITD_BATCH_MS, 5 ms, while traffic flows) to travel to auditd
+ * with its neighbours: a crash of that process can also lose the lines of its
+ * last few milliseconds, never an acknowledged append.
  *
  * A torn last line (no trailing newline) can only be produced by a crash or
  * power loss in the middle of that single write — i.e. before its append
@@ -204,9 +208,10 @@ int sk_audit_append(sk_audit *a, const sk_audit_event *ev, int durable, uint64_t
 
 /* A proxied request line, group-committed: queued in memory (a mutex, no I/O) and
  * written in one batch by the next sk_audit_flush, append, checkpoint or close, or
- * when 128 are waiting. Its ts is the time of this call. A crash can lose the lines
- * of one batch; request lines are never acknowledged security events. duration in
- * microseconds. */
+ * when 128 are waiting. Its ts is the time of this call (on a remote handle: when
+ * auditd queues it, at most a few milliseconds later, see sk_auditd.h). A crash can
+ * lose the lines of one batch; request lines are never acknowledged security
+ * events. duration in microseconds. */
 int sk_audit_request(sk_audit *a, const char *user, const char *tenant, const char *peer,
                      const char *serial, const char *method, const char *path,
                      int status, uint64_t bytes, uint64_t duration_us) SK_MUST_CHECK;

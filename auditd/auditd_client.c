@@ -2,6 +2,8 @@
  * and the ctl socket helpers (sk_auditd.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +17,16 @@
 
 struct remote {
     sk_wire_client *c;
+    /* Request lines waiting to leave (below); all under lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;             /* the flusher: a first line, or stop */
+    pthread_t flusher;
+    int flusher_state;               /* 0 not tried, 1 running, -1 none */
+    int stop;
+    int64_t first_ms;                /* when the oldest buffered line came */
+    sk_wire_audit_request q;         /* reused: no allocation per request */
+    sk_wire_audit_request_batch *b;
+    uint8_t enc[SK_WIRE_AUDIT_BATCH_BYTES + 16]; /* a batch or one line, encoded */
 };
 
 /* An optional string into (has, out): NULL -> absent. */
@@ -128,35 +140,144 @@ out:
     return rc;
 }
 
+/* ---- request lines: batched ---------------------------------------------------
+ * Lines are encoded into one buffer per handle (a mutex; the network process's
+ * threads hold it for a copy of a few hundred bytes) and leave as one
+ * REQUEST_BATCH datagram when it is full, when its oldest line is
+ * SK_AUDITD_BATCH_MS old (checked by the next line, and by the flusher thread
+ * when traffic stops), at sk_audit_flush and at close. One datagram, one
+ * recv and one wake-up in auditd per batch instead of per request. */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Post the buffered lines (lock held). On failure they are dropped and logged:
+ * keeping them would only make every later line fail the same way. */
+static int batch_send_locked(struct remote *r)
+{
+    sk_wire_w w;
+    int rc = 0;
+    if (r->b->n == 0)
+        return 0;
+    sk_wire_w_init(&w, r->enc, sizeof r->enc);
+    if (sk_wire_audit_encode(SK_WIRE_AUDIT_REQUEST_BATCH, 0, r->b, &w) != 0 ||
+        sk_wire_post(r->c, SK_WIRE_AUDIT_REQUEST_BATCH, r->enc, w.len) != 0) {
+        sk_log(SK_LOG_ERR, "audit: %u request line(s) could not be handed to auditd: %s", (unsigned)r->b->n,
+               strerror(errno));
+        rc = -1;
+    }
+    r->b->n = 0;
+    r->b->len = 0;
+    return rc;
+}
+
+static void *flusher_main(void *p)
+{
+    struct remote *r = p;
+    pthread_mutex_lock(&r->lock);
+    while (!r->stop) {
+        if (r->b->n == 0) {
+            pthread_cond_wait(&r->wake, &r->lock);
+            continue;
+        }
+        int64_t due = r->first_ms + SK_AUDITD_BATCH_MS;
+        if (mono_ms() >= due) {
+            (void)batch_send_locked(r); /* logged there */
+            continue;
+        }
+        struct timespec ts = { (time_t)(due / 1000), (long)(due % 1000) * 1000000L };
+        (void)pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+/* Started with the first request line (authd and the tools never send one). */
+static void flusher_start_locked(struct remote *r)
+{
+    pthread_condattr_t ca;
+    if (r->flusher_state != 0)
+        return;
+    r->flusher_state = -1; /* tried: without it, every line leaves at once */
+    if (pthread_condattr_init(&ca) != 0)
+        return;
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&r->wake, &ca) == 0) {
+        /* No signal is the flusher's to handle: it starts with all blocked. */
+        sigset_t all, old;
+        sigfillset(&all);
+        int masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
+        if (pthread_create(&r->flusher, NULL, flusher_main, r) == 0)
+            r->flusher_state = 1;
+        else
+            pthread_cond_destroy(&r->wake);
+        if (masked)
+            (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    pthread_condattr_destroy(&ca);
+    if (r->flusher_state != 1)
+        sk_log(SK_LOG_WARN, "audit: no request line flusher thread: each line is sent on its own");
+}
+
+static void fill_request(sk_wire_audit_request *q, const char *user, const char *tenant, const char *peer,
+                         const char *serial, const char *method, const char *path, int status, uint64_t bytes,
+                         uint64_t duration_us)
+{
+    put_opt(&q->has_user, q->user, sizeof q->user, user);
+    put_opt(&q->has_tenant, q->tenant, sizeof q->tenant, tenant);
+    put_opt(&q->has_peer, q->peer, sizeof q->peer, peer);
+    put_opt(&q->has_serial, q->serial, sizeof q->serial, serial);
+    (void)sk_wire_audit_cut(q->method, sizeof q->method, method);
+    (void)sk_wire_audit_cut(q->path, sizeof q->path, path);
+    q->status = status;
+    q->bytes = bytes;
+    q->duration_us = duration_us;
+}
+
+/* A line too large for a batch goes alone, as before batching (lock held). */
+static int post_single_locked(struct remote *r)
+{
+    sk_wire_w w;
+    sk_wire_w_init(&w, r->enc, sizeof r->enc);
+    if (sk_wire_audit_encode(SK_WIRE_AUDIT_REQUEST, 0, &r->q, &w) == 0 &&
+        sk_wire_post(r->c, SK_WIRE_AUDIT_REQUEST, r->enc, w.len) == 0)
+        return 0;
+    sk_log(SK_LOG_ERR, "audit: a request line could not be handed to auditd: %s", strerror(errno));
+    return -1;
+}
+
 static int r_request(void *ctx, const char *user, const char *tenant, const char *peer, const char *serial,
                      const char *method, const char *path, int status, uint64_t bytes, uint64_t duration_us)
 {
     struct remote *r = ctx;
-    struct {
-        sk_wire_audit_request q;
-        uint8_t enc[7 * (SK_WIRE_AUDIT_FIELD + 2) + 64];
-    } *b = calloc(1, sizeof *b);
-    sk_wire_w w;
-    int rc = -1;
+    int rc = 0, added;
 
-    if (b == NULL)
-        return -1;
-    put_opt(&b->q.has_user, b->q.user, sizeof b->q.user, user);
-    put_opt(&b->q.has_tenant, b->q.tenant, sizeof b->q.tenant, tenant);
-    put_opt(&b->q.has_peer, b->q.peer, sizeof b->q.peer, peer);
-    put_opt(&b->q.has_serial, b->q.serial, sizeof b->q.serial, serial);
-    (void)sk_wire_audit_cut(b->q.method, sizeof b->q.method, method);
-    (void)sk_wire_audit_cut(b->q.path, sizeof b->q.path, path);
-    b->q.status = status;
-    b->q.bytes = bytes;
-    b->q.duration_us = duration_us;
-    sk_wire_w_init(&w, b->enc, sizeof b->enc);
-    if (sk_wire_audit_encode(SK_WIRE_AUDIT_REQUEST, 0, &b->q, &w) == 0 &&
-        sk_wire_post(r->c, SK_WIRE_AUDIT_REQUEST, b->enc, w.len) == 0)
-        rc = 0;
-    else
-        sk_log(SK_LOG_ERR, "audit: a request line could not be handed to auditd: %s", strerror(errno));
-    free(b);
+    pthread_mutex_lock(&r->lock);
+    flusher_start_locked(r);
+    fill_request(&r->q, user, tenant, peer, serial, method, path, status, bytes, duration_us);
+    added = sk_wire_audit_batch_add(r->b, &r->q);
+    if (added == 1) {
+        rc = batch_send_locked(r);
+        added = sk_wire_audit_batch_add(r->b, &r->q);
+    }
+    if (added != 0) {
+        /* Keep the order: what is buffered leaves first. */
+        if (batch_send_locked(r) != 0)
+            rc = -1;
+        if (post_single_locked(r) != 0)
+            rc = -1;
+    } else if (r->b->n == 1) {
+        r->first_ms = mono_ms();
+        if (r->flusher_state == 1)
+            pthread_cond_signal(&r->wake);
+    }
+    if (r->b->n > 0 && (r->flusher_state != 1 || mono_ms() - r->first_ms >= SK_AUDITD_BATCH_MS) &&
+        batch_send_locked(r) != 0)
+        rc = -1;
+    pthread_mutex_unlock(&r->lock);
     return rc;
 }
 
@@ -182,8 +303,16 @@ static int r_refused(void *ctx, const char *peer, const char *reason, const char
 
 static int r_flush(void *ctx)
 {
+    struct remote *r = ctx;
     sk_wire_audit_status_rep rep;
     int32_t status;
+    int sent;
+    /* The buffered lines first, so that the flush covers them. */
+    pthread_mutex_lock(&r->lock);
+    sent = batch_send_locked(r);
+    pthread_mutex_unlock(&r->lock);
+    if (sent != 0)
+        return -1;
     if (call(ctx, SK_WIRE_AUDIT_FLUSH, NULL, 0, &rep, SK_AUDITD_CALL_TIMEOUT_MS, &status) != 0)
         return -1;
     return status == 0 ? 0 : -1;
@@ -204,7 +333,19 @@ static void r_lag(void *ctx, uint64_t *queued, int64_t *oldest_ms)
 static void r_close(void *ctx)
 {
     struct remote *r = ctx;
+    pthread_mutex_lock(&r->lock);
+    r->stop = 1;
+    if (r->flusher_state == 1)
+        pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    if (r->flusher_state == 1) {
+        pthread_join(r->flusher, NULL);
+        pthread_cond_destroy(&r->wake);
+    }
+    (void)batch_send_locked(r); /* alone now; logged there */
+    pthread_mutex_destroy(&r->lock);
     sk_wire_client_free(r->c);
+    free(r->b);
     free(r);
 }
 
@@ -226,8 +367,16 @@ int sk_auditd_client_open(sk_wire_client *c, sk_audit **out)
     r = calloc(1, sizeof *r);
     if (r == NULL)
         return -1;
+    r->b = calloc(1, sizeof *r->b);
+    if (r->b == NULL || pthread_mutex_init(&r->lock, NULL) != 0) {
+        free(r->b);
+        free(r);
+        return -1;
+    }
     r->c = c;
     if (sk_audit_open_remote(&remote_ops, r, out) != 0) {
+        pthread_mutex_destroy(&r->lock);
+        free(r->b);
         free(r);
         return -1;
     }

@@ -80,20 +80,56 @@ out:
     return rc;
 }
 
-static int handle_request(sk_audit *a, enum sk_wire_peer peer, const sk_wire_msg *m)
+/* A channel thread's decoding buffers, reused for every datagram (NULL: the
+ * call allocates its own). */
+struct scratch {
+    sk_wire_audit_request q;
+    sk_wire_audit_request_batch b;
+};
+
+static int queue_line(sk_audit *a, const sk_wire_audit_request *q)
 {
-    sk_wire_audit_request *q = calloc(1, sizeof *q);
-    if (q == NULL)
+    return sk_audit_request(a, opt(q->has_user, q->user), opt(q->has_tenant, q->tenant), opt(q->has_peer, q->peer),
+                            opt(q->has_serial, q->serial), q->method, q->path, q->status, q->bytes, q->duration_us);
+}
+
+static int handle_request(sk_audit *a, enum sk_wire_peer peer, const sk_wire_msg *m, struct scratch *s)
+{
+    struct scratch *own = NULL;
+    if (s == NULL && (s = own = malloc(sizeof *s)) == NULL)
         return 1;
-    if (sk_wire_audit_decode(SK_WIRE_AUDIT_REQUEST, 0, m->payload, m->len, q) != 0)
+    if (sk_wire_audit_decode(SK_WIRE_AUDIT_REQUEST, 0, m->payload, m->len, &s->q) != 0)
         sk_log(SK_LOG_WARN, "auditd: undecodable request line from the %s peer: dropped",
                sk_wire_peer_name(peer));
-    else if (sk_audit_request(a, opt(q->has_user, q->user), opt(q->has_tenant, q->tenant),
-                              opt(q->has_peer, q->peer), opt(q->has_serial, q->serial), q->method,
-                              q->path, q->status, q->bytes, q->duration_us) != 0)
+    else if (queue_line(a, &s->q) != 0)
         sk_log(SK_LOG_ERR, "auditd: a request line could not be queued");
-    free(q);
+    free(own);
     return 1; /* posted: never a reply */
+}
+
+/* Decoded whole before any line is queued: a malformed batch loses only itself. */
+static int handle_batch(sk_audit *a, enum sk_wire_peer peer, const sk_wire_msg *m, struct scratch *s)
+{
+    struct scratch *own = NULL;
+    unsigned failed = 0;
+    size_t off = 0;
+    int r;
+    if (s == NULL && (s = own = malloc(sizeof *s)) == NULL)
+        return 1;
+    if (sk_wire_audit_decode(SK_WIRE_AUDIT_REQUEST_BATCH, 0, m->payload, m->len, &s->b) != 0) {
+        sk_log(SK_LOG_WARN, "auditd: undecodable request batch from the %s peer: dropped", sk_wire_peer_name(peer));
+        goto out;
+    }
+    while ((r = sk_wire_audit_batch_next(&s->b, &off, &s->q)) == 0)
+        if (queue_line(a, &s->q) != 0)
+            failed++;
+    if (r < 0)
+        sk_log(SK_LOG_ERR, "auditd: a decoded request batch did not split into lines");
+    if (failed > 0)
+        sk_log(SK_LOG_ERR, "auditd: %u request line(s) could not be queued", failed);
+out:
+    free(own);
+    return 1;
 }
 
 static int handle_refused(sk_audit *a, enum sk_wire_peer peer, const sk_wire_msg *m)
@@ -106,14 +142,15 @@ static int handle_refused(sk_audit *a, enum sk_wire_peer peer, const sk_wire_msg
     return 1;
 }
 
-int sk_auditd_handler(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *m, sk_wire_w *w)
+static int handle(sk_audit *a, struct scratch *s, enum sk_wire_peer peer, const sk_wire_msg *m, sk_wire_w *w)
 {
-    sk_audit *a = ctx;
     switch (m->type) {
     case SK_WIRE_AUDIT_APPEND:
         return handle_append(a, peer, m, w);
     case SK_WIRE_AUDIT_REQUEST:
-        return handle_request(a, peer, m);
+        return handle_request(a, peer, m, s);
+    case SK_WIRE_AUDIT_REQUEST_BATCH:
+        return handle_batch(a, peer, m, s);
     case SK_WIRE_AUDIT_REFUSED:
         return handle_refused(a, peer, m);
     case SK_WIRE_AUDIT_FLUSH: {
@@ -135,6 +172,11 @@ int sk_auditd_handler(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *m, s
     }
 }
 
+int sk_auditd_handler(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *m, sk_wire_w *w)
+{
+    return handle(ctx, NULL, peer, m, w);
+}
+
 /* ---- channels -------------------------------------------------------------- */
 
 struct chan {
@@ -143,7 +185,14 @@ struct chan {
     enum sk_wire_peer peer;
     sk_audit *a;
     const volatile int *stop;
+    struct scratch *s;        /* the thread's, NULL if it could not have one */
 };
+
+static int chan_handler(void *ctx, enum sk_wire_peer peer, const sk_wire_msg *m, sk_wire_w *w)
+{
+    struct chan *c = ctx;
+    return handle(c->a, c->s, peer, m, w);
+}
 
 /* At stop, serve what the peer had already sent (request lines, refusals, an
  * append whose caller still waits) instead of dropping it with the socket's
@@ -151,8 +200,10 @@ struct chan {
  * as sk_wire_serve. */
 #define DRAIN_MAX 4096
 
-static void drain(int fd, enum sk_wire_peer peer, sk_audit *a)
+static void drain(struct chan *c)
 {
+    int fd = c->fd;
+    enum sk_wire_peer peer = c->peer;
     uint8_t *in = malloc(SK_WIRE_MAX), *out = malloc(SK_WIRE_MAX);
     for (unsigned i = 0; in != NULL && out != NULL && i < DRAIN_MAX; i++) {
         sk_wire_msg m;
@@ -166,7 +217,7 @@ static void drain(int fd, enum sk_wire_peer peer, sk_audit *a)
         if ((m.type & SK_WIRE_REPLY) != 0 || !sk_wire_permitted(peer, m.type))
             continue; /* sk_wire_serve refused such requests while running */
         sk_wire_w_init(&w, out, SK_WIRE_MAX);
-        r = sk_auditd_handler(a, peer, &m, &w);
+        r = chan_handler(c, peer, &m, &w);
         if (r == 0 && sk_wire_w_ok(&w) == 0 && sk_wire_send(fd, m.type | SK_WIRE_REPLY, m.id, out, w.len) != 0)
             sk_log(SK_LOG_WARN, "auditd: cannot answer the %s peer at stop", sk_wire_peer_name(peer));
     }
@@ -177,11 +228,14 @@ static void drain(int fd, enum sk_wire_peer peer, sk_audit *a)
 static void *chan_main(void *p)
 {
     struct chan *c = p;
-    if (sk_wire_serve(c->fd, c->peer, sk_auditd_handler, c->a, c->stop) != 0)
+    c->s = malloc(sizeof *c->s); /* ~45 KiB, once per channel */
+    if (sk_wire_serve(c->fd, c->peer, chan_handler, c, c->stop) != 0)
         sk_log(SK_LOG_ERR, "auditd: the channel of the %s peer failed: %s", sk_wire_peer_name(c->peer),
                strerror(errno));
     else if (*c->stop)
-        drain(c->fd, c->peer, c->a);
+        drain(c);
+    free(c->s);
+    c->s = NULL;
     return NULL;
 }
 

@@ -10,7 +10,8 @@
  * (sk_wire.h); each channel has a peer class fixed by the monitor. The operator
  * tools (sekishoctl, sekisho-ca) reach it over the ctl socket (below) as
  * SK_WIRE_PEER_CTL. What each class may send is wire.c's permit table: NET may
- * APPEND, REQUEST, REFUSED, FLUSH, LAG; AUTHD and CTL may APPEND and FLUSH.
+ * APPEND, REQUEST, REQUEST_BATCH, REFUSED, FLUSH, LAG; AUTHD and CTL may APPEND
+ * and FLUSH.
  * Nobody can read, rewrite or delete entries through auditd, and no peer may
  * append an event named "audit.*" (those are the writer's own: checkpoints,
  * segments, epochs, prune, recover, truncated): such an APPEND is answered -1
@@ -36,9 +37,19 @@
  * and writes SK_WIRE_RESET into them: a client waiting for a reply fails at
  * once with ECONNRESET and the sk_audit_* call returns -1 (an append that was
  * not acknowledged; the caller handles it like any failed audit write).
- * Posted REQUEST/REFUSED datagrams queued in the socket are served by the new
- * auditd; those auditd had read but not yet written are lost (never
- * acknowledged events, like a crash of the in-process writer).
+ * Posted REQUEST/REQUEST_BATCH/REFUSED datagrams queued in the socket are
+ * served by the new auditd; those auditd had read but not yet written are lost
+ * (never acknowledged events, like a crash of the in-process writer).
+ *
+ * Request lines are batched by the client: a remote handle encodes each
+ * sk_audit_request line into one buffer (no allocation per line) and sends
+ * the buffer as one REQUEST_BATCH datagram when it holds
+ * SK_WIRE_AUDIT_BATCH_MAX lines or SK_WIRE_AUDIT_BATCH_BYTES, when its oldest
+ * line is SK_AUDITD_BATCH_MS old (checked at the next line, and by a flusher
+ * thread the handle starts with its first line, so no line waits much longer
+ * when traffic stops), before sk_audit_flush's FLUSH, and at sk_audit_close.
+ * Lines keep their order. A crash of the sending process loses at most the
+ * lines of its last few milliseconds (never an acknowledged append).
  *
  * Contracts: int functions return 0 on success and -1 on failure (errno set
  * for I/O) unless documented otherwise, and are SK_MUST_CHECK.
@@ -60,6 +71,8 @@
  * includes an fdatasync), and a LAG (metrics must not hang). */
 #define SK_AUDITD_CALL_TIMEOUT_MS 30000
 #define SK_AUDITD_LAG_TIMEOUT_MS 2000
+/* Client side: the longest a request line waits in its handle's batch. */
+#define SK_AUDITD_BATCH_MS 5
 
 /* ---- server (auditd's process) ------------------------------------------- */
 
@@ -68,6 +81,8 @@
  * request and calls the sk_audit_* function:
  *   APPEND  -> sk_audit_append(durable as sent); reply {status 0|-1, seq}
  *   REQUEST -> sk_audit_request; no reply
+ *   REQUEST_BATCH -> sk_audit_request per line, in order, once the whole
+ *              batch decoded (a malformed one is dropped whole); no reply
  *   REFUSED -> sk_audit_refused; no reply
  *   FLUSH   -> sk_audit_flush; reply {status}
  *   LAG     -> sk_audit_lag; reply {0, queued, oldest_ms}
@@ -95,7 +110,11 @@ int sk_auditd_run(sk_audit *a, const int *fds, const enum sk_wire_peer *peers, u
 /* A remote sk_audit over the channels of c: sk_audit_append / _flush / _lag
  * wait for auditd's reply (APPEND and FLUSH up to SK_AUDITD_CALL_TIMEOUT_MS,
  * LAG up to SK_AUDITD_LAG_TIMEOUT_MS, then zeros); sk_audit_request / _refused
- * are posted (no reply awaited). A durable append returns 0 only after auditd's
+ * are posted (no reply awaited), request lines batched as described above
+ * (sk_audit_flush sends the batch before its FLUSH, which then borrows the same
+ * channel unless another thread's call took it meanwhile: a single-threaded
+ * caller reads every line in the log once the flush returned 0; LAG counts only
+ * what auditd holds). A durable append returns 0 only after auditd's
  * sk_audit_append(durable) returned 0. Strings are cut as sk_wire_audit.h says
  * (the log then holds what an in-process append would have written); an event
  * name >= 64 bytes, a kv key >= 64 bytes, more than 32 kv, details_json >= 8 KiB

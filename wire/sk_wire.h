@@ -78,6 +78,7 @@ enum sk_wire_type {
     SK_WIRE_AUDIT_REFUSED = 0x0203,
     SK_WIRE_AUDIT_FLUSH = 0x0204,
     SK_WIRE_AUDIT_LAG = 0x0205,
+    SK_WIRE_AUDIT_REQUEST_BATCH = 0x0206, /* several REQUEST lines in one datagram */
 
     SK_WIRE_MON_NOTIFY = 0x0301,       /* send a mail through [notify] command */
     SK_WIRE_MON_READY = 0x0302,        /* the child finished starting (no payload) */

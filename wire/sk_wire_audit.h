@@ -9,6 +9,8 @@
  *
  *   APPEND   sk_wire_audit_append   -> sk_wire_audit_seq_rep   (status, seq)
  *   REQUEST  sk_wire_audit_request  posted, no reply
+ *   REQUEST_BATCH sk_wire_audit_request_batch  posted, no reply: 1 to
+ *            SK_WIRE_AUDIT_BATCH_MAX REQUEST lines, in the order written
  *   REFUSED  sk_wire_audit_refused  posted, no reply
  *   FLUSH    (no fields)            -> sk_wire_audit_status_rep
  *   LAG      (no fields)            -> sk_wire_audit_lag_rep
@@ -88,6 +90,22 @@ typedef struct sk_wire_audit_request {
     uint64_t bytes, duration_us;
 } sk_wire_audit_request;
 
+/* REQUEST_BATCH: n canonical REQUEST encodings back to back in lines[0..len)
+ * (on the wire: u32 n, then lines as a u16-length byte string). A decoder
+ * accepts it only when 1 <= n <= SK_WIRE_AUDIT_BATCH_MAX, len <=
+ * SK_WIRE_AUDIT_BATCH_BYTES and lines splits into exactly n REQUEST payloads
+ * the REQUEST decoder accepts; decoding uses one sk_wire_audit_request
+ * (~12 KiB) of the calling thread's stack. ~32 KiB: allocate it. A line
+ * whose encoding does not fit an empty batch travels as a plain REQUEST. */
+#define SK_WIRE_AUDIT_BATCH_MAX 128
+#define SK_WIRE_AUDIT_BATCH_BYTES 32768
+
+typedef struct sk_wire_audit_request_batch {
+    uint32_t n;
+    uint32_t len;
+    uint8_t lines[SK_WIRE_AUDIT_BATCH_BYTES];
+} sk_wire_audit_request_batch;
+
 typedef struct sk_wire_audit_refused {
     char peer[SK_WIRE_AUDIT_REF_PEER];
     char reason[SK_WIRE_AUDIT_REF_REASON];
@@ -107,6 +125,18 @@ typedef struct sk_wire_audit_lag_rep {
 /* Copy s (NULL -> "") into out[cap], cutting it as described above (never fails;
  * cap must be >= 1). Returns 1 when s was cut, 0 otherwise. */
 int sk_wire_audit_cut(char *out, size_t cap, const char *s);
+
+/* Append q's REQUEST encoding to b. 0: added; 1: b is full (n at the maximum,
+ * or the encoding does not fit what is left; b unchanged: send it, empty it,
+ * add again); -1: q does not fit even an empty batch or cannot be encoded (b
+ * unchanged: send it as a plain REQUEST). */
+int sk_wire_audit_batch_add(sk_wire_audit_request_batch *b, const sk_wire_audit_request *q) SK_MUST_CHECK;
+
+/* The line of a decoded batch b at *off (start with *off = 0) into *out; *off
+ * moves to the next one. 0: one decoded; 1: none left; -1: malformed (b was
+ * not produced by sk_wire_audit_decode or _batch_add). */
+int sk_wire_audit_batch_next(const sk_wire_audit_request_batch *b, size_t *off,
+                             sk_wire_audit_request *out) SK_MUST_CHECK;
 
 /* Size of the request (reply != 0: reply) struct of an auditd type, 0 if unknown
  * (REQUEST and REFUSED have no reply struct). */

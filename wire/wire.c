@@ -41,6 +41,7 @@ static const struct {
     { SK_WIRE_AUDIT_REFUSED, "audit.refused", P(SK_WIRE_PEER_NET) },
     { SK_WIRE_AUDIT_FLUSH, "audit.flush", P(SK_WIRE_PEER_NET) | P(SK_WIRE_PEER_AUTHD) | P(SK_WIRE_PEER_CTL) },
     { SK_WIRE_AUDIT_LAG, "audit.lag", P(SK_WIRE_PEER_NET) },
+    { SK_WIRE_AUDIT_REQUEST_BATCH, "audit.request_batch", P(SK_WIRE_PEER_NET) },
     { SK_WIRE_MON_NOTIFY, "monitor.notify",
       P(SK_WIRE_PEER_NET) | P(SK_WIRE_PEER_AUTHD) | P(SK_WIRE_PEER_AUDITD) },
     { SK_WIRE_MON_WITNESS, "monitor.witness", P(SK_WIRE_PEER_AUDITD) },

@@ -56,6 +56,36 @@ static void co_request_req(co *c, void *m)
     co_u64(c, &q->duration_us);
 }
 
+/* The lines of a batch must be exactly n REQUEST payloads (canonical: a
+ * decoder that accepts them re-encodes them to the same bytes). */
+static int batch_lines_ok(const uint8_t *p, size_t len, uint32_t n)
+{
+    sk_wire_audit_request q;
+    sk_wire_r r;
+    co c = { 1, NULL, &r };
+    sk_wire_r_init(&r, p, len);
+    for (uint32_t i = 0; i < n && !r.err; i++)
+        co_request_req(&c, &q);
+    return sk_wire_r_end(&r);
+}
+
+static void co_batch_req(co *c, void *m)
+{
+    sk_wire_audit_request_batch *b = m;
+    size_t len = b->len;
+    co_u32(c, &b->n);
+    if (b->n == 0 || b->n > SK_WIRE_AUDIT_BATCH_MAX || len > sizeof b->lines) {
+        co_fail(c);
+        return;
+    }
+    co_bytes(c, b->lines, sizeof b->lines, &len);
+    if (c->dec) {
+        b->len = (uint32_t)len;
+        if (!c->r->err && batch_lines_ok(b->lines, len, b->n) != 0)
+            co_fail(c);
+    }
+}
+
 static void co_refused_req(co *c, void *m)
 {
     sk_wire_audit_refused *q = m;
@@ -100,6 +130,7 @@ static const struct codec {
     { SK_WIRE_AUDIT_REFUSED, sizeof(sk_wire_audit_refused), 0, co_refused_req, NULL },
     { SK_WIRE_AUDIT_FLUSH, sizeof(empty_req), sizeof(sk_wire_audit_status_rep), co_empty, co_status_rep },
     { SK_WIRE_AUDIT_LAG, sizeof(empty_req), sizeof(sk_wire_audit_lag_rep), co_empty, co_lag_rep },
+    { SK_WIRE_AUDIT_REQUEST_BATCH, sizeof(sk_wire_audit_request_batch), 0, co_batch_req, NULL },
 };
 
 static const struct codec *find(uint16_t type, int reply)
@@ -160,5 +191,37 @@ int sk_wire_audit_decode(uint16_t type, int reply, const void *payload, size_t l
         sk_wipe(out, size);
         return -1;
     }
+    return 0;
+}
+
+int sk_wire_audit_batch_add(sk_wire_audit_request_batch *b, const sk_wire_audit_request *q)
+{
+    sk_wire_w w;
+    co c = { 0, &w, NULL };
+    if (b->n >= SK_WIRE_AUDIT_BATCH_MAX)
+        return 1;
+    sk_wire_w_init(&w, b->lines + b->len, sizeof b->lines - b->len);
+    co_request_req(&c, (void *)(uintptr_t)q);
+    if (sk_wire_w_ok(&w) != 0)
+        return b->n > 0 ? 1 : -1; /* what does not fit an empty batch never will */
+    b->len += (uint32_t)w.len;
+    b->n++;
+    return 0;
+}
+
+int sk_wire_audit_batch_next(const sk_wire_audit_request_batch *b, size_t *off, sk_wire_audit_request *out)
+{
+    sk_wire_r r;
+    co c = { 1, NULL, &r };
+    if (*off >= b->len || b->len > sizeof b->lines)
+        return *off == b->len ? 1 : -1;
+    sk_wire_r_init(&r, b->lines + *off, b->len - *off);
+    /* Absent strings are not written by the decoder: no stale text from the
+     * previous line (the struct is reused, not zeroed: it is ~12 KiB). */
+    out->user[0] = out->tenant[0] = out->peer[0] = out->serial[0] = '\0';
+    co_request_req(&c, out);
+    if (r.err)
+        return -1;
+    *off += r.off;
     return 0;
 }

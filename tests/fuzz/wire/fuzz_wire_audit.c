@@ -5,7 +5,8 @@
  * Properties beyond "no crash":
  *  - a rejected payload leaves the output struct all zero;
  *  - an accepted payload re-encodes to exactly the same bytes (canonical);
- *  - every decoded string is NUL-terminated within its field and counts are in bounds.
+ *  - every decoded string is NUL-terminated within its field and counts are in bounds;
+ *  - an accepted REQUEST_BATCH splits into exactly n lines (sk_wire_audit_batch_next).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ static const struct {
 } kinds[] = {
     { SK_WIRE_AUDIT_APPEND, 0 }, { SK_WIRE_AUDIT_APPEND, 1 }, { SK_WIRE_AUDIT_REQUEST, 0 },
     { SK_WIRE_AUDIT_REFUSED, 0 }, { SK_WIRE_AUDIT_FLUSH, 0 },  { SK_WIRE_AUDIT_FLUSH, 1 },
-    { SK_WIRE_AUDIT_LAG, 0 },    { SK_WIRE_AUDIT_LAG, 1 },
+    { SK_WIRE_AUDIT_LAG, 0 },    { SK_WIRE_AUDIT_LAG, 1 },   { SK_WIRE_AUDIT_REQUEST_BATCH, 0 },
 };
 
 static int all_zero(const void *p, size_t n)
@@ -56,12 +57,39 @@ static void check_append(const sk_wire_audit_append *q)
         abort();
 }
 
+static void check_request(const sk_wire_audit_request *q)
+{
+    if (q->has_user > 1 || q->has_tenant > 1 || q->has_peer > 1 || q->has_serial > 1)
+        abort();
+    terminated(q->user, sizeof q->user);
+    terminated(q->path, sizeof q->path);
+    if ((!q->has_user && q->user[0] != '\0') || (!q->has_serial && q->serial[0] != '\0'))
+        abort();
+}
+
+static void check_batch(const sk_wire_audit_request_batch *b)
+{
+    static sk_wire_audit_request q;
+    size_t off = 0;
+    uint32_t n = 0;
+    int r;
+    if (b->n == 0 || b->n > SK_WIRE_AUDIT_BATCH_MAX || b->len > sizeof b->lines)
+        abort();
+    while ((r = sk_wire_audit_batch_next(b, &off, &q)) == 0) {
+        check_request(&q);
+        n++;
+    }
+    if (r != 1 || n != b->n || off != b->len)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static union {
         sk_wire_audit_append append;
         sk_wire_audit_request request;
-        uint8_t raw[sizeof(sk_wire_audit_append) + sizeof(sk_wire_audit_request)];
+        sk_wire_audit_request_batch batch;
+        uint8_t raw[sizeof(sk_wire_audit_append) + sizeof(sk_wire_audit_request_batch)];
     } out;
     static uint8_t again[SK_WIRE_MAX];
     uint16_t type;
@@ -84,6 +112,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (type == SK_WIRE_AUDIT_APPEND && !reply)
         check_append(&out.append);
+    if (type == SK_WIRE_AUDIT_REQUEST && !reply)
+        check_request(&out.request);
+    if (type == SK_WIRE_AUDIT_REQUEST_BATCH)
+        check_batch(&out.batch);
     sk_wire_w_init(&w, again, sizeof again);
     if (sk_wire_audit_encode(type, reply, &out, &w) != 0 || w.len != size - 1 ||
         memcmp(again, data + 1, w.len) != 0)

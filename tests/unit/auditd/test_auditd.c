@@ -561,6 +561,12 @@ static void stop_serves_queued_datagrams(void **state)
     for (int i = 0; i < 40; i++)
         assert_int_equal(sk_audit_request(f->remote, "eve", "acme", "192.0.2.3", NULL, "GET", "/q", 200, 1, 1), 0);
     assert_int_equal(sk_audit_refused(f->remote, "192.0.2.4", "expired", NULL), 0);
+    {
+        /* The lines leave their handle's batch within SK_AUDITD_BATCH_MS: only
+         * then are they in the socket for the stop to serve. */
+        struct timespec pause = { 0, 20 * SK_AUDITD_BATCH_MS * 1000000L };
+        assert_int_equal(nanosleep(&pause, NULL), 0);
+    }
     f->stop = 1;
     assert_int_equal(pthread_create(&f->srv, NULL, server_main, f), 0);
     assert_int_equal(pthread_join(f->srv, NULL), 0);
@@ -574,6 +580,98 @@ static void stop_serves_queued_datagrams(void **state)
     assert_non_null(strstr(lines[40], "tls.refused.summary"));
     free_lines(lines, n);
     verify_ok(f->dir, f->pubraw);
+}
+
+/* ---- request lines in batches ----------------------------------------------- */
+
+/* More lines than one batch holds, through the remote handle: all in the log, in
+ * the order sent, right after sk_audit_flush (the flush sends the batch first). */
+static void batched_lines_in_order_after_flush(void **state)
+{
+    enum { N = 2 * SK_WIRE_AUDIT_BATCH_MAX + 17 };
+    struct fx *f = *state;
+    char **lines = calloc(N + 8, sizeof *lines);
+    char path[64], want[80];
+    size_t n;
+
+    assert_non_null(lines);
+    start(f, SK_WIRE_PEER_NET);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(sk_snprintf(path, sizeof path, "/n/%u", i), 0);
+        assert_int_equal(sk_audit_request(f->remote, i % 3 ? "alice" : NULL, "acme", "192.0.2.3", NULL, "GET", path,
+                                          200, i, 1),
+                         0);
+    }
+    assert_int_equal(sk_audit_flush(f->remote), 0);
+    n = read_log(f->dir, lines, N + 8);
+    assert_int_equal(n, N);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(sk_snprintf(want, sizeof want, "\"path\":\"/n/%u\"", i), 0);
+        if (strstr(lines[i], want) == NULL)
+            print_error("line %u: %s (wanted %s)\n", i, lines[i], want);
+        assert_non_null(strstr(lines[i], want));
+        assert_non_null(strstr(lines[i], i % 3 ? "|alice|acme|" : "|(null)|acme|"));
+    }
+    free_lines(lines, n);
+    free(lines);
+    stop(f);
+    verify_ok(f->dir, f->pubraw);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Without any flush, lines leave their handle within a bounded time when traffic
+ * stops, together (fewer datagrams than lines), in order. The test reads the
+ * channel itself. */
+static void lines_leave_without_flush(void **state)
+{
+    enum { N = 50 };
+    struct fx *f = *state;
+    static sk_wire_audit_request_batch b;
+    static sk_wire_audit_request q;
+    static uint8_t buf[SK_WIRE_MAX];
+    sk_wire_client *c = NULL;
+    unsigned got = 0, datagrams = 0;
+    char path[64];
+    int64_t t0, deadline;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f->sv), 0);
+    assert_int_equal(sk_wire_client_new(&f->sv[1], 1, "auditd", &c), 0);
+    assert_int_equal(sk_auditd_client_open(c, &f->remote), 0);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(sk_snprintf(path, sizeof path, "/w/%u", i), 0);
+        assert_int_equal(sk_audit_request(f->remote, "bob", NULL, "192.0.2.5", NULL, "GET", path, 200, 0, 1), 0);
+    }
+    t0 = now_ms();
+    deadline = t0 + 100;
+    while (got < N) {
+        sk_wire_msg m;
+        size_t off = 0;
+        int left = (int)(deadline - now_ms()), r;
+        assert_true(left >= 0);
+        r = sk_wire_recv(f->sv[0], buf, sizeof buf, &m, left);
+        assert_int_equal(r, 0); /* 1: nothing within 100 ms */
+        assert_int_equal(m.type, SK_WIRE_AUDIT_REQUEST_BATCH);
+        assert_int_equal(sk_wire_audit_decode(SK_WIRE_AUDIT_REQUEST_BATCH, 0, m.payload, m.len, &b), 0);
+        datagrams++;
+        while ((r = sk_wire_audit_batch_next(&b, &off, &q)) == 0) {
+            assert_int_equal(sk_snprintf(path, sizeof path, "/w/%u", got), 0);
+            assert_string_equal(q.path, path);
+            assert_string_equal(q.user, "bob");
+            got++;
+        }
+        assert_int_equal(r, 1);
+    }
+    assert_int_equal(got, N);
+    assert_true(datagrams < N);
+    sk_audit_close(f->remote);
+    f->remote = NULL;
+    close(f->sv[0]);
 }
 
 /* ---- ctl socket ------------------------------------------------------------- */
@@ -697,6 +795,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(client_refuses_what_does_not_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(many_channels_many_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_serves_queued_datagrams, setup, teardown),
+        cmocka_unit_test_setup_teardown(batched_lines_in_order_after_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(lines_leave_without_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(ctl_socket_serves_own_uid, setup, teardown),
         cmocka_unit_test_setup_teardown(ctl_socket_refuses_other_uid, setup, teardown),
     };
