@@ -20,6 +20,8 @@ SK_SRC=${SK_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SK_BIN=${SK_BIN:-$SK_SRC/build/bin}
 SK_TEST_NAME=${SK_TEST_NAME:-$(basename "${0%.sh}")}
 SK_TMP=${SK_TMP:-/tmp/sekisho-itest/$SK_TEST_NAME}
+# The PostgreSQL pass runs every test again (see sk_store_conf_lines): its own scratch dir.
+if [[ ${SK_TEST_STORE:-lmdb} == postgresql ]]; then SK_TMP=$SK_TMP-pg; fi
 SK_HOST=127.0.0.1
 SK_PIDS=()
 SK_GW_PID=""
@@ -65,6 +67,7 @@ sk__cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    sk__store_drop
     if ((rc != 0)); then
         sk__dump_logs
         printf 'FAIL: %s (exit %d; scratch dir %s)\n' "$SK_TEST_NAME" "$rc" "$SK_TMP" >&2
@@ -322,6 +325,52 @@ EOF
     if [[ ! -t 0 ]]; then
         cat >>"$f"
     fi
+    sk_store_conf_lines >>"$f"
+}
+
+# ---- the store backend: the PostgreSQL pass ------------------------------------
+# scripts/test.sh runs the integration tests a second time with SK_TEST_STORE=postgresql
+# and SK_TEST_PG_URL, SK_TEST_PG_PWFILE, SK_TEST_PG_CTL naming one server it started
+# (pg.sh serve). sk_store_conf_lines then prints the [store] section that points at a
+# database of this test's own, created (and migrated) on first use and dropped on exit;
+# outside that pass it prints nothing. sk_write_config appends it; a test that writes
+# a configuration by hand appends it too. Tests LMDB-specific by nature are listed in
+# tests/integration/lmdb-only.list and not run in that pass.
+sk_store_conf_lines() {
+    [[ ${SK_TEST_STORE:-lmdb} == postgresql ]] || return 0
+    sk__store_db
+    printf '\n[store]\nbackend = postgresql\nurl = %s/%s\npassword_file = %s\n' \
+        "${SK_TEST_PG_URL%/*}" "$(cat "$SK_TMP/.store-db")" "$SK_TEST_PG_PWFILE"
+}
+
+# The test's database: named after its scratch dir (unique per ctest test), created
+# once, the schema migrated with a configuration of its own.
+sk__store_db() {
+    local db c=$SK_TMP/.store.conf
+    [[ -s $SK_TMP/.store-db ]] && return 0
+    [[ -n ${SK_TEST_PG_URL:-} && -n ${SK_TEST_PG_PWFILE:-} && -f ${SK_TEST_PG_CTL:-} ]] ||
+        sk_fail "SK_TEST_STORE=postgresql needs SK_TEST_PG_URL, SK_TEST_PG_PWFILE and SK_TEST_PG_CTL (scripts/test.sh sets them)"
+    db=$(basename "$SK_TMP" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n' '_')
+    db=sk_${db:0:50}
+    printf 'DROP DATABASE IF EXISTS %s WITH (FORCE);\nCREATE DATABASE %s OWNER sekisho;\n' "$db" "$db" |
+        bash "$SK_TEST_PG_CTL" psql >"$SK_TMP/.store-db.log" 2>&1 ||
+        sk_fail "cannot create the test database $db: $(cat "$SK_TMP/.store-db.log")"
+    printf '%s' "$db" >"$SK_TMP/.store-db"
+    # sekishoctl wants the gateway's keys named (they need not exist)
+    printf '[listen]\ncert = x.crt\nkey = x.key\n[tls]\nclient_ca = x.crt\n[state]\ndir = .store-state\n' >"$c"
+    printf '[store]\nbackend = postgresql\nurl = %s/%s\npassword_file = %s\n' \
+        "${SK_TEST_PG_URL%/*}" "$db" "$SK_TEST_PG_PWFILE" >>"$c"
+    "$SK_BIN/sekishoctl" -c "$c" store migrate >"$SK_TMP/.store-migrate.log" 2>&1 </dev/null ||
+        sk_fail "sekishoctl store migrate of $db: $(cat "$SK_TMP/.store-migrate.log")"
+}
+
+sk__store_drop() {
+    local db
+    [[ -s $SK_TMP/.store-db && -f ${SK_TEST_PG_CTL:-} ]] || return 0
+    db=$(cat "$SK_TMP/.store-db")
+    printf 'DROP DATABASE IF EXISTS %s WITH (FORCE);\n' "$db" | bash "$SK_TEST_PG_CTL" psql >/dev/null 2>&1 ||
+        printf '[%s] could not drop the test database %s\n' "$SK_TEST_NAME" "$db" >&2
+    rm -f -- "$SK_TMP/.store-db"
 }
 
 # sk_add_user ID TENANT PASSWORD [ROLE]: sekishoctl user add, password via a file.
