@@ -364,6 +364,33 @@ sk__store_db() {
         sk_fail "sekishoctl store migrate of $db: $(cat "$SK_TMP/.store-migrate.log")"
 }
 
+# sk_store_backend: lmdb, or postgresql in the PostgreSQL pass.
+sk_store_backend() { printf '%s\n' "${SK_TEST_STORE:-lmdb}"; }
+
+# sk_store_raw FILE [STATE_DIR]: the bytes the store keeps, for "never stored in
+# clear" checks: LMDB's data file under STATE_DIR (default $SK_TMP/state), or every
+# value of every table of the test's database (bytea as stored, text as UTF-8).
+sk_store_raw() {
+    local out=$1 state=${2:-$SK_TMP/state}
+    if [[ $(sk_store_backend) != postgresql ]]; then
+        cp -- "$state/db/data.mdb" "$out" || sk_fail "no LMDB store at $state/db/data.mdb"
+        return 0
+    fi
+    sk__store_db
+    cat >"$SK_TMP/.store-raw.sql" <<'SQL'
+SELECT format('SELECT %s FROM %I', string_agg(format(CASE WHEN data_type = 'bytea'
+    THEN 'coalesce(encode(%I, ''hex''), '''')'
+    ELSE 'coalesce(encode(convert_to(%I::text, ''UTF8''), ''hex''), '''')' END,
+    column_name), ' || ' ORDER BY ordinal_position), table_name)
+  FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name
+\gexec
+SQL
+    bash "$SK_TEST_PG_CTL" psql "$(cat "$SK_TMP/.store-db")" <"$SK_TMP/.store-raw.sql" >"$out.hex" 2>"$SK_TMP/.store-raw.err" ||
+        sk_fail "reading the test database: $(cat "$SK_TMP/.store-raw.err")"
+    perl -ne 'chomp; print pack("H*", $_), "\n"' "$out.hex" >"$out"
+    rm -f -- "$out.hex"
+}
+
 sk__store_drop() {
     local db
     [[ -s $SK_TMP/.store-db && -f ${SK_TEST_PG_CTL:-} ]] || return 0

@@ -69,7 +69,8 @@ n=0
 while read -r h; do
     n=$((n + 1))
     printf 'argon2_hash_%d %s\n' "$n" "$(printf '%s' "$h" | od -An -tx1 | tr -d ' \n')" >>"$needles"
-done < <(grep -aoE '\$argon2id\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}' "$state/db/data.mdb" | sort -u)
+done < <(sk_store_raw "$SK_TMP/store.raw" "$state" &&
+    grep -aoE '\$argon2id\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}' "$SK_TMP/store.raw" | sort -u)
 ((n >= 2)) || sk_fail "expected at least two password hashes in the store, found $n"
 b32hex() { python3 -c 'import base64,sys; s=sys.argv[1]; print(base64.b32decode(s + "=" * (-len(s) % 8)).hex())' "$1"; }
 printf 'totp_secret_alice %s\n' "$(b32hex "$secret_a")" >>"$needles"
