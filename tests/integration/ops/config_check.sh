@@ -49,7 +49,7 @@ sed "s|^url = .*|url = http://127.0.0.1:99999|" "$SK_CONF" >"$SK_TMP/url.conf"
 check 1 "$SK_TMP/url.conf"
 sk_assert_contains "$(cat "$SK_TMP/t.out")" "url = http://127.0.0.1:99999: must be http://HOST[:PORT][/PREFIX]" "url port"
 # A missing [upstream] url: the gateway refuses; sekishoctl (which needs no upstream) still reads it.
-grep -v '^url = ' "$SK_CONF" >"$SK_TMP/nourl.conf"
+grep -v '^url = http' "$SK_CONF" >"$SK_TMP/nourl.conf" # [upstream]'s, not [store]'s
 check 1 "$SK_TMP/nourl.conf"
 sk_assert_contains "$(cat "$SK_TMP/t.out")" "[upstream] url is required" "required url"
 "$SK_BIN/sekishoctl" -c "$SK_TMP/nourl.conf" user list >/dev/null 2>&1 </dev/null ||

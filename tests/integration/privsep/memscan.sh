@@ -98,7 +98,11 @@ done
 in_mon=$(scan "$SK_GW_PID")
 sk_assert_eq "$in_mon" "" "secrets in the monitor's memory"
 in_authd=$(scan "$authd")
-sk_assert_contains "$in_authd" "argon2_hash_" "authd's memory (the scan finds the hashes where they are)"
+if [[ $(sk_store_backend) == lmdb ]]; then
+    sk_assert_contains "$in_authd" "argon2_hash_" "authd's memory (the scan finds the hashes where they are)"
+else # authd reads a hash from PostgreSQL per login only (no mapped database): the key it holds
+    sk_assert_contains "$in_authd" "totp_key" "authd's memory (the scan finds the TOTP key where it is)"
+fi
 sk_log "found in authd: $(tr '\n' ' ' <<<"$in_authd")"
 
 # Descriptors of the network process: nothing under the state or audit directory,

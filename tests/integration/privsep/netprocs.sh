@@ -54,6 +54,12 @@ for ((i = 0; i < 100; i++)); do
     sleep 0.1
 done
 sk_assert_eq "$(nets | wc -l)" 2 "sekisho-net processes with processes = 2"
+# The port listens before they run (the monitor's socket): wait until both have
+# started, sandbox included (slower with a store in PostgreSQL).
+for ((i = 0; i < 100; i++)); do
+    (($(grep -c 'sekisho started' "$SK_GW_LOG") >= 2)) && break
+    sleep 0.1
+done
 for p in $(nets); do
     sk_assert_eq "$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$p/status")" 1 "no_new_privs of pid $p"
     sk_assert_eq "$(awk '/^Seccomp:/ { print $2 }' "/proc/$p/status")" 2 "seccomp filter mode of pid $p"
