@@ -332,7 +332,8 @@ EOF
 # scripts/test.sh runs the integration tests a second time with SK_TEST_STORE=postgresql
 # and SK_TEST_PG_URL, SK_TEST_PG_PWFILE, SK_TEST_PG_CTL naming one server it started
 # (pg.sh serve). sk_store_conf_lines then prints the [store] section that points at a
-# database of this test's own, created (and migrated) on first use and dropped on exit;
+# database of this test's own, created (and migrated) on first use and dropped on exit
+# (the password in $SK_TMP/store.pw);
 # outside that pass it prints nothing. sk_write_config appends it; a test that writes
 # a configuration by hand appends it too. Tests LMDB-specific by nature are listed in
 # tests/integration/lmdb-only.list and not run in that pass.
@@ -340,7 +341,7 @@ sk_store_conf_lines() {
     [[ ${SK_TEST_STORE:-lmdb} == postgresql ]] || return 0
     sk__store_db
     printf '\n[store]\nbackend = postgresql\nurl = %s/%s\npassword_file = %s\n' \
-        "${SK_TEST_PG_URL%/*}" "$(cat "$SK_TMP/.store-db")" "$SK_TEST_PG_PWFILE"
+        "${SK_TEST_PG_URL%/*}" "$(cat "$SK_TMP/.store-db")" "$SK_TMP/store.pw"
 }
 
 # The test's database: named after its scratch dir (unique per ctest test), created
@@ -356,10 +357,14 @@ sk__store_db() {
         bash "$SK_TEST_PG_CTL" psql >"$SK_TMP/.store-db.log" 2>&1 ||
         sk_fail "cannot create the test database $db: $(cat "$SK_TMP/.store-db.log")"
     printf '%s' "$db" >"$SK_TMP/.store-db"
+    # a copy in the scratch dir, like the test's other secrets (a test may hand them
+    # to another user)
+    cp -- "$SK_TEST_PG_PWFILE" "$SK_TMP/store.pw" && chmod 0600 "$SK_TMP/store.pw" ||
+        sk_fail "cannot copy $SK_TEST_PG_PWFILE"
     # sekishoctl wants the gateway's keys named (they need not exist)
     printf '[listen]\ncert = x.crt\nkey = x.key\n[tls]\nclient_ca = x.crt\n[state]\ndir = .store-state\n' >"$c"
     printf '[store]\nbackend = postgresql\nurl = %s/%s\npassword_file = %s\n' \
-        "${SK_TEST_PG_URL%/*}" "$db" "$SK_TEST_PG_PWFILE" >>"$c"
+        "${SK_TEST_PG_URL%/*}" "$db" "$SK_TMP/store.pw" >>"$c"
     "$SK_BIN/sekishoctl" -c "$c" store migrate >"$SK_TMP/.store-migrate.log" 2>&1 </dev/null ||
         sk_fail "sekishoctl store migrate of $db: $(cat "$SK_TMP/.store-migrate.log")"
 }

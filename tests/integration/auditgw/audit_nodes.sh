@@ -22,8 +22,12 @@ sk_start_upstream
 # node_config NAME PORT: $SK_TMP/NAME.conf with its own state directory and audit key.
 node_config() {
     SK_GW_PORT=$2
+    # in the PostgreSQL pass the store is shared, and so must be the TOTP key
+    local shared=""
+    [[ $(sk_store_backend) == postgresql ]] && shared=$(printf '[auth]\ntotp_key = %s/totp.key' "$SK_TMP")
     sk_write_config "$SK_TMP/$1.conf" <<EOF2
 node = $1
+$shared
 EOF2
     sed -i -e "s|^dir = state\$|dir = state-$1|" -e "s|^key = audit.key\$|key = state-$1/audit.key|" "$SK_TMP/$1.conf"
     grep -q "^dir = state-$1\$" "$SK_TMP/$1.conf" && grep -q "^key = state-$1/audit.key\$" "$SK_TMP/$1.conf" ||
