@@ -172,10 +172,11 @@ sk_pg_conf_lines() {
 
 # Run as a script (scripts/test.sh's PostgreSQL pass): one server for a whole
 # ctest run, its details for the tests in DIR/env (SK_TEST_PG_URL, _PWFILE, _CTL,
-# lines of NAME=VALUE); each test then makes a database of its own (lib.sh).
+# shell assignments to source); each test then makes a database of its own (lib.sh).
 #   bash pg.sh serve DIR   start it (DIR: a fresh directory for its files)
 #   bash pg.sh stop DIR    stop it and remove its data directory and DIR
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    set -euo pipefail
     SK_TEST_NAME=pg-suite
     SK_TMP=${2:?usage: pg.sh serve|stop DIR}
     source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -185,16 +186,15 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
         umask 077
         trap 'rc=$?; if ((rc != 0)); then sk_pg_stop; rm -rf -- "$SK_PG_DIR"; fi' EXIT
         sk__pg_create
-        printf 'SK_TEST_PG_URL=%s\nSK_TEST_PG_PWFILE=%s\nSK_TEST_PG_CTL=%s\nSK_TEST_PG_DIR=%s\n' \
+        printf 'SK_TEST_PG_URL=%q\nSK_TEST_PG_PWFILE=%q\nSK_TEST_PG_CTL=%q\nSK_TEST_PG_DIR=%q\n' \
             "$SK_PG_URL" "$SK_PG_PWFILE" "$SK_PG_CTL" "$SK_PG_DIR" >"$SK_TMP/env"
         ;;
     stop)
         [[ -f $SK_TMP/env ]] || exit 0
-        d=$(sed -n 's/^SK_TEST_PG_DIR=//p' "$SK_TMP/env")
-        c=$(sed -n 's/^SK_TEST_PG_CTL=//p' "$SK_TMP/env")
+        source "$SK_TMP/env"
         rc=0
-        bash "$c" stop || rc=$?
-        [[ $d == /tmp/sk-pg.* ]] && rm -rf -- "$d"
+        bash "$SK_TEST_PG_CTL" stop || rc=$?
+        [[ $SK_TEST_PG_DIR == /tmp/sk-pg.* ]] && rm -rf -- "$SK_TEST_PG_DIR"
         rm -rf -- "$SK_TMP"
         exit "$rc"
         ;;
