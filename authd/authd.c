@@ -105,11 +105,17 @@ static int32_t do_pwchange(sk_authd *a, void *in, void *out)
     int r;
     q->req.now = authd_now();
     r = sk_auth_change_password(a->pool, a->store, &q->req, &p->verdict);
-    if (r == 0 && p->verdict.outcome == SK_AUTH_FAIL) {
+    if (r == SK_AUTH_BUSY)
+        return SK_AUTH_BUSY;
+    if (r != 0 || p->verdict.outcome == SK_AUTH_ERROR) {
+        authd_store_trouble(a, "password change");
+        return SK_WIRE_ERR_UNAVAILABLE;
+    }
+    if (p->verdict.outcome == SK_AUTH_FAIL) {
         authd_failure f = { q->req.tenant, q->req.id, "", "" };
         authd_note_failure(a, &f);
     }
-    return r == 0 ? 0 : r == SK_AUTH_BUSY ? SK_AUTH_BUSY : SK_WIRE_ERR_INTERNAL;
+    return 0;
 }
 
 static int32_t do_session_end(sk_authd *a, void *in, void *out)

@@ -69,6 +69,8 @@ static int64_t run_sweep(struct authd_proc *p)
     if (claimed <= 0) {
         if (claimed < 0)
             sk_log(SK_LOG_ERR, "sweep: the store could not say whether another node is sweeping; retrying");
+        else
+            sk_log(SK_LOG_INFO, "sweep: not due here (another node swept within the day, or is sweeping now)");
         return SWEEP_RETRY;
     }
     memset(&sum, 0, sizeof sum);

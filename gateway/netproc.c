@@ -230,6 +230,7 @@ static void *maint_main(void *arg)
             pthread_mutex_lock(&g->maint_lock);
         }
     }
+    send_queued_mail(g); /* stopping may have been set while this thread was busy */
     pthread_mutex_unlock(&g->maint_lock);
     return NULL;
 }
@@ -374,8 +375,8 @@ static void stop(struct gateway *g)
     if (cut > 0)
         sk_log(SK_LOG_WARN, "%d connections still busy after %lld s were closed", cut,
                (long long)g->conf.drain_timeout);
-    sk_http_destroy(g->http);
-    sk_net_destroy(g->net);
+    /* The housekeeping thread uses both (metrics, census, ticket keys): it ends first,
+     * after the mail the drained requests queued. */
     if (g->maint_started) {
         pthread_mutex_lock(&g->maint_lock);
         g->stopping = 1;
@@ -383,6 +384,8 @@ static void stop(struct gateway *g)
         pthread_mutex_unlock(&g->maint_lock);
         pthread_join(g->maint_thread, NULL);
     }
+    sk_http_destroy(g->http);
+    sk_net_destroy(g->net);
     if (g->audit != NULL) {
         /* Pending refusal summaries belong before the stop entry. */
         if (sk_audit_flush(g->audit) != 0)

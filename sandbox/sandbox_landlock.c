@@ -37,6 +37,15 @@
 #define LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
 #endif
 
+#ifndef LANDLOCK_RULE_NET_PORT
+#define LANDLOCK_RULE_NET_PORT 2
+#endif
+/* The kernel's struct landlock_net_port_attr (ABI 4). */
+struct sk_ll_net_port_attr {
+    uint64_t allowed_access;
+    uint64_t port;
+};
+
 /* The kernel's struct landlock_ruleset_attr as of ABI 6; its size is passed
  * per ABI so older kernels see only the fields they know. */
 struct sk_ll_ruleset_attr {
@@ -122,6 +131,25 @@ static int add_list(int fd, const char *const *list, uint64_t rights, uint64_t h
     return 0;
 }
 
+/* The database's TCP ports (SK_SANDBOX_ALLOW_DB): connect allowed to these only. */
+static int add_ports(int fd, const sk_sandbox_paths *paths, char *err, size_t errcap)
+{
+    if (paths == NULL)
+        return 0;
+    if (paths->n_connect_tcp > SK_SANDBOX_MAX_PORTS) {
+        sk_sandbox_err(err, errcap, "landlock: more than %d database ports", SK_SANDBOX_MAX_PORTS);
+        return -1;
+    }
+    for (unsigned i = 0; i < paths->n_connect_tcp; i++) {
+        struct sk_ll_net_port_attr np = { LANDLOCK_ACCESS_NET_CONNECT_TCP, paths->connect_tcp[i] };
+        if (syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_NET_PORT, &np, 0) != 0) {
+            sk_sandbox_err(err, errcap, "landlock: rule for TCP port %u: %s", paths->connect_tcp[i], strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 #if SK_SANDBOX_SANITIZED
 /* The sanitizer runtimes read /proc/self/{maps,task,...} and, to symbolise a
  * report, the executable itself. Test builds only. */
@@ -141,7 +169,8 @@ static int add_sanitizer_paths(int fd, uint64_t handled, char *err, size_t errca
 }
 #endif
 
-static int create_ruleset(enum sk_sandbox_role role, unsigned flags, int abi, char *err, size_t errcap)
+static int create_ruleset(enum sk_sandbox_role role, unsigned flags, const sk_sandbox_paths *paths, int abi,
+                          char *err, size_t errcap)
 {
     struct sk_ll_ruleset_attr attr = {.handled_access_fs = handled_fs(abi)};
     size_t size = sizeof attr.handled_access_fs;
@@ -149,7 +178,9 @@ static int create_ruleset(enum sk_sandbox_role role, unsigned flags, int abi, ch
         /* No TCP port is ever bound after the sandbox (net accepts on inherited
          * listeners); authd and auditd connect nowhere either. */
         attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP;
-        if (role != SK_SANDBOX_NET && !(flags & SK_SANDBOX_ALLOW_DB))
+        /* authd with a database: only its ports, when they are known. */
+        if (role != SK_SANDBOX_NET &&
+            (!(flags & SK_SANDBOX_ALLOW_DB) || (paths != NULL && paths->n_connect_tcp > 0)))
             attr.handled_access_net |= LANDLOCK_ACCESS_NET_CONNECT_TCP;
         size = offsetof(struct sk_ll_ruleset_attr, scoped);
     }
@@ -172,12 +203,14 @@ int sk_sandbox_landlock_prepare(enum sk_sandbox_role role, unsigned flags,
     int abi = sk_sandbox_landlock_abi();
     uint64_t handled = handled_fs(abi);
     int rfd = -1;
-    if (abi > 0 && (rfd = create_ruleset(role, flags, abi, err, errcap)) < 0)
+    if (abi > 0 && (rfd = create_ruleset(role, flags, paths, abi, err, errcap)) < 0)
         return -1;
     uint64_t ro = LL_RO | ((flags & SK_SANDBOX_ALLOW_EXEC) ? LANDLOCK_ACCESS_FS_EXECUTE : 0);
     if (paths != NULL &&
         (add_list(rfd, paths->read_only, ro, handled, "read_only", err, errcap) != 0 ||
          add_list(rfd, paths->read_write, LL_RW, handled, "read_write", err, errcap) != 0))
+        goto fail;
+    if (abi >= 4 && (flags & SK_SANDBOX_ALLOW_DB) && add_ports(rfd, paths, err, errcap) != 0)
         goto fail;
 #if SK_SANDBOX_SANITIZED
     if (add_sanitizer_paths(rfd, handled, err, errcap) != 0)

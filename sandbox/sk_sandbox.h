@@ -41,7 +41,8 @@
  *  - authd: + file writes (pwrite, fdatasync, fsync, ftruncate, rename, unlink,
  *    flock, msync), mmap MAP_SHARED. No socket(), connect, bind, listen, accept,
  *    except with SK_SANDBOX_ALLOW_DB (a PostgreSQL store): socket() of
- *    AF_INET/AF_INET6/AF_UNIX and connect, never bind, listen or accept.
+ *    AF_INET/AF_INET6/AF_UNIX and connect, never bind, listen or accept; TCP
+ *    connect only to sk_sandbox_paths.connect_tcp (Landlock ABI 4).
  *  - auditd: + file writes, mkdir, rename, unlink. No socket() and friends.
  *    With SK_SANDBOX_ALLOW_EXEC (a witness or notify command is configured) also
  *    fork (clone without CLONE_THREAD), execve, wait4 and kill. Beware: an
@@ -119,6 +120,7 @@ enum sk_sandbox_role {
 #define SK_SANDBOX_ALLOW_DB 0x2u
 
 #define SK_SANDBOX_MAX_PATHS 16
+#define SK_SANDBOX_MAX_PORTS 8
 
 /* Paths the process may still use on disk. Each array is NULL-terminated (at
  * most SK_SANDBOX_MAX_PATHS - 1 entries). Every entry must exist when
@@ -134,6 +136,12 @@ enum sk_sandbox_role {
 typedef struct sk_sandbox_paths {
     const char *read_only[SK_SANDBOX_MAX_PATHS];
     const char *read_write[SK_SANDBOX_MAX_PATHS];
+    /* With SK_SANDBOX_ALLOW_DB: the TCP ports the database may be reached on
+     * (Landlock ABI 4: a connect to any other port answers EACCES). None listed:
+     * any port (e.g. a url naming only a unix socket directory needs none, and a
+     * url whose port libpq would take from elsewhere cannot be predicted). */
+    uint16_t connect_tcp[SK_SANDBOX_MAX_PORTS];
+    unsigned n_connect_tcp;
 } sk_sandbox_paths;
 
 /* Enter the sandbox for `role` (steps 1-4 above). `flags`: 0 or

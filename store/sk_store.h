@@ -157,6 +157,11 @@ int sk_store_migrate_conf(const struct sk_conf *conf, unsigned *from, unsigned *
  * does not parse. */
 int sk_store_conf_sandbox_needs(const struct sk_conf *conf, int *network,
                                 int (*add)(const char *path, void *ctx), void *ctx) SK_MUST_CHECK;
+/* The TCP ports the configuration's database server is reached on (at most cap;
+ * *n = 0 when the backend needs none or they cannot be told from the
+ * configuration). 0, or -1 when there are more than cap or the url does not parse. */
+int sk_store_conf_tcp_ports(const struct sk_conf *conf, uint16_t *ports, unsigned cap,
+                            unsigned *n) SK_MUST_CHECK;
 /* Open the default backend (LMDB) in <state_dir>/db, as sk_store_open_conf with
  * backend = lmdb. For callers and tests that have no configuration. */
 int sk_store_open(const char *state_dir, int readonly, sk_store **out) SK_MUST_CHECK;

@@ -113,3 +113,11 @@ int sk_store_conf_sandbox_needs(const sk_conf *conf, int *network, int (*add)(co
     *network = 1;
     return sk_store_pg_client_files(conf->store_url, add, ctx);
 }
+
+int sk_store_conf_tcp_ports(const sk_conf *conf, uint16_t *ports, unsigned cap, unsigned *n)
+{
+    *n = 0;
+    if (strcmp(conf->store_backend, "postgresql") != 0)
+        return 0;
+    return sk_store_pg_tcp_ports(conf->store_url, ports, cap, n);
+}

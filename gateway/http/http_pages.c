@@ -365,7 +365,7 @@ enum MHD_Result http_post_password(struct req *rq, struct MHD_Connection *mc, co
     sk_wipe(pq, sizeof *pq);
     free(pq);
     v = pr.verdict;
-    if (r == SK_AUTH_BUSY)
+    if (r == SK_AUTH_BUSY || r == SK_WIRE_ERR_UNAVAILABLE)
         return send_password_page(rq, mc, c, MHD_HTTP_SERVICE_UNAVAILABLE, SK_MSG_BUSY, NULL);
     if (r != 0 || v.outcome == SK_AUTH_ERROR)
         return send_password_page(rq, mc, c, MHD_HTTP_INTERNAL_SERVER_ERROR, SK_MSG_INTERNAL, NULL);

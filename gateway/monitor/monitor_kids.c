@@ -179,6 +179,8 @@ static int sandbox_paths(const sk_conf *conf, enum sk_sandbox_role role, sk_sand
          * files of the url, the resolver's files, and /etc/passwd (the default
          * user name comes from getpwuid). */
         bad |= sk_store_conf_sandbox_needs(conf, &network, add_ro, &ra) != 0;
+        /* ... and TCP connect only to the database's ports (Landlock ABI 4). */
+        bad |= sk_store_conf_tcp_ports(conf, p->connect_tcp, SK_SANDBOX_MAX_PORTS, &p->n_connect_tcp) != 0;
         if (network) {
             for (size_t i = 0; i < SK_ARRAY_LEN(resolver); i++)
                 if (access(resolver[i], R_OK) == 0)

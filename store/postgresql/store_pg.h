@@ -5,8 +5,9 @@
  * [store] url is a libpq connection string (keyword=value pairs or a
  * postgresql:// URI); TLS is libpq's own: sslmode=verify-full and
  * sslrootcert=/path in the url are passed through untouched. The password comes
- * only from [store] password_file (first line); a url carrying a password is
- * refused.
+ * only from [store] password_file (first line), read once at open and kept in
+ * the handle for reconnections (wiped at close; libpq holds its own copy per
+ * connection); a url carrying a password is refused.
  *
  * Tables (schema version SK_STORE_PG_SCHEMA, created by sk_store_pg_migrate,
  * i.e. `sekishoctl store migrate`; the handle refuses to open a schema that is
@@ -50,6 +51,15 @@
  *  - Records read from the database go through the record codec (users) or
  *    explicit checks of every column (sessions); anything out of range is
  *    refused with -1 and logged.
+ *
+ * A process that confines itself after opening a handle must still let libpq
+ * (re)connect, since connections are remade after any failure: socket()
+ * (AF_INET/AF_INET6, AF_UNIX for a socket-directory host), connect,
+ * setsockopt/getsockopt/getsockname/getpeername, sendto/recvfrom, poll, a TCP
+ * connect to the database's port (Landlock ABI 4), read access to what libpq
+ * and glibc's resolver read (/etc/hosts, /etc/resolv.conf, /etc/nsswitch.conf,
+ * /etc/passwd when the url names no user, sslrootcert/sslcert/sslkey files) and
+ * one more thread (the LISTEN thread starts at the first operation after open).
  */
 #ifndef SK_STORE_PG_H
 #define SK_STORE_PG_H
@@ -82,5 +92,12 @@ int sk_store_pg_migrate(const char *url, const char *password_file, unsigned *fr
  * sslrootcert=system), sslcert, sslkey, sslcrl, sslcrldir, passfile. 0, or -1
  * when the url does not parse or add failed. */
 int sk_store_pg_client_files(const char *url, int (*add)(const char *path, void *ctx), void *ctx) SK_MUST_CHECK;
+
+/* The TCP ports libpq connects to for this url: one per host that is not a unix
+ * socket directory, from "port" (one for all, or one per host), else $PGPORT,
+ * else 5432; duplicates once. *n = 0 when every host is a socket directory.
+ * 0, or -1 when the url does not parse, a port is invalid or there are more
+ * than cap. */
+int sk_store_pg_tcp_ports(const char *url, uint16_t *ports, unsigned cap, unsigned *n) SK_MUST_CHECK;
 
 #endif

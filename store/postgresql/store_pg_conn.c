@@ -549,3 +549,99 @@ out:
     PQconninfoFree(opts);
     return ret;
 }
+
+/* The n-th comma-separated item of list into out (cap); "" past the end. */
+static void list_item(const char *list, unsigned n, char *out, size_t cap)
+{
+    const char *p = list;
+    size_t len;
+    out[0] = '\0';
+    for (; n > 0 && p != NULL; n--) {
+        p = strchr(p, ',');
+        if (p != NULL)
+            p++;
+    }
+    if (p == NULL)
+        return;
+    len = strcspn(p, ",");
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+}
+
+static unsigned list_count(const char *list)
+{
+    unsigned n = 1;
+    for (const char *p = list; *p != '\0'; p++)
+        n += *p == ',';
+    return n;
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+    unsigned long v = 0;
+    if (s[0] == '\0' || strlen(s) > 5)
+        return -1;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v == 0 || v > 65535)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static const char *conninfo_value(const PQconninfoOption *opts, const char *key)
+{
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, key) == 0)
+            return o->val != NULL ? o->val : "";
+    return "";
+}
+
+int sk_store_pg_tcp_ports(const char *url, uint16_t *ports, unsigned cap, unsigned *n)
+{
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    const char *hosts, *addrs, *port_list, *env = getenv("PGPORT");
+    unsigned count;
+    int ret = -1;
+
+    *n = 0;
+    if (opts == NULL)
+        return -1;
+    hosts = conninfo_value(opts, "host");
+    addrs = conninfo_value(opts, "hostaddr");
+    port_list = conninfo_value(opts, "port");
+    count = list_count(hosts[0] != '\0' ? hosts : addrs);
+    for (unsigned i = 0; i < count; i++) {
+        char host[256], port[16];
+        uint16_t v;
+        int dup = 0;
+        list_item(hosts, i, host, sizeof host);
+        if (host[0] == '\0' && addrs[0] == '\0')
+            continue; /* libpq's default: the server's unix socket directory */
+        if (host[0] == '/' || host[0] == '@')
+            continue; /* a unix socket directory (or abstract socket) */
+        list_item(port_list, list_count(port_list) == 1 ? 0 : i, port, sizeof port);
+        if (port[0] == '\0' && sk_strlcpy(port, sizeof port, env != NULL && env[0] != '\0' ? env : "5432") != 0)
+            goto out;
+        if (parse_port(port, &v) != 0)
+            goto out;
+        for (unsigned k = 0; k < *n; k++)
+            dup |= ports[k] == v;
+        if (dup)
+            continue;
+        if (*n == cap)
+            goto out;
+        ports[(*n)++] = v;
+    }
+    ret = 0;
+out:
+    if (ret != 0)
+        *n = 0;
+    PQconninfoFree(opts);
+    return ret;
+}

@@ -545,6 +545,14 @@ int ctl_backup_main(const sk_conf *conf, int argc, char **argv)
         }
         return cmd_verify(argv[2]);
     }
+    if (strcmp(conf->store_backend, "lmdb") != 0) {
+        /* A copy of this node's files would hold no account or session, and a
+         * restore of one would miss them too: say so rather than make one. */
+        ctl_err("backup copies the LMDB store of one node; with [store] backend = %s back the database up "
+                "with its own tools (pg_dump, pg_basebackup) and keep [auth] totp_key with it",
+                conf->store_backend);
+        return CTL_REFUSED;
+    }
     opterr = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {

@@ -446,5 +446,10 @@ int ctl_restore_main(const sk_conf *conf, int argc, char **argv)
         fprintf(stderr, "usage: sekishoctl [-c FILE] %s\n", usage_restore);
         return CTL_USAGE;
     }
+    if (strcmp(conf->store_backend, "lmdb") != 0) {
+        ctl_err("restore puts back an LMDB store; with [store] backend = %s restore the database with its own "
+                "tools (pg_restore)", conf->store_backend);
+        return CTL_REFUSED;
+    }
     return cmd_restore(conf, from);
 }

@@ -54,16 +54,6 @@ for ((i = 0; i < 100; i++)); do
     sleep 0.1
 done
 sk_assert_eq "$(nets | wc -l)" 2 "sekisho-net processes with processes = 2"
-# The port listens before they run (the monitor's socket): wait until both have
-# started, sandbox included (slower with a store in PostgreSQL).
-for ((i = 0; i < 100; i++)); do
-    (($(grep -c 'sekisho started' "$SK_GW_LOG") >= 2)) && break
-    sleep 0.1
-done
-for p in $(nets); do
-    sk_assert_eq "$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$p/status")" 1 "no_new_privs of pid $p"
-    sk_assert_eq "$(awk '/^Seccomp:/ { print $2 }' "/proc/$p/status")" 2 "seccomp filter mode of pid $p"
-done
 
 coproc NC { python3 "$SK_SRC/tests/integration/privsep/netproc_client.py" "$SK_HOST" "$SK_GW_PORT" \
     --ca "$SK_CA_DIR/ca.crt" --cert "$SK_TMP/users/alice.crt" --key "$SK_TMP/users/alice.key" \
@@ -140,6 +130,10 @@ A=$(open_on "$pa")
 B=$(open_on "$pb")
 nopen=2
 sk_log "connection $A on sekisho-net pid $pa, connection $B on pid $pb"
+for p in $pa $pb; do # serving, so past their sandbox's entry
+    sk_assert_eq "$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$p/status")" 1 "no_new_privs of pid $p"
+    sk_assert_eq "$(awk '/^Seccomp:/ { print $2 }' "/proc/$p/status")" 2 "seccomp filter mode of pid $p"
+done
 sk_assert_eq "$(nc get "$A" /echo)" "ok 200" "a proxied request on connection $A (pid $pa)"
 sk_assert_eq "$(nc get "$B" /echo)" "ok 200" "a proxied request on connection $B (pid $pb)"
 

@@ -642,16 +642,30 @@ static void test_auditd_exec_flag(void **state)
  * roles. arg: the loopback port of a listener the parent holds. */
 static int child_db(const fixture *fx, const void *arg)
 {
-    const struct sockaddr_in *to = arg;
-    int fd, ufd;
-    enter_or_die(fx, SK_SANDBOX_AUTHD, SK_SANDBOX_ALLOW_DB);
+    const struct sockaddr_in *to = arg; /* [0]: the database's port, [1]: another */
+    sk_sandbox_paths p;
+    char err[256];
+    int fd, ufd, other, abi = sk_sandbox_landlock_abi(); /* asked before: no Landlock calls after */
+    fill_paths(fx, SK_SANDBOX_AUTHD, &p);
+    p.connect_tcp[0] = ntohs(to[0].sin_port);
+    p.n_connect_tcp = 1;
+    if (sk_sandbox_enter(SK_SANDBOX_AUTHD, SK_SANDBOX_ALLOW_DB, &p, err, sizeof err) != 0) {
+        fprintf(stderr, "child: sk_sandbox_enter(authd, db): %s\n", err);
+        return C_ENTER;
+    }
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    other = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ufd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || ufd < 0)
+    if (fd < 0 || ufd < 0 || other < 0)
         return 1;
-    if (connect(fd, (const struct sockaddr *)to, sizeof *to) != 0)
+    if (connect(fd, (const struct sockaddr *)&to[0], sizeof to[0]) != 0)
         return 2;
+    /* Another port: refused by Landlock where the kernel has ABI 4. */
+    if (abi >= 4 &&
+        (connect(other, (const struct sockaddr *)&to[1], sizeof to[1]) == 0 || errno != EACCES))
+        return 3;
     close(fd);
+    close(other);
     close(ufd);
     return C_OK;
 }
@@ -671,20 +685,24 @@ static int child_db_listen(const fixture *fx, const void *arg)
 static void test_authd_db_flag(void **state)
 {
     fixture *fx = *state;
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
+    struct sockaddr_in a[2];
     char err[256];
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(l >= 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(l, 4), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
-    assert_exit_ok(run_child(fx, child_db, &a));
+    int l[2];
+    for (int i = 0; i < 2; i++) {
+        socklen_t len = sizeof a[i];
+        l[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(l[i] >= 0);
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].sin_family = AF_INET;
+        a[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(l[i], (struct sockaddr *)&a[i], sizeof a[i]), 0);
+        assert_int_equal(listen(l[i], 4), 0);
+        assert_int_equal(getsockname(l[i], (struct sockaddr *)&a[i], &len), 0);
+    }
+    assert_exit_ok(run_child(fx, child_db, a));
     assert_sigsys(run_child(fx, child_db_listen, NULL));
-    close(l);
+    close(l[0]);
+    close(l[1]);
     /* without the flag authd's socket() kills (test_forbidden_sockets) */
     assert_int_equal(sk_sandbox_enter(SK_SANDBOX_NET, SK_SANDBOX_ALLOW_DB, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "not valid for role net"));

@@ -19,6 +19,7 @@
 #include "sk_conf.h"
 #include "sk_store.h"
 #include "sk_store_backend.h"
+#include "store_pg.h"
 
 /* ---- a recording fake backend ------------------------------------------ */
 
@@ -406,10 +407,46 @@ static void test_open_conf_postgresql_unreachable(void **state)
     assert_int_equal(small[sizeof small - 1], '\0');
 }
 
+/* The database's TCP ports, as the authd sandbox will allow them. */
+static void test_pg_tcp_ports(void **state)
+{
+    uint16_t p[8];
+    unsigned n = 99;
+    (void)state;
+    unsetenv("PGPORT");
+    assert_int_equal(sk_store_pg_tcp_ports("postgresql://u@db.example:6000/x", p, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(p[0], 6000);
+    assert_int_equal(sk_store_pg_tcp_ports("postgresql://u@db.example/x?sslmode=verify-full", p, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(p[0], 5432);
+    assert_int_equal(sk_store_pg_tcp_ports("host=a,b,c port=1,2,1 dbname=x", p, 8, &n), 0);
+    assert_int_equal(n, 2); /* 1 once */
+    assert_true(p[0] == 1 && p[1] == 2);
+    assert_int_equal(sk_store_pg_tcp_ports("postgresql://u@a:7,b:8/x", p, 8, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(p[0] == 7 && p[1] == 8);
+    assert_int_equal(sk_store_pg_tcp_ports("host=/run/postgresql dbname=x", p, 8, &n), 0);
+    assert_int_equal(n, 0); /* a socket directory: no TCP */
+    assert_int_equal(sk_store_pg_tcp_ports("hostaddr=127.0.0.1 port=5433", p, 8, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(p[0], 5433);
+    setenv("PGPORT", "6543", 1);
+    assert_int_equal(sk_store_pg_tcp_ports("host=h", p, 8, &n), 0);
+    assert_int_equal(p[0], 6543);
+    unsetenv("PGPORT");
+    assert_int_equal(sk_store_pg_tcp_ports("host=h port=70000", p, 8, &n), -1);
+    assert_int_equal(n, 0);
+    assert_int_equal(sk_store_pg_tcp_ports("host=h port=12x", p, 8, &n), -1);
+    assert_int_equal(sk_store_pg_tcp_ports("host=a,b,c port=1,2,3", p, 2, &n), -1); /* more than cap */
+    assert_int_equal(sk_store_pg_tcp_ports("not a = conninfo '", p, 8, &n), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dispatch_table),
+        cmocka_unit_test(test_pg_tcp_ports),
         cmocka_unit_test_setup_teardown(test_open_conf_lmdb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_conf_postgresql_unreachable, setup, teardown),
     };
