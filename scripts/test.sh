@@ -61,7 +61,17 @@ run_pg_pass() { # build dir
   local name="release against PostgreSQL" dir=$1 srv=$root/$1.pgsrv start=$SECONDS excl
   [ -x "$dir/bin/sekisho" ] || return 0 # the build failed, already counted
   echo "=== $name: the integration tests with [store] backend = postgresql"
+  # every name in the list is a test (a renamed test would run nowhere unseen)
+  local n unknown=""
+  for n in $(awk '!/^#/ && NF { print $1 }' tests/integration/lmdb-only.list); do
+    ctest --test-dir "$dir" -N -R "^$n\$" | grep -q "Total Tests: 1" || unknown+=" $n"
+  done
+  if [ -n "$unknown" ]; then
+    echo "=== $name: tests/integration/lmdb-only.list names no such test:$unknown"
+    failed=$((failed + 1))
+  fi
   bash tests/integration/pg.sh stop "$srv" >/dev/null 2>&1
+  trap "bash tests/integration/pg.sh stop $(printf %q "$srv") >/dev/null 2>&1" EXIT # interrupted: no server left
   if ! bash tests/integration/pg.sh serve "$srv" >"$dir.pgsrv.log" 2>&1; then
     cat "$dir.pgsrv.log"
     echo "=== $name: the PostgreSQL server did not start"
@@ -73,6 +83,7 @@ run_pg_pass() { # build dir
     ctest --test-dir "$dir" -L integration -E "^($excl)\$" --output-on-failure -j"$jobs" --timeout 900) 2>&1 |
     tee "$dir.ctest-pg.log"
   bash tests/integration/pg.sh stop "$srv" || echo "=== $name: the server did not stop cleanly"
+  trap - EXIT
   tally "$name" "$dir.ctest-pg.log"
   echo "=== $name: $((SECONDS - start)) s"
 }
