@@ -2,7 +2,8 @@
 # The one test command (README, .ci/run): installs what it needs, builds twice
 # (hardened release, then ASan+UBSan with the test-only hooks that let a test make
 # a sandboxed process misbehave) and runs every unit and integration test in
-# both, then a short libFuzzer smoke run of every parser. Ends with one line
+# both, the integration tests of the release build once more against PostgreSQL,
+# then a short libFuzzer smoke run of every parser. Ends with one line
 # "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,10 +37,14 @@ run_suite() { # name, build dir, cmake args...
   fi
   echo "=== $name: tests"
   ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 900 2>&1 | tee "$dir.ctest.log"
-  local line p t
-  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$dir.ctest.log" | tail -1)
+  tally "$name" "$dir.ctest.log"
+}
+
+tally() { # name, ctest log: its summary into passed/failed
+  local line t f
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$2" | tail -1)
   if [ -z "$line" ]; then
-    echo "=== $name: ctest produced no summary"
+    echo "=== $1: ctest produced no summary"
     failed=$((failed + 1))
     return
   fi
@@ -48,8 +53,44 @@ run_suite() { # name, build dir, cmake args...
   passed=$((passed + t - f)); failed=$((failed + f))
 }
 
+# The integration tests once more with every gateway, sekishoctl and sekisho-ca on
+# [store] backend = postgresql: one server for the pass (tests/integration/pg.sh
+# serve), a database per test (lib.sh). Not the tests that tests/integration/lmdb-only.list
+# names (LMDB by nature, or PostgreSQL's own tests), each with its reason there.
+run_pg_pass() { # build dir
+  local name="release against PostgreSQL" dir=$1 srv=$root/$1.pgsrv start=$SECONDS excl
+  [ -x "$dir/bin/sekisho" ] || return 0 # the build failed, already counted
+  echo "=== $name: the integration tests with [store] backend = postgresql"
+  # every name in the list is a test (a renamed test would run nowhere unseen)
+  local n unknown=""
+  for n in $(awk '!/^#/ && NF { print $1 }' tests/integration/lmdb-only.list); do
+    ctest --test-dir "$dir" -N -R "^$n\$" | grep -q "Total Tests: 1" || unknown+=" $n"
+  done
+  if [ -n "$unknown" ]; then
+    echo "=== $name: tests/integration/lmdb-only.list names no such test:$unknown"
+    failed=$((failed + 1))
+  fi
+  bash tests/integration/pg.sh stop "$srv" >/dev/null 2>&1
+  trap "bash tests/integration/pg.sh stop $(printf %q "$srv") >/dev/null 2>&1" EXIT # interrupted: no server left
+  if ! bash tests/integration/pg.sh serve "$srv" >"$dir.pgsrv.log" 2>&1; then
+    cat "$dir.pgsrv.log"
+    echo "=== $name: the PostgreSQL server did not start"
+    failed=$((failed + 1))
+    return
+  fi
+  excl=$(awk '!/^#/ && NF { printf "%s%s", (n++ ? "|" : ""), $1 }' tests/integration/lmdb-only.list)
+  (set -a && . "$srv/env" && SK_TEST_STORE=postgresql &&
+    ctest --test-dir "$dir" -L integration -E "^($excl)\$" --output-on-failure -j"$jobs" --timeout 900) 2>&1 |
+    tee "$dir.ctest-pg.log"
+  bash tests/integration/pg.sh stop "$srv" || echo "=== $name: the server did not stop cleanly"
+  trap - EXIT
+  tally "$name" "$dir.ctest-pg.log"
+  echo "=== $name: $((SECONDS - start)) s"
+}
+
 mkdir -p build
 run_suite "release (hardened)" build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_pg_pass build/release
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite "ASan+UBSan (with the test hooks)" build/asan -DCMAKE_BUILD_TYPE=Debug -DSEKISHO_SANITIZE=ON -DSEKISHO_TEST_HOOKS=ON
 

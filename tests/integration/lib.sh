@@ -20,6 +20,8 @@ SK_SRC=${SK_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SK_BIN=${SK_BIN:-$SK_SRC/build/bin}
 SK_TEST_NAME=${SK_TEST_NAME:-$(basename "${0%.sh}")}
 SK_TMP=${SK_TMP:-/tmp/sekisho-itest/$SK_TEST_NAME}
+# The PostgreSQL pass runs every test again (see sk_store_conf_lines): its own scratch dir.
+if [[ ${SK_TEST_STORE:-lmdb} == postgresql ]]; then SK_TMP=$SK_TMP-pg; fi
 SK_HOST=127.0.0.1
 SK_PIDS=()
 SK_GW_PID=""
@@ -65,6 +67,7 @@ sk__cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    sk__store_drop
     if ((rc != 0)); then
         sk__dump_logs
         printf 'FAIL: %s (exit %d; scratch dir %s)\n' "$SK_TEST_NAME" "$rc" "$SK_TMP" >&2
@@ -322,6 +325,84 @@ EOF
     if [[ ! -t 0 ]]; then
         cat >>"$f"
     fi
+    sk_store_conf_lines >>"$f"
+}
+
+# ---- the store backend: the PostgreSQL pass ------------------------------------
+# scripts/test.sh runs the integration tests a second time with SK_TEST_STORE=postgresql
+# and SK_TEST_PG_URL, SK_TEST_PG_PWFILE, SK_TEST_PG_CTL naming one server it started
+# (pg.sh serve). sk_store_conf_lines then prints the [store] section that points at a
+# database of this test's own, created (and migrated) on first use and dropped on exit
+# (the password in $SK_TMP/store.pw);
+# outside that pass it prints nothing. sk_write_config appends it; a test that writes
+# a configuration by hand appends it too. Tests LMDB-specific by nature are listed in
+# tests/integration/lmdb-only.list and not run in that pass.
+sk_store_conf_lines() {
+    [[ ${SK_TEST_STORE:-lmdb} == postgresql ]] || return 0
+    sk__store_db
+    printf '\n[store]\nbackend = postgresql\nurl = %s/%s\npassword_file = %s\n' \
+        "${SK_TEST_PG_URL%/*}" "$(cat "$SK_TMP/.store-db")" "$SK_TMP/store.pw"
+}
+
+# The test's database: named after its scratch dir (unique per ctest test), created
+# once, the schema migrated with a configuration of its own.
+sk__store_db() {
+    local db c=$SK_TMP/.store.conf
+    [[ -s $SK_TMP/.store-db ]] && return 0
+    [[ -n ${SK_TEST_PG_URL:-} && -n ${SK_TEST_PG_PWFILE:-} && -f ${SK_TEST_PG_CTL:-} ]] ||
+        sk_fail "SK_TEST_STORE=postgresql needs SK_TEST_PG_URL, SK_TEST_PG_PWFILE and SK_TEST_PG_CTL (scripts/test.sh sets them)"
+    db=$(basename "$SK_TMP" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n' '_')
+    db=sk_${db:0:50}
+    printf 'DROP DATABASE IF EXISTS %s WITH (FORCE);\nCREATE DATABASE %s OWNER sekisho;\n' "$db" "$db" |
+        bash "$SK_TEST_PG_CTL" psql >"$SK_TMP/.store-db.log" 2>&1 ||
+        sk_fail "cannot create the test database $db: $(cat "$SK_TMP/.store-db.log")"
+    printf '%s' "$db" >"$SK_TMP/.store-db"
+    # a copy in the scratch dir, like the test's other secrets (a test may hand them
+    # to another user)
+    cp -- "$SK_TEST_PG_PWFILE" "$SK_TMP/store.pw" && chmod 0600 "$SK_TMP/store.pw" ||
+        sk_fail "cannot copy $SK_TEST_PG_PWFILE"
+    # sekishoctl wants the gateway's keys named (they need not exist)
+    printf '[listen]\ncert = x.crt\nkey = x.key\n[tls]\nclient_ca = x.crt\n[state]\ndir = .store-state\n' >"$c"
+    printf '[store]\nbackend = postgresql\nurl = %s/%s\npassword_file = %s\n' \
+        "${SK_TEST_PG_URL%/*}" "$db" "$SK_TMP/store.pw" >>"$c"
+    "$SK_BIN/sekishoctl" -c "$c" store migrate >"$SK_TMP/.store-migrate.log" 2>&1 </dev/null ||
+        sk_fail "sekishoctl store migrate of $db: $(cat "$SK_TMP/.store-migrate.log")"
+}
+
+# sk_store_backend: lmdb, or postgresql in the PostgreSQL pass.
+sk_store_backend() { printf '%s\n' "${SK_TEST_STORE:-lmdb}"; }
+
+# sk_store_raw FILE [STATE_DIR]: the bytes the store keeps, for "never stored in
+# clear" checks: LMDB's data file under STATE_DIR (default $SK_TMP/state), or every
+# value of every table of the test's database (bytea as stored, text as UTF-8).
+sk_store_raw() {
+    local out=$1 state=${2:-$SK_TMP/state}
+    if [[ $(sk_store_backend) != postgresql ]]; then
+        cp -- "$state/db/data.mdb" "$out" || sk_fail "no LMDB store at $state/db/data.mdb"
+        return 0
+    fi
+    sk__store_db
+    cat >"$SK_TMP/.store-raw.sql" <<'SQL'
+SELECT format('SELECT %s FROM %I', string_agg(format(CASE WHEN data_type = 'bytea'
+    THEN 'coalesce(encode(%I, ''hex''), '''')'
+    ELSE 'coalesce(encode(convert_to(%I::text, ''UTF8''), ''hex''), '''')' END,
+    column_name), ' || ' ORDER BY ordinal_position), table_name)
+  FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name
+\gexec
+SQL
+    bash "$SK_TEST_PG_CTL" psql "$(cat "$SK_TMP/.store-db")" <"$SK_TMP/.store-raw.sql" >"$out.hex" 2>"$SK_TMP/.store-raw.err" ||
+        sk_fail "reading the test database: $(cat "$SK_TMP/.store-raw.err")"
+    perl -ne 'chomp; print pack("H*", $_), "\n"' "$out.hex" >"$out"
+    rm -f -- "$out.hex"
+}
+
+sk__store_drop() {
+    local db
+    [[ -s $SK_TMP/.store-db && -f ${SK_TEST_PG_CTL:-} ]] || return 0
+    db=$(cat "$SK_TMP/.store-db")
+    printf 'DROP DATABASE IF EXISTS %s WITH (FORCE);\n' "$db" | bash "$SK_TEST_PG_CTL" psql >/dev/null 2>&1 ||
+        printf '[%s] could not drop the test database %s\n' "$SK_TEST_NAME" "$db" >&2
+    rm -f -- "$SK_TMP/.store-db"
 }
 
 # sk_add_user ID TENANT PASSWORD [ROLE]: sekishoctl user add, password via a file.

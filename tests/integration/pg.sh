@@ -12,9 +12,10 @@
 #                    SK_PG_CA      with tls: the CA of the server's certificate (for
 #                                  ?sslmode=verify-full&sslrootcert=$SK_PG_CA); the
 #                                  server then refuses TCP connections without TLS
-#                    SK_PG_CTL     a script: `bash $SK_PG_CTL stop|start|freeze|thaw|psql`
+#                    SK_PG_CTL     a script: `bash $SK_PG_CTL stop|start|freeze|thaw|psql [DB]`
 #                                  (for programs that must stop, restart or hang the
-#                                  database; psql reads SQL on stdin)
+#                                  database; psql reads SQL on stdin, as the superuser,
+#                                  in DB, default sekisho)
 #   sk_pg_stop     stop it (fast shutdown; data kept)
 #   sk_pg_restart  start it again on the same port
 #   sk_pg_psql SQL run SQL as the superuser in database sekisho (stdout: rows, unaligned)
@@ -63,13 +64,18 @@ sk__pg_exit() {
 }
 
 sk_pg_start() {
-    local b user pw
+    trap sk__pg_exit EXIT
+    sk__pg_create "${1:-}"
+}
+
+# Everything of sk_pg_start but the exit trap (serve keeps the server running).
+sk__pg_create() {
+    local b user="" pw
     for b in initdb pg_ctl postgres psql; do
         [[ -x $SK_PG_BIN/$b ]] ||
             sk_fail "PostgreSQL not found: $SK_PG_BIN/$b is missing (install it: bash scripts/deps.sh test, package postgresql)"
     done
     SK_PG_DIR=$(mktemp -d /tmp/sk-pg.XXXXXX)
-    trap sk__pg_exit EXIT
     SK_PG_RUN=()
     if [[ $(id -u) == 0 ]]; then
         user=postgres
@@ -106,9 +112,9 @@ sk_pg_start() {
         # accepts TCP connections but never answers (a hung host)
         printf 'freeze|thaw) pm=$(head -n 1 %q); sig=STOP; [[ $1 == thaw ]] && sig=CONT\n' "$SK_PG_DIR/data/postmaster.pid"
         printf '    kill -$sig $pm $(pgrep -P $pm) ;;\n'
-        printf 'psql) cd / && timeout 30 "${run[@]}" %q -X -q -At -v ON_ERROR_STOP=1 -h %q -p %q -U postgres -d sekisho ;;\n' \
+        printf 'psql) cd / && timeout 30 "${run[@]}" %q -X -q -At -v ON_ERROR_STOP=1 -h %q -p %q -U postgres -d "${2:-sekisho}" ;;\n' \
             "$SK_PG_BIN/psql" "$SK_PG_DIR/sock" "$SK_PG_PORT"
-        printf '*) echo "usage: $0 stop|start|freeze|thaw|psql" >&2; exit 2 ;;\nesac\n'
+        printf '*) echo "usage: $0 stop|start|freeze|thaw|psql [DB]" >&2; exit 2 ;;\nesac\n'
     } >"$SK_PG_CTL"
 }
 
@@ -163,3 +169,35 @@ sk_pg_psql() { printf '%s\n' "$1" | sk__pg_psql_db sekisho; }
 sk_pg_conf_lines() {
     printf '[store]\nbackend = postgresql\nurl = %s\npassword_file = %s\n' "$SK_PG_URL" "$SK_PG_PWFILE"
 }
+
+# Run as a script (scripts/test.sh's PostgreSQL pass): one server for a whole
+# ctest run, its details for the tests in DIR/env (SK_TEST_PG_URL, _PWFILE, _CTL,
+# shell assignments to source); each test then makes a database of its own (lib.sh).
+#   bash pg.sh serve DIR   start it (DIR: a fresh directory for its files)
+#   bash pg.sh stop DIR    stop it and remove its data directory and DIR
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    set -euo pipefail
+    SK_TEST_NAME=pg-suite
+    SK_TMP=${2:?usage: pg.sh serve|stop DIR}
+    source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+    case $1 in
+    serve)
+        mkdir -p -m 0700 "$SK_TMP"
+        umask 077
+        trap 'rc=$?; if ((rc != 0)); then sk_pg_stop; rm -rf -- "$SK_PG_DIR"; fi' EXIT
+        sk__pg_create
+        printf 'SK_TEST_PG_URL=%q\nSK_TEST_PG_PWFILE=%q\nSK_TEST_PG_CTL=%q\nSK_TEST_PG_DIR=%q\n' \
+            "$SK_PG_URL" "$SK_PG_PWFILE" "$SK_PG_CTL" "$SK_PG_DIR" >"$SK_TMP/env"
+        ;;
+    stop)
+        [[ -f $SK_TMP/env ]] || exit 0
+        source "$SK_TMP/env"
+        rc=0
+        bash "$SK_TEST_PG_CTL" stop || rc=$?
+        [[ $SK_TEST_PG_DIR == /tmp/sk-pg.* ]] && rm -rf -- "$SK_TEST_PG_DIR"
+        rm -rf -- "$SK_TMP"
+        exit "$rc"
+        ;;
+    *) sk_fail "usage: pg.sh serve|stop DIR" ;;
+    esac
+fi

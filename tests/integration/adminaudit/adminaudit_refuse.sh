@@ -156,6 +156,7 @@ argon2_iterations = 1
 [audit]
 key = keys/audit.key
 CONF
+        sk_store_conf_lines >>"$O/sk.conf"
         chmod 644 "$O/sk.conf"
         "$SK_BIN/sekishoctl" -c "$O/sk.conf" user add dan --password-file "$pw" >"$SK_TMP/o.out" 2>&1 \
             </dev/null || sk_fail "user add with a nobody-owned audit dir: $(cat "$SK_TMP/o.out")"

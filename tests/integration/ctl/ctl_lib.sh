@@ -20,6 +20,7 @@ dir = state
 argon2_memory_kib = 1024
 argon2_iterations = 1
 CONF
+    sk_store_conf_lines >>"$SK_CONF"
 }
 
 # ctl RC ARGS...: run sekishoctl -c $SK_CONF ARGS with stdin from /dev/null, assert

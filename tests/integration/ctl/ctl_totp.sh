@@ -34,7 +34,8 @@ ctl 0 user show alice --json
 sk_assert_eq "$(ctl_json .totp_enabled)" true "enabled"
 
 # the secret is not in the database, neither as base32 nor as raw bytes
-db=$SK_TMP/state/db/data.mdb
+db=$SK_TMP/raw
+sk_store_raw "$db"
 if grep -qaF "$secret" "$db"; then sk_fail "base32 secret stored in clear"; fi
 hex=$(base32 -d <<<"$secret" | od -An -tx1 | tr -d ' \n')
 dbhex=$(od -An -tx1 "$db" | tr -d ' \n')

@@ -49,7 +49,7 @@ sed "s|^url = .*|url = http://127.0.0.1:99999|" "$SK_CONF" >"$SK_TMP/url.conf"
 check 1 "$SK_TMP/url.conf"
 sk_assert_contains "$(cat "$SK_TMP/t.out")" "url = http://127.0.0.1:99999: must be http://HOST[:PORT][/PREFIX]" "url port"
 # A missing [upstream] url: the gateway refuses; sekishoctl (which needs no upstream) still reads it.
-grep -v '^url = ' "$SK_CONF" >"$SK_TMP/nourl.conf"
+grep -v '^url = http' "$SK_CONF" >"$SK_TMP/nourl.conf" # [upstream]'s, not [store]'s
 check 1 "$SK_TMP/nourl.conf"
 sk_assert_contains "$(cat "$SK_TMP/t.out")" "[upstream] url is required" "required url"
 "$SK_BIN/sekishoctl" -c "$SK_TMP/nourl.conf" user list >/dev/null 2>&1 </dev/null ||
@@ -93,6 +93,13 @@ if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
         "key message"
     chgrp nogroup "$SK_TMP/server.key"
     chmod 0640 "$SK_TMP/server.key"
+    if [[ $(sk_store_backend) == postgresql ]]; then
+        rc=0; as_nobody "$SK_BIN/sekisho" -c "$SK_CONF" -t >"$SK_TMP/t.out" 2>&1 || rc=$?
+        sk_assert_eq "$rc" 1 "root-only [store] password_file refused for nobody"
+        sk_assert_contains "$(cat "$SK_TMP/t.out")" "[store] password_file $SK_TMP/store.pw: not readable by user nobody" \
+            "password file message"
+        chown nobody "$SK_TMP/store.pw" # mode 0600 is required: the service user owns it
+    fi
     rc=0; as_nobody "$SK_BIN/sekisho" -c "$SK_CONF" -t >"$SK_TMP/t.out" 2>&1 || rc=$?
     sk_assert_eq "$rc" 0 "usable by nobody: $(cat "$SK_TMP/t.out")"
 else

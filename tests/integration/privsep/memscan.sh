@@ -69,7 +69,8 @@ n=0
 while read -r h; do
     n=$((n + 1))
     printf 'argon2_hash_%d %s\n' "$n" "$(printf '%s' "$h" | od -An -tx1 | tr -d ' \n')" >>"$needles"
-done < <(grep -aoE '\$argon2id\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}' "$state/db/data.mdb" | sort -u)
+done < <(sk_store_raw "$SK_TMP/store.raw" "$state" &&
+    grep -aoE '\$argon2id\$v=19\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}' "$SK_TMP/store.raw" | sort -u)
 ((n >= 2)) || sk_fail "expected at least two password hashes in the store, found $n"
 b32hex() { python3 -c 'import base64,sys; s=sys.argv[1]; print(base64.b32decode(s + "=" * (-len(s) % 8)).hex())' "$1"; }
 printf 'totp_secret_alice %s\n' "$(b32hex "$secret_a")" >>"$needles"
@@ -97,7 +98,11 @@ done
 in_mon=$(scan "$SK_GW_PID")
 sk_assert_eq "$in_mon" "" "secrets in the monitor's memory"
 in_authd=$(scan "$authd")
-sk_assert_contains "$in_authd" "argon2_hash_" "authd's memory (the scan finds the hashes where they are)"
+if [[ $(sk_store_backend) == lmdb ]]; then
+    sk_assert_contains "$in_authd" "argon2_hash_" "authd's memory (the scan finds the hashes where they are)"
+else # authd reads a hash from PostgreSQL per login only (no mapped database): the key it holds
+    sk_assert_contains "$in_authd" "totp_key" "authd's memory (the scan finds the TOTP key where it is)"
+fi
 sk_log "found in authd: $(tr '\n' ' ' <<<"$in_authd")"
 
 # Descriptors of the network process: nothing under the state or audit directory,

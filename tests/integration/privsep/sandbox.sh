@@ -39,9 +39,11 @@ if ! "$SK_BIN/sekisho" -V | grep -q 'TEST BUILD'; then
     exit 0
 fi
 db=$SK_TMP/state/db/data.mdb
+# with PostgreSQL (scripts/test.sh's second pass) the store's file is its password file
+[[ $(sk_store_backend) == postgresql ]] && db=$SK_TMP/store.pw
 [[ -f $db ]] || sk_fail "test setup: no store at $db"
 sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro:$db")" 400 \
-    "opening the user database from the network process is refused"
+    "opening the user database (or its password file) from the network process is refused"
 sk_assert_eq "$(sk_child_pid net)" "$net" "the network process lives on after a refused open"
 sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro:$SK_TMP/audit.key")" 400 \
     "reading the audit key from the network process is refused"
