@@ -81,22 +81,16 @@ static int csrf_fn(uint8_t *val, size_t *len, int exists, void *ctx)
 
 /* Decode the stored list into out->ticket (newest first); created[] gets the
  * creation times. -1 when malformed or when a key does not open. */
-static int tickets_decode(const struct keys_job *j, const uint8_t *val, size_t len, int64_t created[])
-{
-    return authd_tickets_parse(j->seal_key, val, len, j->out, created);
-}
-
 int authd_tickets_parse(const uint8_t *seal_key, const uint8_t *val, size_t len, sk_wire_keys_rep *out,
                         int64_t created[SK_WIRE_TICKET_KEYS_MAX])
 {
-    const struct keys_job jj = { seal_key, 0, 0, out, 0 }, *j = &jj;
     size_t off = 2;
     uint32_t n;
     if (len < 2 || val[0] != KEYS_VERSION || val[1] < 1 || val[1] > SK_WIRE_TICKET_KEYS_MAX)
         return -1;
     n = val[1];
     for (uint32_t i = 0; i < n; i++) {
-        sk_wire_ticket_key *k = &j->out->ticket[i];
+        sk_wire_ticket_key *k = &out->ticket[i];
         uint8_t secret[TICKET_SECRET_LEN];
         char id[64];
         size_t got = 0, blen;
@@ -108,7 +102,7 @@ int authd_tickets_parse(const uint8_t *seal_key, const uint8_t *val, size_t len,
         off += SK_WIRE_TICKET_NAME_LEN + 8 + 1;
         if (blen > len - off || ticket_aad_id(k->name, id) != 0)
             return -1;
-        if (sk_auth_totp_open(j->seal_key, KEYS_TENANT, id, val + off, blen, secret, sizeof secret, &got) != 0 ||
+        if (sk_auth_totp_open(seal_key, KEYS_TENANT, id, val + off, blen, secret, sizeof secret, &got) != 0 ||
             got != sizeof secret) {
             sk_wipe(secret, sizeof secret);
             return -1;
@@ -120,7 +114,7 @@ int authd_tickets_parse(const uint8_t *seal_key, const uint8_t *val, size_t len,
     }
     if (off != len)
         return -1;
-    j->out->n_tickets = n;
+    out->n_tickets = n;
     return 0;
 }
 
@@ -176,7 +170,7 @@ static int tickets_fn(uint8_t *val, size_t *len, int exists, void *ctx)
     int64_t created[SK_WIRE_TICKET_KEYS_MAX + 1] = { 0 };
 
     j->out->n_tickets = 0;
-    if (exists && tickets_decode(j, val, *len, created) != 0) {
+    if (exists && authd_tickets_parse(j->seal_key, val, *len, j->out, created) != 0) {
         j->failed = 1;
         return 1;
     }

@@ -159,34 +159,41 @@ static void check_clock(struct gateway *g, int *was_synced)
 }
 
 /* The CSRF and ticket keys from authd (the store): the same in every network
- * process and node. csrf (may be NULL) gets the CSRF key; the ticket keys go to
- * the TLS layer when it exists. *rotate gets authd's rotation period. 0 or -1. */
-static int fetch_keys(struct gateway *g, uint8_t *csrf, int64_t *rotate)
+ * process and node. 0, or -1 (logged). rep holds secrets: the caller wipes it. */
+static int ask_keys(struct gateway *g, sk_wire_keys_rep *rep)
 {
-    static sk_wire_keys_rep rep; /* start, then only the housekeeping thread */
-    sk_net_ticket_key keys[SK_NET_TICKET_KEYS_MAX];
     uint8_t none = 0;
-    int rc = -1;
-
-    if (sk_authd_call(g->authd_client, SK_WIRE_AUTH_KEYS, &none, &rep, 10000) != 0) {
+    if (sk_authd_call(g->authd_client, SK_WIRE_AUTH_KEYS, &none, rep, 10000) != 0) {
         sk_log(SK_LOG_ERR, "cannot get the shared CSRF and TLS ticket keys from authd");
-        goto out;
+        return -1;
     }
-    if (csrf != NULL)
-        memcpy(csrf, rep.csrf, sizeof rep.csrf);
-    for (uint32_t i = 0; i < rep.n_tickets && i < SK_NET_TICKET_KEYS_MAX; i++) {
-        memcpy(keys[i].name, rep.ticket[i].name, sizeof keys[i].name);
-        memcpy(keys[i].aes, rep.ticket[i].aes, sizeof keys[i].aes);
-        memcpy(keys[i].hmac, rep.ticket[i].hmac, sizeof keys[i].hmac);
+    return 0;
+}
+
+/* Hand rep's ticket keys to the TLS layer and note the rotation period. 0 or -1. */
+static int use_ticket_keys(struct gateway *g, const sk_wire_keys_rep *rep)
+{
+    sk_net_ticket_key keys[SK_NET_TICKET_KEYS_MAX];
+    int rc;
+    for (uint32_t i = 0; i < rep->n_tickets && i < SK_NET_TICKET_KEYS_MAX; i++) {
+        memcpy(keys[i].name, rep->ticket[i].name, sizeof keys[i].name);
+        memcpy(keys[i].aes, rep->ticket[i].aes, sizeof keys[i].aes);
+        memcpy(keys[i].hmac, rep->ticket[i].hmac, sizeof keys[i].hmac);
     }
-    if (g->net != NULL && sk_net_set_ticket_keys(g->net, keys, rep.n_tickets) != 0)
-        goto out;
-    *rotate = rep.rotate_every;
-    rc = 0;
-out:
+    rc = sk_net_set_ticket_keys(g->net, keys, rep->n_tickets);
     sk_wipe(keys, sizeof keys);
-    sk_wipe(&rep, sizeof rep);
+    if (rc == 0)
+        g->keys_rotate = rep->rotate_every; /* start, then the housekeeping thread alone */
     return rc;
+}
+
+/* The housekeeping thread's refresh: a rotation elsewhere reaches this process. */
+static void refresh_keys(struct gateway *g)
+{
+    static sk_wire_keys_rep rep; /* only the housekeeping thread */
+    if (ask_keys(g, &rep) == 0 && use_ticket_keys(g, &rep) != 0)
+        sk_log(SK_LOG_ERR, "the refreshed TLS ticket keys were refused; the previous ones stay");
+    sk_wipe(&rep, sizeof rep);
 }
 
 /* Ask for the keys well within a rotation period, so a new key is in use on every
@@ -222,11 +229,9 @@ static void *maint_main(void *arg)
             pthread_mutex_lock(&g->maint_lock);
         }
         if (time(NULL) >= next_keys) {
-            int64_t rotate = g->keys_rotate;
             pthread_mutex_unlock(&g->maint_lock);
-            if (fetch_keys(g, NULL, &rotate) == 0)
-                g->keys_rotate = rotate; /* this thread alone writes it after start */
-            next_keys = time(NULL) + (time_t)keys_refresh_every(rotate);
+            refresh_keys(g);
+            next_keys = time(NULL) + (time_t)keys_refresh_every(g->keys_rotate);
             pthread_mutex_lock(&g->maint_lock);
         }
     }
@@ -261,8 +266,7 @@ static int share(struct gateway *g)
 static int start(struct gateway *g)
 {
     sk_http_deps deps;
-    uint8_t csrf[SK_CSRF_LEN];
-    int64_t rotate;
+    sk_wire_keys_rep kr, *keys = &kr;
     int rc;
 
     pthread_mutex_init(&g->maint_lock, NULL);
@@ -282,25 +286,26 @@ static int start(struct gateway *g)
     deps.audit = g->audit;
     deps.notify = queue_mail;
     deps.notify_arg = g;
-    if (fetch_keys(g, csrf, &g->keys_rotate) != 0)
-        return -1;
-    deps.csrf_key = csrf;
-    rc = sk_http_create(&deps, &g->http);
-    sk_wipe(csrf, sizeof csrf);
-    if (rc != 0 || share(g) != 0)
-        return -1;
+    /* One round trip at start: the CSRF key for HTTP now, the ticket keys for TLS
+     * once that layer exists. */
+    if (ask_keys(g, keys) != 0)
+        goto fail;
+    deps.csrf_key = keys->csrf;
+    if (sk_http_create(&deps, &g->http) != 0 || share(g) != 0)
+        goto fail;
     {
         sk_net_app app = { sk_http_worker_open, sk_http_worker_run, sk_http_worker_pending, sk_http_worker_close,
                            sk_http_conn_open,   sk_http_conn_busy,  sk_http_conn_close,     g->http };
         if (sk_net_create(&g->conf, &app, &g->net) != 0)
-            return -1;
+            goto fail;
     }
     {
         sk_net_hooks hooks = { on_refused, on_reloaded, g };
         sk_net_set_hooks(g->net, &hooks);
     }
-    /* Now that the TLS layer exists, the ticket keys go to it too. */
-    if (fetch_keys(g, NULL, &rotate) != 0)
+    rc = use_ticket_keys(g, keys);
+    sk_wipe(keys, sizeof *keys);
+    if (rc != 0)
         return -1;
     sk_http_set_net(g->http, g->net);
     if (g->fds->slots != NULL)
@@ -332,6 +337,9 @@ static int start(struct gateway *g)
         audit_simple(g, SK_AUDIT_EV_START, kv, SK_ARRAY_LEN(kv));
     }
     return 0;
+fail:
+    sk_wipe(keys, sizeof *keys);
+    return -1;
 }
 
 /* SIGHUP: certificates, client CA and CRL are reloaded live (connections stay).
