@@ -25,8 +25,7 @@ static int32_t do_lookup(sk_authd *a, void *in, void *out)
     sk_wire_lookup_rep *p = out;
     int r = sk_store_user_get(a->store, q->who.tenant, q->who.id, &p->user);
     if (r < 0) {
-        authd_store_trouble(a, "lookup");
-        return SK_WIRE_ERR_UNAVAILABLE;
+        return authd_store_trouble(a, "lookup");
     }
     p->user_found = r == SK_STORE_OK;
     /* The codec has no field for these; clearing them keeps them out of any
@@ -39,8 +38,7 @@ static int32_t do_lookup(sk_authd *a, void *in, void *out)
     if (q->has_session) {
         r = sk_store_session_get(a->store, q->hash, &p->session);
         if (r < 0) {
-            authd_store_trouble(a, "lookup");
-            return SK_WIRE_ERR_UNAVAILABLE;
+            return authd_store_trouble(a, "lookup");
         }
         p->session_found = r == SK_STORE_OK;
     }
@@ -80,10 +78,9 @@ static int32_t do_login(sk_authd *a, void *in, void *out)
     if (r == SK_AUTH_BUSY)
         return SK_AUTH_BUSY;
     if (r != 0 || p->verdict.outcome == SK_AUTH_ERROR) {
-        /* Nothing was decided: the store did not answer. Fail closed, and say so
-         * (503 to the client, an alarm to the operators). */
-        authd_store_trouble(a, "login");
-        return SK_WIRE_ERR_UNAVAILABLE;
+        /* Nothing was decided. When the store does not answer: fail closed and
+         * say so (503 to the client, an alarm to the operators). */
+        return authd_store_trouble(a, "login");
     }
     if (p->verdict.outcome == SK_AUTH_FAIL) {
         authd_failure f = { q->req.cert_tenant, q->req.cert_id, q->req.peer, q->cert_serial };
@@ -92,8 +89,7 @@ static int32_t do_login(sk_authd *a, void *in, void *out)
     if (p->verdict.outcome == SK_AUTH_OK && mint_session(a, q, &p->verdict, p->token) != 0) {
         sk_log(SK_LOG_ERR, "authd: cannot store a new session for %s/%s", p->verdict.tenant, p->verdict.id);
         sk_wipe(p->token, sizeof p->token);
-        authd_store_trouble(a, "login");
-        return SK_WIRE_ERR_UNAVAILABLE;
+        return authd_store_trouble(a, "login");
     }
     return 0;
 }
@@ -108,8 +104,7 @@ static int32_t do_pwchange(sk_authd *a, void *in, void *out)
     if (r == SK_AUTH_BUSY)
         return SK_AUTH_BUSY;
     if (r != 0 || p->verdict.outcome == SK_AUTH_ERROR) {
-        authd_store_trouble(a, "password change");
-        return SK_WIRE_ERR_UNAVAILABLE;
+        return authd_store_trouble(a, "password change");
     }
     if (p->verdict.outcome == SK_AUTH_FAIL) {
         authd_failure f = { q->req.tenant, q->req.id, "", "" };

@@ -41,10 +41,13 @@ int authd_chore_claim(sk_authd *a, const char *name, const uint8_t me[16], int64
                       int64_t lease) SK_MUST_CHECK;
 int authd_chore_release(sk_authd *a, const char *name, const uint8_t me[16], int completed) SK_MUST_CHECK;
 
-/* The store did not answer (authd_health.c): log once, alarm the operators at
- * most every 10 minutes, and have authd_store_probe (called from authd's main
- * loop) watch for its return. during names the operation ("login", "lookup"). */
-void authd_store_trouble(sk_authd *a, const char *during);
+/* An operation failed (authd_health.c). When the store does not answer a probe
+ * either: log once, alarm the operators at most every 10 minutes, have
+ * authd_store_probe (called from authd's main loop) watch for its return, and
+ * give SK_WIRE_ERR_UNAVAILABLE (503). Otherwise the failure was not the store's
+ * (memory, a corrupt record): logged, SK_WIRE_ERR_INTERNAL, no alarm. during
+ * names the operation ("login", "lookup"). */
+int32_t authd_store_trouble(sk_authd *a, const char *during);
 void authd_store_probe(sk_authd *a);
 
 /* A failed login or password change (authd_burst.c), for the cluster-wide burst
