@@ -5,8 +5,9 @@
  * (logins answer 503 with Retry-After; the network side may keep serving sessions
  * it checked shortly before, see [store] outage_grace), the operators get one alarm
  * per ALARM_EVERY while it lasts (only when a probe confirms the store is away,
- * so a failure of another kind raises no false alarm), and authd probes the store every PROBE_EVERY_MS
- * until it answers again, then says so (log, audit, mail). No restart is needed:
+ * so a failure of another kind raises no false alarm), and authd probes the
+ * store every PROBE_EVERY_MS until it answers again, then says so (log, audit,
+ * mail). No restart is needed:
  * the backend reconnects by itself on the next operation. */
 #include <string.h>
 #include <time.h>

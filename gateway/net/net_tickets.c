@@ -91,11 +91,13 @@ static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_
     OSSL_PARAM params[2];
     int idx, ret = -1;
 
+    /* 0: no ticket issued (enc), or a ticket not ours (dec): the handshake goes
+     * on without resumption. -1 would fail the handshake. */
     if (t == NULL)
-        return enc ? -1 : 0;
+        return 0;
     idx = pick_key(t, enc, key_name, &k);
     if (idx < 0)
-        return enc ? -1 : 0; /* enc: no ticket; dec: unknown key, full handshake */
+        return 0;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
     params[1] = OSSL_PARAM_construct_end();
     if (enc) {
