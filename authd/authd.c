@@ -85,6 +85,8 @@ static int32_t do_login(sk_authd *a, void *in, void *out)
     if (p->verdict.outcome == SK_AUTH_FAIL) {
         authd_failure f = { q->req.cert_tenant, q->req.cert_id, q->req.peer, q->cert_serial };
         authd_note_failure(a, &f);
+        if (p->verdict.locked_now)
+            authd_note_lockout(a, &(authd_lockout){ f, p->verdict.failures, p->verdict.locked_until });
     }
     if (p->verdict.outcome == SK_AUTH_OK && mint_session(a, q, &p->verdict, p->token) != 0) {
         sk_log(SK_LOG_ERR, "authd: cannot store a new session for %s/%s", p->verdict.tenant, p->verdict.id);
@@ -109,6 +111,8 @@ static int32_t do_pwchange(sk_authd *a, void *in, void *out)
     if (p->verdict.outcome == SK_AUTH_FAIL) {
         authd_failure f = { q->req.tenant, q->req.id, "", "" };
         authd_note_failure(a, &f);
+        if (p->verdict.locked_now)
+            authd_note_lockout(a, &(authd_lockout){ f, p->verdict.failures, p->verdict.locked_until });
     }
     return 0;
 }

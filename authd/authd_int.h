@@ -63,4 +63,14 @@ int authd_burst_decode(const uint8_t *v, size_t len, sk_policy_burst *b);
 size_t authd_burst_encode(const sk_policy_config *pol, const sk_policy_burst *b, int64_t now, uint8_t *v,
                           size_t cap);
 
+/* A failure that just locked an account (authd_lockout.c): audited, and told to
+ * the operators and to the user's own address (read from the store here, never
+ * named by the caller). who: peer and serial may be empty (a password change). */
+typedef struct authd_lockout {
+    authd_failure who;
+    uint32_t failures;
+    int64_t locked_until;
+} authd_lockout;
+void authd_note_lockout(sk_authd *a, const authd_lockout *l);
+
 #endif

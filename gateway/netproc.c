@@ -32,7 +32,7 @@
  * take seconds, and a request must never wait for it. Bounded; overflow is logged. */
 #define MAILQ_LEN 64
 struct mail {
-    int level;     /* enum sk_notify_level; SK_NOTIFY_PERSONAL for a user's own mail */
+    int level;     /* enum sk_notify_level: the operators of that level */
     char to[256];
     char subject[160];
     char body[1024];
@@ -92,11 +92,13 @@ static void on_reloaded(void *arg, int ok, size_t revoked, const char *why)
     audit_simple(g, SK_AUDIT_EV_CRL_RELOAD, kv, SK_ARRAY_LEN(kv));
 }
 
-static void queue_mail(void *arg, const char *to, int level, const char *subject, const char *body)
+/* Only the operators: a user's own mail (a lock notice, a dormancy reminder) is
+ * authd's, which read the address from the store; the monitor refuses personal
+ * mail from a network process. */
+static void queue_mail(struct gateway *g, int level, const char *subject, const char *body)
 {
-    struct gateway *g = arg;
     struct mail *m;
-    const char *rcpt = to ? to : sk_conf_operators_for(&g->conf, level);
+    const char *rcpt = sk_conf_operators_for(&g->conf, level);
     if (rcpt[0] == '\0')
         return; /* nobody to tell: the log line and the audit entry remain */
     pthread_mutex_lock(&g->maint_lock);
@@ -106,7 +108,7 @@ static void queue_mail(void *arg, const char *to, int level, const char *subject
         return;
     }
     m = &g->mailq[(g->mail_head + g->mail_count) % MAILQ_LEN];
-    m->level = to ? SK_NOTIFY_PERSONAL : level;
+    m->level = level;
     if (sk_strlcpy(m->to, sizeof m->to, rcpt) != 0 || sk_strlcpy(m->subject, sizeof m->subject, subject) != 0 ||
         sk_strlcpy(m->body, sizeof m->body, body) != 0) {
         pthread_mutex_unlock(&g->maint_lock);
@@ -148,7 +150,7 @@ static void check_clock(struct gateway *g, int *was_synced)
     if (synced == 0) {
         sk_log(SK_LOG_WARN, "system clock not synchronised (NTP): TOTP codes, lockout windows, timeouts and "
                             "audit times depend on it; operators alarmed");
-        queue_mail(g, NULL, SK_NOTIFY_MAJOR, "Sekisho ALARM: system clock not synchronised",
+        queue_mail(g, SK_NOTIFY_MAJOR, "Sekisho ALARM: system clock not synchronised",
                    "The kernel reports the system clock as not synchronised (adjtimex: STA_UNSYNC).\n"
                    "TOTP codes, lockout windows, idle timeouts and audit times depend on it.\n"
                    "Check the time service (systemd-timesyncd, chrony or ntpd) on this host.\n");
@@ -284,8 +286,6 @@ static int start(struct gateway *g)
     deps.auth_cfg = &g->auth_cfg;
     deps.proxy = g->proxy;
     deps.audit = g->audit;
-    deps.notify = queue_mail;
-    deps.notify_arg = g;
     /* One round trip at start: the CSRF key for HTTP now, the ticket keys for TLS
      * once that layer exists. */
     if (ask_keys(g, keys) != 0)

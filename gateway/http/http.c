@@ -2,6 +2,7 @@
  * See sk_http.h for the contracts and http_int.h for how the layer is split. */
 #include "http_int.h"
 #include "sk_sandbox.h"
+#include "sk_notify.h"
 
 
 #include <errno.h>
@@ -341,6 +342,14 @@ static enum MHD_Result test_violate(struct req *rq, struct MHD_Connection *mc, c
     const char *what = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "what");
     (void)c;
     sk_log(SK_LOG_WARN, "test hook: attempting a forbidden %s", what != NULL ? what : "(nothing)");
+    if (what != NULL && strncmp(what, "personal-mail:", 14) == 0) {
+        /* a user's own mail to an address of this process's choosing: posted to
+         * the monitor, which must refuse it (only authd sends a user's mail) */
+        struct sk_notify_msg m = { NULL, what + 14, "Sekisho: test hook", "sent by a network process\n" };
+        if (sk_notify_send_level(rq->h->d.conf->notify_command, &m, SK_NOTIFY_PERSONAL) != 0)
+            return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
+        return http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 1); /* posted */
+    }
     if (what == NULL || sk_sandbox_test_violate(what) != 0)
         return http_respond_error(rq, mc, MHD_HTTP_BAD_REQUEST, 1);
     return http_respond_error(rq, mc, MHD_HTTP_INTERNAL_SERVER_ERROR, 1); /* it was allowed */

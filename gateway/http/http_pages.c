@@ -2,8 +2,6 @@
  * parsing of their forms. Handlers that commit to the store or wait for argon2
  * run off the loop (see http_engine.c); http_respond() works the same there. */
 #include "http_int.h"
-#include "sk_notify.h"
-
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,31 +85,6 @@ enum MHD_Result http_get_login(struct req *rq, struct MHD_Connection *mc, const 
     return http_send_login_page(rq, mc, c, MHD_HTTP_OK, msg_from_query(mc), sk_req_return_path(ret));
 }
 
-static void notify(sk_http *h, const char *to, int level, const char *subject, const char *body)
-{
-    if (h->d.notify != NULL)
-        h->d.notify(h->d.notify_arg, to, level, subject, body);
-}
-
-static void note_lockout(sk_http *h, const struct req *rq, const sk_conn *c, const sk_auth_verdict *v)
-{
-    char body[512], until[32];
-    struct tm tm;
-    time_t t = (time_t)v->locked_until;
-    gmtime_r(&t, &tm);
-    if (strftime(until, sizeof until, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-        until[0] = '\0';
-    if (sk_snprintf(body, sizeof body,
-                    "The Sekisho account %s (tenant %s) was locked after %u failed logins,\n"
-                    "until %s. The last attempt came from %s.\n"
-                    "If this was not you, tell your administrator.\n",
-                    c->user, c->tenant, v->failures, until, c->peer_str) != 0)
-        return;
-    notify(h, NULL, SK_NOTIFY_MINOR, "Sekisho: account locked", body);
-    if (rq->have_user && rq->user.email[0] != '\0')
-        notify(h, rq->user.email, SK_NOTIFY_PERSONAL, "Sekisho: your account was locked", body);
-}
-
 enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
 {
     sk_http *h = rq->h;
@@ -184,14 +157,7 @@ enum MHD_Result http_post_login(struct req *rq, struct MHD_Connection *mc, const
                    c->peer_str, sk_auth_reason_name(v.reason), v.failures, v.locked_now ? ", now locked" : "");
         /* authd counts the failure towards the cluster-wide burst alarm. */
         http_audit_event(h, SK_AUDIT_EV_LOGIN_FAIL, c, kv, SK_ARRAY_LEN(kv));
-        if (v.locked_now) {
-            char until[24];
-            sk_audit_kv lk[] = { { "locked_until", until }, { "failures", failures } };
-            if (sk_snprintf(until, sizeof until, "%lld", (long long)v.locked_until) != 0)
-                until[0] = '\0';
-            http_audit_event(h, SK_AUDIT_EV_LOCKOUT, c, lk, SK_ARRAY_LEN(lk));
-            note_lockout(h, rq, c, &v);
-        }
+        /* The lock itself (audit entry, notices) is authd's, which decided it. */
         return http_send_login_page(rq, mc, c, MHD_HTTP_UNAUTHORIZED, SK_MSG_BAD_CREDENTIALS, ret);
     }
     /* A fresh token at every login: an old cookie (fixation) is dropped server-side. */
@@ -384,8 +350,6 @@ enum MHD_Result http_post_password(struct req *rq, struct MHD_Connection *mc, co
         return send_password_page(rq, mc, c, MHD_HTTP_BAD_REQUEST, SK_MSG_NONE,
                                   rq->lang == SK_LANG_JA ? "新しいパスワードは現在のものと異なる必要があります。"
                                                          : "The new password must differ from the current one.");
-    if (v.locked_now)
-        note_lockout(h, rq, c, &(sk_auth_verdict){ .failures = v.failures, .locked_until = v.locked_until });
     return send_password_page(rq, mc, c, MHD_HTTP_FORBIDDEN, SK_MSG_CURRENT_WRONG, NULL);
 }
 

@@ -67,11 +67,6 @@ typedef struct sk_http_deps {
     sk_proxy *proxy;
     sk_net *net;          /* may be set after create with sk_http_set_net() */
     sk_audit *audit;      /* may be NULL: no audit log (tests of the HTTP layer only) */
-    /* Queue a mail; must not block. to = NULL means the operators, routed and marked
-     * by level (enum sk_notify_level); a mail to a user is SK_NOTIFY_PERSONAL. May be
-     * NULL: no mail. */
-    void (*notify)(void *arg, const char *to, int level, const char *subject, const char *body);
-    void *notify_arg;
     /* The key of the stateless CSRF tokens (SK_CSRF_LEN bytes), the same in every
      * network process and node (authd's KEYS), so a form shown by one is accepted
      * by any. NULL: a random key of this process (tests of the HTTP layer). */

@@ -160,7 +160,8 @@ static int copy_of_alarm(struct monitor *m, const struct child *c, const sk_wire
 }
 
 /* A child's mail: the sender is the configuration's, an operators' alarm goes to the
- * operators of its level whatever the child named, and each child may send at most
+ * operators of its level whatever the child named, a user's own mail comes only from
+ * authd, and each child may send at most
  * MON_MAIL_BURST mails per MON_MAIL_WINDOW_MS (a compromised network process must
  * not make the gateway a spam relay or keep the monitor busy). */
 static void send_mail(struct monitor *m, struct child *c, const sk_wire_msg *msg)
@@ -181,6 +182,13 @@ static void send_mail(struct monitor *m, struct child *c, const sk_wire_msg *msg
     }
     if (sk_wire_notify_decode(msg->payload, msg->len, &n) != 0) {
         sk_log(SK_LOG_WARN, "monitor: undecodable mail from %s: dropped", c->name);
+        return;
+    }
+    if (n.level == SK_NOTIFY_PERSONAL && c != &m->kids[KID_AUTHD]) {
+        /* A user's own mail names its address; only authd, which reads it from
+         * the store, may send one. From a network process it is an attempt to
+         * make the gateway mail an address of its choosing (auditd sends none). */
+        sk_log(SK_LOG_WARN, "monitor: personal mail from %s refused (only authd sends a user's mail)", c->name);
         return;
     }
     if (copy_of_alarm(m, c, &n, now))

@@ -156,4 +156,11 @@ sk_assert_eq "$(lc_mail_count "$LOCKED_OPS")" 3 "operators' lock notices (alice,
 sk_assert_eq "$(lc_mail_count "$LOCKED_USER")" 1 "user lock notices (only alice has an address)"
 sk_assert_eq "$(lc_mail_count "$ALARM")" 1 "burst alarms within one window"
 sk_stop_gateway
+
+# ---- 6. The locks in the audit log: one entry each, written by authd -------------
+X=$SK_TMP/export.jsonl
+lc_audit_export "$X"
+sk_assert_eq "$(lc_jq_count "$X" '.ev == "account.locked"')" 3 "account.locked entries (alice, carol, bob)"
+sk_assert_eq "$(lc_jq_count "$X" '.ev == "account.locked" and .actor == "alice" and .tenant == "acme" and
+    .details.failures == "3" and (.details.locked_until | tonumber) > 0')" 1 "alice's lock entry with its details"
 sk_pass

@@ -5,7 +5,8 @@
 #  - (test builds only, SEKISHO_TEST_HOOKS) opening the user database from it is
 #    refused by Landlock and it lives on; attempting execve kills it with SIGSYS,
 #    the monitor restarts it, the session carries on without a new login, and the
-#    restart with its cause is in the audit log, which verifies.
+#    restart with its cause is in the audit log, which verifies; a personal mail
+#    it posts (to an address of its choosing) is refused by the monitor.
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=../lifecycle/common.sh
@@ -16,7 +17,8 @@ command -v jq >/dev/null || sk_fail "jq not installed"
 # process may read the directories of its certificate, CA and CRL, nothing else).
 sk_make_ca alice:acme
 sk_start_upstream
-sk_write_config </dev/null
+notify=$(lc_fake_sendmail)
+sk_write_config <<<"$notify"
 mkdir -p "$SK_TMP/tls"
 mv "$SK_TMP/server.crt" "$SK_TMP/server.key" "$SK_TMP/tls/"
 sed -i -e 's|^cert = server.crt|cert = tls/server.crt|' -e 's|^key = server.key|key = tls/server.key|' "$SK_CONF"
@@ -49,6 +51,14 @@ sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro
     "reading the audit key from the network process is refused"
 sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=openat-ro:$SK_TMP/tls/server.crt")" 500 \
     "reading its own certificate is allowed (the hook reports an allowed action as 500)"
+# A user's own mail comes from authd only: a network process that names an address
+# of its choosing is refused by the monitor, and nothing is sent.
+sk_assert_eq "$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=personal-mail:victim@example.test")" 500 \
+    "the network process posted a personal mail (the hook answers 500 when posted)"
+for _ in $(seq 100); do grep -q 'personal mail from net refused' "$SK_GW_LOG" && break; sleep 0.1; done
+sk_assert_contains "$(grep -F 'personal mail from' "$SK_GW_LOG" || true)" "refused (only authd sends a user's mail)" \
+    "the monitor refused the network process's personal mail"
+sk_assert_eq "$(lc_mail_count 'Sekisho: test hook')" 0 "mail sent to the address the network process chose"
 code=$(sk_curl -u alice -C "$ca" "/.sekisho/test/violate?what=execve")
 sk_assert_eq "$code" 000 "the connection of the request that made the process die"
 n2=$(sk_new_child_pid net "$net")
