@@ -506,13 +506,17 @@ for fe in $FRONTENDS; do
 done
 # Keep-alive: the front ends take turns at each connection count, ROUNDS times,
 # and each figure is the median of its rounds, so that load from elsewhere on the
-# machine falls on all of them alike.
+# machine falls on all of them alike. Even rounds go in the reverse order: a front
+# end always measured right after another (warm caches, the other's leftover work
+# on the CPUs) would otherwise carry that position in every round.
 KA_FIELDS=(us rate p50 p99 retry pgus pgq)
 declare -A K # K[fe,conns,round,field]
 for ((rd = 1; rd <= ROUNDS; rd++)); do
+    order=$FRONTENDS
+    ((rd % 2 == 0)) && order=$(printf '%s\n' $FRONTENDS | tac | tr '\n' ' ')
     for c in $CONNS; do
         r=${REQS:-$(((KA_TOTAL + c - 1) / c))}
-        for fe in $FRONTENDS; do
+        for fe in $order; do
             sk_log "$fe: keep-alive, $c connections x $r requests$( ((ROUNDS > 1)) && echo ", round $rd of $ROUNDS")"
             read -r "K[$fe,$c,$rd,us]" "K[$fe,$c,$rd,rate]" "K[$fe,$c,$rd,p50]" "K[$fe,$c,$rd,p99]" \
                 "K[$fe,$c,$rd,retry]" "K[$fe,$c,$rd,pgus]" "K[$fe,$c,$rd,pgq]" \
@@ -883,11 +887,24 @@ fi
 if ((HAS_PG)) && [[ " $FRONTENDS " == *" sekisho "* ]]; then
     P() { echo "${R[sekisho-pg,$1]:-}"; }
     L() { echo "${R[sekisho,$1]:-}"; }
+    # paired C: the median over rounds of sekisho-pg ÷ sekisho within one round (the
+    # two measured back to back), with the lowest and highest: the spread says
+    # how far a single ratio can be trusted on this machine.
+    paired() {
+        local c=$1 rd a b
+        for ((rd = 1; rd <= ROUNDS; rd++)); do
+            a=${K[sekisho-pg,$c,$rd,us]} b=${K[sekisho,$c,$rd,us]}
+            [[ $a == FAIL || $b == FAIL ]] || awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.3f\n", a / b }'
+        done | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f %.2f %.2f\n", v[int((NR + 1) / 2)], v[1], v[NR]; else print "n/a n/a n/a" }'
+    }
     echo
     echo "Targets (issue 10, this machine; sekisho-pg's CPU includes PostgreSQL's):"
     for c in $CONNS; do
+        read -r pr_mid pr_lo pr_hi < <(paired "$c")
         printf '%s  %s\n' "$(verdict 'a <= 1.1 * b' "$(P "ka${c}_us")" "$(L "ka${c}_us")")" \
             "keep-alive x$c CPU per authenticated request, PostgreSQL within 1.1× of LMDB ($(P "ka${c}_us") vs $(L "ka${c}_us") us, $(ratio "$(P "ka${c}_us")" "$(L "ka${c}_us")")×)"
+        printf '%s  %s\n' "$(verdict 'a <= 1.1' "$pr_mid")" \
+            "keep-alive x$c CPU, PostgreSQL ÷ LMDB paired by round: median ${pr_mid}× (rounds from ${pr_lo}× to ${pr_hi}×)"
         printf '%s  %s\n' "$(verdict 'a <= 1.1 * b' "$(P "ka${c}_p99")" "$(L "ka${c}_p99")")" \
             "keep-alive x$c p99, PostgreSQL within 1.1× of LMDB ($(P "ka${c}_p99") vs $(L "ka${c}_p99") ms, $(ratio "$(P "ka${c}_p99")" "$(L "ka${c}_p99")")×)"
     done
