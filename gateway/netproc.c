@@ -417,6 +417,9 @@ static void stop(struct gateway *g)
 #define NET_MMAP_FROM (1 << 20)
 static void tune_malloc(void)
 {
+#if defined(__SANITIZE_ADDRESS__)
+    return; /* ASan's own allocator: glibc's thresholds mean nothing there */
+#endif
     if (mallopt(M_TRIM_THRESHOLD, NET_TRIM_KEEP) != 1 || mallopt(M_MMAP_THRESHOLD, NET_MMAP_FROM) != 1)
         sk_log(SK_LOG_WARN, "mallopt refused: memory is returned to the kernel after every request");
 }
