@@ -79,6 +79,10 @@ int sk_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t n) SK_MU
 void sk_wipe(void *p, size_t n);
 /* Constant-time equality of two equal-length buffers: 1 equal, 0 different. */
 int sk_secret_equal(const void *a, const void *b, size_t n);
+/* SHA-256 for hot paths (a session cookie per request): OpenSSL 3's one-shot
+ * SHA256() looks the algorithm up in the provider store on every call; this
+ * fetches it once per process. 0 or -1. */
+int sk_sha256(const void *data, size_t len, uint8_t out[32]) SK_MUST_CHECK;
 /* CSPRNG (OpenSSL RAND_bytes). */
 int sk_random(void *out, size_t n) SK_MUST_CHECK;
 /* Read a secret from a file: the first line without its trailing CR/LF. The file

@@ -15,7 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 int sk_strlcpy(char *dst, size_t cap, const char *src)
@@ -262,6 +265,21 @@ int sk_b64url_decode(const char *in, size_t inlen, uint8_t *out, size_t n)
     if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
         return -1;
     return o == n ? 0 : -1;
+}
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); /* kept for the process's life */
+}
+
+int sk_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    if (pthread_once(&sha256_once, sha256_fetch) != 0 || sha256_md == NULL)
+        return -1;
+    return EVP_Digest(data, len, out, NULL, sha256_md, NULL) == 1 ? 0 : -1;
 }
 
 void sk_wipe(void *p, size_t n)

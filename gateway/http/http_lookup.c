@@ -78,7 +78,8 @@ static unsigned slot_of(const sk_wire_lookup_req *q)
     uint8_t h[SHA256_DIGEST_LENGTH];
     if (q->has_session)
         return (unsigned)(q->hash[0] | q->hash[1] << 8) % HTTP_LOOKUP_SLOTS;
-    SHA256((const uint8_t *)&q->who, sizeof q->who, h);
+    if (sk_sha256(&q->who, sizeof q->who, h) != 0)
+        return 0; /* only the spread suffers */
     return (unsigned)(h[0] | h[1] << 8) % HTTP_LOOKUP_SLOTS;
 }
 
@@ -153,7 +154,10 @@ int http_lookup(struct req *rq, struct MHD_Connection *mc, const sk_conn *c)
      * here is never forwarded. Two session cookies are ambiguous: none. */
     (void)MHD_get_connection_values(mc, MHD_HEADER_KIND, http_find_session_cookie, &found);
     if (found.count == 1 && sk_b64url_decode(found.value, found.len, token, sizeof token) == 0) {
-        SHA256(token, sizeof token, rq->sess_hash);
+        if (sk_sha256(token, sizeof token, rq->sess_hash) != 0) {
+            sk_wipe(token, sizeof token);
+            goto out;
+        }
         memcpy(q.hash, rq->sess_hash, sizeof q.hash);
         q.has_session = 1;
         rq->have_cookie = 1;

@@ -109,7 +109,7 @@ int http_build_head(struct req *rq, struct MHD_Connection *mc, const sk_conn *c,
     char upstream_host[280], conn[1024];
     sk_req_upstream u = { 0 };
     sk_req_head *hd = malloc(sizeof *hd);
-    int rc = -1;
+    int rc = -1, begun = 0;
 
     rq->head = malloc(SK_PROXY_HEAD_MAX);
     if (hd == NULL || rq->head == NULL || http_join_headers(mc, "Connection", conn, sizeof conn, &u.conn_tokens) != 0 ||
@@ -131,11 +131,12 @@ int http_build_head(struct req *rq, struct MHD_Connection *mc, const sk_conn *c,
     u.length = len;
     u.upgrade = rq->upgrade;
     sk_req_head_begin(hd, rq->head, SK_PROXY_HEAD_MAX, &u);
+    begun = 1;
     (void)MHD_get_connection_values(mc, MHD_HEADER_KIND, head_client, hd);
     rc = sk_req_head_finish(hd, head_len);
 out:
-    if (hd != NULL)
-        sk_wipe(hd, sizeof *hd); /* the client's other cookies */
+    if (begun)
+        sk_req_head_wipe(hd); /* the client's other cookies */
     free(hd);
     return rc;
 }

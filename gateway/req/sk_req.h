@@ -179,6 +179,9 @@ typedef struct sk_req_head {
 void sk_req_head_begin(sk_req_head *h, char *mem, size_t cap, const sk_req_upstream *u);
 void sk_req_head_client(sk_req_head *h, const char *name, const char *value);
 int sk_req_head_finish(sk_req_head *h, size_t *len) SK_MUST_CHECK;
+/* Wipes the client's cookies kept in h: only the bytes written, not the whole
+ * 8 KiB buffer (this runs once per proxied request). Only after begin. */
+void sk_req_head_wipe(sk_req_head *h);
 
 /* ---- req_form -------------------------------------------------------------- */
 
