@@ -51,6 +51,7 @@ static const struct conf_key conf_keys[] = {
     STR("store", "url", store_url),
     PATH("store", "password_file", store_password_file),
     DUR("store", "outage_grace", store_outage_grace, 0, 3600),
+    U32("store", "pool", store_pool, 1, 64),
     U32("policy", "lockout_threshold", lockout_threshold, 1, 100),
     DUR("policy", "lockout_duration", lockout_duration, 1, 366 * 86400),
     DUR("policy", "idle_timeout", idle_timeout, 60, 86400),
@@ -119,6 +120,7 @@ void sk_conf_defaults(sk_conf *c)
     COPY_LITERAL(c->state_dir, "/var/lib/sekisho");
     COPY_LITERAL(c->store_backend, "lmdb");
     c->store_outage_grace = 60;
+    c->store_pool = 4;
     {
         /* The policy module owns the behavioural defaults (DESIGN.md's table). */
         sk_policy_config p;

@@ -151,8 +151,9 @@ int sk_conf_warnings(const sk_conf *c, FILE *out)
                 c->file, (unsigned)c->password_max_length);
         n++;
     }
-    if (strcmp(c->store_backend, "lmdb") == 0 && (c->store_url[0] != '\0' || c->store_password_file[0] != '\0')) {
-        fprintf(out, "%s: warning: [store] url and password_file are not used with backend = lmdb\n", c->file);
+    if (strcmp(c->store_backend, "lmdb") == 0 &&
+        (c->store_url[0] != '\0' || c->store_password_file[0] != '\0' || c->store_pool != 4)) {
+        fprintf(out, "%s: warning: [store] url, password_file and pool are not used with backend = lmdb\n", c->file);
         n++;
     }
     if (c->listen_workers != 0 && c->listen_processes > c->listen_workers) {

@@ -23,8 +23,8 @@ static int open_lmdb(const sk_conf *conf, int readonly, sk_store **out, char *er
 static int open_pg(const sk_conf *conf, int readonly, sk_store **out, char *err, size_t errcap)
 {
     void *impl = NULL;
-    int rc = sk_store_pg_open(conf->store_url, conf->store_password_file, readonly, SK_STORE_PG_POOL_DEFAULT,
-                              &impl, err, errcap);
+    int rc = sk_store_pg_open(conf->store_url, conf->store_password_file, readonly, (int)conf->store_pool, &impl,
+                              err, errcap);
     if (rc != SK_STORE_OK)
         return rc;
     return sk_store_wrap(&sk_store_pg_ops, impl, out);

@@ -40,8 +40,12 @@ cl_setup() {
     sed -i -e 's|^key = audit.key|key = audit.key\nnode = gw-a|' "$SK_TMP/a.conf"
     sed -e "s/^address = .*/address = $SK_HOST:$CL_PORT_B/" -e 's|^dir = state|dir = state-b|' \
         -e 's|^key = audit.key|key = audit-b.key|' -e 's|^node = gw-a|node = gw-b|' \
+        -e 's|^backend = postgresql|backend = postgresql\npool = 1|' \
         "$SK_TMP/a.conf" >"$SK_TMP/b.conf"
-    grep -q "^node = gw-b" "$SK_TMP/b.conf" || sk_fail "test setup: node B's configuration"
+    # node B runs on a single database connection per process ([store] pool = 1),
+    # node A on the default: every cluster test passes on both
+    grep -q "^node = gw-b" "$SK_TMP/b.conf" && grep -q "^pool = 1" "$SK_TMP/b.conf" ||
+        sk_fail "test setup: node B's configuration"
     "$SK_BIN/sekishoctl" -c "$SK_TMP/a.conf" store migrate >"$SK_TMP/migrate.log" 2>&1 ||
         sk_fail "store migrate: $(cat "$SK_TMP/migrate.log")"
     for spec in "$@"; do

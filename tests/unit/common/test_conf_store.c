@@ -230,14 +230,39 @@ static void test_dump_and_warning(void **state)
     assert_non_null(m);
     assert_int_equal(sk_conf_warnings(&f->c, m), n + 1);
     assert_int_equal(fclose(m), 0);
-    assert_non_null(strstr(buf, "warning: [store] url and password_file are not used with backend = lmdb"));
+    assert_non_null(strstr(buf, "warning: [store] url, password_file and pool are not used with backend = lmdb"));
     free(buf);
+    buf = NULL;
+    /* ... and for a pool size it would ignore */
+    assert_int_equal(load(f, "pool = 8\n"), 0);
+    m = open_memstream(&buf, &len);
+    assert_non_null(m);
+    assert_int_equal(sk_conf_warnings(&f->c, m), n + 1);
+    assert_int_equal(fclose(m), 0);
+    assert_non_null(strstr(buf, "pool are not used with backend = lmdb"));
+    free(buf);
+}
+
+static void test_pool(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(load(f, ""), 0);
+    assert_int_equal(f->c.store_pool, 4);
+    assert_int_equal(load(f, "backend = postgresql\nurl = postgresql://127.0.0.1/sekisho\npool = 16\n"), 0);
+    assert_int_equal(f->c.store_pool, 16);
+    assert_int_equal(load(f, "backend = postgresql\nurl = postgresql://127.0.0.1/sekisho\npool = 64\n"), 0);
+    assert_int_equal(f->c.store_pool, 64);
+    expect_refused(f, "pool = 0\n", "pool");
+    expect_refused(f, "pool = 65\n", "pool");
+    expect_refused(f, "pool = four\n", "pool");
+    expect_refused(f, "pool = -1\n", "pool");
 }
 
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(test_pool),
         T(test_defaults),
         T(test_valid),
         T(test_invalid_backend),
