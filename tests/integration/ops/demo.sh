@@ -2,7 +2,8 @@
 # The README demo command end to end: scripts/demo.sh with the built binaries, a host
 # name other than localhost (the knob for reaching the demo from another machine),
 # random ports; a client with the printed bundle reaches the login page by that
-# name, the demo password signs in, and stopping the script stops both processes.
+# name, the demo password signs in, the start shows no warning about the demo's
+# own file layout, and stopping the script stops both processes.
 source "$(dirname "$0")/../lib.sh"
 sk_setup
 sk_need_bin sekisho sekisho-ca sekishoctl sekisho-demo-upstream
@@ -24,9 +25,13 @@ for ((i = 0; i < 600; i++)); do
 done
 sk_assert_file_contains "$log" "https://portal.demo.test:$port/" "the demo prints the URL with the host name"
 sk_assert_file_contains "$log" "ssh -L $port:127.0.0.1:$port" "the demo explains ssh -L"
+# A newcomer sees no warning about the demo's own layout: the state and the audit
+# key lie outside what the network process may read.
+sk_assert_eq "$(grep -c 'which the network process may read' "$log" || true)" 0 \
+    "warnings about the demo's file layout"
 
 # The certificate names both hosts; the client reaches the gateway by the new name.
-openssl x509 -in "$dir/server.crt" -noout -ext subjectAltName >"$SK_TMP/san" 2>&1
+openssl x509 -in "$dir/tls/server.crt" -noout -ext subjectAltName >"$SK_TMP/san" 2>&1
 sk_assert_file_contains "$SK_TMP/san" "DNS:portal.demo.test" "server certificate names the demo host"
 # Through the lib's browser-like helpers, by the demo host name (curl resolves it
 # to loopback through its config file).
