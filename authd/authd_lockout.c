@@ -5,7 +5,13 @@
  * the store. The network process used to send these, naming the user's address
  * itself; a compromised one could then have the monitor mail any address. Now no
  * network process sends personal mail, and the monitor refuses it from them.
+ *
+ * A compromised network process can still lock accounts (it names the
+ * certificate identity a password is tried for), so the notices are limited here:
+ * at most LOCK_NOTICES per LOCK_NOTICE_WINDOW per authd. Every lock is audited
+ * and logged regardless, and a wave of locks also raises the burst alarm.
  */
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,10 +37,14 @@ static void lockout_audit(sk_authd *a, const authd_lockout *l)
 static void user_email(sk_authd *a, const authd_lockout *l, char *out, size_t cap)
 {
     sk_user u;
+    int rc;
     out[0] = '\0';
-    if (sk_store_user_get(a->store, l->who.tenant, l->who.id, &u) == SK_STORE_OK &&
-        sk_strlcpy(out, cap, u.email) != 0)
+    rc = sk_store_user_get(a->store, l->who.tenant, l->who.id, &u);
+    if (rc == SK_STORE_OK && sk_strlcpy(out, cap, u.email) != 0)
         out[0] = '\0';
+    else if (rc != SK_STORE_OK)
+        sk_log(SK_LOG_ERR, "the lock notice to %s/%s: the account's address could not be read", l->who.tenant,
+               l->who.id);
     sk_wipe(&u, sizeof u); /* the record holds the hash and the sealed TOTP secret */
 }
 
@@ -46,6 +56,29 @@ static void lockout_mail(sk_authd *a, const char *to, int level, const char *sub
         sk_log(SK_LOG_ERR, "the lock notice to %s could not be sent", level == SK_NOTIFY_PERSONAL ? "the user" : to);
 }
 
+#define LOCK_NOTICES 20
+#define LOCK_NOTICE_WINDOW 600
+
+/* 1 when this lock may still be announced by mail. */
+static int notice_allowed(int64_t now)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static int64_t window_start;
+    static unsigned sent;
+    int ok;
+    (void)pthread_mutex_lock(&mu);
+    if (now - window_start >= LOCK_NOTICE_WINDOW || now < window_start) {
+        window_start = now;
+        sent = 0;
+    }
+    ok = ++sent <= LOCK_NOTICES;
+    if (sent == LOCK_NOTICES + 1)
+        sk_log(SK_LOG_WARN, "more than %d accounts locked within %d s: further lock notices are not mailed "
+                            "(every lock is in the audit log)", LOCK_NOTICES, LOCK_NOTICE_WINDOW);
+    (void)pthread_mutex_unlock(&mu);
+    return ok;
+}
+
 void authd_note_lockout(sk_authd *a, const authd_lockout *l)
 {
     char body[640], until[32], from[96], email[SK_EMAIL_MAX + 1];
@@ -53,8 +86,8 @@ void authd_note_lockout(sk_authd *a, const authd_lockout *l)
     time_t t = (time_t)l->locked_until;
 
     lockout_audit(a, l);
-    if (a->conf == NULL)
-        return; /* nobody to tell: the log line and the audit entry remain */
+    if (a->conf == NULL || !notice_allowed(authd_now()))
+        return; /* the log line and the audit entry remain */
     if (gmtime_r(&t, &tm) == NULL || strftime(until, sizeof until, "%Y-%m-%d %H:%M UTC", &tm) == 0)
         until[0] = '\0';
     if ((l->who.peer[0] ? sk_snprintf(from, sizeof from, "The last attempt came from %s.\n", l->who.peer)

@@ -120,7 +120,7 @@ void sk_conf_defaults(sk_conf *c)
     COPY_LITERAL(c->state_dir, "/var/lib/sekisho");
     COPY_LITERAL(c->store_backend, "lmdb");
     c->store_outage_grace = 60;
-    c->store_pool = 4;
+    c->store_pool = SK_CONF_STORE_POOL_DEFAULT;
     {
         /* The policy module owns the behavioural defaults (DESIGN.md's table). */
         sk_policy_config p;

@@ -152,7 +152,7 @@ int sk_conf_warnings(const sk_conf *c, FILE *out)
         n++;
     }
     if (strcmp(c->store_backend, "lmdb") == 0 &&
-        (c->store_url[0] != '\0' || c->store_password_file[0] != '\0' || c->store_pool != 4)) {
+        (c->store_url[0] != '\0' || c->store_password_file[0] != '\0' || c->store_pool != SK_CONF_STORE_POOL_DEFAULT)) {
         fprintf(out, "%s: warning: [store] url, password_file and pool are not used with backend = lmdb\n", c->file);
         n++;
     }

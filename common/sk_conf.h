@@ -96,7 +96,8 @@ typedef struct sk_conf {
     char store_password_file[SK_CONF_PATH_MAX]; /* the database password, mode 0600; "" = none */
     int64_t store_outage_grace;              /* seconds a session checked before the store became
                                               * unreachable is still served (0: none); default 60 */
-    uint32_t store_pool;                     /* PostgreSQL connections per process (1-64); default 4 */
+    uint32_t store_pool;                     /* PostgreSQL connections per process (1-64) */
+#define SK_CONF_STORE_POOL_DEFAULT 4
 
     /* [policy] */
     uint32_t lockout_threshold;

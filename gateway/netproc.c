@@ -419,6 +419,10 @@ static void tune_malloc(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
     return; /* ASan's own allocator: glibc's thresholds mean nothing there */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return; /* the same, as clang says it */
+#endif
 #endif
     if (mallopt(M_TRIM_THRESHOLD, NET_TRIM_KEEP) != 1 || mallopt(M_MMAP_THRESHOLD, NET_MMAP_FROM) != 1)
         sk_log(SK_LOG_WARN, "mallopt refused: memory is returned to the kernel after every request");

@@ -160,34 +160,47 @@ static int copy_of_alarm(struct monitor *m, const struct child *c, const sk_wire
 }
 
 /* A child's mail: the sender is the configuration's, an operators' alarm goes to the
- * operators of its level whatever the child named, a user's own mail comes only from
- * authd, and each child may send at most
- * MON_MAIL_BURST mails per MON_MAIL_WINDOW_MS (a compromised network process must
- * not make the gateway a spam relay or keep the monitor busy). */
+ * operators of its level whatever the child named, a user's own mail never comes from
+ * a network process, and each network process may send at most
+ * MON_MAIL_BURST mails per MON_MAIL_WINDOW_MS (a compromised one must not make the
+ * gateway a spam relay or keep the monitor busy). */
+/* 1 when c has used up its mail budget of the window (then logged once). */
+static int mail_over_budget(struct child *c, int64_t now)
+{
+    if (now - c->mail_window_ms > MON_MAIL_WINDOW_MS) {
+        c->mail_window_ms = now;
+        c->mails_in_window = 0;
+    }
+    if (++c->mails_in_window <= MON_MAIL_BURST)
+        return 0;
+    if (c->mails_in_window == MON_MAIL_BURST + 1)
+        sk_log(SK_LOG_ERR, "monitor: %s sends more than %d mails in %d s: further mail dropped", c->name,
+               MON_MAIL_BURST, MON_MAIL_WINDOW_MS / 1000);
+    return 1;
+}
+
 static void send_mail(struct monitor *m, struct child *c, const sk_wire_msg *msg)
 {
     static sk_wire_notify n;
     struct sk_notify_msg mail;
     const char *to;
     int64_t now = mono_ms();
-    if (now - c->mail_window_ms > MON_MAIL_WINDOW_MS) {
-        c->mail_window_ms = now;
-        c->mails_in_window = 0;
-    }
-    if (++c->mails_in_window > MON_MAIL_BURST) {
-        if (c->mails_in_window == MON_MAIL_BURST + 1)
-            sk_log(SK_LOG_ERR, "monitor: %s sends more than %d mails in %d s: further mail dropped", c->name,
-                   MON_MAIL_BURST, MON_MAIL_WINDOW_MS / 1000);
-        return;
-    }
+    int from_net = c >= &m->kids[KID_NET];
+    if (from_net && mail_over_budget(c, now))
+        return; /* before decoding: a flood costs the monitor nothing more */
     if (sk_wire_notify_decode(msg->payload, msg->len, &n) != 0) {
         sk_log(SK_LOG_WARN, "monitor: undecodable mail from %s: dropped", c->name);
         return;
     }
-    if (n.level == SK_NOTIFY_PERSONAL && c != &m->kids[KID_AUTHD]) {
-        /* A user's own mail names its address; only authd, which reads it from
-         * the store, may send one. From a network process it is an attempt to
-         * make the gateway mail an address of its choosing (auditd sends none). */
+    /* authd's and auditd's mail is limited where it arises (the burst alarm once
+     * per window, the store alarm every 10 minutes, lock notices in
+     * authd_lockout.c; the sweep's reminders, one per account and step, must all
+     * leave): a budget here would let lock notices crowd out an alarm. */
+    if (n.level == SK_NOTIFY_PERSONAL && from_net) {
+        /* A mail that names its own recipients: authd's to a user (the address
+         * read from the store), auditd's alarm (to [notify] operators, set by this
+         * monitor). From a network process it is an attempt to make the gateway
+         * mail an address of its choosing. */
         sk_log(SK_LOG_WARN, "monitor: personal mail from %s refused (only authd sends a user's mail)", c->name);
         return;
     }
