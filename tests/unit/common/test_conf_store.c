@@ -91,6 +91,22 @@ static void expect_refused(fixture *f, const char *store_lines, const char *what
     assert_string_equal(f->c.store_backend, "lmdb"); /* reset to the defaults */
 }
 
+/* sk_conf_warnings of the loaded configuration: the count, and the text in *out
+ * (the caller frees it). */
+static int warnings_of(fixture *f, char **out)
+{
+    size_t len = 0;
+    FILE *m;
+    int n;
+    *out = NULL;
+    m = open_memstream(out, &len);
+    assert_non_null(m);
+    n = sk_conf_warnings(&f->c, m);
+    assert_int_equal(fclose(m), 0);
+    assert_non_null(*out);
+    return n;
+}
+
 static void test_defaults(void **state)
 {
     fixture *f = *state;
@@ -217,28 +233,17 @@ static void test_dump_and_warning(void **state)
     assert_string_equal(f->c.store_password_file, "/etc/sekisho/db.pw");
 
     /* no warning for a consistent configuration ... */
-    m = open_memstream(&buf, &len);
-    assert_non_null(m);
-    int n = sk_conf_warnings(&f->c, m);
-    assert_int_equal(fclose(m), 0);
+    int n = warnings_of(f, &buf);
     assert_null(strstr(buf, "[store]"));
     free(buf);
-    buf = NULL;
     /* ... one for database settings that the lmdb backend ignores */
     assert_int_equal(load(f, "url = postgresql://127.0.0.1/sekisho\n"), 0);
-    m = open_memstream(&buf, &len);
-    assert_non_null(m);
-    assert_int_equal(sk_conf_warnings(&f->c, m), n + 1);
-    assert_int_equal(fclose(m), 0);
+    assert_int_equal(warnings_of(f, &buf), n + 1);
     assert_non_null(strstr(buf, "warning: [store] url, password_file and pool are not used with backend = lmdb"));
     free(buf);
-    buf = NULL;
     /* ... and for a pool size it would ignore */
     assert_int_equal(load(f, "pool = 8\n"), 0);
-    m = open_memstream(&buf, &len);
-    assert_non_null(m);
-    assert_int_equal(sk_conf_warnings(&f->c, m), n + 1);
-    assert_int_equal(fclose(m), 0);
+    assert_int_equal(warnings_of(f, &buf), n + 1);
     assert_non_null(strstr(buf, "pool are not used with backend = lmdb"));
     free(buf);
 }
