@@ -241,22 +241,29 @@ static void drop(pg_conn *c)
     c->prepared = 0;
 }
 
-static int prepare(pg_store *s, pg_conn *c, enum pg_stmt st, const char *op)
+/* The result of what was just sent (sent: what PQsend* returned), or NULL with
+ * the connection dropped: it can no longer be trusted to be in step. */
+static PGresult *result_of(pg_store *s, pg_conn *c, int sent, const char *op)
 {
-    const pg_stmt_def *d = &sk_pg_stmts[st];
-    PGresult *r;
-    if (!PQsendPrepare(c->conn, d->name, d->sql, d->nparams, d->types)) {
+    PGresult *r = NULL;
+    if (!sent) {
         char m[200];
         sk_pg_conn_msg(c->conn, m, sizeof m);
         sk_pg_log(s, "%s: cannot send to PostgreSQL: %s", op, m);
-        drop(c);
-        return -1;
+    } else {
+        r = collect(s, c->conn, op);
     }
-    r = collect(s, c->conn, op);
-    if (r == NULL) {
+    if (r == NULL)
         drop(c);
+    return r;
+}
+
+static int prepare(pg_store *s, pg_conn *c, enum pg_stmt st, const char *op)
+{
+    const pg_stmt_def *d = &sk_pg_stmts[st];
+    PGresult *r = result_of(s, c, PQsendPrepare(c->conn, d->name, d->sql, d->nparams, d->types), op);
+    if (r == NULL)
         return -1;
-    }
     if (judge(s, r, op) != 0)
         return -1;
     PQclear(r);
@@ -277,18 +284,9 @@ int sk_pg_exec(pg_store *s, pg_conn *c, enum pg_stmt st, const pg_params *p, con
         return -1;
     if (!(c->prepared & (1u << st)) && prepare(s, c, st, op) != 0)
         return -1;
-    if (!PQsendQueryPrepared(c->conn, sk_pg_stmts[st].name, p->n, p->val, p->len, p->fmt, 1)) {
-        char m[200];
-        sk_pg_conn_msg(c->conn, m, sizeof m);
-        sk_pg_log(s, "%s: cannot send to PostgreSQL: %s", op, m);
-        drop(c);
+    r = result_of(s, c, PQsendQueryPrepared(c->conn, sk_pg_stmts[st].name, p->n, p->val, p->len, p->fmt, 1), op);
+    if (r == NULL)
         return -1;
-    }
-    r = collect(s, c->conn, op);
-    if (r == NULL) {
-        drop(c);
-        return -1;
-    }
     rc = judge(s, r, op);
     if (rc == 0)
         *res = r;
@@ -359,10 +357,12 @@ int sk_pg_simple(pg_store *s, PGconn *conn, const char *sql, const char *op)
     return 0;
 }
 
-int sk_pg_begin(pg_store *s, pg_conn *c, const char *op)
+/* BEGIN or COMMIT. A connection on which it failed (broken, timed out with the
+ * answer still due, or refused) is not reused; after a failed COMMIT whether it
+ * committed is unknown, and it is reported as failed either way. */
+static int simple_or_drop(pg_store *s, pg_conn *c, const char *sql, const char *op)
 {
-    if (sk_pg_simple(s, c->conn, "BEGIN", op) != 0) {
-        /* broken, timed out with the answer still due, or refused: not reused */
+    if (sk_pg_simple(s, c->conn, sql, op) != 0) {
         if (c->conn != NULL)
             drop(c);
         return -1;
@@ -370,15 +370,15 @@ int sk_pg_begin(pg_store *s, pg_conn *c, const char *op)
     return 0;
 }
 
+int sk_pg_begin(pg_store *s, pg_conn *c, const char *op)
+{
+    return simple_or_drop(s, c, "BEGIN", op);
+}
+
 int sk_pg_commit(pg_store *s, pg_conn *c, const char *op)
 {
-    if (sk_pg_simple(s, c->conn, "COMMIT", op) != 0) {
-        /* Whether it committed is unknown when the connection broke; it is
-         * reported as failed either way, and the connection is not reused. */
-        if (c->conn != NULL)
-            drop(c);
+    if (simple_or_drop(s, c, "COMMIT", op) != 0)
         return -1;
-    }
     sk_pg_bump(s);
     return 0;
 }

@@ -36,27 +36,37 @@ static int decode_row(pg_store *s, const PGresult *r, int row, int col, const ch
     return 0;
 }
 
+/* One account's row by statement st (a plain read, or locked FOR UPDATE inside
+ * a transaction), decoded into u. SK_STORE_OK, NOTFOUND or -1. */
+static int one_user(pg_store *s, pg_conn *c, enum pg_stmt st, const char *tenant, const char *id, sk_user *u,
+                    const char *op)
+{
+    pg_params p = { 0 };
+    PGresult *r = NULL;
+    int ret = -1;
+    key_params(&p, tenant, id);
+    if (sk_pg_exec(s, c, st, &p, op, &r) != 0)
+        goto out;
+    if (PQntuples(r) == 0)
+        ret = SK_STORE_NOTFOUND;
+    else if (decode_row(s, r, 0, 0, tenant, id, u) == 0)
+        ret = SK_STORE_OK;
+out:
+    sk_pg_clear_wipe(r);
+    return ret;
+}
+
 int sk_pg_user_get(void *impl, const char *tenant, const char *id, sk_user *out)
 {
     pg_store *s = impl;
-    pg_params p = { 0 };
-    PGresult *r = NULL;
     pg_conn *c;
-    int ret = -1;
+    int ret;
 
     if (!valid_key(tenant, id))
         return SK_STORE_NOTFOUND; /* an invalid ID names nobody */
     if ((c = sk_pg_acquire(s, "get user")) == NULL)
         return -1;
-    key_params(&p, tenant, id);
-    if (sk_pg_exec(s, c, ST_USER_GET, &p, "get user", &r) != 0)
-        goto out;
-    if (PQntuples(r) == 0)
-        ret = SK_STORE_NOTFOUND;
-    else if (decode_row(s, r, 0, 0, tenant, id, out) == 0)
-        ret = SK_STORE_OK;
-out:
-    sk_pg_clear_wipe(r);
+    ret = one_user(s, c, ST_USER_GET, tenant, id, out, "get user");
     sk_pg_release(s, c);
     return ret;
 }
@@ -188,22 +198,20 @@ out:
     return ret;
 }
 
-/* Inside a transaction: lock and decode the user. SK_STORE_OK, NOTFOUND or -1. */
-static int lock_user(pg_store *s, pg_conn *c, const char *tenant, const char *id, sk_user *u, const char *op)
+/* Opens a write transaction on one account: the key checked, a connection taken
+ * (*c, to be rolled back if not committed, and released, by the caller, also on
+ * failure), BEGIN, the row locked and decoded into u. SK_STORE_OK, NOTFOUND, the
+ * read-only refusal or -1. */
+static int begin_on_user(pg_store *s, const char *tenant, const char *id, sk_user *u, const char *op, pg_conn **c)
 {
-    pg_params p = { 0 };
-    PGresult *r = NULL;
-    int ret = -1;
-    key_params(&p, tenant, id);
-    if (sk_pg_exec(s, c, ST_USER_GET_LOCK, &p, op, &r) != 0)
-        goto out;
-    if (PQntuples(r) == 0)
-        ret = SK_STORE_NOTFOUND;
-    else if (decode_row(s, r, 0, 0, tenant, id, u) == 0)
-        ret = SK_STORE_OK;
-out:
-    sk_pg_clear_wipe(r);
-    return ret;
+    *c = NULL;
+    if (!valid_key(tenant, id))
+        return SK_STORE_NOTFOUND;
+    if (s->readonly)
+        return sk_pg_refuse_readonly(s, op);
+    if ((*c = sk_pg_acquire(s, op)) == NULL || sk_pg_begin(s, *c, op) != 0)
+        return -1;
+    return one_user(s, *c, ST_USER_GET_LOCK, tenant, id, u, op);
 }
 
 int sk_pg_user_update_ex(void *impl, const char *tenant, const char *id,
@@ -221,13 +229,7 @@ int sk_pg_user_update_ex(void *impl, const char *tenant, const char *id,
     memset(&u, 0, sizeof u);
     if (ended)
         *ended = 0;
-    if (!valid_key(tenant, id))
-        return SK_STORE_NOTFOUND;
-    if (s->readonly)
-        return sk_pg_refuse_readonly(s, "update user");
-    if ((c = sk_pg_acquire(s, "update user")) == NULL || sk_pg_begin(s, c, "update user") != 0)
-        goto out;
-    rc = lock_user(s, c, tenant, id, &u, "update user");
+    rc = begin_on_user(s, tenant, id, &u, "update user", &c);
     if (rc != SK_STORE_OK) {
         ret = rc;
         goto out;
@@ -272,13 +274,7 @@ int sk_pg_user_delete_if(void *impl, const char *tenant, const char *id,
     int ret = -1, rc;
 
     memset(&u, 0, sizeof u);
-    if (!valid_key(tenant, id))
-        return SK_STORE_NOTFOUND;
-    if (s->readonly)
-        return sk_pg_refuse_readonly(s, "delete user");
-    if ((c = sk_pg_acquire(s, "delete user")) == NULL || sk_pg_begin(s, c, "delete user") != 0)
-        goto out;
-    rc = lock_user(s, c, tenant, id, &u, "delete user");
+    rc = begin_on_user(s, tenant, id, &u, "delete user", &c);
     if (rc != SK_STORE_OK) {
         ret = rc;
         goto out;

@@ -218,6 +218,35 @@ static void print_human(const sk_audit_entry *e, const char *node)
     fputc('\n', stdout);
 }
 
+/* One entry of show/export, when it passes the filter: the stored line verbatim
+ * for JSON (a SIEM can re-verify the chain; format 3 lines carry their "node"),
+ * else one human line (node: the merged directory's, or NULL). */
+static void list_one(const struct filter *fl, const sk_audit_entry *e, const char *line, const char *node)
+{
+    if (!match(fl, e))
+        return;
+    if (fl->json) {
+        fputs(line, stdout);
+        fputc('\n', stdout);
+    } else {
+        print_human(e, node);
+    }
+}
+
+/* The exit status of a listing that read until k (0 end, < 0 error in err). */
+static int list_end(int k, const char *err)
+{
+    if (k < 0) {
+        fprintf(stderr, "sekishoctl audit: %s\n", err);
+        return 1;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "sekishoctl audit: write error on stdout\n");
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_list(const char *dir, int argc, char **argv, int export_mode)
 {
     struct filter fl;
@@ -237,26 +266,9 @@ static int cmd_list(const char *dir, int argc, char **argv, int export_mode)
         fprintf(stderr, "sekishoctl audit: %s\n", err);
         goto out;
     }
-    while ((k = sk_audit_reader_next(r, &e, &line, err, sizeof(err))) == 1) {
-        if (!match(&fl, &e))
-            continue;
-        if (fl.json) {
-            /* The stored line verbatim: a SIEM can re-verify the chain. */
-            fputs(line, stdout);
-            fputc('\n', stdout);
-        } else {
-            print_human(&e, NULL);
-        }
-    }
-    if (k < 0) {
-        fprintf(stderr, "sekishoctl audit: %s\n", err);
-        goto out;
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "sekishoctl audit: write error on stdout\n");
-        goto out;
-    }
-    rc = 0;
+    while ((k = sk_audit_reader_next(r, &e, &line, err, sizeof(err))) == 1)
+        list_one(&fl, &e, line, NULL);
+    rc = list_end(k, err);
 out:
     sk_audit_entry_free(&e);
     sk_audit_reader_close(r);
@@ -284,26 +296,9 @@ static int cmd_list_merged(const char *const *dirs, size_t nd, int argc, char **
         fprintf(stderr, "sekishoctl audit: %s\n", err);
         goto out;
     }
-    while ((k = sk_audit_merge_next(m, &e, &line, &node, &src, err, sizeof(err))) == 1) {
-        if (!match(&fl, e))
-            continue;
-        if (fl.json) {
-            /* Verbatim (re-verifiable); format 3 lines carry their "node". */
-            fputs(line, stdout);
-            fputc('\n', stdout);
-        } else {
-            print_human(e, node);
-        }
-    }
-    if (k < 0) {
-        fprintf(stderr, "sekishoctl audit: %s\n", err);
-        goto out;
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "sekishoctl audit: write error on stdout\n");
-        goto out;
-    }
-    rc = 0;
+    while ((k = sk_audit_merge_next(m, &e, &line, &node, &src, err, sizeof(err))) == 1)
+        list_one(&fl, e, line, node);
+    rc = list_end(k, err);
 out:
     sk_audit_merge_close(m);
     return rc;
